@@ -1,0 +1,155 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Check a declared overlay before anything is touched.
+
+Three steps, all pure: :func:`from_params` checks what can be seen in the
+declaration alone, :func:`check_layout` checks the canonical paths against
+each other, :func:`check_host` checks them against facts read from the host
+(what exists, which mount holds a path). Every error names the field and says
+how to fix it.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import posixpath
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._options import canonical_options
+
+MAX_LOWER_LAYERS = 500
+
+
+def _check_path(value, field):
+    if not isinstance(value, str) or value == "":
+        raise OverlayError("%s: an empty path was given; give an absolute directory path" % field)
+    if "\n" in value or "\0" in value:
+        raise OverlayError(
+            "%s: '%s' contains a newline or NUL byte; mountinfo, fstab and unit files are "
+            "line-based, so such a path cannot be managed safely: rename the directory"
+            % (field, value.replace("\n", "\\n").replace("\0", "\\0")))
+    if not posixpath.isabs(value):
+        raise OverlayError(
+            "%s: '%s' is a relative path; overlay paths must be absolute (for example '/%s')"
+            % (field, value, value.lstrip("./")))
+    return posixpath.normpath(value) if value != "/" else value
+
+
+def from_params(path, lowerdir, upperdir, workdir, options, state):
+    """The declaration as a dict of normalised paths and canonical options."""
+    decl = {
+        "path": _check_path(path, "path"),
+        "lowerdir": [],
+        "upperdir": None,
+        "workdir": None,
+        "options": canonical_options(options),
+    }
+    if (upperdir is None) != (workdir is None):
+        raise OverlayError(
+            "upperdir and workdir go together: give both for a writable overlay, "
+            "or neither for a read-only one")
+    if upperdir is not None:
+        decl["upperdir"] = _check_path(upperdir, "upperdir")
+        decl["workdir"] = _check_path(workdir, "workdir")
+    for index, layer in enumerate(lowerdir or ()):
+        decl["lowerdir"].append(_check_path(layer, "lowerdir[%d]" % index))
+    if state == "mounted":
+        if not decl["lowerdir"]:
+            raise OverlayError("lowerdir: state=mounted needs at least one lower directory")
+        if len(decl["lowerdir"]) > MAX_LOWER_LAYERS:
+            raise OverlayError(
+                "lowerdir: %d layers given; the kernel stacks at most %d"
+                % (len(decl["lowerdir"]), MAX_LOWER_LAYERS))
+        if decl["upperdir"] is None and len(decl["lowerdir"]) < 2:
+            raise OverlayError(
+                "lowerdir: a read-only overlay (no upperdir) needs at least two lower "
+                "directories; add a layer, or give upperdir and workdir")
+    return decl
+
+
+def _inside(child, parent):
+    return parent == "/" or child.startswith(parent.rstrip("/") + "/")
+
+
+def check_layout(decl):
+    """Check canonical paths against each other (same dir twice, nesting)."""
+    named = [("lowerdir[%d]" % i, p) for i, p in enumerate(decl["lowerdir"])]
+    if decl["upperdir"] is not None:
+        named += [("upperdir", decl["upperdir"]), ("workdir", decl["workdir"])]
+    seen = {}
+    for field, value in named:
+        if value in seen:
+            raise OverlayError(
+                "%s: '%s' is the same directory as %s; every layer, the upper and the work "
+                "dir must be distinct directories" % (field, value, seen[value]))
+        seen[value] = field
+    upper, work, path = decl["upperdir"], decl["workdir"], decl["path"]
+    if upper is None:
+        return
+    if _inside(work, upper):
+        raise OverlayError(
+            "workdir: '%s' is inside upperdir '%s'; the kernel refuses this: put both side by "
+            "side in one parent directory (for example .../upper and .../work)" % (work, upper))
+    if _inside(upper, work):
+        raise OverlayError(
+            "upperdir: '%s' is inside workdir '%s'; put both side by side in one parent "
+            "directory" % (upper, work))
+    for field, value in (("upperdir", upper), ("workdir", work)):
+        if value == path or _inside(value, path):
+            raise OverlayError(
+                "%s: '%s' is at or inside the mount point '%s', which the overlay would hide; "
+                "keep it outside the mount point" % (field, value, path))
+        for lower_field, lower in named[:len(decl["lowerdir"])]:
+            if _inside(value, lower) or _inside(lower, value):
+                raise OverlayError(
+                    "%s: '%s' overlaps %s '%s' (one is inside the other); the kernel refuses "
+                    "overlapping layers: use separate directory trees" % (field, value, lower_field, lower))
+
+
+def check_host(decl, kinds, upper_mount, work_mount, create_dirs):
+    """Check the declaration against host facts.
+
+    ``kinds`` maps each declared path to ``dir``, ``missing``, or another kind
+    (``file``, ``symlink`` to nothing, ...). ``upper_mount``/``work_mount`` are
+    the mountinfo entries that hold the upper and work dirs (or None).
+    Returns the list of directories to create.
+    """
+    to_create = []
+    for index, layer in enumerate(decl["lowerdir"]):
+        kind = kinds[layer]
+        if kind == "missing":
+            raise OverlayError(
+                "lowerdir[%d]: '%s' does not exist; lower layers are never created by this "
+                "module: create and fill it first, or fix the path" % (index, layer))
+        if kind != "dir":
+            raise OverlayError("lowerdir[%d]: '%s' is a %s, not a directory" % (index, layer, kind))
+    fields = [("path", decl["path"])]
+    if decl["upperdir"] is not None:
+        fields += [("upperdir", decl["upperdir"]), ("workdir", decl["workdir"])]
+    for field, value in fields:
+        kind = kinds[value]
+        if kind == "missing":
+            if not create_dirs:
+                raise OverlayError(
+                    "%s: '%s' does not exist and create_dirs is false; create it or set "
+                    "create_dirs: true" % (field, value))
+            to_create.append(value)
+        elif kind != "dir":
+            what = "mount point" if field == "path" else field
+            raise OverlayError(
+                "%s: '%s' is a %s, not a directory; the %s must be a directory"
+                % (field, value, kind, what))
+    if decl["upperdir"] is not None and upper_mount is not None:
+        if upper_mount.is_overlay:
+            raise OverlayError(
+                "upperdir: '%s' is on the overlay mounted at '%s'; the kernel cannot use an "
+                "overlay as upper dir: put upper and work on ext4, xfs, btrfs or tmpfs"
+                % (decl["upperdir"], upper_mount.mount_point))
+        if work_mount is not None and work_mount.mount_id != upper_mount.mount_id:
+            raise OverlayError(
+                "workdir: '%s' is on the mount at '%s' but upperdir '%s' is on '%s'; the kernel "
+                "needs both under the same mount: put them side by side in one directory"
+                % (decl["workdir"], work_mount.mount_point, decl["upperdir"], upper_mount.mount_point))
+    return to_create

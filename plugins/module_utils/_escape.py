@@ -1,0 +1,122 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Escaping rules shared by mountinfo, fstab, mount(2) option data and unit files.
+
+Pure functions, no Ansible imports, so they can be unit-tested anywhere.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+# mountinfo and fstab both write "\" followed by three octal digits for a byte
+# that would otherwise break the line into fields.
+_OCTAL = re.compile(r"\\([0-7]{3})")
+
+# What util-linux and the kernel escape in a whitespace-separated table field.
+TABLE_SPECIALS = " \t\n\\"
+
+
+def decode_octal(text):
+    """Turn every ``\\NNN`` octal escape of ``text`` back into its character."""
+    if "\\" not in text:
+        return text
+    return _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), text)
+
+
+def encode_octal(text, specials=TABLE_SPECIALS):
+    """Escape each character of ``specials`` in ``text`` as ``\\NNN``."""
+    if not any(c in text for c in specials):
+        return text
+    return "".join("\\%03o" % ord(c) if c in specials else c for c in text)
+
+
+def escape_layer(path):
+    """Escape one path for the overlay's legacy ``lowerdir=a:b`` option syntax.
+
+    The kernel splits option data on ``,`` and the lower list on ``:`` unless
+    the character is preceded by a backslash, and drops one backslash before
+    any character. So ``\\``, ``:`` and ``,`` all get a backslash.
+    """
+    if not any(c in path for c in "\\:,"):
+        return path
+    return "".join("\\" + c if c in "\\:," else c for c in path)
+
+
+def join_layers(paths):
+    """The legacy ``lowerdir=`` value for ``paths`` (top layer first)."""
+    return ":".join(escape_layer(p) for p in paths)
+
+
+def unescape_layer(text):
+    """Undo :func:`escape_layer` (the kernel's own unescape: drop one backslash)."""
+    if "\\" not in text:
+        return text
+    out = []
+    chars = iter(text)
+    for c in chars:
+        if c == "\\":
+            c = next(chars, "")
+        out.append(c)
+    return "".join(out)
+
+
+def split_layers(value):
+    """Split a legacy ``lowerdir=`` value into its layers, unescaped.
+
+    Returns ``(layers, data_layers)``: ``::`` separates regular lower layers
+    from data-only layers, as the kernel does.
+    """
+    layers, data = [], []
+    current = []
+    target = layers
+    i, n = 0, len(value)
+    while i < n:
+        c = value[i]
+        if c == "\\" and i + 1 < n:
+            current.append(value[i + 1])
+            i += 2
+            continue
+        if c == ":":
+            target.append("".join(current))
+            current = []
+            if i + 1 < n and value[i + 1] == ":":
+                target = data
+                i += 1
+            i += 1
+            continue
+        current.append(c)
+        i += 1
+    target.append("".join(current))
+    return [p for p in layers if p != ""], [p for p in data if p != ""]
+
+
+def split_options(text):
+    """Split a comma-separated option string, keeping commas inside double quotes.
+
+    SELinux contexts such as ``context="system_u:object_r:x:s0:c1,c2"`` carry
+    commas inside quotes; a backslash also protects the next character, which
+    is how the overlay's own option data escapes commas in paths.
+    """
+    if "," not in text:
+        return [text] if text else []
+    out = []
+    start = 0
+    quoted = False
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == '"':
+            quoted = not quoted
+        elif c == "," and not quoted:
+            out.append(text[start:i])
+            start = i + 1
+        i += 1
+    out.append(text[start:])
+    return [o for o in out if o != ""]

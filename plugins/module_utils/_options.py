@@ -1,0 +1,277 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Overlay mount options: names, values, defaults and the kernel's resolution rules.
+
+The kernel shows in mountinfo only the options whose value differs from the
+module defaults (/sys/module/overlay/parameters), and it silently adjusts
+some options when others imply them (metacopy=on turns redirect_dir on, and
+so on; see ovl_fs_params_verify in fs/overlayfs/params.c). Comparing the
+declared option strings with the shown ones would report drift forever, so
+both sides are resolved into one effective configuration and compared there.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
+
+ON_OFF = ("on", "off")
+
+# name -> allowed values, or None for a flag; in the kernel's display order.
+OPTION_VALUES = (
+    ("default_permissions", None),
+    ("redirect_dir", ("on", "follow", "nofollow", "off")),
+    ("index", ON_OFF),
+    ("uuid", ("on", "off", "null", "auto")),
+    ("nfs_export", ON_OFF),
+    ("xino", ("on", "off", "auto")),
+    ("metacopy", ON_OFF),
+    ("volatile", None),
+    ("userxattr", None),
+    ("verity", ("on", "off", "require")),
+)
+_VALUES = dict(OPTION_VALUES)
+_ORDER = dict((name, i) for i, (name, _v) in enumerate(OPTION_VALUES))
+FLAGS = tuple(name for name, values in OPTION_VALUES if values is None)
+
+# Given as their own parameters, never inside ``options``.
+_LAYER_KEYS = {
+    "lowerdir": "lowerdir", "lowerdir+": "lowerdir", "datadir+": "lowerdir",
+    "upperdir": "upperdir", "workdir": "workdir",
+}
+
+# Kconfig defaults, used when the overlay module is not loaded yet.
+BUILTIN_PARAMETERS = {
+    "redirect_dir": False,
+    "redirect_always_follow": True,
+    "index": False,
+    "nfs_export": False,
+    "metacopy": False,
+    "xino_auto": False,
+}
+
+
+def defaults_from_parameters(parameters):
+    """Effective default configuration from /sys/module/overlay/parameters values.
+
+    ``parameters`` maps a parameter file name to its text (``Y``/``N``) or bool;
+    missing names fall back to the Kconfig defaults.
+    """
+    def flag(name):
+        value = parameters.get(name, BUILTIN_PARAMETERS[name])
+        if isinstance(value, bool):
+            return value
+        return str(value).strip().upper() in ("Y", "1", "ON", "TRUE")
+
+    if flag("redirect_dir"):
+        redirect = "on"
+    elif flag("redirect_always_follow"):
+        redirect = "follow"
+    else:
+        redirect = "nofollow"
+    return {
+        "default_permissions": False,
+        "redirect_dir": redirect,
+        "index": "on" if flag("index") else "off",
+        "uuid": "auto",
+        "nfs_export": "on" if flag("nfs_export") else "off",
+        "xino": "auto" if flag("xino_auto") else "off",
+        "metacopy": "on" if flag("metacopy") else "off",
+        "volatile": False,
+        "userxattr": False,
+        "verity": "off",
+        # What an explicit redirect_dir=off turns into (the kernel never shows "off").
+        "_redirect_off": "follow" if flag("redirect_always_follow") else "nofollow",
+    }
+
+
+def parse_option(text, field="options"):
+    """Split and check one declared option; return ``(name, value)``.
+
+    ``value`` is True for a flag. Raises OverlayError naming the field and fix.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise OverlayError("%s: an empty option was given; remove it" % field)
+    text = text.strip()
+    name, sep, value = text.partition("=")
+    if name in _LAYER_KEYS:
+        raise OverlayError(
+            "%s: '%s' is set by the %s parameter of this module, not through options"
+            % (field, text, _LAYER_KEYS[name]))
+    if name not in _VALUES:
+        raise OverlayError(
+            "%s: '%s' is not an overlay mount option; valid options are %s"
+            % (field, text, ", ".join(
+                n if v is None else "%s=%s" % (n, "|".join(v)) for n, v in OPTION_VALUES)))
+    allowed = _VALUES[name]
+    if allowed is None:
+        if sep:
+            raise OverlayError("%s: '%s' is a flag and takes no value; write just '%s'" % (field, text, name))
+        return name, True
+    if not sep or value not in allowed:
+        raise OverlayError(
+            "%s: '%s' needs one of the values %s, as in '%s=%s'"
+            % (field, text, ", ".join(allowed), name, allowed[0]))
+    return name, value
+
+
+def parse_options(options, field="options"):
+    """Check a declared option list; return an ordered dict-like list of pairs.
+
+    The same option given twice with different values is an error, since the
+    kernel would silently keep the last one.
+    """
+    chosen = {}
+    for text in options or ():
+        name, value = parse_option(text, field)
+        if name in chosen and chosen[name] != value:
+            raise OverlayError(
+                "%s: '%s' is given twice with different values (%s and %s); keep one"
+                % (field, name, format_option(name, chosen[name]), format_option(name, value)))
+        chosen[name] = value
+    return sorted(chosen.items(), key=lambda item: _ORDER[item[0]])
+
+
+def format_option(name, value):
+    return name if value is True else "%s=%s" % (name, value)
+
+
+def canonical_options(options, field="options"):
+    """Declared options as canonical strings in the kernel's order, deduplicated."""
+    return [format_option(n, v) for n, v in parse_options(options, field)]
+
+
+def resolve(pairs, defaults, has_upper, field="options"):
+    """The effective configuration the kernel ends up with for these options.
+
+    Follows ovl_parse_param and ovl_fs_params_verify: explicit conflicts are
+    errors (with the kernel's own wording of the pair), implied options are
+    switched on, options that mean nothing without an upper dir are dropped.
+    """
+    config = dict(defaults)
+    explicit = set()
+    for name, value in pairs:
+        explicit.add(name)
+        if name == "redirect_dir" and value == "off":
+            value = defaults["_redirect_off"]
+        config[name] = value
+
+    def conflict(text):
+        raise OverlayError("%s: conflicting options %s; the kernel refuses this combination" % (field, text))
+
+    if not has_upper:
+        config["index"] = "off"
+        config["volatile"] = False
+        if config["uuid"] == "on":
+            config["uuid"] = "null"
+    if config["verity"] != "off" and config["metacopy"] == "off":
+        if "metacopy" in explicit:
+            conflict("metacopy=off,verity=%s" % config["verity"])
+        config["metacopy"] = "on"
+    if not has_upper and config["redirect_dir"] == "follow":
+        config["redirect_dir"] = "on"
+    if config["metacopy"] == "on" and config["redirect_dir"] != "on":
+        if "metacopy" in explicit and "redirect_dir" in explicit:
+            conflict("metacopy=on,redirect_dir=%s" % _declared(pairs, "redirect_dir"))
+        if config["verity"] != "off" and "redirect_dir" in explicit:
+            conflict("verity=%s,redirect_dir=%s" % (config["verity"], _declared(pairs, "redirect_dir")))
+        if "redirect_dir" in explicit:
+            config["metacopy"] = "off"
+        else:
+            config["redirect_dir"] = "on"
+    if config["nfs_export"] == "on" and config["index"] == "off":
+        if not has_upper and config["redirect_dir"] != "nofollow":
+            config["nfs_export"] = "off"
+        elif "nfs_export" in explicit and "index" in explicit:
+            conflict("nfs_export=on,index=off")
+        elif "index" in explicit:
+            config["nfs_export"] = "off"
+        else:
+            config["index"] = "on"
+    if config["nfs_export"] == "on" and config["metacopy"] == "on":
+        if "nfs_export" in explicit and "metacopy" in explicit:
+            conflict("nfs_export=on,metacopy=on")
+        if "metacopy" in explicit or config["verity"] != "off":
+            config["nfs_export"] = "off"
+        else:
+            config["metacopy"] = "off"
+    if config["userxattr"]:
+        if "redirect_dir" in explicit and config["redirect_dir"] != "nofollow":
+            conflict("userxattr,redirect_dir=%s" % _declared(pairs, "redirect_dir"))
+        if config["metacopy"] == "on" and "metacopy" in explicit:
+            conflict("userxattr,metacopy=on")
+        if config["verity"] != "off":
+            conflict("userxattr,verity=%s" % config["verity"])
+        config["redirect_dir"] = "nofollow"
+        config["metacopy"] = "off"
+    return config
+
+
+def _declared(pairs, name):
+    return dict(pairs).get(name)
+
+
+def live_config(shown, defaults):
+    """Effective configuration of a live overlay from the options mountinfo shows.
+
+    Anything not shown has its default value: that is the kernel's rule.
+    Unknown options (an LSM's ``context=...``) are returned separately.
+    """
+    config = dict(defaults)
+    foreign = []
+    for text in shown:
+        name, sep, value = text.partition("=")
+        allowed = _VALUES.get(name, False)
+        if allowed is False:
+            foreign.append(text)
+        elif allowed is None:
+            config[name] = True
+        else:
+            config[name] = value
+    return config, foreign
+
+
+def compared_keys(declared_pairs):
+    """The option names whose live value can be compared with the declaration.
+
+    uuid is only compared when declared as on, off or null: with the default
+    ``auto`` the kernel picks a value per upper dir (``uuid=on`` on a fresh
+    one). xino is handled in :func:`option_differences`.
+    """
+    declared = dict(declared_pairs)
+    keys = [name for name, _v in OPTION_VALUES if name != "uuid"]
+    if declared.get("uuid") in ("on", "off", "null"):
+        keys.append("uuid")
+    return keys
+
+
+def option_differences(declared_pairs, declared_config, live_cfg, shown):
+    """``[(name, declared_value, live_value)]`` for every option that differs."""
+    shown_names = set(text.partition("=")[0] for text in shown)
+    out = []
+    for name in compared_keys(declared_pairs):
+        want, have = declared_config[name], live_cfg[name]
+        if name == "xino" and "xino" not in shown_names:
+            # Hidden both when it equals the default and whenever all layers
+            # share one filesystem, where xino has no effect at all.
+            continue
+        if want != have:
+            out.append((name, want, have))
+    return out
+
+
+def visible_options(config, defaults, skip=()):
+    """Options as the kernel would show them: the non-default ones, canonical."""
+    out = []
+    for name, _v in OPTION_VALUES:
+        if name in skip:
+            continue
+        value = config[name]
+        if value != defaults[name]:
+            if value is True:
+                out.append(name)
+            elif value is not False:
+                out.append("%s=%s" % (name, value))
+    return out

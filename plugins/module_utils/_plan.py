@@ -1,0 +1,164 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Compare a declared overlay with the live one and decide what to do.
+
+``plan = make_plan(...)`` decides ``changed``, the differences, the diff and
+the ordered actions; the module only carries the actions out. Pure: the live
+side comes in as mountinfo entries, the host facts as plain values.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import (
+    overlay_config,
+    relative_layer_bases,
+    resolve_relative,
+)
+from ansible_collections.overlayfs.mounts.plugins.module_utils._options import (
+    compared_keys,
+    live_config,
+    option_differences,
+    parse_options,
+    resolve,
+    visible_options,
+)
+
+
+def live_state(entry, defaults, exists=None, realpath=None):
+    """The normalised live state of an overlay mountinfo entry.
+
+    Relative layer paths are resolved against the likely working directory of
+    the process that mounted them (see relative_layer_bases) when ``exists``
+    is given; ``realpath`` canonicalises every path when given.
+    """
+    cfg = overlay_config(entry)
+    canon = realpath or (lambda p: p)
+    upper = canon(cfg["upperdir"]) if cfg["upperdir"] else None
+    work = canon(cfg["workdir"]) if cfg["workdir"] else None
+    bases = relative_layer_bases(cfg["upperdir"], cfg["workdir"]) if exists else []
+
+    def layer(path):
+        if exists:
+            path = resolve_relative(path, bases, exists)
+        return canon(path)
+
+    effective, foreign = live_config(cfg["options"], defaults)
+    return {
+        "path": entry.mount_point,
+        "lowerdir": [layer(p) for p in cfg["lowerdir"]],
+        "datadir": [layer(p) for p in cfg["datadir"]],
+        "upperdir": upper,
+        "workdir": work,
+        "options": visible_options(effective, defaults),
+        "other_options": foreign,
+        "shown_options": cfg["options"],
+        "read_only": "ro" in entry.mount_options,
+        "mount_id": entry.mount_id,
+        "source": entry.source,
+        "form": cfg["form"],
+        "_config": effective,
+    }
+
+
+def public_live(live):
+    """``live`` without private keys, for module results."""
+    if live is None:
+        return None
+    return dict((k, v) for k, v in live.items() if not k.startswith("_"))
+
+
+def differences(decl, live, defaults):
+    """``[{field, declared, live}]`` for every field in which live differs."""
+    pairs = parse_options(decl["options"])
+    has_upper = decl["upperdir"] is not None
+    declared_cfg = resolve(pairs, defaults, has_upper)
+    out = []
+    if live is None:
+        return [{"field": "mounted", "declared": True, "live": False}]
+    for field in ("lowerdir", "upperdir", "workdir"):
+        if decl[field] != live[field]:
+            out.append({"field": field, "declared": decl[field], "live": live[field]})
+    if live.get("datadir"):
+        out.append({"field": "datadir", "declared": [], "live": live["datadir"]})
+    for name, want, have in option_differences(pairs, declared_cfg, live["_config"], live["shown_options"]):
+        out.append({"field": "options.%s" % name, "declared": want, "live": have})
+    return out
+
+
+def comparable_options(decl, defaults):
+    """Declared options as the kernel would show them once mounted."""
+    pairs = parse_options(decl["options"])
+    cfg = resolve(pairs, defaults, decl["upperdir"] is not None)
+    skip = () if "uuid" in compared_keys(pairs) else ("uuid",)
+    return visible_options(cfg, defaults, skip=skip)
+
+
+def _diff_view(state, options):
+    if state is None:
+        return {}
+    return {
+        "path": state["path"],
+        "lowerdir": list(state["lowerdir"]),
+        "upperdir": state["upperdir"],
+        "workdir": state["workdir"],
+        "options": options,
+    }
+
+
+def make_plan(decl, state, live, stacked, defaults, to_create, foreign_top=None):
+    """Decide what ``state`` needs for ``decl`` given the live overlay.
+
+    ``live`` is the normalised state of the overlay visible at the mount
+    point (or None); ``stacked`` counts the overlays mounted on that point;
+    ``foreign_top`` is the fstype of a non-overlay mount on top, if any.
+    Returns a dict with ``changed``, ``actions`` (ordered dicts with ``action``
+    and ``path``), ``differences``, ``relayer`` and ``diff``.
+    """
+    actions = []
+    diffs = []
+    relayer = False
+    after_options = comparable_options(decl, defaults)
+    if live is not None:
+        before_options = list(live["options"])
+        if "uuid" not in compared_keys(parse_options(decl["options"])):
+            before_options = [o for o in before_options if not o.startswith("uuid=")]
+    else:
+        before_options = []
+    before = _diff_view(live, before_options)
+    if state == "mounted":
+        if foreign_top is not None:
+            raise_foreign(decl["path"], foreign_top)
+        for path in to_create:
+            actions.append({"action": "create_dir", "path": path})
+        diffs = differences(decl, live, defaults)
+        if live is None:
+            actions.append({"action": "mount", "path": decl["path"]})
+        elif diffs:
+            relayer = True
+            actions.append({"action": "unmount", "path": decl["path"], "reason": "change of " + ", ".join(
+                d["field"] for d in diffs)})
+            actions.append({"action": "mount", "path": decl["path"]})
+        after = _diff_view(decl, after_options)
+    else:
+        if live is not None:
+            diffs = [{"field": "mounted", "declared": False, "live": True}]
+            for _i in range(stacked):
+                actions.append({"action": "unmount", "path": decl["path"]})
+        after = {}
+    return {
+        "changed": bool(actions),
+        "actions": actions,
+        "differences": diffs,
+        "relayer": relayer,
+        "diff": {"before": before, "after": after},
+    }
+
+
+def raise_foreign(path, fstype):
+    raise OverlayError(
+        "path: '%s' is already a mount point of a %s filesystem, not an overlay; this module "
+        "does not mount over it: unmount it first or choose another path" % (path, fstype))

@@ -56,7 +56,7 @@ def live_state(entry, defaults, exists=None, realpath=None):
         "options": visible_options(effective, defaults),
         "other_options": foreign,
         "shown_options": cfg["options"],
-        "read_only": "ro" in entry.mount_options,
+        "read_only": "ro" in entry.mount_options or cfg["vfs"] == "ro",
         "mount_id": entry.mount_id,
         "source": entry.source,
         "form": cfg["form"],

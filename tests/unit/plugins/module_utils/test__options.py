@@ -1,0 +1,149 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import pytest
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._options import (
+    canonical_options,
+    defaults_from_parameters,
+    live_config,
+    option_differences,
+    parse_options,
+    resolve,
+    visible_options,
+)
+
+# /sys/module/overlay/parameters on Debian 12 and on our kernel 6.18.
+DEBIAN = {"redirect_dir": "N", "redirect_always_follow": "Y", "index": "N", "nfs_export": "N",
+          "metacopy": "N", "xino_auto": "N", "check_copy_up": "N", "redirect_max": "256"}
+DEFAULTS = defaults_from_parameters(DEBIAN)
+
+
+def test_defaults_from_parameters():
+    assert DEFAULTS["redirect_dir"] == "follow"
+    assert DEFAULTS["index"] == "off"
+    assert DEFAULTS["xino"] == "off"
+    assert DEFAULTS["uuid"] == "auto"
+    on = defaults_from_parameters({"redirect_dir": "Y", "index": "Y", "xino_auto": "Y", "metacopy": "Y"})
+    assert (on["redirect_dir"], on["index"], on["xino"], on["metacopy"]) == ("on", "on", "auto", "on")
+    assert defaults_from_parameters({"redirect_always_follow": "N"})["redirect_dir"] == "nofollow"
+    # Module not loaded yet: Kconfig defaults.
+    assert defaults_from_parameters({}) == DEFAULTS
+
+
+@pytest.mark.parametrize("options, expected", [
+    ([], []),
+    (["volatile", "index=off"], ["index=off", "volatile"]),
+    (["index=on", "index=on"], ["index=on"]),
+    ([" metacopy=on "], ["metacopy=on"]),
+    (["verity=require", "redirect_dir=on", "default_permissions"],
+     ["default_permissions", "redirect_dir=on", "verity=require"]),
+])
+def test_canonical_options(options, expected):
+    assert canonical_options(options) == expected
+
+
+@pytest.mark.parametrize("options, fragment", [
+    (["nodev"], "'nodev' is not an overlay mount option"),
+    (["index=maybe"], "needs one of the values on, off"),
+    (["index"], "needs one of the values"),
+    (["volatile=on"], "is a flag and takes no value"),
+    (["lowerdir=/a"], "set by the lowerdir parameter"),
+    (["upperdir=/u"], "set by the upperdir parameter"),
+    (["lowerdir+=/a"], "set by the lowerdir parameter"),
+    (["index=on", "index=off"], "given twice with different values"),
+    ([""], "empty option"),
+])
+def test_bad_options_name_the_field(options, fragment):
+    with pytest.raises(OverlayError) as info:
+        canonical_options(options)
+    assert info.value.message.startswith("options:")
+    assert fragment in info.value.message
+
+
+def _resolve(options, has_upper=True):
+    return resolve(parse_options(options), DEFAULTS, has_upper)
+
+
+@pytest.mark.parametrize("options, has_upper, expected", [
+    ([], True, {}),
+    (["redirect_dir=off"], True, {}),
+    (["redirect_dir=nofollow"], True, {"redirect_dir": "nofollow"}),
+    (["metacopy=on"], True, {"metacopy": "on", "redirect_dir": "on"}),
+    (["verity=on"], True, {"verity": "on", "metacopy": "on", "redirect_dir": "on"}),
+    (["nfs_export=on"], True, {"nfs_export": "on", "index": "on"}),
+    (["nfs_export=on", "metacopy=on", "index=on"], True, None),
+    (["userxattr"], True, {"userxattr": True, "redirect_dir": "nofollow"}),
+    (["index=on", "volatile"], False, {"redirect_dir": "on"}),
+    (["uuid=on"], False, {"uuid": "null", "redirect_dir": "on"}),
+    (["metacopy=on", "redirect_dir=nofollow"], True, None),
+])
+def test_resolve_follows_the_kernel(options, has_upper, expected):
+    if expected is None:
+        with pytest.raises(OverlayError) as info:
+            _resolve(options, has_upper)
+        assert "conflicting options" in info.value.message
+        return
+    config = _resolve(options, has_upper)
+    changed = dict((k, v) for k, v in config.items() if not k.startswith("_") and DEFAULTS[k] != v)
+    assert changed == expected
+
+
+@pytest.mark.parametrize("options", [
+    ["metacopy=off", "verity=on"],
+    ["nfs_export=on", "index=off"],
+    ["userxattr", "redirect_dir=on"],
+    ["userxattr", "metacopy=on"],
+    ["userxattr", "verity=on"],
+])
+def test_conflicts_are_errors(options):
+    with pytest.raises(OverlayError, match="conflicting options"):
+        _resolve(options)
+
+
+def _drift(declared, shown, has_upper=True):
+    pairs = parse_options(declared)
+    config = resolve(pairs, DEFAULTS, has_upper)
+    live, _foreign = live_config(shown, DEFAULTS)
+    return option_differences(pairs, config, live, shown)
+
+
+@pytest.mark.parametrize("declared, shown", [
+    ([], []),
+    ([], ["uuid=on"]),
+    ([], ["uuid=null"]),
+    (["uuid=auto"], ["uuid=on"]),
+    (["index=off"], []),
+    (["redirect_dir=off"], []),
+    (["redirect_dir=nofollow"], ["redirect_dir=nofollow"]),
+    (["metacopy=on"], ["redirect_dir=on", "metacopy=on"]),
+    (["xino=on"], []),
+    (["userxattr"], ["redirect_dir=nofollow", "userxattr"]),
+    ([], ['context="system_u:object_r:container_file_t:s0:c88,c409"']),
+])
+def test_no_false_drift(declared, shown):
+    assert _drift(declared, shown) == []
+
+
+@pytest.mark.parametrize("declared, shown, expected", [
+    (["index=on"], [], [("index", "on", "off")]),
+    ([], ["index=on"], [("index", "off", "on")]),
+    (["uuid=off"], ["uuid=on"], [("uuid", "off", "on")]),
+    (["uuid=on"], [], [("uuid", "on", "auto")]),
+    (["xino=on"], ["xino=auto"], [("xino", "on", "auto")]),
+    (["volatile"], [], [("volatile", True, False)]),
+    (["metacopy=on"], [], [("redirect_dir", "on", "follow"), ("metacopy", "on", "off")]),
+])
+def test_real_drift(declared, shown, expected):
+    assert _drift(declared, shown) == expected
+
+
+def test_visible_options_is_what_the_kernel_would_show():
+    config = _resolve(["metacopy=on", "index=off", "volatile"])
+    assert visible_options(config, DEFAULTS) == ["redirect_dir=on", "metacopy=on", "volatile"]

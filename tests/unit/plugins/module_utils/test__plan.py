@@ -54,7 +54,7 @@ def test_missing_mount_creates_dirs_then_mounts():
     ("lowerdir=/srv/l1:/srv/l2,upperdir=/srv/u2,workdir=/srv/w2", ["upperdir", "workdir"]),
     ("lowerdir=/srv/l1:/srv/l2,upperdir=/srv/u,workdir=/srv/w,index=on,volatile",
      ["options.index", "options.volatile"]),
-    ("lowerdir=/srv/l1:/srv/l2,redirect_dir=on", ["upperdir", "workdir"]),
+    ("lowerdir=/srv/l1:/srv/l2,redirect_dir=on", ["upperdir", "workdir", "options.redirect_dir"]),
 ])
 def test_changes_a_remount_cannot_carry_relayer(super_options, fields):
     plan = make_plan(DECL, "mounted", _live(super_options), 1, DEFAULTS, [])

@@ -36,7 +36,11 @@ def live_state(entry, defaults, exists=None, realpath=None):
     is given; ``realpath`` canonicalises every path when given.
     """
     cfg = overlay_config(entry)
-    canon = realpath or (lambda p: p)
+
+    def canon(path):
+        # A relative path that could not be resolved stays as the kernel shows it.
+        return realpath(path) if realpath and path.startswith("/") else path
+
     upper = canon(cfg["upperdir"]) if cfg["upperdir"] else None
     work = canon(cfg["workdir"]) if cfg["workdir"] else None
     bases = relative_layer_bases(cfg["upperdir"], cfg["workdir"]) if exists else []

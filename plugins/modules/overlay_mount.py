@@ -82,11 +82,11 @@ options:
   state:
     description:
       - V(mounted) makes sure the overlay is mounted at O(path) exactly as
-        declared: it creates missing directories (see O(create_dirs)), mounts
+        declared. It creates missing directories (see O(create_dirs)), mounts
         it when it is not mounted, and unmounts and mounts it again when its
         layers, upper, work dir or options differ and nothing uses it.
       - V(unmounted) makes sure no overlay is mounted at O(path). Nothing else is
-        touched: directories and their data stay. A mount of another filesystem
+        touched; directories and their data stay. A mount of another filesystem
         type at O(path) is left alone with a warning.
     type: str
     choices: [mounted, unmounted]

@@ -77,7 +77,7 @@ def parse(text):
     """All entries of a mountinfo text, in file order (later mounts last)."""
     entries = []
     append = entries.append
-    for line in text.splitlines():
+    for line in text.split("\n"):
         if line:
             entry = parse_line(line)
             if entry is not None:

@@ -156,3 +156,11 @@ def test_many_lines_parse_linearly():
     overlays = [overlay_config(e) for e in entries if e.is_overlay]
     assert len(overlays) == 2000
     assert overlays[-1]["upperdir"] == "/var/lib/docker/overlay2/id1999/diff"
+
+
+def test_only_newline_ends_a_line():
+    # The kernel escapes space, tab, newline and backslash, nothing else:
+    # a vertical tab or form feed in a path reaches us raw.
+    line = "80 22 0:70 / /srv/odd\x0bname\x0c rw - tmpfs tmpfs rw"
+    entries = parse(ROOT + "\n" + line + "\n")
+    assert [e.mount_point for e in entries] == ["/", "/srv/odd\x0bname\x0c"]

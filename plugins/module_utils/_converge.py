@@ -1,7 +1,15 @@
 # -*- coding: utf-8 -*-
 # Copyright: overlayfs.mounts contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The life cycle of one overlay_mount task: declare, read, plan, act, verify."""
+"""The life cycle of one overlay_mount task: declare, read, plan, act, verify.
+
+Reading and planning happen first and change nothing, so check mode stops
+after them with an exact prediction. Acting runs the planned steps in order
+under a lock on the fstab directory, and a failed step rolls back what the
+earlier steps changed: fstab and the unit file come back byte for byte, a
+re-layered overlay is mounted again as it was, created dirs are removed while
+still empty.
+"""
 
 from __future__ import absolute_import, division, print_function
 
@@ -11,6 +19,7 @@ import grp
 import os
 import pwd
 
+from ansible_collections.overlayfs.mounts.plugins.module_utils import _files as files
 from ansible_collections.overlayfs.mounts.plugins.module_utils import _host as host
 from ansible_collections.overlayfs.mounts.plugins.module_utils._declaration import (
     check_host,
@@ -23,11 +32,27 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import
     mounts_at,
     submounts,
 )
+from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import (
+    boot_extras,
+    edit_fstab,
+    persisted_entries,
+    unit_config,
+    unit_text,
+)
 from ansible_collections.overlayfs.mounts.plugins.module_utils._plan import (
     differences,
     live_state,
     make_plan,
     public_live,
+)
+from ansible_collections.overlayfs.mounts.plugins.module_utils._systemd import unit_name_for
+
+# Where a running systemd finds units; elsewhere a unit cannot be started by name.
+PERSIST_ACTIONS = ("write_fstab", "write_unit", "remove_unit", "enable_unit", "disable_unit", "daemon_reload")
+
+SYSTEMD_UNIT_PATH = (
+    "/etc/systemd/system", "/run/systemd/system", "/usr/local/lib/systemd/system",
+    "/lib/systemd/system", "/usr/lib/systemd/system",
 )
 
 
@@ -95,16 +120,184 @@ def observe(path, entries, defaults):
     return live, count, None
 
 
+class Persistence(object):
+    """The planned state of fstab and of the overlay's unit, before and after."""
+
+    def __init__(self, module, decl, state, persist, extras):
+        p = module.params
+        self.fstab = p["fstab"]
+        self.unit_dir = p["unit_dir"]
+        self.decl = decl
+        self.extras = extras
+        self.unit_name = unit_name_for(decl["path"])
+        self.unit_path = os.path.join(self.unit_dir, self.unit_name)
+        self.booted = files.systemd_booted()
+        writing = state in ("mounted", "present")
+        self.keep_fstab = writing and persist == "fstab"
+        self.keep_unit = writing and persist == "systemd"
+        self.touch = state == "absent" or (writing and persist != "none")
+
+        self.fstab_before = files.read_text(self.fstab)
+        self.fstab_after, self.fstab_info = self.fstab_before, {"duplicates": 0, "removed": 0}
+        if self.touch and (self.fstab_before is not None or self.keep_fstab):
+            self.fstab_after, self.fstab_info = edit_fstab(
+                self.fstab_before or "", decl, self.keep_fstab, extras)
+            if self.fstab_before is None and self.fstab_after == "":
+                self.fstab_after = None
+
+        self.unit_before = files.read_text(self.unit_path)
+        self.enabled_before = files.is_enabled(self.unit_dir, self.unit_name)
+        self.unit_after, self.enabled_after = self.unit_before, self.enabled_before
+        if self.keep_unit:
+            if self.unit_before is not None and unit_config(self.unit_before) is None:
+                raise OverlayError(
+                    "unit_dir: %s exists and is not an overlay mount unit; move it away or "
+                    "choose another path" % self.unit_path)
+            self.unit_after = unit_text(decl, extras)
+            self.enabled_after = p["boot"]
+        elif self.touch and self.unit_before is not None and unit_config(self.unit_before) is not None:
+            self.unit_after, self.enabled_after = None, False
+
+    @property
+    def fstab_changed(self):
+        return self.fstab_after != self.fstab_before
+
+    @property
+    def unit_changed(self):
+        return self.unit_after != self.unit_before
+
+    @property
+    def enable_changed(self):
+        return self.enabled_after != self.enabled_before
+
+    @property
+    def changed(self):
+        return self.fstab_changed or self.unit_changed or self.enable_changed
+
+    @property
+    def start_through_systemd(self):
+        """Mount by starting the unit, so systemd's view and the kernel's agree."""
+        return (self.keep_unit and self.booted
+                and os.path.realpath(self.unit_dir) in SYSTEMD_UNIT_PATH)
+
+    def actions(self):
+        out = []
+        if self.fstab_changed:
+            out.append({"action": "write_fstab", "path": self.fstab})
+        if self.unit_changed:
+            if self.unit_after is None:
+                out.append({"action": "remove_unit", "path": self.unit_path})
+            else:
+                out.append({"action": "write_unit", "path": self.unit_path})
+        if self.enable_changed:
+            out.append({"action": "enable_unit" if self.enabled_after else "disable_unit",
+                        "path": files.wants_link(self.unit_dir, self.unit_name)})
+        if self.changed and self.booted:
+            out.append({"action": "daemon_reload", "path": self.unit_dir})
+        return out
+
+    def persisted(self, after=True):
+        """What fstab and the unit dir hold for this mount point (after the task, by default)."""
+        fstab_text = self.fstab_after if after else self.fstab_before
+        unit = self.unit_after if after else self.unit_before
+        return {
+            "fstab": persisted_entries(fstab_text or "", self.decl["path"]),
+            "systemd": unit_config(unit) if unit is not None else None,
+            "unit_name": self.unit_name,
+            "unit_enabled": self.enabled_after if after else self.enabled_before,
+        }
+
+    def diffs(self):
+        out = []
+        if self.fstab_changed:
+            out.append({"before_header": self.fstab, "after_header": self.fstab,
+                        "before": self.fstab_before or "", "after": self.fstab_after or ""})
+        if self.unit_changed:
+            out.append({"before_header": self.unit_path, "after_header": self.unit_path,
+                        "before": self.unit_before or "", "after": self.unit_after or ""})
+        return out
+
+    # Carrying out -----------------------------------------------------
+
+    def write(self, module, result):
+        """Write fstab and the unit as planned; return an undo callable."""
+        undo = []
+        if self.touch:
+            current = files.read_text(self.fstab)
+            if current is not None or self.keep_fstab:
+                new, info = edit_fstab(current or "", self.decl, self.keep_fstab, self.extras)
+                if new != (current or ""):
+                    if module.params["backup"] and current is not None:
+                        result["backup_file"] = module.backup_local(self.fstab)
+                    target = self.decl["path"]
+                    files.write_atomic(
+                        module, self.fstab, new,
+                        validate=(lambda tmp: files.findmnt_verify(module, tmp, target)) if self.keep_fstab else None)
+                    undo.append(lambda: self._restore_fstab(module, new, current))
+                    if info["duplicates"]:
+                        module.warn("%s had %d more overlay entries for %s; they were collapsed into one"
+                                    % (self.fstab, info["duplicates"], self.decl["path"]))
+        if self.unit_changed:
+            if self.unit_after is None:
+                files.remove_file(self.unit_path)
+            else:
+                if not os.path.isdir(self.unit_dir):
+                    os.makedirs(self.unit_dir, 0o755)
+                files.write_atomic(module, self.unit_path, self.unit_after)
+            undo.append(lambda: self._restore_unit(module))
+        if self.enable_changed:
+            if self.enabled_after:
+                files.enable(self.unit_dir, self.unit_name)
+            else:
+                files.disable(self.unit_dir, self.unit_name)
+            undo.append(self._restore_enabled)
+        if undo:
+            self.reload(module)
+        return undo
+
+    def _restore_fstab(self, module, written, original):
+        if files.read_text(self.fstab) != written:
+            raise OverlayError("it was changed by another program meanwhile and is left as it is now")
+        if original is None:
+            files.remove_file(self.fstab)
+        else:
+            files.write_atomic(module, self.fstab, original)
+
+    def _restore_unit(self, module):
+        if self.unit_before is None:
+            files.remove_file(self.unit_path)
+        else:
+            files.write_atomic(module, self.unit_path, self.unit_before)
+
+    def _restore_enabled(self):
+        if self.enabled_before:
+            files.enable(self.unit_dir, self.unit_name)
+        else:
+            files.disable(self.unit_dir, self.unit_name)
+
+    def reload(self, module):
+        if self.booted:
+            files.systemctl(module, "daemon-reload")
+
+    def warn_unbooted(self, module, state):
+        if self.keep_unit and not self.booted and self.changed:
+            module.warn(
+                "systemd is not running on this host (chroot, container or image build): wrote %s "
+                "and linked it into %s for boot, but skipped daemon-reload and start%s"
+                % (self.unit_path, files.WANTS_DIR, "; the overlay was mounted directly"
+                   if state == "mounted" else ""))
+
+
 def run(module):
     """Carry out one overlay_mount task and return its result dict."""
     p = module.params
     state = p["state"]
-    decl = from_params(p["path"], p["lowerdir"], p["upperdir"], p["workdir"], p["options"], state)
-    decl = canonical(decl)
+    decl = canonical(from_params(p["path"], p["lowerdir"], p["upperdir"], p["workdir"], p["options"], state))
+    extras = boot_extras(p["boot"], p["boot_options"])
     entries = host.read_mountinfo()
     defaults = host.read_defaults()
     to_create = []
-    if state == "mounted":
+    if state in ("mounted", "present"):
         check_layout(decl)
         kinds = dict((path, host.path_kind(path)) for path in
                      [decl["path"]] + decl["lowerdir"] + [d for d in (decl["upperdir"], decl["workdir"]) if d])
@@ -112,74 +305,137 @@ def run(module):
         if decl["upperdir"] is not None:
             upper_mount = mount_containing(entries, decl["upperdir"])
             work_mount = mount_containing(entries, decl["workdir"])
-        to_create = check_host(decl, kinds, upper_mount, work_mount, p["create_dirs"])
-        mode, uid, gid = _mode(p["mode"]), _uid(p["owner"]), _gid(p["group"])
+        to_create = check_host(decl, kinds, upper_mount, work_mount, p["create_dirs"],
+                               lowers_needed=state == "mounted")
+        for layer in decl["lowerdir"]:
+            if kinds[layer] == "missing":
+                module.warn("lowerdir %s does not exist yet; it must exist before %s is mounted at boot"
+                            % (layer, decl["path"]))
+    persistence = Persistence(module, decl, state, p["persist"], extras)
 
     live, stacked, foreign = observe(decl["path"], entries, defaults)
-    plan = make_plan(decl, state, live, stacked, defaults, to_create, foreign)
+    live_target = {"mounted": "mounted", "present": None, "unmounted": "unmounted", "absent": "unmounted"}[state]
+    if live_target is None:
+        plan = make_plan(decl, "unmounted", None, 0, defaults, [], None)
+        plan["actions"] = [{"action": "create_dir", "path": path} for path in to_create]
+    else:
+        plan = make_plan(decl, live_target, live, stacked, defaults, to_create, foreign)
+    if persistence.start_through_systemd:
+        for step in plan["actions"]:
+            if step["action"] == "mount":
+                step["via"] = "systemd"
+    actions = _ordered(state, plan["actions"], persistence.actions())
     result = {
-        "changed": plan["changed"],
-        "mount": dict(decl),
+        "changed": bool(actions),
+        "mount": dict(decl, persist=p["persist"], boot=p["boot"], boot_options=extras),
         "live": public_live(live),
-        "actions": plan["actions"],
+        "persisted": persistence.persisted(),
+        "actions": actions,
         "drift": plan["differences"],
         "mount_method": None,
     }
     if module._diff:
-        result["diff"] = plan["diff"]
-    if foreign is not None and state == "unmounted":
+        mount_diff = dict(plan["diff"], before_header="%s (live mount)" % decl["path"],
+                          after_header="%s (declared)" % decl["path"])
+        result["diff"] = [mount_diff] + persistence.diffs()
+    if foreign is not None and live_target == "unmounted":
         module.warn("%s is a mount point of %s, not an overlay: left alone" % (decl["path"], foreign))
     if plan["relayer"]:
-        blockers = _blockers(decl["path"], entries)
-        if blockers:
-            message = (
-                "%s must be unmounted and mounted again to apply %s (a remount cannot change "
-                "layers, upper or work), but it is in use: %s. Stop those users, then run again"
-                % (decl["path"], ", ".join(d["field"] for d in plan["differences"]), blockers["text"]))
-            if module.check_mode:
-                module.warn(message)
-            else:
-                raise OverlayError(message, holders=blockers["holders"], submounts=blockers["submounts"],
-                                   drift=plan["differences"], live=public_live(live))
-    if module.check_mode or not plan["changed"]:
+        _refuse_if_busy(module, decl, plan, live, entries)
+    if module.check_mode or not actions:
         return result
 
+    mode, uid, gid = _mode(p["mode"]), _uid(p["owner"]), _gid(p["group"])
     created = []
+    undo = []
     unmounted_live = None
-    try:
-        for step in plan["actions"]:
-            if step["action"] == "create_dir":
-                created += host.make_dirs(step["path"], mode, uid, gid)
-            elif step["action"] == "unmount":
-                host.unmount(module, step["path"])
-                unmounted_live = live
-            elif step["action"] == "mount":
-                result["mount_method"] = host.mount(decl)
-                result["live"] = public_live(_verify(decl, defaults))
-    except OverlayError as error:
-        if unmounted_live is not None and state == "mounted":
-            error.message += _restore(unmounted_live, decl["path"])
-        host.remove_empty_dirs(created)
-        raise OverlayError(error.message, **error.details)
-    except OSError as error:
-        host.remove_empty_dirs(created)
-        raise OverlayError("%s failed: %s" % (step["action"], error))
-    if state == "unmounted":
+    wrote = False
+    with _lock_for(persistence):
+        try:
+            for step in actions:
+                kind = step["action"]
+                if kind == "create_dir":
+                    created += host.make_dirs(step["path"], mode, uid, gid)
+                elif kind in PERSIST_ACTIONS:
+                    if not wrote:
+                        undo = persistence.write(module, result)
+                        wrote = True
+                elif kind == "unmount":
+                    _unmount(module, persistence, step["path"])
+                    unmounted_live = live
+                elif kind == "mount":
+                    if step.get("via") == "systemd":
+                        files.systemctl(module, "start", persistence.unit_name)
+                        result["mount_method"] = "systemd"
+                    else:
+                        result["mount_method"] = host.mount(decl)
+                    result["live"] = public_live(_verify(decl, defaults))
+        except (OverlayError, OSError) as error:
+            message = error.message if isinstance(error, OverlayError) else "%s failed: %s" % (kind, error)
+            details = error.details if isinstance(error, OverlayError) else {}
+            message += _rollback(module, persistence, undo, unmounted_live, decl, created, state)
+            raise OverlayError(message, **details)
+    persistence.warn_unbooted(module, state)
+    result["persisted"] = persistence.persisted(after=True)
+    if live_target == "unmounted":
         result["live"] = None
     return result
 
 
-def _blockers(path, entries):
-    holders = host.find_holders(path)
-    subs = [e.mount_point for e in submounts(entries, path)]
+class _NoLock(object):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _lock_for(persistence):
+    """Serialise runs that edit one fstab: from reading it to the mount that follows."""
+    if persistence.touch:
+        return files.DirectoryLock(os.path.dirname(persistence.fstab) or ".")
+    return _NoLock()
+
+
+def _ordered(state, live_actions, persist_actions):
+    """All steps in the order they run: persist before mounting, unmount before unpersisting."""
+    if state == "absent":
+        return live_actions + persist_actions
+    dirs = [a for a in live_actions if a["action"] == "create_dir"]
+    rest = [a for a in live_actions if a["action"] != "create_dir"]
+    return dirs + persist_actions + rest
+
+
+def _unmount(module, persistence, path):
+    """Unmount the top overlay at ``path``; through systemd when its unit is active."""
+    if persistence.booted and persistence.unit_before is not None:
+        rc, out, _err = module.run_command(
+            [module.get_bin_path("systemctl", required=True), "is-active", persistence.unit_name])
+        if out.strip() == "active":
+            files.systemctl(module, "stop", persistence.unit_name)
+            return
+    host.unmount(module, path)
+
+
+def _refuse_if_busy(module, decl, plan, live, entries):
+    holders = host.find_holders(decl["path"])
+    subs = [e.mount_point for e in submounts(entries, decl["path"])]
     if not holders and not subs:
-        return None
+        return
     parts = []
     if holders:
         parts.append("processes " + host.describe_holders(holders))
     if subs:
         parts.append("submounts " + ", ".join(subs))
-    return {"holders": holders, "submounts": subs, "text": "; ".join(parts)}
+    message = (
+        "%s must be unmounted and mounted again to apply %s (a remount cannot change "
+        "layers, upper or work), but it is in use: %s. Stop those users, then run again"
+        % (decl["path"], ", ".join(d["field"] for d in plan["differences"]), "; ".join(parts)))
+    if module.check_mode:
+        module.warn(message)
+        return
+    raise OverlayError(message, holders=holders, submounts=subs,
+                       drift=plan["differences"], live=public_live(live))
 
 
 def _verify(decl, defaults):
@@ -203,7 +459,27 @@ def _verify(decl, defaults):
     return live
 
 
-def _restore(old, path):
+def _rollback(module, persistence, undo, unmounted_live, decl, created, state):
+    """Undo the steps that ran before a failure; return what to add to the error."""
+    notes = []
+    for step in reversed(undo):
+        try:
+            step()
+        except (OverlayError, OSError) as error:
+            notes.append("undoing a persistence step failed: %s" % (error.message if isinstance(error, OverlayError) else error))
+    if undo:
+        notes.append("fstab and unit files were restored")
+        try:
+            persistence.reload(module)
+        except OverlayError as error:
+            notes.append(error.message)
+    if unmounted_live is not None and state == "mounted":
+        notes.append(_restore_mount(unmounted_live, decl["path"]))
+    host.remove_empty_dirs(created)
+    return ("; " + "; ".join(notes)) if notes else ""
+
+
+def _restore_mount(old, path):
     """Try to put back the overlay that was unmounted for a re-layering."""
     previous = {
         "path": path, "lowerdir": old["lowerdir"], "upperdir": old["upperdir"],
@@ -212,5 +488,5 @@ def _restore(old, path):
     try:
         host.mount(previous)
     except OverlayError as error:
-        return "; putting back the previous overlay also failed: %s" % error.message
-    return "; the previous overlay was mounted again"
+        return "putting back the previous overlay also failed: %s" % error.message
+    return "the previous overlay was mounted again"

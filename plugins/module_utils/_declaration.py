@@ -55,9 +55,9 @@ def from_params(path, lowerdir, upperdir, workdir, options, state):
         decl["workdir"] = _check_path(workdir, "workdir")
     for index, layer in enumerate(lowerdir or ()):
         decl["lowerdir"].append(_check_path(layer, "lowerdir[%d]" % index))
-    if state == "mounted":
+    if state in ("mounted", "present"):
         if not decl["lowerdir"]:
-            raise OverlayError("lowerdir: state=mounted needs at least one lower directory")
+            raise OverlayError("lowerdir: state=%s needs at least one lower directory" % state)
         if len(decl["lowerdir"]) > MAX_LOWER_LAYERS:
             raise OverlayError(
                 "lowerdir: %d layers given; the kernel stacks at most %d"
@@ -108,17 +108,21 @@ def check_layout(decl):
                     "overlapping layers: use separate directory trees" % (field, value, lower_field, lower))
 
 
-def check_host(decl, kinds, upper_mount, work_mount, create_dirs):
+def check_host(decl, kinds, upper_mount, work_mount, create_dirs, lowers_needed=True):
     """Check the declaration against host facts.
 
     ``kinds`` maps each declared path to ``dir``, ``missing``, or another kind
     (``file``, ``symlink`` to nothing, ...). ``upper_mount``/``work_mount`` are
     the mountinfo entries that hold the upper and work dirs (or None).
+    ``lowers_needed=False`` lets lower dirs be missing (an overlay persisted
+    for a boot at which they will be there).
     Returns the list of directories to create.
     """
     to_create = []
     for index, layer in enumerate(decl["lowerdir"]):
         kind = kinds[layer]
+        if kind == "missing" and not lowers_needed:
+            continue
         if kind == "missing":
             raise OverlayError(
                 "lowerdir[%d]: '%s' does not exist; lower layers are never created by this "

@@ -185,15 +185,18 @@ def replace_entry(lines, mount_point, text, vfstype="overlay"):
 def append_entry(lines, text):
     """``lines`` with ``text`` added as a new last line.
 
-    The new line ends with the file's own line ending (that of its last
-    terminated line; ``\\n`` for a new file). If the file's last line had no
-    ending, it gets one, so that line stays intact.
+    The new line takes the file's convention: it ends with the file's own line
+    ending (that of its last terminated line; ``\n`` for a new file), or with
+    none when the file did not end with a newline, in which case the old last
+    line gets the ending so that it stays intact.
     """
     ending = next((line.ending for line in reversed(lines) if line.ending), "\n")
     result = list(lines)
+    last_ending = ending
     if result and not result[-1].ending:
         result[-1] = result[-1]._replace(ending=ending)
-    result.append(_line(text, ending))
+        last_ending = ""
+    result.append(_line(text, last_ending))
     return result
 
 
@@ -208,9 +211,16 @@ def set_entry(lines, mount_point, text, vfstype="overlay"):
 
 
 def remove_entries(lines, mount_point, vfstype="overlay"):
-    """Drop every entry for ``mount_point``; return ``(new_lines, removed_count)``."""
+    """Drop every entry for ``mount_point``; return ``(new_lines, removed_count)``.
+
+    When the file's last line goes and it had no line ending, the new last
+    line loses its ending too, so the file keeps its convention.
+    """
     indexes = set(_matching_indexes(lines, mount_point, vfstype))
-    return [line for index, line in enumerate(lines) if index not in indexes], len(indexes)
+    result = [line for index, line in enumerate(lines) if index not in indexes]
+    if lines and result and not lines[-1].ending and result[-1].ending:
+        result[-1] = result[-1]._replace(ending="")
+    return result, len(indexes)
 
 
 def _check_path(field, path):

@@ -45,8 +45,8 @@ options:
   lowerdir:
     description:
       - The lower directories, top layer first, as absolute paths.
-      - Required for O(state=mounted). Lower directories must exist; they are
-        never created.
+      - Required for O(state=mounted) and O(state=present). Lower directories
+        must exist for O(state=mounted); they are never created.
       - Paths may contain spaces, commas, colons and backslashes; they are
         passed to the kernel without any option-string escaping ambiguity.
         A newline in a path is refused.
@@ -82,15 +82,83 @@ options:
   state:
     description:
       - V(mounted) makes sure the overlay is mounted at O(path) exactly as
-        declared. It creates missing directories (see O(create_dirs)), mounts
-        it when it is not mounted, and unmounts and mounts it again when its
-        layers, upper, work dir or options differ and nothing uses it.
+        declared and persisted as O(persist) says. It creates missing
+        directories (see O(create_dirs)), writes the fstab line or the unit,
+        mounts the overlay when it is not mounted, and unmounts and mounts it
+        again when its layers, upper, work dir or options differ and nothing
+        uses it. If the mount fails, fstab and the unit are restored exactly.
+      - V(present) makes sure the overlay is persisted as O(persist) says (so it
+        is mounted at the next boot) and creates missing directories, but leaves
+        the live mount as it is. Lower dirs may be missing (a warning says so).
       - V(unmounted) makes sure no overlay is mounted at O(path). Nothing else is
-        touched; directories and their data stay. A mount of another filesystem
-        type at O(path) is left alone with a warning.
+        touched; persistence, directories and their data stay. A mount of
+        another filesystem type at O(path) is left alone with a warning.
+      - V(absent) makes sure the overlay is neither mounted nor persisted. It
+        unmounts it (through systemd when its unit is active), stops and
+        disables its unit, removes the unit file and the overlay's fstab lines
+        for O(path), whatever O(persist) says. Directories, and the upper dir's
+        data, always stay.
     type: str
-    choices: [mounted, unmounted]
+    choices: [mounted, present, unmounted, absent]
     default: mounted
+  persist:
+    description:
+      - How the overlay comes back after a reboot.
+      - V(fstab) writes one line for O(path) in O(fstab), with an
+        C(x-systemd.requires-mounts-for=) option for every lower, upper and work
+        dir, so that systemd mounts what they sit on (other overlays included)
+        first. Other lines, comments, blank lines, order, mode, owner and the
+        file's final newline stay exactly as they were; more lines for the same
+        mount point are collapsed into one, with a warning. An overlay unit for
+        O(path) in O(unit_dir) is removed (the live mount stays).
+      - V(systemd) writes a native C(.mount) unit in O(unit_dir), named as
+        C(systemd-escape --path --suffix=mount) names it, and links it into
+        C(local-fs.target.wants) (when O(boot)). On a host booted with systemd it
+        then runs daemon-reload and mounts by starting the unit; on a host
+        without a running systemd (chroot, image build) it skips those steps
+        with a warning and mounts directly. The overlay's fstab lines for
+        O(path) are removed.
+      - V(none) touches neither fstab nor units.
+      - Files are written atomically (temporary file in the same directory,
+        fsync, rename) under a lock on the fstab directory, so concurrent runs
+        do not lose each other's edits; a new fstab line is checked with
+        C(findmnt --verify) before it replaces the file.
+    type: str
+    choices: [fstab, systemd, none]
+    default: fstab
+  fstab:
+    description:
+      - The fstab file to edit.
+    type: path
+    default: /etc/fstab
+  unit_dir:
+    description:
+      - The directory of the systemd unit file. It is created if missing.
+      - A running systemd only starts units from its own unit directories; with
+        another directory the overlay is mounted directly.
+    type: path
+    default: /etc/systemd/system
+  backup:
+    description:
+      - Keep a timestamped copy of the fstab file before changing it.
+    type: bool
+    default: false
+  boot:
+    description:
+      - Whether the overlay is mounted at boot.
+      - V(false) writes C(noauto) in fstab and does not link the unit into
+        C(local-fs.target.wants).
+    type: bool
+    default: true
+  boot_options:
+    description:
+      - Mount options that only matter for the persisted overlay, written after
+        the overlay options in fstab's fourth field and in the unit's C(Options=),
+        such as C(nofail), C(_netdev) or C(x-systemd.device-timeout=10s).
+      - C(noauto) and C(auto) are set by O(boot), overlay options by O(options).
+    type: list
+    elements: str
+    default: []
   create_dirs:
     description:
       - Create a missing mount point, upper dir and work dir (and their missing
@@ -170,10 +238,33 @@ EXAMPLES = r"""
   diff: true
   register: overlay
 
-- name: Make sure the overlay is not mounted (directories stay)
+- name: Make sure the overlay is not mounted (fstab and directories stay)
   overlayfs.mounts.overlay_mount:
     path: /srv/merged
     state: unmounted
+
+- name: Persist as a native systemd mount unit, and mount through systemd
+  overlayfs.mounts.overlay_mount:
+    path: /srv/app
+    lowerdir: [/srv/layers/app, /srv/layers/base]
+    upperdir: /srv/state/upper
+    workdir: /srv/state/work
+    persist: systemd
+
+- name: Persist in fstab for the next boot only, tolerate a failure at boot
+  overlayfs.mounts.overlay_mount:
+    path: /srv/cache
+    lowerdir: [/srv/layers/cache, /srv/layers/base]
+    upperdir: /srv/state/cache-upper
+    workdir: /srv/state/cache-work
+    state: present
+    boot_options: [nofail]
+    backup: true
+
+- name: Remove the overlay for good (upper data stays on disk)
+  overlayfs.mounts.overlay_mount:
+    path: /srv/app
+    state: absent
 """
 
 RETURN = r"""
@@ -211,14 +302,48 @@ live:
 actions:
   description:
     - What was done, or in check mode what would be done, in order.
-    - Each item has C(action) (V(create_dir), V(unmount) or V(mount)) and C(path);
-      an V(unmount) for re-layering also has C(reason).
+    - Each item has C(action) and C(path). C(action) is one of V(create_dir),
+      V(write_fstab), V(write_unit), V(remove_unit), V(enable_unit),
+      V(disable_unit), V(daemon_reload), V(unmount) (with C(reason) when it is
+      for re-layering) and V(mount) (with C(via=systemd) when the unit is started).
   returned: always
   type: list
   elements: dict
   sample:
     - {action: create_dir, path: /srv/upper}
+    - {action: write_fstab, path: /etc/fstab}
     - {action: mount, path: /srv/merged}
+persisted:
+  description:
+    - What persists the overlay after the task.
+    - C(fstab) lists every overlay fstab entry for O(path) (normally one), each
+      with C(path), C(lowerdir), C(upperdir), C(workdir), C(options),
+      C(boot_options) and C(requires_mounts_for).
+    - C(systemd) is the overlay unit for O(path) in O(unit_dir) read back the same
+      way, plus C(managed) (written by this collection), or V(null).
+    - C(unit_name) is the unit's name; C(unit_enabled) says whether it is linked
+      into C(local-fs.target.wants).
+  returned: always
+  type: dict
+  sample:
+    fstab:
+      - path: /srv/merged
+        lowerdir: [/srv/lower1, /srv/lower2]
+        datadir: []
+        upperdir: /srv/upper
+        workdir: /srv/work
+        options: []
+        boot_options: []
+        requires_mounts_for: [/srv/lower1, /srv/lower2, /srv/upper, /srv/work]
+        source: overlay
+    systemd: null
+    unit_name: srv-merged.mount
+    unit_enabled: false
+backup_file:
+  description: The copy of fstab made before it was changed.
+  returned: when O(backup=true) and fstab was changed
+  type: str
+  sample: /etc/fstab.12345.2026-11-26@23:59:01~
 drift:
   description:
     - Every field in which the live overlay differed from the declaration
@@ -234,14 +359,18 @@ mount_method:
   description:
     - How the overlay was mounted, when this task mounted it.
     - V(fsconfig) is the new mount API with one C(lowerdir+) per layer;
-      V(mount2) is the legacy mount(2) system call.
+      V(mount2) is the legacy mount(2) system call; V(systemd) is the unit
+      started by systemd (which runs mount(8)).
   returned: always
   type: str
   sample: fsconfig
 diff:
-  description: Before and after view of the mount (path, layers, upper, work, options), in diff mode.
+  description:
+    - In diff mode, a list of before/after views - the live mount (path, layers,
+      upper, work, options), then the fstab file and the unit file when they change.
   returned: when diff mode is on
-  type: dict
+  type: list
+  elements: dict
 holders:
   description: Processes that keep a mount busy (C(pid), C(command), C(uses)), when the task failed for that reason.
   returned: on failure because the mount is in use
@@ -263,13 +392,19 @@ def main():
             upperdir=dict(type="path"),
             workdir=dict(type="path"),
             options=dict(type="list", elements="str", default=[]),
-            state=dict(type="str", choices=["mounted", "unmounted"], default="mounted"),
+            state=dict(type="str", choices=["mounted", "present", "unmounted", "absent"], default="mounted"),
+            persist=dict(type="str", choices=["fstab", "systemd", "none"], default="fstab"),
+            fstab=dict(type="path", default="/etc/fstab"),
+            unit_dir=dict(type="path", default="/etc/systemd/system"),
+            backup=dict(type="bool", default=False),
+            boot=dict(type="bool", default=True),
+            boot_options=dict(type="list", elements="str", default=[]),
             create_dirs=dict(type="bool", default=True),
             mode=dict(type="raw"),
             owner=dict(type="str"),
             group=dict(type="str"),
         ),
-        required_if=[("state", "mounted", ["lowerdir"])],
+        required_if=[("state", "mounted", ["lowerdir"]), ("state", "present", ["lowerdir"])],
         required_together=[("upperdir", "workdir")],
         supports_check_mode=True,
     )

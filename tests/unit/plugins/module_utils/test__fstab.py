@@ -175,10 +175,10 @@ def test_replace_entry_without_match_fails():
 @pytest.mark.parametrize("text, expected", [
     ("", NEW + "\n"),
     ("a /b c\n", "a /b c\n" + NEW + "\n"),
-    ("a /b c", "a /b c\n" + NEW + "\n"),
-    ("# comment only", "# comment only\n" + NEW + "\n"),
+    ("a /b c", "a /b c\n" + NEW),
+    ("# comment only", "# comment only\n" + NEW),
     ("a /b c\r\n", "a /b c\r\n" + NEW + "\r\n"),
-    ("a /b c\r\nd /e f", "a /b c\r\nd /e f\r\n" + NEW + "\r\n"),
+    ("a /b c\r\nd /e f", "a /b c\r\nd /e f\r\n" + NEW),
     ("\n\n", "\n\n" + NEW + "\n"),
 ], ids=["empty", "newline", "no final newline", "comment without newline", "crlf",
         "crlf without final newline", "blank lines"])
@@ -200,12 +200,19 @@ def test_set_entry(text, expected, expected_count):
 @pytest.mark.parametrize("text, expected, expected_count", [
     ("overlay /m overlay a 0 0\n# keep\noverlay /m/ overlay b 0 0\n", "# keep\n", 2),
     ("# keep\ntmpfs /m tmpfs d 0 0\n", "# keep\ntmpfs /m tmpfs d 0 0\n", 0),
-    ("a /b c\noverlay /m overlay a 0 0", "a /b c\n", 1),
+    ("a /b c\noverlay /m overlay a 0 0", "a /b c", 1),
     ("", "", 0),
 ])
 def test_remove_entries(text, expected, expected_count):
     lines, removed = remove_entries(parse(text), "/m")
     assert (render(lines), removed) == (expected, expected_count)
+
+
+@pytest.mark.parametrize("text", ["a /b c", "a /b c\n", "# c\r\na /b c", "", "x /y z\n# tail"])
+def test_append_then_remove_gives_back_the_same_bytes(text):
+    lines = append_entry(parse(text), NEW)
+    back, removed = remove_entries(lines, "/m")
+    assert removed == 1 and render(back) == text
 
 
 RENDER_CASES = [

@@ -1,0 +1,173 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Host glue for persistence: locked atomic file writes, findmnt, systemd.
+
+Only side effects live here; what to write is decided in ``_persist``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import fcntl
+import os
+import tempfile
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
+
+WANTS_DIR = "local-fs.target.wants"
+
+
+def read_text(path):
+    """The text of ``path`` exactly as stored, or None when it does not exist."""
+    try:
+        with open(path, "r", newline="", encoding="utf-8", errors="surrogateescape") as handle:
+            return handle.read()
+    except (IOError, OSError) as error:
+        if error.errno == errno.ENOENT:
+            return None
+        raise OverlayError("cannot read %s: %s" % (path, error.strerror))
+
+
+class DirectoryLock(object):
+    """An exclusive flock on a directory, held while fstab is read, edited and used.
+
+    Locking the directory rather than the file survives the rename that
+    replaces the file, and leaves no lock file behind.
+    """
+
+    def __init__(self, directory):
+        self.directory = directory
+        self.fd = None
+
+    def __enter__(self):
+        self.fd = os.open(self.directory, os.O_RDONLY)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+        self.fd = None
+        return False
+
+
+def write_atomic(module, path, text, validate=None):
+    """Replace ``path`` with ``text``: temp file in the same dir, fsync, check, rename.
+
+    ``validate(tmp_path)`` may raise OverlayError to abort before the rename.
+    The mode, owner and SELinux context of an existing file are kept
+    (``atomic_move``); a new file gets mode 0644.
+    """
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8", errors="surrogateescape") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if validate is not None:
+            validate(tmp)
+        existed = os.path.exists(path)
+        module.atomic_move(tmp, path, unsafe_writes=False)
+        if not existed:
+            os.chmod(path, 0o644)
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def remove_file(path):
+    try:
+        os.unlink(path)
+    except OSError as error:
+        if error.errno != errno.ENOENT:
+            raise
+
+
+def findmnt_verify(module, tab_file, target):
+    """Check our entry of ``tab_file`` with ``findmnt --verify``; raise on its errors.
+
+    Errors of other lines (a disk that is not plugged in) are the user's and
+    are not ours to refuse; parse errors are checked by the caller's round
+    trip. Returns False when findmnt is not installed.
+    """
+    findmnt = module.get_bin_path("findmnt")
+    if not findmnt:
+        return False
+    cmd = [findmnt, "--verify", "--verbose", "--tab-file", tab_file]
+    _rc, out, err = module.run_command(cmd)
+    problems = verify_problems(out, target)
+    if problems:
+        raise OverlayError(
+            "findmnt --verify refused the fstab entry for %s: %s (%s)"
+            % (target, "; ".join(problems), " ".join(cmd)), stderr=err)
+    return True
+
+
+def verify_problems(output, target):
+    """The ``[E]`` lines findmnt --verify --verbose prints for ``target``."""
+    problems = []
+    current = None
+    for line in output.splitlines():
+        if line and not line.startswith(" "):
+            current = line.strip()
+        elif current == target and line.strip().startswith("[E]"):
+            problems.append(line.strip()[3:].strip())
+    return problems
+
+
+def systemd_booted():
+    """True when systemd is PID 1 here (what sd_booted() checks)."""
+    return os.path.isdir("/run/systemd/system")
+
+
+def systemctl(module, *args):
+    """Run systemctl; raise OverlayError with the command, rc and stderr on failure."""
+    binary = module.get_bin_path("systemctl", required=True)
+    cmd = [binary] + list(args)
+    rc, out, err = module.run_command(cmd)
+    if rc != 0:
+        raise OverlayError(
+            "%s failed (rc=%d): %s" % (" ".join(cmd), rc, (err or out).strip()),
+            rc=rc, stderr=err, cmd=cmd)
+    return out
+
+
+def wants_link(unit_dir, name):
+    return os.path.join(unit_dir, WANTS_DIR, name)
+
+
+def is_enabled(unit_dir, name):
+    return os.path.islink(wants_link(unit_dir, name))
+
+
+def enable(unit_dir, name):
+    """Link the unit into local-fs.target.wants, as ``systemctl enable`` does for WantedBy=.
+
+    Done by hand so it also works in a chroot or image build with no running
+    systemd, and for a unit_dir systemd does not search.
+    """
+    link = wants_link(unit_dir, name)
+    target = os.path.join(unit_dir, name)
+    if os.path.islink(link) and os.readlink(link) == target:
+        return False
+    if not os.path.isdir(os.path.dirname(link)):
+        os.makedirs(os.path.dirname(link))
+    remove_file(link)
+    os.symlink(target, link)
+    return True
+
+
+def disable(unit_dir, name):
+    if os.path.islink(wants_link(unit_dir, name)):
+        os.unlink(wants_link(unit_dir, name))
+        return True
+    return False

@@ -1,0 +1,144 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Decide what /etc/fstab and the overlay's systemd unit must hold. Pure.
+
+:func:`edit_fstab` is a function of the fstab text, so the module can run it
+once to plan (check mode, diff) and again on the text it reads under the
+lock, where a concurrent run may have changed other lines meanwhile.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils import _fstab, _systemd
+from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._options import canonical_options
+
+PERSIST_CHOICES = ("fstab", "systemd", "none")
+
+# fstab options that decide boot behaviour and that overlay_mount writes itself.
+_BOOT_OWNED = ("noauto", "auto")
+
+
+def boot_extras(boot, boot_options):
+    """The non-overlay options of the persisted entry, in order, each once."""
+    extras = []
+    for option in boot_options or ():
+        option = option.strip()
+        if not option:
+            raise OverlayError("boot_options: an empty option was given; remove it")
+        name = option.partition("=")[0]
+        if name in _BOOT_OWNED:
+            raise OverlayError(
+                "boot_options: '%s' is set by the boot parameter (boot: %s); remove it from "
+                "boot_options" % (option, "false" if name == "noauto" else "true"))
+        if option not in extras:
+            extras.append(option)
+    if not boot:
+        extras.insert(0, "noauto")
+    return extras
+
+
+def fstab_line(decl, extras):
+    return _fstab.render_entry(
+        decl["path"], decl["lowerdir"], decl["upperdir"], decl["workdir"], decl["options"], extras)
+
+
+def unit_text(decl, extras):
+    unit_extras = [o for o in extras if o != "noauto"]
+    return _systemd.render_unit(
+        decl["path"], decl["lowerdir"], decl["upperdir"], decl["workdir"], decl["options"], unit_extras)
+
+
+def entry_config(entry):
+    """What an fstab overlay entry declares, in the module's terms."""
+    parsed = _fstab.parse_overlay_options(entry.mntops)
+    try:
+        options = canonical_options(parsed["options"])
+    except OverlayError:
+        options = list(parsed["options"])
+    return {
+        "path": _fstab.normalize_mount_point(entry.file),
+        "lowerdir": parsed["lowerdir"],
+        "datadir": parsed["datadir"],
+        "upperdir": parsed["upperdir"],
+        "workdir": parsed["workdir"],
+        "options": options,
+        "boot_options": [o for o in parsed["extra_options"] if o != "defaults"],
+        "requires_mounts_for": parsed["requires_mounts_for"],
+        "source": entry.spec,
+    }
+
+
+def unit_config(text):
+    """What an overlay unit declares, in the module's terms (None if it is no overlay unit)."""
+    parsed = _systemd.parse_unit(text)
+    if (parsed["type"] or "").strip() != "overlay":
+        return None
+    try:
+        options = canonical_options(parsed["options"])
+    except OverlayError:
+        options = list(parsed["options"])
+    return {
+        "path": parsed["where"],
+        "lowerdir": parsed["lowerdir"],
+        "datadir": parsed["datadir"],
+        "upperdir": parsed["upperdir"],
+        "workdir": parsed["workdir"],
+        "options": options,
+        "boot_options": parsed["extra_options"],
+        "requires_mounts_for": parsed["requires_mounts_for"],
+        "managed": parsed["managed"],
+    }
+
+
+def _entry_matches(entry, decl, extras):
+    """True when an existing fstab entry already says what we would write."""
+    if entry.spec != "overlay" or entry.freq or entry.passno:
+        return False
+    have = entry_config(entry)
+    want = {
+        "lowerdir": decl["lowerdir"], "datadir": [], "upperdir": decl["upperdir"],
+        "workdir": decl["workdir"], "options": decl["options"],
+    }
+    if any(have[key] != value for key, value in want.items()):
+        return False
+    if sorted(have["boot_options"]) != sorted(extras):
+        return False
+    return set(have["requires_mounts_for"]) == set(
+        _fstab.requires_mounts_for(decl["lowerdir"], decl["upperdir"], decl["workdir"]))
+
+
+def edit_fstab(text, decl, keep, extras):
+    """The new fstab text for ``decl``: its overlay entry set (``keep``) or removed.
+
+    Returns ``(new_text, info)``; ``info`` has ``duplicates`` (extra entries
+    for the same mount point that were collapsed) and ``removed``. Lines of
+    other mount points are never touched. A non-overlay entry for the same
+    mount point is an error when the overlay is to be written.
+    """
+    lines = _fstab.parse(text)
+    path = decl["path"]
+    info = {"duplicates": 0, "removed": 0}
+    if not keep:
+        new_lines, info["removed"] = _fstab.remove_entries(lines, path)
+        return _fstab.render(new_lines), info
+    others = [e for e in _fstab.find_entries(lines, path, vfstype=None) if e.vfstype != "overlay"]
+    if others:
+        raise OverlayError(
+            "fstab already has a %s entry for %s (%r); an overlay cannot be persisted at the same "
+            "mount point: remove that line or choose another path" % (others[0].vfstype, path, others[0].raw))
+    entries = _fstab.find_entries(lines, path)
+    if entries and _entry_matches(entries[0], decl, extras):
+        # Keep the user's own spelling of an equivalent line; drop duplicates.
+        new_lines, info["duplicates"] = _fstab.replace_entry(lines, path, entries[0].raw)
+        return _fstab.render(new_lines), info
+    new_lines, info["duplicates"] = _fstab.set_entry(lines, path, fstab_line(decl, extras))
+    return _fstab.render(new_lines), info
+
+
+def persisted_entries(text, path):
+    """The configs of every overlay fstab entry for ``path``, in file order."""
+    return [entry_config(e) for e in _fstab.find_entries(_fstab.parse(text), path)]

@@ -6,7 +6,8 @@
 Each ``targets/<name>/runme.sh`` runs real playbooks against real overlays.
 It gets a fresh scratch directory in ``OVERLAY_TEST_ROOT`` and runs under
 ``unshare --mount --propagation private``, so its mounts never reach the host
-and vanish with the namespace even when a test fails half-way.
+and vanish with the namespace even when a test fails half-way; /etc is
+overlaid there too, so the host's fstab and units stay untouched.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -50,8 +51,18 @@ def test_target(target, tmp_path):
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     env.setdefault("ANSIBLE_NOCOLOR", "1")
     env.setdefault("ANSIBLE_FORCE_COLOR", "0")
+    # Inside the namespace, /etc gets a throw-away overlay of itself, so a
+    # target that writes /etc/fstab or /etc/systemd/system (on purpose or by
+    # mistake) never changes the host's files.
+    shield = os.path.join(str(tmp_path), ".etc-shield")
+    os.makedirs(os.path.join(shield, "upper"))
+    os.makedirs(os.path.join(shield, "work"))
+    script = (
+        'mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1/upper,workdir=$1/work" /etc '
+        '&& exec bash runme.sh'
+    )
     proc = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "bash", "runme.sh"],
+        ["unshare", "--mount", "--propagation", "private", "bash", "-c", script, "shield", shield],
         cwd=os.path.join(TARGETS, target), env=env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=900,
     )

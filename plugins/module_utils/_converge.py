@@ -327,7 +327,7 @@ def run(module):
     actions = _ordered(state, plan["actions"], persistence.actions())
     result = {
         "changed": bool(actions),
-        "mount": dict(decl, persist=p["persist"], boot=p["boot"], boot_options=extras),
+        "mount": dict(decl),
         "live": public_live(live),
         "persisted": persistence.persisted(),
         "actions": actions,

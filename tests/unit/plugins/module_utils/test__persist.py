@@ -1,0 +1,113 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import pytest
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import (
+    boot_extras,
+    edit_fstab,
+    fstab_line,
+    persisted_entries,
+    unit_config,
+    unit_text,
+)
+
+DECL = {"path": "/srv/m", "lowerdir": ["/srv/l1", "/srv/l2"], "upperdir": "/srv/u", "workdir": "/srv/w",
+        "options": ["index=off"]}
+USER_FSTAB = "# /etc/fstab: static file system information.\nUUID=1\t/\text4\terrors=remount-ro 0 1\n\n# end"
+
+
+@pytest.mark.parametrize("boot, options, expected", [
+    (True, [], []),
+    (False, [], ["noauto"]),
+    (True, ["nofail", "nofail", " _netdev "], ["nofail", "_netdev"]),
+    (False, ["x-systemd.device-timeout=5s"], ["noauto", "x-systemd.device-timeout=5s"]),
+])
+def test_boot_extras(boot, options, expected):
+    assert boot_extras(boot, options) == expected
+
+
+@pytest.mark.parametrize("options", [["noauto"], ["auto"], [""]])
+def test_boot_extras_refuses_what_boot_owns(options):
+    with pytest.raises(OverlayError, match="^boot_options:"):
+        boot_extras(True, options)
+
+
+def test_add_keeps_every_user_line_and_the_final_newline_convention():
+    text, info = edit_fstab(USER_FSTAB, DECL, True, [])
+    assert text.startswith(USER_FSTAB + "\n")
+    assert not text.endswith("\n")
+    assert text.count("\n") == USER_FSTAB.count("\n") + 1
+    assert info == {"duplicates": 0, "removed": 0}
+    assert persisted_entries(text, "/srv/m")[0]["lowerdir"] == ["/srv/l1", "/srv/l2"]
+
+
+def test_second_edit_is_a_no_op():
+    once, _info = edit_fstab(USER_FSTAB, DECL, True, ["nofail"])
+    twice, info = edit_fstab(once, DECL, True, ["nofail"])
+    assert twice == once and info["duplicates"] == 0
+
+
+def test_an_equivalent_hand_written_line_is_kept_as_written():
+    hand = ("overlay\t/srv/m/  overlay  index=off,workdir=/srv/w,lowerdir=/srv/l1:/srv/l2,upperdir=/srv/u,"
+            "x-systemd.requires-mounts-for=/srv/w,x-systemd.requires-mounts-for=/srv/l1,"
+            "x-systemd.requires-mounts-for=/srv/l2,x-systemd.requires-mounts-for=/srv/u\t0 0\n")
+    text, _info = edit_fstab(hand, DECL, True, [])
+    assert text == hand
+
+
+def test_a_changed_declaration_replaces_the_line_in_place():
+    before, _info = edit_fstab("a /b c\n", DECL, True, [])
+    before += "d /e f\n"
+    changed = dict(DECL, lowerdir=["/srv/l2", "/srv/l1"])
+    after, _info = edit_fstab(before, changed, True, [])
+    lines = after.splitlines()
+    assert lines[0] == "a /b c" and lines[2] == "d /e f"
+    assert persisted_entries(after, "/srv/m")[0]["lowerdir"] == ["/srv/l2", "/srv/l1"]
+
+
+def test_duplicates_are_collapsed_into_one():
+    line = fstab_line(DECL, [])
+    text = "a /b c\n" + line + "\n# between\n" + line.replace("index=off", "index=on") + "\n"
+    after, info = edit_fstab(text, DECL, True, [])
+    assert info["duplicates"] == 1
+    assert after == "a /b c\n" + line + "\n# between\n"
+
+
+def test_remove_takes_every_overlay_line_of_the_mount_point_only():
+    line = fstab_line(DECL, [])
+    other = fstab_line(dict(DECL, path="/srv/other"), [])
+    text = line + "\n" + other + "\n" + line + "\n"
+    after, info = edit_fstab(text, DECL, False, [])
+    assert after == other + "\n" and info["removed"] == 2
+
+
+def test_a_non_overlay_entry_for_the_mount_point_is_an_error():
+    with pytest.raises(OverlayError, match="already has a ext4 entry for /srv/m"):
+        edit_fstab("/dev/sdb1 /srv/m ext4 defaults 0 2\n", DECL, True, [])
+
+
+def test_noauto_when_not_at_boot():
+    text, _info = edit_fstab("", DECL, True, boot_extras(False, ["nofail"]))
+    assert persisted_entries(text, "/srv/m")[0]["boot_options"] == ["noauto", "nofail"]
+
+
+def test_unit_round_trip():
+    text = unit_text(DECL, ["noauto", "nofail"])
+    config = unit_config(text)
+    assert config["managed"] is True
+    assert config["path"] == "/srv/m"
+    assert config["lowerdir"] == ["/srv/l1", "/srv/l2"]
+    assert config["options"] == ["index=off"]
+    assert config["boot_options"] == ["nofail"]
+    assert set(config["requires_mounts_for"]) == {"/srv/l1", "/srv/l2", "/srv/u", "/srv/w"}
+
+
+def test_a_unit_of_another_type_is_not_an_overlay_unit():
+    assert unit_config("[Mount]\nWhat=/dev/sdb1\nWhere=/srv/m\nType=ext4\n") is None

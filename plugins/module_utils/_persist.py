@@ -18,8 +18,13 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._options import c
 
 PERSIST_CHOICES = ("fstab", "systemd", "none")
 
+# A userspace mount option (libmount and systemd pass x-* options by, the kernel
+# never sees them) that marks an fstab line written by this collection, as the
+# MANAGED_MARKER comment marks a unit.
+MANAGED_OPTION = "x-overlayfs.managed"
+
 # fstab options that decide boot behaviour and that overlay_mount writes itself.
-_BOOT_OWNED = ("noauto", "auto")
+_BOOT_OWNED = ("noauto", "auto", MANAGED_OPTION)
 
 
 def boot_extras(boot, boot_options):
@@ -30,6 +35,8 @@ def boot_extras(boot, boot_options):
         if not option:
             raise OverlayError("boot_options: an empty option was given; remove it")
         name = option.partition("=")[0]
+        if name == MANAGED_OPTION:
+            raise OverlayError("boot_options: '%s' is written by this collection itself; remove it" % option)
         if name in _BOOT_OWNED:
             raise OverlayError(
                 "boot_options: '%s' is set by the boot parameter (boot: %s); remove it from "
@@ -43,7 +50,8 @@ def boot_extras(boot, boot_options):
 
 def fstab_line(decl, extras):
     return _fstab.render_entry(
-        decl["path"], decl["lowerdir"], decl["upperdir"], decl["workdir"], decl["options"], extras)
+        decl["path"], decl["lowerdir"], decl["upperdir"], decl["workdir"], decl["options"],
+        list(extras) + [MANAGED_OPTION])
 
 
 def unit_text(decl, extras):
@@ -66,8 +74,9 @@ def entry_config(entry):
         "upperdir": parsed["upperdir"],
         "workdir": parsed["workdir"],
         "options": options,
-        "boot_options": [o for o in parsed["extra_options"] if o != "defaults"],
+        "boot_options": [o for o in parsed["extra_options"] if o not in ("defaults", MANAGED_OPTION)],
         "requires_mounts_for": parsed["requires_mounts_for"],
+        "managed": MANAGED_OPTION in parsed["extra_options"],
         "source": entry.spec,
     }
 
@@ -103,7 +112,7 @@ def _entry_matches(entry, decl, extras):
         "lowerdir": decl["lowerdir"], "datadir": [], "upperdir": decl["upperdir"],
         "workdir": decl["workdir"], "options": decl["options"],
     }
-    if any(have[key] != value for key, value in want.items()):
+    if not have["managed"] or any(have[key] != value for key, value in want.items()):
         return False
     if sorted(have["boot_options"]) != sorted(extras):
         return False

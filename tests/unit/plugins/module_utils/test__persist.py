@@ -33,7 +33,15 @@ def test_boot_extras(boot, options, expected):
     assert boot_extras(boot, options) == expected
 
 
-@pytest.mark.parametrize("options", [["noauto"], ["auto"], [""]])
+def test_an_unmarked_line_is_taken_over_and_marked():
+    hand = "overlay /srv/m overlay lowerdir=/srv/l1:/srv/l2,upperdir=/srv/u,workdir=/srv/w,index=off 0 0\n"
+    assert persisted_entries(hand, "/srv/m")[0]["managed"] is False
+    text, _info = edit_fstab(hand, DECL, True, [])
+    assert persisted_entries(text, "/srv/m")[0]["managed"] is True
+    assert text.count("\n") == 1
+
+
+@pytest.mark.parametrize("options", [["noauto"], ["auto"], [""], ["x-overlayfs.managed"]])
 def test_boot_extras_refuses_what_boot_owns(options):
     with pytest.raises(OverlayError, match="^boot_options:"):
         boot_extras(True, options)
@@ -56,6 +64,7 @@ def test_second_edit_is_a_no_op():
 
 def test_an_equivalent_hand_written_line_is_kept_as_written():
     hand = ("overlay\t/srv/m/  overlay  index=off,workdir=/srv/w,lowerdir=/srv/l1:/srv/l2,upperdir=/srv/u,"
+            "x-overlayfs.managed,"
             "x-systemd.requires-mounts-for=/srv/w,x-systemd.requires-mounts-for=/srv/l1,"
             "x-systemd.requires-mounts-for=/srv/l2,x-systemd.requires-mounts-for=/srv/u\t0 0\n")
     text, _info = edit_fstab(hand, DECL, True, [])

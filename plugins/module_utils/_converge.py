@@ -26,6 +26,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._declaration impo
     check_layout,
     from_params,
 )
+from ansible_collections.overlayfs.mounts.plugins.module_utils._drift import declared_drift
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import (
     mount_containing,
@@ -331,7 +332,8 @@ def run(module):
         "live": public_live(live),
         "persisted": persistence.persisted(),
         "actions": actions,
-        "drift": plan["differences"],
+        "drift": declared_drift(decl, state, p["persist"], extras, p["boot"], live,
+                                persistence.persisted(after=False), defaults),
         "mount_method": None,
     }
     if module._diff:

@@ -346,15 +346,22 @@ backup_file:
   sample: /etc/fstab.12345.2026-11-26@23:59:01~
 drift:
   description:
-    - Every field in which the live overlay differed from the declaration
-      before the task ran, each with C(field), C(declared) and C(live).
-    - C(field) is V(mounted), V(lowerdir), V(upperdir), V(workdir), V(datadir) or
-      C(options.<name>) for one overlay option.
+    - Every field in which the host differed from the declaration before the
+      task ran, each as C(field), C(declared), C(live) and C(persisted) (the
+      value in the persisted fstab line or unit; V(null) where it does not apply).
+      In check mode this is a complete drift report; in a real run it lists
+      what the task corrected.
+    - C(field) is V(mounted), V(lowerdir), V(upperdir), V(workdir), V(datadir),
+      C(options.<name>) for one overlay option, V(persisted) (how the overlay is
+      persisted - V(fstab), V(systemd), V(both) or V(none)), V(boot_options),
+      V(boot) (unit linked for boot) or V(managed) (an fstab line not yet
+      marked as written by this collection).
   returned: always
   type: list
   elements: dict
   sample:
-    - {field: lowerdir, declared: [/srv/l1, /srv/l2], live: [/srv/l2, /srv/l1]}
+    - {field: lowerdir, declared: [/srv/l1, /srv/l2], live: [/srv/l2, /srv/l1], persisted: [/srv/l1, /srv/l2]}
+    - {field: persisted, declared: fstab, live: null, persisted: none}
 mount_method:
   description:
     - How the overlay was mounted, when this task mounted it.

@@ -1,0 +1,99 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Every overlay of a host, live or persisted, with the drift between the two. Pure.
+
+The input is text (mountinfo entries, the fstab text, unit file texts); the
+only host access is through the optional ``exists``/``realpath`` callables.
+One pass over each source, dict lookups by mount point: a container host
+with thousands of overlay mounts is read in a few tens of milliseconds.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils import _fstab
+from ansible_collections.overlayfs.mounts.plugins.module_utils._drift import live_vs_persisted
+from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import entry_config, unit_config
+from ansible_collections.overlayfs.mounts.plugins.module_utils._plan import live_state, public_live
+
+
+def _live_overlays(entries):
+    """``{mount point: (top overlay entry, overlays stacked there)}``."""
+    found = {}
+    for entry in entries:
+        if entry.fstype == "overlay":
+            previous = found.get(entry.mount_point)
+            found[entry.mount_point] = (entry, previous[1] + 1 if previous else 1)
+    return found
+
+
+def _fstab_overlays(text):
+    found = {}
+    for line in _fstab.parse(text or ""):
+        entry = line.entry
+        if entry is not None and entry.vfstype == "overlay":
+            path = _fstab.normalize_mount_point(entry.file)
+            found.setdefault(path, []).append(entry_config(entry))
+    return found
+
+
+def _unit_overlays(units):
+    found = {}
+    for unit_path, text in units:
+        config = unit_config(text)
+        if config is not None and config["path"]:
+            config["unit"] = unit_path
+            found.setdefault(_fstab.normalize_mount_point(config["path"]), config)
+    return found
+
+
+def gather(entries, defaults, fstab_text, units, paths=None, exists=None, realpath=None):
+    """The ``overlay_mounts`` list of overlay_mount_info.
+
+    ``units`` is a list of ``(unit file path, text)``; ``paths`` limits the
+    result to those mount points; ``exists`` lets relative layer paths be
+    resolved; ``realpath`` resolves layer symlinks (``resolve_layers``).
+    """
+    live = _live_overlays(entries)
+    fstab = _fstab_overlays(fstab_text)
+    units_by_path = _unit_overlays(units)
+    wanted = set(_fstab.normalize_mount_point(p) for p in paths) if paths else None
+    every = set(live) | set(fstab) | set(units_by_path)
+    result = []
+    for path in sorted(every):
+        if wanted is not None and path not in wanted:
+            continue
+        state = None
+        stacked = 0
+        if path in live:
+            top, stacked = live[path]
+            state = live_state(top, defaults, exists=exists, realpath=realpath)
+        fstab_conf = fstab.get(path, [])
+        unit_conf = units_by_path.get(path)
+        persisted = {"fstab": fstab_conf[0] if fstab_conf else None, "systemd": unit_conf}
+        kinds = [k for k in ("fstab", "systemd") if persisted[k]]
+        source = state or persisted["fstab"] or unit_conf
+        record = {
+            "path": path,
+            "lowerdir": list(source["lowerdir"]),
+            "upperdir": source["upperdir"],
+            "workdir": source["workdir"],
+            "options": list(source["options"]),
+            "mounted": state is not None,
+            "persisted": "both" if len(kinds) == 2 else (kinds[0] if kinds else "none"),
+            "managed": bool((fstab_conf and fstab_conf[0].get("managed")) or (unit_conf and unit_conf.get("managed"))),
+            "source": state["source"] if state else None,
+            "mount_id": state["mount_id"] if state else None,
+            "stacked": stacked,
+            "live": public_live(state),
+            "fstab": fstab_conf,
+            "systemd": unit_conf,
+            "drift": live_vs_persisted(state, persisted, defaults),
+        }
+        if len(fstab_conf) > 1:
+            record["drift"].append({"field": "persisted", "declared": None, "live": None,
+                                    "persisted": "fstab (%d lines)" % len(fstab_conf), "source": "fstab"})
+        result.append(record)
+    return result

@@ -1,0 +1,204 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: overlay_mount_info
+short_description: List a host's overlayfs mounts, live and persisted, with their drift
+version_added: 0.1.0
+description:
+  - Reads every overlay mounted now (C(/proc/self/mountinfo)), every overlay
+    line of an fstab file and every C(.mount) unit of type overlay in the unit
+    directories (written by this collection or not), and returns one entry per
+    mount point with its layers, upper and work dir, options, whether it is
+    mounted, how it is persisted, and where the live mount and the persisted
+    one disagree.
+  - Understands what container engines mount. Docker- and podman-style
+    overlays with dozens of short-symlink layers given as relative paths
+    (resolved against the storage directory the engine mounted from), SELinux
+    and other options whose quoted values hold commas, octal-escaped paths,
+    and the one-C(lowerdir+)-per-layer form of the new mount API.
+  - Changes nothing. Reads only, so it runs the same in check mode.
+author:
+  - overlayfs.mounts developers
+options:
+  path:
+    description:
+      - Only report these mount points. All overlays when omitted.
+    type: list
+    elements: path
+    aliases: [name]
+  fstab:
+    description:
+      - The fstab file to read.
+    type: path
+    default: /etc/fstab
+  unit_dir:
+    description:
+      - The directories whose C(.mount) units are read.
+    type: list
+    elements: path
+    default: [/etc/systemd/system]
+  resolve_layers:
+    description:
+      - Resolve symlinks in layer paths, so that a container engine's short
+        links (C(l/ABC...)) show as the real layer directories.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+notes:
+  - Overlay options are normalised as in M(overlayfs.mounts.overlay_mount):
+    values equal to the kernel's defaults are left out, and options of other
+    subsystems (an SELinux C(context=...)) are kept apart in C(live.other_options).
+  - A relative layer path is resolved against the storage directory two
+    levels above the upper dir (where Docker and containers/storage mount from)
+    when the layer exists there; otherwise it is shown as the kernel shows it.
+seealso:
+  - module: overlayfs.mounts.overlay_mount
+"""
+
+EXAMPLES = r"""
+- name: Every overlay of the host
+  overlayfs.mounts.overlay_mount_info:
+  register: overlays
+
+- name: Show the overlays whose live mount differs from fstab or its unit
+  ansible.builtin.debug:
+    msg: "{{ overlays.overlay_mounts | selectattr('drift') | map(attribute='path') | list }}"
+
+- name: Two mount points, with container short links resolved
+  overlayfs.mounts.overlay_mount_info:
+    path:
+      - /srv/app
+      - /var/lib/docker/overlay2/9f2c/merged
+    resolve_layers: true
+  register: some
+"""
+
+RETURN = r"""
+overlay_mounts:
+  description: One entry per mount point that has an overlay live or persisted, sorted by path.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: The mount point.
+      type: str
+      sample: /srv/merged
+    lowerdir:
+      description: The lower layers, top first (live when mounted, else as persisted).
+      type: list
+      elements: str
+    upperdir:
+      description: The upper dir, or V(null) for a read-only overlay.
+      type: str
+    workdir:
+      description: The work dir, or V(null).
+      type: str
+    options:
+      description: The overlay options that differ from the kernel defaults.
+      type: list
+      elements: str
+    mounted:
+      description: Whether an overlay is mounted at C(path) now.
+      type: bool
+    persisted:
+      description: V(fstab), V(systemd), V(both) or V(none).
+      type: str
+    managed:
+      description: Whether the fstab line or unit was written by this collection.
+      type: bool
+    source:
+      description: The live mount's source (usually C(overlay)), or V(null).
+      type: str
+    mount_id:
+      description: The live mount's id in mountinfo, or V(null).
+      type: int
+    stacked:
+      description: How many overlays are mounted on top of each other at C(path).
+      type: int
+    live:
+      description: The live state as M(overlayfs.mounts.overlay_mount) returns it, or V(null).
+      type: dict
+    fstab:
+      description: Every overlay fstab line for C(path), read back (normally one).
+      type: list
+      elements: dict
+    systemd:
+      description: The overlay unit for C(path), read back, with C(unit) (its file) and C(managed), or V(null).
+      type: dict
+    drift:
+      description:
+        - Where the live mount and a persisted one disagree, as C(field), C(live),
+          C(persisted), C(source) (V(fstab) or V(systemd)) and C(declared) (always V(null) here).
+        - V(mounted) when a persisted overlay (without C(noauto)) is not mounted,
+          V(persisted) when fstab holds more than one line for C(path).
+      type: list
+      elements: dict
+      sample:
+        - {field: lowerdir, live: [/srv/l2], persisted: [/srv/l1, /srv/l2], source: fstab, declared: null}
+"""
+
+import glob
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils import _host as host
+from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._files import read_text
+from ansible_collections.overlayfs.mounts.plugins.module_utils._inventory import gather
+
+
+def _cached(function):
+    cache = {}
+
+    def lookup(path):
+        if path not in cache:
+            cache[path] = function(path)
+        return cache[path]
+    return lookup
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="list", elements="path", aliases=["name"]),
+            fstab=dict(type="path", default="/etc/fstab"),
+            unit_dir=dict(type="list", elements="path", default=["/etc/systemd/system"]),
+            resolve_layers=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    try:
+        units = []
+        for directory in p["unit_dir"]:
+            for unit_path in sorted(glob.glob(os.path.join(glob.escape(directory), "*.mount"))):
+                text = read_text(unit_path)
+                if text is not None:
+                    units.append((unit_path, text))
+        mounts = gather(
+            host.read_mountinfo(), host.read_defaults(), read_text(p["fstab"]), units,
+            paths=p["path"], exists=_cached(os.path.exists),
+            realpath=_cached(os.path.realpath) if p["resolve_layers"] else None)
+    except OverlayError as error:
+        module.fail_json(msg=error.message, **error.details)
+    module.exit_json(changed=False, overlay_mounts=mounts)
+
+
+if __name__ == "__main__":
+    main()

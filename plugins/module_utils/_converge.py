@@ -124,12 +124,12 @@ def observe(path, entries, defaults):
 class Persistence(object):
     """The planned state of fstab and of the overlay's unit, before and after."""
 
-    def __init__(self, module, decl, state, persist, extras):
-        p = module.params
+    def __init__(self, p, decl, state, persist, extras):
         self.fstab = p["fstab"]
         self.unit_dir = p["unit_dir"]
         self.decl = decl
         self.extras = extras
+        self.backup = p["backup"]
         self.unit_name = unit_name_for(decl["path"])
         self.unit_path = os.path.join(self.unit_dir, self.unit_name)
         self.booted = files.systemd_booted()
@@ -228,7 +228,7 @@ class Persistence(object):
             if current is not None or self.keep_fstab:
                 new, info = edit_fstab(current or "", self.decl, self.keep_fstab, self.extras)
                 if new != (current or ""):
-                    if module.params["backup"] and current is not None:
+                    if self.backup and current is not None:
                         result["backup_file"] = module.backup_local(self.fstab)
                     target = self.decl["path"]
                     files.write_atomic(
@@ -289,9 +289,15 @@ class Persistence(object):
                    if state == "mounted" else ""))
 
 
-def run(module):
-    """Carry out one overlay_mount task and return its result dict."""
-    p = module.params
+def run(module, params=None, provided=()):
+    """Carry out one overlay declaration and return its result dict.
+
+    ``params`` are overlay_mount's parameters (``module.params`` by default);
+    the batch module passes one declaration at a time, and in ``provided`` the
+    mount points its earlier entries set up, which in check mode do not exist
+    yet but may be this overlay's layers.
+    """
+    p = module.params if params is None else params
     state = p["state"]
     decl = canonical(from_params(p["path"], p["lowerdir"], p["upperdir"], p["workdir"], p["options"], state))
     extras = boot_extras(p["boot"], p["boot_options"])
@@ -302,6 +308,10 @@ def run(module):
         check_layout(decl)
         kinds = dict((path, host.path_kind(path)) for path in
                      [decl["path"]] + decl["lowerdir"] + [d for d in (decl["upperdir"], decl["workdir"]) if d])
+        for layer in decl["lowerdir"]:
+            if kinds[layer] == "missing" and any(
+                    layer == point or layer.startswith(point.rstrip("/") + "/") for point in provided):
+                kinds[layer] = "dir"
         upper_mount = work_mount = None
         if decl["upperdir"] is not None:
             upper_mount = mount_containing(entries, decl["upperdir"])
@@ -312,7 +322,7 @@ def run(module):
             if kinds[layer] == "missing":
                 module.warn("lowerdir %s does not exist yet; it must exist before %s is mounted at boot"
                             % (layer, decl["path"]))
-    persistence = Persistence(module, decl, state, p["persist"], extras)
+    persistence = Persistence(p, decl, state, p["persist"], extras)
 
     live, stacked, foreign = observe(decl["path"], entries, defaults)
     live_target = {"mounted": "mounted", "present": None, "unmounted": "unmounted", "absent": "unmounted"}[state]

@@ -29,7 +29,8 @@ def _live_overlays(entries):
     return found
 
 
-def _fstab_overlays(text):
+def fstab_overlays(text):
+    """``{mount point: [entry configs]}`` of the overlay lines of an fstab text."""
     found = {}
     for line in _fstab.parse(text or ""):
         entry = line.entry
@@ -39,7 +40,8 @@ def _fstab_overlays(text):
     return found
 
 
-def _unit_overlays(units):
+def unit_overlays(units):
+    """``{mount point: unit config}`` of the overlay units among ``(path, text)`` pairs."""
     found = {}
     for unit_path, text in units:
         config = unit_config(text)
@@ -57,8 +59,8 @@ def gather(entries, defaults, fstab_text, units, paths=None, exists=None, realpa
     resolved; ``realpath`` resolves layer symlinks (``resolve_layers``).
     """
     live = _live_overlays(entries)
-    fstab = _fstab_overlays(fstab_text)
-    units_by_path = _unit_overlays(units)
+    fstab = fstab_overlays(fstab_text)
+    units_by_path = unit_overlays(units)
     wanted = set(_fstab.normalize_mount_point(p) for p in paths) if paths else None
     every = set(live) | set(fstab) | set(units_by_path)
     result = []

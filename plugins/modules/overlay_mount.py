@@ -389,30 +389,18 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge import run
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._spec import (
+    MOUNT_REQUIRED_IF,
+    MOUNT_REQUIRED_TOGETHER,
+    MOUNT_SPEC,
+)
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type="path", required=True, aliases=["name"]),
-            lowerdir=dict(type="list", elements="path"),
-            upperdir=dict(type="path"),
-            workdir=dict(type="path"),
-            options=dict(type="list", elements="str", default=[]),
-            state=dict(type="str", choices=["mounted", "present", "unmounted", "absent"], default="mounted"),
-            persist=dict(type="str", choices=["fstab", "systemd", "none"], default="fstab"),
-            fstab=dict(type="path", default="/etc/fstab"),
-            unit_dir=dict(type="path", default="/etc/systemd/system"),
-            backup=dict(type="bool", default=False),
-            boot=dict(type="bool", default=True),
-            boot_options=dict(type="list", elements="str", default=[]),
-            create_dirs=dict(type="bool", default=True),
-            mode=dict(type="raw"),
-            owner=dict(type="str"),
-            group=dict(type="str"),
-        ),
-        required_if=[("state", "mounted", ["lowerdir"]), ("state", "present", ["lowerdir"])],
-        required_together=[("upperdir", "workdir")],
+        argument_spec=MOUNT_SPEC,
+        required_if=MOUNT_REQUIRED_IF,
+        required_together=MOUNT_REQUIRED_TOGETHER,
         supports_check_mode=True,
     )
     try:

@@ -1,0 +1,103 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Order and prune a host's whole list of overlays. Pure.
+
+Each entry is then carried out exactly as one overlay_mount task
+(``_converge.run``); this file only decides the order, so that an overlay
+stacked on another one's merged dir is mounted after it and unmounted before
+it, and which earlier-managed overlays left the list.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import posixpath
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils._spec import INHERITED
+
+SETUP_STATES = ("mounted", "present")
+
+
+def merged_params(entry, defaults):
+    """An entry with the task-level settings it does not set itself."""
+    params = dict(entry)
+    for name in INHERITED:
+        if params.get(name) is None:
+            params[name] = defaults[name]
+    return params
+
+
+def _inside(path, parent):
+    parent = parent.rstrip("/") or "/"
+    return path == parent or parent == "/" or path.startswith(parent + "/")
+
+
+def _dirs(entry):
+    dirs = list(entry.get("lowerdir") or [])
+    dirs += [d for d in (entry.get("upperdir"), entry.get("workdir")) if d]
+    return [posixpath.normpath(d) for d in dirs]
+
+
+def _depends_on(entries, index, candidates):
+    """The candidates whose mount point holds one of entry ``index``'s dirs."""
+    mine = _dirs(entries[index])
+    own = posixpath.normpath(entries[index]["path"])
+    found = []
+    for other in candidates:
+        point = posixpath.normpath(entries[other]["path"])
+        if other != index and point != own and any(_inside(d, point) for d in mine):
+            found.append(other)
+    return found
+
+
+def _topological(entries, indexes):
+    """``indexes`` with every entry after those it depends on; input order otherwise."""
+    deps = dict((i, set(_depends_on(entries, i, indexes))) for i in indexes)
+    done, ordered = set(), []
+    while len(ordered) < len(indexes):
+        ready = [i for i in indexes if i not in done and deps[i] <= done]
+        if not ready:  # a cycle: the kernel will say what is wrong; keep the input order
+            ready = [i for i in indexes if i not in done][:1]
+        for i in ready:
+            done.add(i)
+            ordered.append(i)
+    return ordered
+
+
+def apply_order(entries):
+    """Indexes of ``entries`` in the order to carry them out.
+
+    Set-up entries (mounted, present) first, each after the overlays it sits
+    on; then tear-down entries (unmounted, absent), each before the overlays
+    it sits on.
+    """
+    setup = [i for i, e in enumerate(entries) if e["state"] in SETUP_STATES]
+    teardown = [i for i, e in enumerate(entries) if e["state"] not in SETUP_STATES]
+    return _topological(entries, setup) + list(reversed(_topological(entries, teardown)))
+
+
+def prune_targets(declared_paths, fstab_overlays, unit_overlays):
+    """Managed overlays that left the list: ``{path: {"fstab": [files], "unit_dir": [dirs]}}``.
+
+    ``fstab_overlays`` maps an fstab file to its ``{mount point: [configs]}``,
+    ``unit_overlays`` a unit dir to its ``{mount point: config}``. Only lines
+    and units marked as written by this collection count.
+    """
+    declared = set(posixpath.normpath(p) for p in declared_paths)
+    targets = {}
+    for fstab, found in fstab_overlays.items():
+        for path, configs in found.items():
+            if path not in declared and any(c.get("managed") for c in configs):
+                targets.setdefault(path, {"fstab": [], "unit_dir": []})["fstab"].append(fstab)
+    for unit_dir, found in unit_overlays.items():
+        for path, config in found.items():
+            if path not in declared and config.get("managed"):
+                targets.setdefault(path, {"fstab": [], "unit_dir": []})["unit_dir"].append(unit_dir)
+    return targets
+
+
+def prune_order(paths):
+    """Deepest mount points first, so stacked overlays come down top first."""
+    return sorted(paths, key=lambda p: (-p.count("/"), p))

@@ -1,0 +1,50 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""overlay_mount's argument spec, shared with the batch module overlay_mounts.
+
+One spec, so that an entry of ``overlay_mounts`` is checked exactly as an
+``overlay_mount`` task is: same types, choices, defaults and constraints.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+
+STATES = ["mounted", "present", "unmounted", "absent"]
+PERSIST = ["fstab", "systemd", "none"]
+
+MOUNT_SPEC = dict(
+    path=dict(type="path", required=True, aliases=["name"]),
+    lowerdir=dict(type="list", elements="path"),
+    upperdir=dict(type="path"),
+    workdir=dict(type="path"),
+    options=dict(type="list", elements="str", default=[]),
+    state=dict(type="str", choices=STATES, default="mounted"),
+    persist=dict(type="str", choices=PERSIST, default="fstab"),
+    fstab=dict(type="path", default="/etc/fstab"),
+    unit_dir=dict(type="path", default="/etc/systemd/system"),
+    backup=dict(type="bool", default=False),
+    boot=dict(type="bool", default=True),
+    boot_options=dict(type="list", elements="str", default=[]),
+    create_dirs=dict(type="bool", default=True),
+    mode=dict(type="raw"),
+    owner=dict(type="str"),
+    group=dict(type="str"),
+)
+
+MOUNT_REQUIRED_IF = [("state", "mounted", ["lowerdir"]), ("state", "present", ["lowerdir"])]
+MOUNT_REQUIRED_TOGETHER = [("upperdir", "workdir")]
+
+# Settings an overlay_mounts entry inherits from the task when it does not say.
+INHERITED = ("state", "persist", "fstab", "unit_dir", "backup", "boot", "create_dirs")
+
+
+def entry_spec():
+    """MOUNT_SPEC for one entry of a batch: inherited settings default to None."""
+    spec = copy.deepcopy(MOUNT_SPEC)
+    for name in INHERITED:
+        spec[name].pop("default", None)
+    return spec

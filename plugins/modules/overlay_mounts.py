@@ -1,0 +1,324 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: overlay_mounts
+short_description: Converge a host's whole list of overlayfs mounts in one task
+version_added: 0.1.0
+description:
+  - Takes a list of overlays, each with the parameters of
+    M(overlayfs.mounts.overlay_mount), and makes the host match all of them in
+    one module run. Each entry is checked and carried out exactly as one
+    M(overlayfs.mounts.overlay_mount) task would be (same validation, planning,
+    persistence, verification and rollback), so per-overlay behaviour is
+    identical; only the cost of one task per overlay goes away.
+  - Entries are ordered so that an overlay whose lower, upper or work dir lies
+    on another listed overlay's mount point is set up after it and torn down
+    before it.
+  - Like a loop, every entry is tried; the task fails at the end when any entry
+    failed, and C(overlays) says which and why.
+  - With O(prune=true), overlays that this collection persisted earlier (fstab
+    lines marked C(x-overlayfs.managed), units marked as managed) in the fstab
+    and unit dirs used by this task, and that are no longer in O(mounts), are
+    unmounted and unpersisted (O(state=absent)); their upper data stays on
+    disk. Overlays the collection did not write are never touched.
+author:
+  - overlayfs.mounts developers
+options:
+  mounts:
+    description:
+      - The overlays, each a dictionary with the options of
+        M(overlayfs.mounts.overlay_mount) (O(mounts[].path), O(mounts[].lowerdir),
+        O(mounts[].upperdir), O(mounts[].workdir), O(mounts[].options),
+        O(mounts[].state), O(mounts[].persist), and so on).
+      - An entry that does not set O(mounts[].state), O(mounts[].persist),
+        O(mounts[].fstab), O(mounts[].unit_dir), O(mounts[].backup),
+        O(mounts[].boot) or O(mounts[].create_dirs) takes the value of the
+        task-level option of the same name.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      path:
+        description: The mount point.
+        type: path
+        required: true
+        aliases: [name]
+      lowerdir:
+        description: The lower directories, top layer first.
+        type: list
+        elements: path
+      upperdir:
+        description: The upper directory.
+        type: path
+      workdir:
+        description: The work directory.
+        type: path
+      options:
+        description: Overlay mount options.
+        type: list
+        elements: str
+        default: []
+      state:
+        description: As in M(overlayfs.mounts.overlay_mount); defaults to O(state).
+        type: str
+        choices: [mounted, present, unmounted, absent]
+      persist:
+        description: As in M(overlayfs.mounts.overlay_mount); defaults to O(persist).
+        type: str
+        choices: [fstab, systemd, none]
+      fstab:
+        description: The fstab file; defaults to O(fstab).
+        type: path
+      unit_dir:
+        description: The unit directory; defaults to O(unit_dir).
+        type: path
+      backup:
+        description: Keep a copy of fstab before changing it; defaults to O(backup).
+        type: bool
+      boot:
+        description: Mount at boot; defaults to O(boot).
+        type: bool
+      boot_options:
+        description: Options for the persisted overlay only (C(nofail), ...).
+        type: list
+        elements: str
+        default: []
+      create_dirs:
+        description: Create missing mount point, upper and work dirs; defaults to O(create_dirs).
+        type: bool
+      mode:
+        description: Mode of created directories, such as C('0755').
+        type: raw
+      owner:
+        description: Owner of created directories.
+        type: str
+      group:
+        description: Group of created directories.
+        type: str
+  state:
+    description: Default O(mounts[].state) for entries that do not set one.
+    type: str
+    choices: [mounted, present, unmounted, absent]
+    default: mounted
+  persist:
+    description: Default O(mounts[].persist) for entries that do not set one.
+    type: str
+    choices: [fstab, systemd, none]
+    default: fstab
+  fstab:
+    description: Default fstab file.
+    type: path
+    default: /etc/fstab
+  unit_dir:
+    description: Default unit directory.
+    type: path
+    default: /etc/systemd/system
+  backup:
+    description: Default for O(mounts[].backup).
+    type: bool
+    default: false
+  boot:
+    description: Default for O(mounts[].boot).
+    type: bool
+    default: true
+  create_dirs:
+    description: Default for O(mounts[].create_dirs).
+    type: bool
+    default: true
+  prune:
+    description:
+      - Remove (as O(mounts[].state=absent)) the overlays this collection
+        persisted earlier in the fstab files and unit dirs of this task that are
+        no longer listed in O(mounts). Upper data stays on disk.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+notes:
+  - In check mode the task is a complete drift report for the whole list; see
+    C(drift).
+seealso:
+  - module: overlayfs.mounts.overlay_mount
+  - module: overlayfs.mounts.overlay_mount_info
+"""
+
+EXAMPLES = r"""
+- name: A container host's overlays, persisted as systemd units
+  overlayfs.mounts.overlay_mounts:
+    persist: systemd
+    prune: true
+    mounts:
+      - path: /srv/app
+        lowerdir: [/srv/layers/app, /srv/layers/base]
+        upperdir: /srv/state/app/upper
+        workdir: /srv/state/app/work
+      - path: /srv/tools
+        lowerdir: [/srv/layers/tools, /srv/layers/base]
+      - path: /srv/app-debug
+        lowerdir: [/srv/layers/debug, /srv/app]
+        upperdir: /srv/state/debug/upper
+        workdir: /srv/state/debug/work
+        persist: fstab
+
+- name: Drift report for the same list, changing nothing
+  overlayfs.mounts.overlay_mounts:
+    mounts: "{{ my_overlays }}"
+  check_mode: true
+  register: report
+"""
+
+RETURN = r"""
+overlays:
+  description:
+    - One result per entry of O(mounts), in the order given, each with C(path)
+      and the keys M(overlayfs.mounts.overlay_mount) returns (C(changed),
+      C(mount), C(live), C(persisted), C(actions), C(drift), C(mount_method)),
+      or C(failed) and C(msg) for an entry that failed.
+  returned: always
+  type: list
+  elements: dict
+pruned:
+  description: Results of the overlays removed by O(prune), as in C(overlays).
+  returned: always
+  type: list
+  elements: dict
+drift:
+  description:
+    - Every drift row of every entry (and of pruned overlays), each with
+      C(path), C(field), C(declared), C(live) and C(persisted); see
+      M(overlayfs.mounts.overlay_mount).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {path: /srv/app, field: mounted, declared: true, live: false, persisted: true}
+order:
+  description: The mount points in the order they were carried out.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import glob
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils._batch import (
+    apply_order,
+    merged_params,
+    prune_order,
+    prune_targets,
+)
+from ansible_collections.overlayfs.mounts.plugins.module_utils._converge import run
+from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._files import read_text
+from ansible_collections.overlayfs.mounts.plugins.module_utils._inventory import fstab_overlays, unit_overlays
+from ansible_collections.overlayfs.mounts.plugins.module_utils._spec import (
+    MOUNT_REQUIRED_IF,
+    MOUNT_REQUIRED_TOGETHER,
+    MOUNT_SPEC,
+    STATES,
+    PERSIST,
+    entry_spec,
+)
+
+
+def _one(module, params, provided=()):
+    """overlay_mount's result for one entry; a failure becomes a failed result."""
+    try:
+        result = run(module, params, provided)
+    except OverlayError as error:
+        result = dict(error.details, failed=True, changed=False, msg=error.message)
+    result["path"] = params["path"]
+    return result
+
+
+def _prune(module, declared, defaults, entries):
+    fstabs = sorted(set([defaults["fstab"]] + [e["fstab"] for e in entries]))
+    unit_dirs = sorted(set([defaults["unit_dir"]] + [e["unit_dir"] for e in entries]))
+    found_fstab = dict((f, fstab_overlays(read_text(f))) for f in fstabs)
+    found_units = {}
+    for directory in unit_dirs:
+        units = []
+        for unit_path in sorted(glob.glob(os.path.join(glob.escape(directory), "*.mount"))):
+            text = read_text(unit_path)
+            if text is not None:
+                units.append((unit_path, text))
+        found_units[directory] = unit_overlays(units)
+    targets = prune_targets(declared, found_fstab, found_units)
+    pruned = []
+    for path in prune_order(targets):
+        where = targets[path]
+        for fstab in where["fstab"] or [defaults["fstab"]]:
+            for unit_dir in where["unit_dir"] or [defaults["unit_dir"]]:
+                params = merged_params({"path": path, "state": "absent", "options": [], "boot_options": []},
+                                       dict(defaults, fstab=fstab, unit_dir=unit_dir))
+                for key in ("lowerdir", "upperdir", "workdir", "mode", "owner", "group"):
+                    params.setdefault(key, None)
+                pruned.append(_one(module, params))
+    return pruned
+
+
+def main():
+    task_options = dict((name, dict(MOUNT_SPEC[name])) for name in
+                        ("state", "persist", "fstab", "unit_dir", "backup", "boot", "create_dirs"))
+    task_options["state"]["choices"] = STATES
+    task_options["persist"]["choices"] = PERSIST
+    module = AnsibleModule(
+        argument_spec=dict(
+            mounts=dict(type="list", elements="dict", required=True, options=entry_spec(),
+                        required_if=MOUNT_REQUIRED_IF, required_together=MOUNT_REQUIRED_TOGETHER),
+            prune=dict(type="bool", default=False),
+            **task_options
+        ),
+        supports_check_mode=True,
+    )
+    defaults = dict((name, module.params[name]) for name in task_options)
+    entries = [merged_params(entry, defaults) for entry in module.params["mounts"]]
+    order = apply_order(entries)
+    results = [None] * len(entries)
+    provided = []
+    for index in order:
+        results[index] = _one(module, entries[index], provided)
+        if entries[index]["state"] in ("mounted", "present"):
+            provided.append(os.path.realpath(entries[index]["path"]))
+    pruned = _prune(module, [e["path"] for e in entries], defaults, entries) if module.params["prune"] else []
+
+    everything = results + pruned
+    out = {
+        "changed": any(r.get("changed") for r in everything),
+        "overlays": results,
+        "pruned": pruned,
+        "order": [entries[i]["path"] for i in order] + [r["path"] for r in pruned],
+        "drift": [dict(row, path=r["path"]) for r in everything for row in r.get("drift", [])],
+    }
+    diffs = []
+    for r in everything:
+        diffs.extend(r.pop("diff", []))
+    if module._diff:
+        out["diff"] = diffs
+    failed = [r for r in everything if r.get("failed")]
+    if failed:
+        module.fail_json(
+            msg="%d of %d overlays failed: %s" % (
+                len(failed), len(everything), "; ".join("%s: %s" % (r["path"], r["msg"]) for r in failed)),
+            **out)
+    module.exit_json(**out)
+
+
+if __name__ == "__main__":
+    main()

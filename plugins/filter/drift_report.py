@@ -1,0 +1,70 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+name: drift_report
+short_description: Build the fleet overlay drift report from per-host data
+version_added: 0.1.0
+description:
+  - Takes a dictionary of host name to the data the C(overlayfs.mounts.drift_report)
+    playbook gathers on that host (C(declared) drift rows, C(declared_paths),
+    and C(overlays) from M(overlayfs.mounts.overlay_mount_info)) and returns
+    the report, with a summary per host and one row per drifted field.
+  - With O(_input) already a report and O(output=markdown), renders it as Markdown.
+options:
+  _input:
+    description: The per-host data, or a report to render.
+    type: dict
+    required: true
+  output:
+    description: V(data) returns the report itself, V(markdown) a Markdown document.
+    type: str
+    choices: [data, markdown]
+    default: data
+author:
+  - overlayfs.mounts developers
+"""
+
+EXAMPLES = r"""
+- name: Render a report as Markdown
+  ansible.builtin.copy:
+    dest: /tmp/drift.md
+    content: "{{ per_host | overlayfs.mounts.drift_report(output='markdown') }}"
+    mode: "0644"
+"""
+
+RETURN = r"""
+_value:
+  description:
+    - With O(output=data), a dictionary with C(hosts) (per host - C(host),
+      C(reachable), C(overlays), C(declared), C(drifted_overlays),
+      C(drifted_fields)) and C(rows) (C(host), C(path), C(field), C(declared),
+      C(live), C(persisted)); with O(output=markdown), the Markdown text.
+  type: raw
+"""
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils._report import build, markdown
+
+
+def drift_report(data, output="data"):
+    if not isinstance(data, dict):
+        raise AnsibleFilterError("drift_report expects a dictionary of host name to gathered data")
+    report = data if "rows" in data and "hosts" in data else build(data)
+    if output == "markdown":
+        return markdown(report)
+    if output != "data":
+        raise AnsibleFilterError("drift_report: format must be 'data' or 'markdown', not %r" % output)
+    return report
+
+
+class FilterModule(object):
+    def filters(self):
+        return {"drift_report": drift_report}

@@ -164,7 +164,10 @@ def resolve(pairs, defaults, has_upper, field="options"):
     if not has_upper:
         config["index"] = "off"
         config["volatile"] = False
-        if config["uuid"] == "on":
+        # uuid=on needs an upper fs (params.c); uuid=off needs one fs for
+        # upper and lower, which a mount without upper never has (super.c):
+        # the kernel falls back to uuid=null for both.
+        if config["uuid"] in ("on", "off"):
             config["uuid"] = "null"
     if config["verity"] != "off" and config["metacopy"] == "off":
         if "metacopy" in explicit:
@@ -222,6 +225,10 @@ def live_config(shown, defaults):
     config = dict(defaults)
     foreign = []
     for text in shown:
+        if text == "fsync=volatile":
+            # Newer kernels show the volatile flag as its fsync mode.
+            config["volatile"] = True
+            continue
         name, sep, value = text.partition("=")
         allowed = _VALUES.get(name, False)
         if allowed is False:

@@ -130,6 +130,10 @@ def make_plan(decl, state, live, stacked, defaults, to_create, foreign_top=None)
         before_options = list(live["options"])
         if "uuid" not in compared_keys(parse_options(decl["options"])):
             before_options = [o for o in before_options if not o.startswith("uuid=")]
+        if not any(o.partition("=")[0] == "xino" for o in live["shown_options"]):
+            # The kernel hides xino whenever all layers share one filesystem,
+            # and option_differences does not compare it then: neither may the diff.
+            after_options = [o for o in after_options if not o.startswith("xino=")]
     else:
         before_options = []
     before = _diff_view(live, before_options)

@@ -31,6 +31,8 @@ OPTION_VALUES = (
     ("volatile", None),
     ("userxattr", None),
     ("verity", ("on", "off", "require")),
+    # Linux 6.15+; fsync=volatile is the volatile flag (see parse_option).
+    ("fsync", ("auto", "strict", "volatile")),
 )
 _VALUES = dict(OPTION_VALUES)
 _ORDER = dict((name, i) for i, (name, _v) in enumerate(OPTION_VALUES))
@@ -82,6 +84,7 @@ def defaults_from_parameters(parameters):
         "volatile": False,
         "userxattr": False,
         "verity": "off",
+        "fsync": "auto",
         # What an explicit redirect_dir=off turns into (the kernel never shows "off").
         "_redirect_off": "follow" if flag("redirect_always_follow") else "nofollow",
     }
@@ -114,6 +117,9 @@ def parse_option(text, field="options"):
         raise OverlayError(
             "%s: '%s' needs one of the values %s, as in '%s=%s'"
             % (field, text, ", ".join(allowed), name, allowed[0]))
+    if (name, value) == ("fsync", "volatile"):
+        # The kernel keeps one setting for both spellings.
+        return "volatile", True
     return name, value
 
 
@@ -126,6 +132,11 @@ def parse_options(options, field="options"):
     chosen = {}
     for text in options or ():
         name, value = parse_option(text, field)
+        other = {"volatile": "fsync", "fsync": "volatile"}.get(name)
+        if other in chosen and (name == "fsync" or chosen[other] != "auto") and value != "auto":
+            raise OverlayError(
+                "%s: 'volatile' and 'fsync=%s' set the same thing differently; keep one"
+                % (field, value if name == "fsync" else chosen[other]))
         if name in chosen and chosen[name] != value:
             raise OverlayError(
                 "%s: '%s' is given twice with different values (%s and %s); keep one"
@@ -226,7 +237,7 @@ def live_config(shown, defaults):
     foreign = []
     for text in shown:
         if text == "fsync=volatile":
-            # Newer kernels show the volatile flag as its fsync mode.
+            # Linux 6.15+ shows the volatile flag as its fsync mode.
             config["volatile"] = True
             continue
         name, sep, value = text.partition("=")

@@ -44,6 +44,9 @@ def test_defaults_from_parameters():
     ([" metacopy=on "], ["metacopy=on"]),
     (["verity=require", "redirect_dir=on", "default_permissions"],
      ["default_permissions", "redirect_dir=on", "verity=require"]),
+    (["fsync=volatile"], ["volatile"]),
+    (["fsync=volatile", "volatile"], ["volatile"]),
+    (["fsync=strict"], ["fsync=strict"]),
 ])
 def test_canonical_options(options, expected):
     assert canonical_options(options) == expected
@@ -58,6 +61,9 @@ def test_canonical_options(options, expected):
     (["upperdir=/u"], "set by the upperdir parameter"),
     (["lowerdir+=/a"], "set by the lowerdir parameter"),
     (["index=on", "index=off"], "given twice with different values"),
+    (["volatile", "fsync=strict"], "set the same thing differently"),
+    (["fsync=strict", "volatile"], "set the same thing differently"),
+    (["fsync=sometimes"], "needs one of the values auto, strict, volatile"),
     ([""], "empty option"),
 ])
 def test_bad_options_name_the_field(options, fragment):
@@ -125,6 +131,10 @@ def _drift(declared, shown, has_upper=True):
     (["metacopy=on"], ["redirect_dir=on", "metacopy=on"]),
     (["xino=on"], []),
     (["userxattr"], ["redirect_dir=nofollow", "userxattr"]),
+    (["volatile"], ["fsync=volatile"]),
+    (["fsync=volatile"], ["fsync=volatile"]),
+    (["fsync=strict"], ["uuid=on", "fsync=strict"]),
+    (["fsync=auto"], []),
     ([], ['context="system_u:object_r:container_file_t:s0:c88,c409"']),
 ])
 def test_no_false_drift(declared, shown):

@@ -28,6 +28,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._declaration impo
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._drift import declared_drift
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._mount_api import links_dir_for
 from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import (
     mount_containing,
     mounts_at,
@@ -104,7 +105,7 @@ def _gid(group):
             raise OverlayError("group: there is no group '%s' on this host" % group)
 
 
-def observe(path, entries, defaults):
+def observe(path, entries, defaults, links_root=None):
     """What is mounted at ``path``: (live overlay state or None, overlay count, foreign fstype)."""
     stack = mounts_at(entries, path)
     if not stack:
@@ -117,7 +118,8 @@ def observe(path, entries, defaults):
         if not entry.is_overlay:
             break
         count += 1
-    live = live_state(top, defaults, exists=os.path.exists, realpath=os.path.realpath)
+    bases = [links_dir_for(links_root, path)] if links_root else []
+    live = live_state(top, defaults, exists=os.path.exists, realpath=os.path.realpath, bases=bases)
     return live, count, None
 
 
@@ -324,7 +326,7 @@ def run(module, params=None, provided=()):
                             % (layer, decl["path"]))
     persistence = Persistence(p, decl, state, p["persist"], extras)
 
-    live, stacked, foreign = observe(decl["path"], entries, defaults)
+    live, stacked, foreign = observe(decl["path"], entries, defaults, p["links_dir"])
     live_target = {"mounted": "mounted", "present": None, "unmounted": "unmounted", "absent": "unmounted"}[state]
     if live_target is None:
         plan = make_plan(decl, "unmounted", None, 0, defaults, [], None)
@@ -380,8 +382,8 @@ def run(module, params=None, provided=()):
                         files.systemctl(module, "start", persistence.unit_name)
                         result["mount_method"] = "systemd"
                     else:
-                        result["mount_method"] = host.mount(decl)
-                    result["live"] = public_live(_verify(decl, defaults))
+                        result["mount_method"] = host.mount(decl, p["method"], p["links_dir"])
+                    result["live"] = public_live(_verify(decl, defaults, p["links_dir"]))
         except (OverlayError, OSError) as error:
             message = error.message if isinstance(error, OverlayError) else "%s failed: %s" % (kind, error)
             details = error.details if isinstance(error, OverlayError) else {}
@@ -450,9 +452,9 @@ def _refuse_if_busy(module, decl, plan, live, entries):
                        drift=plan["differences"], live=public_live(live))
 
 
-def _verify(decl, defaults):
+def _verify(decl, defaults, links_root=None):
     """Read mountinfo again; unmount and fail unless the kernel mounted exactly ``decl``."""
-    live, _count, foreign = observe(decl["path"], host.read_mountinfo(), defaults)
+    live, _count, foreign = observe(decl["path"], host.read_mountinfo(), defaults, links_root)
     if live is None:
         raise OverlayError(
             "the mount of %s reported success but mountinfo shows %s there"

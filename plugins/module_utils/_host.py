@@ -161,10 +161,10 @@ def remove_empty_dirs(created):
             break
 
 
-def mount(decl, method="auto"):
+def mount(decl, method="auto", links_root=None):
     return mount_overlay(
         decl["path"], decl["lowerdir"], decl["upperdir"], decl["workdir"],
-        decl["options"], method=method)
+        decl["options"], decl.get("datadir") or (), method=method, links_root=links_root)
 
 
 def unmount(module, path):

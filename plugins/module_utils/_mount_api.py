@@ -24,6 +24,7 @@ __metaclass__ = type
 
 import ctypes
 import errno
+import hashlib
 import os
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
@@ -46,8 +47,13 @@ _AT_FDCWD = -100
 # Legacy mount(2) copies one page of option data, terminating NUL included.
 LEGACY_DATA_LIMIT = 4095
 
+# fsconfig() copies a string value of at most 256 bytes, NUL included.
+NEW_API_VALUE_LIMIT = 255
+
 METHOD_NEW_API = "fsconfig"
 METHOD_LEGACY = "mount2"
+METHOD_LINKS = "symlinks"
+METHODS = ("auto", METHOD_NEW_API, METHOD_LEGACY, METHOD_LINKS)
 
 _libc = None
 
@@ -178,36 +184,146 @@ def legacy_data(lowerdir, upperdir, workdir, options, datadir=()):
     return ",".join(parts)
 
 
-def mount_legacy(target, lowerdir, upperdir, workdir, options, datadir=()):
-    """Mount with mount(2), refusing option data that the kernel would cut."""
-    data = legacy_data(lowerdir, upperdir, workdir, options, datadir)
+class _KernelLog(object):
+    """New lines of the kernel log (/dev/kmsg) written while a mount(2) call ran.
+
+    The legacy mount(2) only returns an errno; the reason ("overlayfs: failed
+    to verify upper root origin") goes to the kernel log.
+    """
+
+    def __init__(self):
+        self.fd = None
+        try:
+            self.fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+            os.lseek(self.fd, 0, os.SEEK_END)
+        except OSError:
+            self.close()
+
+    def read(self):
+        lines = []
+        while self.fd is not None and len(lines) < 64:
+            try:
+                record = os.read(self.fd, 8192)
+            except OSError as error:
+                if error.errno == errno.EPIPE:  # records were overwritten meanwhile
+                    continue
+                break
+            if not record:
+                break
+            text = record.decode("utf-8", "replace")
+            message = text.split(";", 1)[-1].split("\n", 1)[0].strip()
+            if "overlay" in message:
+                lines.append(message)
+        return lines
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _mount2(target, data, what):
+    log = _KernelLog()
+    try:
+        ctypes.set_errno(0)
+        res = _lib().mount(_b("overlay"), _b(target), _b("overlay"), ctypes.c_ulong(0), _b(data))
+        if res != 0:
+            err = ctypes.get_errno()
+            raise _kernel_error("mount(2)%s" % what, err, log.read(), target)
+    finally:
+        log.close()
+
+
+def _check_size(data, hint):
     size = len(_b(data))
     if size > LEGACY_DATA_LIMIT:
         raise OverlayError(
             "the overlay's option string is %d bytes, over the %d bytes the legacy mount(2) "
-            "accepts, and this kernel has no lowerdir+ in the new mount API (Linux 6.8+); "
-            "shorten the layer paths (for example short symlinks to the layers) or use "
-            "fewer layers" % (size, LEGACY_DATA_LIMIT),
-            option_bytes=size)
-    ctypes.set_errno(0)
-    res = _lib().mount(_b("overlay"), _b(target), _b("overlay"), ctypes.c_ulong(0), _b(data))
-    if res != 0:
-        err = ctypes.get_errno()
-        raise OverlayError(
-            "mount(2) of the overlay on %s failed: %s (see the kernel log, dmesg, for the reason)"
-            % (target, os.strerror(err)), errno=err)
+            "accepts; %s" % (size, LEGACY_DATA_LIMIT, hint), option_bytes=size)
+
+
+def mount_legacy(target, lowerdir, upperdir, workdir, options, datadir=()):
+    """Mount with mount(2), refusing option data that the kernel would cut."""
+    data = legacy_data(lowerdir, upperdir, workdir, options, datadir)
+    _check_size(data, "use method auto or symlinks, or shorter layer paths")
+    _mount2(target, data, "")
     return METHOD_LEGACY
 
 
-def mount_overlay(target, lowerdir, upperdir, workdir, options, datadir=(), method="auto"):
-    """Mount through the best interface the kernel has; return the method used."""
-    if method in ("auto", METHOD_NEW_API):
+def links_dir_for(links_root, target):
+    """The directory of the short layer links of the overlay mounted at ``target``."""
+    name = target.strip("/").replace("/", "-") or "-"
+    # Readable, and unambiguous through the hash of the whole path.
+    digest = hashlib.sha1(_b(target)).hexdigest()[:12]
+    return os.path.join(links_root, "%s-%s" % (name[-40:], digest))
+
+
+def prepare_links(directory, lowerdir, datadir=()):
+    """Make ``directory`` hold exactly the links ``0``, ``1``, ... to the layers.
+
+    Returns the relative names, in layer order. Only symlinks are removed from
+    the directory, so a mistaken path cannot delete data.
+    """
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    wanted = {}
+    for index, layer in enumerate(list(lowerdir) + list(datadir)):
+        wanted[str(index)] = layer
+    for name in os.listdir(directory):
+        path = os.path.join(directory, name)
+        if os.path.islink(path) and (name not in wanted or os.readlink(path) != wanted[name]):
+            os.unlink(path)
+    for name, layer in wanted.items():
+        path = os.path.join(directory, name)
+        if not os.path.islink(path):
+            os.symlink(layer, path)
+    names = [str(i) for i in range(len(lowerdir) + len(datadir))]
+    return names[:len(lowerdir)], names[len(lowerdir):]
+
+
+def mount_links(target, lowerdir, upperdir, workdir, options, datadir=(), links_root=None):
+    """Mount with mount(2) through short relative links to the layers.
+
+    Docker's overlay2 does the same: the option string names ``0:1:2...``,
+    resolved against the link directory as the working directory, so
+    hundreds of layers fit in the one page the legacy call copies.
+    """
+    if not links_root:
+        raise OverlayError("method symlinks needs a links_dir for the short layer links")
+    directory = links_dir_for(links_root, target)
+    lower_names, data_names = prepare_links(directory, lowerdir, datadir)
+    data = legacy_data(lower_names, upperdir, workdir, options, data_names)
+    _check_size(data, "even with short layer links; use shorter upper and work paths")
+    previous = os.open(".", os.O_RDONLY)
+    try:
+        os.chdir(directory)
+        _mount2(target, data, " through the links in %s" % directory)
+    finally:
+        os.fchdir(previous)
+        os.close(previous)
+    return METHOD_LINKS
+
+
+def mount_overlay(target, lowerdir, upperdir, workdir, options, datadir=(), method="auto", links_root=None):
+    """Mount through the best interface the kernel offers; return the method used.
+
+    ``auto`` takes the new mount API (one ``lowerdir+`` per layer, no length
+    limit but 255 bytes per path), then the legacy mount(2) when the option
+    string fits in a page, then short links. The other methods force one way.
+    """
+    longest = max([len(_b(p)) for p in list(lowerdir) + list(datadir)] or [0])
+    if method == METHOD_NEW_API or (method == "auto" and longest <= NEW_API_VALUE_LIMIT):
         try:
             return mount_new_api(target, lowerdir, upperdir, workdir, options, datadir)
-        except NewApiUnsupported:
+        except NewApiUnsupported as error:
             if method == METHOD_NEW_API:
-                raise OverlayError("the new mount API with lowerdir+ is not available on this kernel")
-    return mount_legacy(target, lowerdir, upperdir, workdir, options, datadir)
+                raise OverlayError("method fsconfig: %s" % error)
+    if method == METHOD_LINKS:
+        return mount_links(target, lowerdir, upperdir, workdir, options, datadir, links_root)
+    data = legacy_data(lowerdir, upperdir, workdir, options, datadir)
+    if method == METHOD_LEGACY or len(_b(data)) <= LEGACY_DATA_LIMIT or not links_root:
+        return mount_legacy(target, lowerdir, upperdir, workdir, options, datadir)
+    return mount_links(target, lowerdir, upperdir, workdir, options, datadir, links_root)
 
 
 def umount2(target):

@@ -28,12 +28,13 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._options import (
 )
 
 
-def live_state(entry, defaults, exists=None, realpath=None):
+def live_state(entry, defaults, exists=None, realpath=None, bases=()):
     """The normalised live state of an overlay mountinfo entry.
 
-    Relative layer paths are resolved against the likely working directory of
-    the process that mounted them (see relative_layer_bases) when ``exists``
-    is given; ``realpath`` canonicalises every path when given.
+    Relative layer paths are resolved against ``bases`` (this collection's
+    short-link directory for the mount point), then the likely working
+    directory of the process that mounted them (see relative_layer_bases),
+    when ``exists`` is given; ``realpath`` canonicalises every path when given.
     """
     cfg = overlay_config(entry)
 
@@ -43,7 +44,7 @@ def live_state(entry, defaults, exists=None, realpath=None):
 
     upper = canon(cfg["upperdir"]) if cfg["upperdir"] else None
     work = canon(cfg["workdir"]) if cfg["workdir"] else None
-    bases = relative_layer_bases(cfg["upperdir"], cfg["workdir"]) if exists else []
+    bases = list(bases) + relative_layer_bases(cfg["upperdir"], cfg["workdir"]) if exists else []
 
     def layer(path):
         if exists:

@@ -30,6 +30,8 @@ MOUNT_SPEC = dict(
     boot=dict(type="bool", default=True),
     boot_options=dict(type="list", elements="str", default=[]),
     create_dirs=dict(type="bool", default=True),
+    method=dict(type="str", choices=["auto", "fsconfig", "mount2", "symlinks"], default="auto"),
+    links_dir=dict(type="path", default="/var/lib/overlayfs-mounts/links"),
     mode=dict(type="raw"),
     owner=dict(type="str"),
     group=dict(type="str"),
@@ -39,7 +41,7 @@ MOUNT_REQUIRED_IF = [("state", "mounted", ["lowerdir"]), ("state", "present", ["
 MOUNT_REQUIRED_TOGETHER = [("upperdir", "workdir")]
 
 # Settings an overlay_mounts entry inherits from the task when it does not say.
-INHERITED = ("state", "persist", "fstab", "unit_dir", "backup", "boot", "create_dirs")
+INHERITED = ("state", "persist", "fstab", "unit_dir", "backup", "boot", "create_dirs", "method", "links_dir")
 
 
 def entry_spec():

@@ -71,7 +71,8 @@ options:
       - Allowed are C(default_permissions), C(redirect_dir=on|follow|nofollow|off),
         C(index=on|off), C(uuid=on|off|null|auto), C(nfs_export=on|off),
         C(xino=on|off|auto), C(metacopy=on|off), C(volatile), C(userxattr) and
-        C(verity=on|off|require). Anything else, a value the kernel does not
+        C(verity=on|off|require) and C(fsync=auto|strict|volatile) (Linux 6.15+,
+        C(fsync=volatile) being the same as C(volatile)). Anything else, a value the kernel does not
         accept, the same option twice with different values, or a combination
         the kernel refuses (such as C(metacopy=on) with C(redirect_dir=off)) is
         an error.
@@ -166,6 +167,29 @@ options:
       - A missing lower dir is always an error.
     type: bool
     default: true
+  method:
+    description:
+      - How the overlay is mounted.
+      - V(auto) uses the new mount API with one C(lowerdir+) value per layer
+        (Linux 6.8+; no limit on the number of layers or the total length, but
+        each path at most 255 bytes), else the legacy mount(2) when the option
+        string fits in its one page, else V(symlinks).
+      - V(fsconfig), V(mount2) and V(symlinks) force one way. V(symlinks) links
+        every layer as C(0), C(1), ... in a directory under O(links_dir) and
+        mounts with the legacy mount(2) and those short relative names (as
+        Docker's overlay2 does), so that 500 layers of long paths fit in one page.
+      - Whatever the method, the result is read back from mountinfo and verified;
+        C(mount_method) says which was used.
+    type: str
+    choices: [auto, fsconfig, mount2, symlinks]
+    default: auto
+  links_dir:
+    description:
+      - Where the short layer links of V(symlinks) mounts are kept, one
+        directory per mount point. They must stay while the overlay is mounted,
+        since mountinfo names the layers through them.
+    type: path
+    default: /var/lib/overlayfs-mounts/links
   mode:
     description:
       - Permissions of the directories this module creates, as an octal string
@@ -366,8 +390,9 @@ mount_method:
   description:
     - How the overlay was mounted, when this task mounted it.
     - V(fsconfig) is the new mount API with one C(lowerdir+) per layer;
-      V(mount2) is the legacy mount(2) system call; V(systemd) is the unit
-      started by systemd (which runs mount(8)).
+      V(mount2) is the legacy mount(2) system call; V(symlinks) is mount(2)
+      through short links to the layers; V(systemd) is the unit started by
+      systemd (which runs mount(8)).
   returned: always
   type: str
   sample: fsconfig

@@ -40,8 +40,9 @@ options:
         O(mounts[].state), O(mounts[].persist), and so on).
       - An entry that does not set O(mounts[].state), O(mounts[].persist),
         O(mounts[].fstab), O(mounts[].unit_dir), O(mounts[].backup),
-        O(mounts[].boot) or O(mounts[].create_dirs) takes the value of the
-        task-level option of the same name.
+        O(mounts[].boot), O(mounts[].create_dirs), O(mounts[].method) or
+        O(mounts[].links_dir) takes the value of the task-level option of the
+        same name.
     type: list
     elements: dict
     required: true
@@ -94,6 +95,13 @@ options:
       create_dirs:
         description: Create missing mount point, upper and work dirs; defaults to O(create_dirs).
         type: bool
+      method:
+        description: How to mount (see M(overlayfs.mounts.overlay_mount)); defaults to O(method).
+        type: str
+        choices: [auto, fsconfig, mount2, symlinks]
+      links_dir:
+        description: Where short layer links are kept; defaults to O(links_dir).
+        type: path
       mode:
         description: Mode of created directories, such as C('0755').
         type: raw
@@ -133,6 +141,15 @@ options:
     description: Default for O(mounts[].create_dirs).
     type: bool
     default: true
+  method:
+    description: Default O(mounts[].method).
+    type: str
+    choices: [auto, fsconfig, mount2, symlinks]
+    default: auto
+  links_dir:
+    description: Default O(mounts[].links_dir).
+    type: path
+    default: /var/lib/overlayfs-mounts/links
   prune:
     description:
       - Remove (as O(mounts[].state=absent)) the overlays this collection
@@ -231,8 +248,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._spec import (
     MOUNT_REQUIRED_IF,
     MOUNT_REQUIRED_TOGETHER,
     MOUNT_SPEC,
-    STATES,
-    PERSIST,
+    INHERITED,
     entry_spec,
 )
 
@@ -274,10 +290,7 @@ def _prune(module, declared, defaults, entries):
 
 
 def main():
-    task_options = dict((name, dict(MOUNT_SPEC[name])) for name in
-                        ("state", "persist", "fstab", "unit_dir", "backup", "boot", "create_dirs"))
-    task_options["state"]["choices"] = STATES
-    task_options["persist"]["choices"] = PERSIST
+    task_options = dict((name, dict(MOUNT_SPEC[name])) for name in INHERITED)
     module = AnsibleModule(
         argument_spec=dict(
             mounts=dict(type="list", elements="dict", required=True, options=entry_spec(),

@@ -41,6 +41,8 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import (
     unit_config,
     unit_text,
 )
+from ansible_collections.overlayfs.mounts.plugins.module_utils._options import parse_options, resolve
+from ansible_collections.overlayfs.mounts.plugins.module_utils._safety import VOLATILE_MARKER, check_upper
 from ansible_collections.overlayfs.mounts.plugins.module_utils._plan import (
     differences,
     live_state,
@@ -333,6 +335,12 @@ def run(module, params=None, provided=()):
         plan["actions"] = [{"action": "create_dir", "path": path} for path in to_create]
     else:
         plan = make_plan(decl, live_target, live, stacked, defaults, to_create, foreign)
+    if any(step["action"] == "mount" for step in plan["actions"]):
+        effective = resolve(parse_options(decl["options"]), defaults, decl["upperdir"] is not None)
+        facts = host.upper_facts(decl, entries, live, userxattr=effective["userxattr"])
+        remedies = check_upper(decl, facts, effective["index"] == "on", p["clear_volatile"])
+        at = next(i for i, step in enumerate(plan["actions"]) if step["action"] == "mount")
+        plan["actions"][at:at] = remedies
     if persistence.start_through_systemd:
         for step in plan["actions"]:
             if step["action"] == "mount":
@@ -377,6 +385,9 @@ def run(module, params=None, provided=()):
                 elif kind == "unmount":
                     _unmount(module, persistence, step["path"])
                     unmounted_live = live
+                    _clear_own_volatile_marker(live)
+                elif kind == "clear_volatile":
+                    host.clear_volatile_marker(step["path"])
                 elif kind == "mount":
                     if step.get("via") == "systemd":
                         files.systemctl(module, "start", persistence.unit_name)
@@ -429,6 +440,14 @@ def _unmount(module, persistence, path):
             files.systemctl(module, "stop", persistence.unit_name)
             return
     host.unmount(module, path)
+
+
+def _clear_own_volatile_marker(live):
+    """After our own clean unmount of a volatile overlay its marker is stale: remove it."""
+    if live is not None and live["_config"].get("volatile") and live["workdir"]:
+        marker = os.path.join(live["workdir"], *VOLATILE_MARKER)
+        if os.path.isdir(marker):
+            host.clear_volatile_marker(marker)
 
 
 def _refuse_if_busy(module, decl, plan, live, entries):

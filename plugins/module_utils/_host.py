@@ -11,13 +11,19 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ctypes
 import os
 import stat
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._mount_api import mount_overlay, umount2  # noqa: F401
-from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import parse
+from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import (
+    mount_containing,
+    overlay_config,
+    parse,
+)
 from ansible_collections.overlayfs.mounts.plugins.module_utils._options import defaults_from_parameters
+from ansible_collections.overlayfs.mounts.plugins.module_utils._safety import VOLATILE_MARKER, parse_origin
 
 MOUNTINFO = "/proc/self/mountinfo"
 PARAMETERS_DIR = "/sys/module/overlay/parameters"
@@ -182,3 +188,73 @@ def unmount(module, path):
 
 def describe_holders(holders):
     return ", ".join("pid %d (%s: %s)" % (h["pid"], h["command"], "; ".join(h["uses"])) for h in holders)
+
+
+class _FileHandle(ctypes.Structure):
+    _fields_ = [("handle_bytes", ctypes.c_uint), ("handle_type", ctypes.c_int),
+                ("f_handle", ctypes.c_ubyte * 128)]
+
+
+def _name_to_handle(path):
+    """``(handle type, handle bytes)`` of ``path`` (name_to_handle_at), or None."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        handle = _FileHandle()
+        handle.handle_bytes = 128
+        mount_id = ctypes.c_int()
+        if libc.name_to_handle_at(-100, path.encode("utf-8", "surrogateescape"),
+                                  ctypes.byref(handle), ctypes.byref(mount_id), 0) != 0:
+            return None
+    except (AttributeError, OSError):
+        return None
+    return handle.handle_type, bytes(bytearray(handle.f_handle)[:handle.handle_bytes])
+
+
+def upper_facts(decl, entries, live, userxattr=False):
+    """What ``_safety.check_upper`` needs to know about the declared upper and work dirs."""
+    facts = {}
+    upper, work = decl["upperdir"], decl["workdir"]
+    if upper is None:
+        return facts
+    own = set()
+    if live is not None:
+        own = set(e.mount_id for e in entries if e.mount_point == decl["path"])
+    mine = set([upper, work])
+    for entry in entries:
+        if entry.fstype != "overlay" or entry.mount_id in own:
+            continue
+        cfg = overlay_config(entry)
+        theirs = set(os.path.normpath(d) for d in (cfg["upperdir"], cfg["workdir"]) if d)
+        if mine & theirs:
+            facts["shared"] = {"path": entry.mount_point, "mount_id": entry.mount_id}
+            break
+    holder = mount_containing(entries, upper)
+    facts["upper_fstype"] = holder.fstype if holder is not None else None
+    marker = os.path.join(work, *VOLATILE_MARKER)
+    uses_this_work = live is not None and live.get("workdir") == work
+    if os.path.isdir(marker) and not uses_this_work:
+        facts["volatile_marker"] = marker
+    try:
+        raw = os.getxattr(upper, "%s.overlay.origin" % ("user" if userxattr else "trusted"))
+    except (OSError, AttributeError):
+        raw = None
+    facts["origin"] = parse_origin(raw) if raw else None
+    if facts["origin"] is not None and decl["lowerdir"]:
+        facts["lower_handle"] = _name_to_handle(decl["lowerdir"][0])
+    return facts
+
+
+def clear_volatile_marker(path):
+    """Remove the marker dir the volatile option leaves in the work dir.
+
+    It holds nothing but the kernel's empty ``dirty`` file; anything else is
+    left alone and reported, and upper data is never near it.
+    """
+    for name in os.listdir(path):
+        entry = os.path.join(path, name)
+        if name != "dirty" or not os.path.isfile(entry) or os.path.getsize(entry):
+            raise OverlayError(
+                "workdir: the volatile marker %s holds %s, which the kernel does not put there; "
+                "remove it by hand after checking" % (path, name))
+        os.unlink(entry)
+    os.rmdir(path)

@@ -152,9 +152,14 @@ def mount_new_api(target, lowerdir, upperdir, workdir, options, datadir=()):
             e = config(_FSCONFIG_SET_STRING, key, value) if sep else config(_FSCONFIG_SET_FLAG, key)
             if e:
                 raise _kernel_error("fsconfig(%s)" % option, e, _read_fs_log(fd), target)
-        e = config(_FSCONFIG_CMD_CREATE, None)
-        if e:
-            raise _kernel_error("creating the overlay", e, _read_fs_log(fd), target)
+        kmsg = _KernelLog()
+        try:
+            e = config(_FSCONFIG_CMD_CREATE, None)
+            if e:
+                # Most of overlayfs's reasons go to the kernel log, not the fs context.
+                raise _kernel_error("creating the overlay", e, _read_fs_log(fd) + kmsg.read(), target)
+        finally:
+            kmsg.close()
         mount_fd, e = _syscall(_SYS_FSMOUNT, ctypes.c_int(fd), ctypes.c_uint(_FSMOUNT_CLOEXEC), ctypes.c_uint(0))
         if mount_fd < 0:
             raise _kernel_error("fsmount", e, _read_fs_log(fd), target)

@@ -32,6 +32,7 @@ MOUNT_SPEC = dict(
     create_dirs=dict(type="bool", default=True),
     method=dict(type="str", choices=["auto", "fsconfig", "mount2", "symlinks"], default="auto"),
     links_dir=dict(type="path", default="/var/lib/overlayfs-mounts/links"),
+    clear_volatile=dict(type="bool", default=False),
     mode=dict(type="raw"),
     owner=dict(type="str"),
     group=dict(type="str"),

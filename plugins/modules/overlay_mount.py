@@ -32,7 +32,12 @@ description:
     differ, the overlay is unmounted and mounted again, but only when no process
     and no submount uses it; otherwise the task fails, names the processes
     (PID, command, what they hold) or submounts, and leaves the mount intact.
-  - Every check runs before anything is touched. Upper dir data is never removed.
+  - Every check runs before anything is touched, including the upper dir
+    cases the kernel would only answer with an errno - an upper or work dir
+    already used by another live overlay, an upper recorded (index=on) with
+    other lower layers, a leftover volatile marker, an upper on a filesystem
+    without the needed xattr or d_type support. When the kernel still refuses a
+    mount, its own message is in the error. Upper dir data is never removed.
 author:
   - overlayfs.mounts developers
 options:
@@ -190,6 +195,19 @@ options:
         since mountinfo names the layers through them.
     type: path
     default: /var/lib/overlayfs-mounts/links
+  clear_volatile:
+    description:
+      - A mount with the C(volatile) option leaves the marker directory
+        C(work/incompat/volatile) in the work dir, and the kernel refuses the
+        next mount while it is there, because after a crash the upper dir may
+        be inconsistent. By default such a work dir is an error that says so.
+      - V(true) removes the (empty) marker before mounting. Only set it when the
+        host has not crashed since that overlay was mounted. Upper data is
+        never touched.
+      - After this module itself unmounts a volatile overlay cleanly (to change
+        its layers), it removes the marker without being asked.
+    type: bool
+    default: false
   mode:
     description:
       - Permissions of the directories this module creates, as an octal string
@@ -329,7 +347,8 @@ actions:
     - Each item has C(action) and C(path). C(action) is one of V(create_dir),
       V(write_fstab), V(write_unit), V(remove_unit), V(enable_unit),
       V(disable_unit), V(daemon_reload), V(unmount) (with C(reason) when it is
-      for re-layering) and V(mount) (with C(via=systemd) when the unit is started).
+      for re-layering), V(clear_volatile) and V(mount) (with C(via=systemd)
+      when the unit is started).
   returned: always
   type: list
   elements: dict

@@ -102,6 +102,10 @@ options:
       links_dir:
         description: Where short layer links are kept; defaults to O(links_dir).
         type: path
+      clear_volatile:
+        description: Remove a stale volatile marker before mounting (see M(overlayfs.mounts.overlay_mount)).
+        type: bool
+        default: false
       mode:
         description: Mode of created directories, such as C('0755').
         type: raw
@@ -281,11 +285,9 @@ def _prune(module, declared, defaults, entries):
         where = targets[path]
         for fstab in where["fstab"] or [defaults["fstab"]]:
             for unit_dir in where["unit_dir"] or [defaults["unit_dir"]]:
-                params = merged_params({"path": path, "state": "absent", "options": [], "boot_options": []},
-                                       dict(defaults, fstab=fstab, unit_dir=unit_dir))
-                for key in ("lowerdir", "upperdir", "workdir", "mode", "owner", "group"):
-                    params.setdefault(key, None)
-                pruned.append(_one(module, params))
+                entry = dict((key, spec.get("default")) for key, spec in entry_spec().items())
+                entry.update(path=path, state="absent")
+                pruned.append(_one(module, merged_params(entry, dict(defaults, fstab=fstab, unit_dir=unit_dir))))
     return pruned
 
 

@@ -65,6 +65,8 @@ def canonical(decl, realpath=os.path.realpath):
     out = dict(decl)
     out["path"] = realpath(decl["path"])
     out["lowerdir"] = [realpath(p) for p in decl["lowerdir"]]
+    if decl.get("datadir"):
+        out["datadir"] = [realpath(p) for p in decl["datadir"]]
     if decl["upperdir"] is not None:
         out["upperdir"] = realpath(decl["upperdir"])
         out["workdir"] = realpath(decl["workdir"])
@@ -303,7 +305,8 @@ def run(module, params=None, provided=()):
     """
     p = module.params if params is None else params
     state = p["state"]
-    decl = canonical(from_params(p["path"], p["lowerdir"], p["upperdir"], p["workdir"], p["options"], state))
+    decl = canonical(from_params(p["path"], p["lowerdir"], p["upperdir"], p["workdir"], p["options"], state,
+                                 p.get("datadir")))
     extras = boot_extras(p["boot"], p["boot_options"])
     entries = host.read_mountinfo()
     defaults = host.read_defaults()
@@ -311,7 +314,13 @@ def run(module, params=None, provided=()):
     if state in ("mounted", "present"):
         check_layout(decl)
         kinds = dict((path, host.path_kind(path)) for path in
-                     [decl["path"]] + decl["lowerdir"] + [d for d in (decl["upperdir"], decl["workdir"]) if d])
+                     [decl["path"]] + decl["lowerdir"] + decl.get("datadir", [])
+                     + [d for d in (decl["upperdir"], decl["workdir"]) if d])
+        if decl.get("datadir") and resolve(parse_options(decl["options"]), defaults,
+                                           decl["upperdir"] is not None)["metacopy"] != "on":
+            raise OverlayError(
+                "datadir: data-only lower layers need metacopy=on (the kernel refuses them "
+                "otherwise); add metacopy=on to options")
         for layer in decl["lowerdir"]:
             if kinds[layer] == "missing" and any(
                     layer == point or layer.startswith(point.rstrip("/") + "/") for point in provided):

@@ -37,8 +37,11 @@ def _check_path(value, field):
     return posixpath.normpath(value) if value != "/" else value
 
 
-def from_params(path, lowerdir, upperdir, workdir, options, state):
-    """The declaration as a dict of normalised paths and canonical options."""
+def from_params(path, lowerdir, upperdir, workdir, options, state, datadir=None):
+    """The declaration as a dict of normalised paths and canonical options.
+
+    ``datadir`` (data-only lower layers) appears in the dict only when given.
+    """
     decl = {
         "path": _check_path(path, "path"),
         "lowerdir": [],
@@ -55,13 +58,16 @@ def from_params(path, lowerdir, upperdir, workdir, options, state):
         decl["workdir"] = _check_path(workdir, "workdir")
     for index, layer in enumerate(lowerdir or ()):
         decl["lowerdir"].append(_check_path(layer, "lowerdir[%d]" % index))
+    if datadir:
+        decl["datadir"] = [_check_path(layer, "datadir[%d]" % i) for i, layer in enumerate(datadir)]
     if state in ("mounted", "present"):
         if not decl["lowerdir"]:
             raise OverlayError("lowerdir: state=%s needs at least one lower directory" % state)
-        if len(decl["lowerdir"]) > MAX_LOWER_LAYERS:
+        layers = len(decl["lowerdir"]) + len(decl.get("datadir", ()))
+        if layers > MAX_LOWER_LAYERS:
             raise OverlayError(
-                "lowerdir: %d layers given; the kernel stacks at most %d"
-                % (len(decl["lowerdir"]), MAX_LOWER_LAYERS))
+                "lowerdir: %d layers given; the kernel stacks at most %d (data-only layers included)"
+                % (layers, MAX_LOWER_LAYERS))
         if decl["upperdir"] is None and len(decl["lowerdir"]) < 2:
             raise OverlayError(
                 "lowerdir: a read-only overlay (no upperdir) needs at least two lower "
@@ -76,6 +82,8 @@ def _inside(child, parent):
 def check_layout(decl):
     """Check canonical paths against each other (same dir twice, nesting)."""
     named = [("lowerdir[%d]" % i, p) for i, p in enumerate(decl["lowerdir"])]
+    named += [("datadir[%d]" % i, p) for i, p in enumerate(decl.get("datadir", ()))]
+    lowers = len(named)
     if decl["upperdir"] is not None:
         named += [("upperdir", decl["upperdir"]), ("workdir", decl["workdir"])]
     seen = {}
@@ -101,7 +109,7 @@ def check_layout(decl):
             raise OverlayError(
                 "%s: '%s' is at or inside the mount point '%s', which the overlay would hide; "
                 "keep it outside the mount point" % (field, value, path))
-        for lower_field, lower in named[:len(decl["lowerdir"])]:
+        for lower_field, lower in named[:lowers]:
             if _inside(value, lower) or _inside(lower, value):
                 raise OverlayError(
                     "%s: '%s' overlaps %s '%s' (one is inside the other); the kernel refuses "
@@ -119,16 +127,18 @@ def check_host(decl, kinds, upper_mount, work_mount, create_dirs, lowers_needed=
     Returns the list of directories to create.
     """
     to_create = []
-    for index, layer in enumerate(decl["lowerdir"]):
+    named = [("lowerdir[%d]" % i, p) for i, p in enumerate(decl["lowerdir"])]
+    named += [("datadir[%d]" % i, p) for i, p in enumerate(decl.get("datadir", ()))]
+    for field, layer in named:
         kind = kinds[layer]
         if kind == "missing" and not lowers_needed:
             continue
         if kind == "missing":
             raise OverlayError(
-                "lowerdir[%d]: '%s' does not exist; lower layers are never created by this "
-                "module: create and fill it first, or fix the path" % (index, layer))
+                "%s: '%s' does not exist; lower layers are never created by this "
+                "module: create and fill it first, or fix the path" % (field, layer))
         if kind != "dir":
-            raise OverlayError("lowerdir[%d]: '%s' is a %s, not a directory" % (index, layer, kind))
+            raise OverlayError("%s: '%s' is a %s, not a directory" % (field, layer, kind))
     fields = [("path", decl["path"])]
     if decl["upperdir"] is not None:
         fields += [("upperdir", decl["upperdir"]), ("workdir", decl["workdir"])]

@@ -51,13 +51,14 @@ def boot_extras(boot, boot_options):
 def fstab_line(decl, extras):
     return _fstab.render_entry(
         decl["path"], decl["lowerdir"], decl["upperdir"], decl["workdir"], decl["options"],
-        list(extras) + [MANAGED_OPTION])
+        list(extras) + [MANAGED_OPTION], datadir=decl.get("datadir", ()))
 
 
 def unit_text(decl, extras):
     unit_extras = [o for o in extras if o != "noauto"]
     return _systemd.render_unit(
-        decl["path"], decl["lowerdir"], decl["upperdir"], decl["workdir"], decl["options"], unit_extras)
+        decl["path"], decl["lowerdir"], decl["upperdir"], decl["workdir"], decl["options"], unit_extras,
+        datadir=decl.get("datadir", ()))
 
 
 def entry_config(entry):
@@ -109,15 +110,15 @@ def _entry_matches(entry, decl, extras):
         return False
     have = entry_config(entry)
     want = {
-        "lowerdir": decl["lowerdir"], "datadir": [], "upperdir": decl["upperdir"],
+        "lowerdir": decl["lowerdir"], "datadir": decl.get("datadir", []), "upperdir": decl["upperdir"],
         "workdir": decl["workdir"], "options": decl["options"],
     }
     if not have["managed"] or any(have[key] != value for key, value in want.items()):
         return False
     if sorted(have["boot_options"]) != sorted(extras):
         return False
-    return set(have["requires_mounts_for"]) == set(
-        _fstab.requires_mounts_for(decl["lowerdir"], decl["upperdir"], decl["workdir"]))
+    return set(have["requires_mounts_for"]) == set(_fstab.requires_mounts_for(
+        decl["lowerdir"], decl["upperdir"], decl["workdir"], decl.get("datadir", ())))
 
 
 def edit_fstab(text, decl, keep, extras):

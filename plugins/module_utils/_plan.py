@@ -87,8 +87,8 @@ def differences(decl, live, defaults):
     for field in ("lowerdir", "upperdir", "workdir"):
         if decl[field] != live[field]:
             out.append({"field": field, "declared": decl[field], "live": live[field]})
-    if live.get("datadir"):
-        out.append({"field": "datadir", "declared": [], "live": live["datadir"]})
+    if live.get("datadir", []) != decl.get("datadir", []):
+        out.append({"field": "datadir", "declared": decl.get("datadir", []), "live": live.get("datadir", [])})
     for name, want, have in option_differences(pairs, declared_cfg, live["_config"], live["shown_options"]):
         out.append({"field": "options.%s" % name, "declared": want, "live": have})
     return out
@@ -105,13 +105,16 @@ def comparable_options(decl, defaults):
 def _diff_view(state, options):
     if state is None:
         return {}
-    return {
+    view = {
         "path": state["path"],
         "lowerdir": list(state["lowerdir"]),
         "upperdir": state["upperdir"],
         "workdir": state["workdir"],
         "options": options,
     }
+    if state.get("datadir"):
+        view["datadir"] = list(state["datadir"])
+    return view
 
 
 def make_plan(decl, state, live, stacked, defaults, to_create, foreign_top=None):

@@ -19,6 +19,7 @@ PERSIST = ["fstab", "systemd", "none"]
 MOUNT_SPEC = dict(
     path=dict(type="path", required=True, aliases=["name"]),
     lowerdir=dict(type="list", elements="path"),
+    datadir=dict(type="list", elements="path"),
     upperdir=dict(type="path"),
     workdir=dict(type="path"),
     options=dict(type="list", elements="str", default=[]),

@@ -58,6 +58,17 @@ options:
       - At most 500 layers.
     type: list
     elements: path
+  datadir:
+    description:
+      - Data-only lower layers, below all of O(lowerdir) (the C(::) layers of
+        the kernel's syntax). Their files are never visible by name; they only
+        serve file data to metacopy files of the layers above, as composefs
+        and image builders use them.
+      - Needs C(metacopy=on) in O(options) and a kernel with data-only layers
+        (Linux 6.5+, 6.8+ for the new mount API); an older kernel's refusal is
+        reported with its own message.
+    type: list
+    elements: path
   upperdir:
     description:
       - Absolute path of the upper directory, which receives every write.
@@ -311,7 +322,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 mount:
-  description: The declaration after normalisation (canonical absolute paths, options in canonical order).
+  description:
+    - The declaration after normalisation (canonical absolute paths, options in
+      canonical order); C(datadir) only when data-only layers were declared.
   returned: always
   type: dict
   sample:

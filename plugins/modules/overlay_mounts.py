@@ -56,6 +56,10 @@ options:
         description: The lower directories, top layer first.
         type: list
         elements: path
+      datadir:
+        description: Data-only lower layers (need C(metacopy=on)).
+        type: list
+        elements: path
       upperdir:
         description: The upper directory.
         type: path

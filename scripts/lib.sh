@@ -1,0 +1,98 @@
+# shellcheck shell=bash
+# Shared helpers for the scripts in this folder. Source it, don't run it.
+# Everything here must work offline: only PyPI and Debian apt are reachable.
+
+# Repo root == collection root (galaxy.yml lives there).
+# shellcheck disable=SC2034  # (file-wide) globals here are used by the scripts that source this file
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+CACHE="$ROOT/.cache"
+# Collections we install (ours) or extract (containers.podman, ansible.posix).
+COLLECTIONS_DIR="$CACHE/collections"
+# ansible-test insists on a path ending in ansible_collections/NS/NAME and
+# refuses a symlinked root, so sanity runs in a real copy of the tree.
+ANSIBLE_TEST_ROOT="$CACHE/ansible-test/ansible_collections/overlayfs/mounts"
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+
+# Put the venv first on PATH and our collections on the Ansible search path.
+use_venv() {
+    [[ -x "$VENV/bin/python" ]] || die "no $VENV; run scripts/bootstrap.sh first"
+    export PATH="$VENV/bin:$PATH"
+    export ANSIBLE_COLLECTIONS_PATH="$COLLECTIONS_DIR${ANSIBLE_COLLECTIONS_PATH:+:$ANSIBLE_COLLECTIONS_PATH}"
+}
+
+# Install the Debian packages given that are not installed yet; runs
+# apt-get update only when something is missing, so a warm run costs ~0 s.
+apt_install_missing() {
+    local missing=() pkg
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
+            || missing+=("$pkg")
+    done
+    ((${#missing[@]})) || return 0
+    [[ $EUID -eq 0 ]] || die "need root to install: ${missing[*]}"
+    log "apt-get install ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# Podman as shipped fails here: its default nofile ulimit is above this VM's
+# hard limit, and crun refuses the hybrid cgroup layout. See MACHINE.md.
+CONTAINERS_CONF_CONTENT='# Written by overlayfs.mounts scripts/bootstrap.sh (see MACHINE.md).
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+
+[engine]
+runtime = "runc"
+'
+
+ensure_containers_conf() {
+    local conf=/etc/containers/containers.conf
+    if [[ -f $conf ]] && [[ "$(cat "$conf")" == "$(printf '%s' "$CONTAINERS_CONF_CONTENT")" ]]; then
+        return 0
+    fi
+    mkdir -p /etc/containers
+    if [[ -e $conf ]]; then
+        local backup
+        backup="$conf.bak.$(date +%Y%m%d%H%M%S)"
+        log "backing up existing $conf to $backup"
+        cp -p "$conf" "$backup"
+    fi
+    log "writing $conf"
+    printf '%s' "$CONTAINERS_CONF_CONTENT" >"$conf"
+}
+
+# Debian packages the test suite needs on the host:
+# podman/runc/debootstrap for molecule's booted-systemd containers, and
+# the shellcheck program for ansible-test's sanity test of that name.
+SYSTEM_PACKAGES=(podman runc debootstrap shellcheck)
+
+ensure_system() {
+    apt_install_missing "${SYSTEM_PACKAGES[@]}"
+    ensure_containers_conf
+}
+
+# Run "$@" as a named stage and report its wall time. The command is not run
+# in a condition (no `|| rc=$?`), because bash would then switch off errexit
+# inside it; a failure is reported by the EXIT trap instead.
+_STAGE_NAME=""
+_STAGE_START=0
+_stage_exit_trap() {
+    local rc=$?
+    if [[ $rc -ne 0 && -n $_STAGE_NAME ]]; then
+        printf -- '---- %s: FAILED (exit %s) after %ss\n' "$_STAGE_NAME" "$rc" "$((SECONDS - _STAGE_START))" >&2
+    fi
+}
+stage() {
+    _STAGE_NAME=$1
+    shift
+    trap _stage_exit_trap EXIT
+    printf '\n==================== %s ====================\n' "$_STAGE_NAME" >&2
+    _STAGE_START=$SECONDS
+    "$@"
+    printf -- '---- %s: ok in %ss\n' "$_STAGE_NAME" "$((SECONDS - _STAGE_START))" >&2
+    _STAGE_NAME=""
+}

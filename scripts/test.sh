@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# The whole test suite in one command, also on a fresh machine (.ci/run
+# executes this). Stops at the first failing stage.
+#
+#   bootstrap   .venv, ansible-test's pip shim, podman/runc/debootstrap/shellcheck
+#   collection  build + install the collection tarball, copy the tree for ansible-test
+#   sanity      ansible-test sanity, no ignore files
+#   lint        ansible-lint on roles/ examples/ playbooks/ (those holding YAML)
+#   molecule    molecule test --all per scenario folder (only if any exist)
+#   pytest      tests/unit and tests/integration; LAST, so the final line of
+#               output is pytest's own summary
+
+# shellcheck disable=SC2317  # (file-wide) the run_* functions are called via `stage`
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+run_bootstrap() {
+    "$ROOT/scripts/bootstrap.sh" --system
+}
+
+run_collection() {
+    "$ROOT/scripts/collection.sh"
+}
+
+run_sanity() {
+    # collection.sh has just refreshed the ansible-test copy.
+    OVERLAYFS_FRESH_COPY=1 "$ROOT/scripts/sanity.sh"
+}
+
+run_lint() {
+    local d targets=()
+    for d in roles examples playbooks; do
+        if [[ -d $ROOT/$d ]] && [[ -n "$(find "$ROOT/$d" -type f \( -name '*.yml' -o -name '*.yaml' \) -print -quit)" ]]; then
+            targets+=("$d")
+        fi
+    done
+    if ((${#targets[@]} == 0)); then
+        log "no YAML under roles/ examples/ playbooks/: nothing to lint"
+        return 0
+    fi
+    log "ansible-lint ${targets[*]}"
+    # --offline: don't try to install requirements from Galaxy (unreachable).
+    (cd "$ROOT" && ansible-lint --offline "${targets[@]}")
+}
+
+# Folders holding molecule scenarios: extensions/ and roles/*/ with
+# molecule/*/molecule.yml.
+molecule_dirs() {
+    local d
+    for d in "$ROOT/extensions" "$ROOT"/roles/*/; do
+        d="${d%/}"
+        if compgen -G "$d/molecule/*/molecule.yml" >/dev/null; then
+            echo "$d"
+        fi
+    done
+}
+
+run_molecule() {
+    local dirs d
+    mapfile -t dirs < <(molecule_dirs)
+    if ((${#dirs[@]} == 0)); then
+        log "no molecule scenarios: nothing to run"
+        return 0
+    fi
+    # The scenarios run in booted-systemd containers from this local image
+    # (no registry is reachable). Built once, then cached by podman.
+    "$ROOT/scripts/build-image.sh"
+    # molecule's prerun builds this collection and installs it into
+    # $ANSIBLE_HOME/collections (default ~/.ansible), where it would outlive
+    # the run and shadow .cache/collections for every later ansible command.
+    # Keep that copy, and molecule's other state, under .cache instead.
+    export ANSIBLE_HOME="$CACHE/molecule-ansible-home"
+    for d in "${dirs[@]}"; do
+        log "molecule test --all in ${d#"$ROOT"/}"
+        (cd "$d" && molecule test --all)
+    done
+}
+
+# Test files pytest would collect. If there are none at all, its exit code 5
+# ("no tests collected") is the truth, not a failure; with test files present,
+# 5 means collection went wrong and must fail.
+have_pytest_files() {
+    local d
+    for d in "$ROOT/tests/unit" "$ROOT/tests/integration"; do
+        [[ -d $d ]] || continue
+        if [[ -n "$(find "$d" -type f \( -name 'test_*.py' -o -name '*_test.py' \) -print -quit)" ]]; then
+            return 0
+        fi
+    done
+    return 1
+}
+
+run_pytest() {
+    local paths=() d
+    for d in tests/unit tests/integration; do
+        [[ -d $ROOT/$d ]] && paths+=("$d")
+    done
+    cd "$ROOT"
+    # `import ansible_collections.overlayfs.mounts...` resolves to the live
+    # work tree through the symlink collection.sh made in .cache/pythonpath.
+    export PYTHONPATH="$CACHE/pythonpath${PYTHONPATH:+:$PYTHONPATH}"
+    if have_pytest_files; then
+        exec pytest -q "${paths[@]}"
+    fi
+    log "no test files under tests/unit or tests/integration (pytest exit 5 accepted)"
+    local rc=0
+    pytest -q "${paths[@]}" || rc=$?
+    if ((rc == 5)); then exit 0; fi
+    exit "$rc"
+}
+
+main() {
+    local t0=$SECONDS
+    # Plain logs when not on a terminal (CI): rich-based tools (molecule,
+    # ansible-lint) otherwise write colour codes even into a file.
+    if [[ ! -t 1 ]]; then
+        export NO_COLOR=1 PY_COLORS=0 ANSIBLE_NOCOLOR=1
+    fi
+    stage bootstrap run_bootstrap
+    use_venv
+    stage collection run_collection
+    stage sanity run_sanity
+    stage ansible-lint run_lint
+    stage molecule run_molecule
+    # Nothing may print after pytest: its summary must be the last line.
+    printf '\n==================== pytest (total so far %ss) ====================\n' \
+        "$((SECONDS - t0))" >&2
+    run_pytest
+}
+
+main "$@"

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Run examples/demo.yml against this machine, in a private mount namespace so
-# the overlay mounts it makes vanish when it ends and the host never sees them.
-# Needs root. Extra arguments go to ansible-playbook (e.g. -v, --check).
+# The main job: build and install the collection into .venv, then, on this
+# host, inside a private mount namespace and under a scratch directory:
+#   1. converge the classic overlay (examples/demo.yml) and show where files come from,
+#   2. run the same play again and show that it reports changed=0,
+#   3. change the live mount by hand (swap the layers) and show the drift report
+#      (overlayfs.mounts.drift_report, in check mode) that catches it.
+# Needs root. Extra arguments go to every ansible-playbook run (e.g. -v).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -10,14 +14,39 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 "$ROOT/scripts/collection.sh" >/dev/null
 use_venv
 
-PLAYBOOK="$ROOT/examples/demo.yml"
-[[ -f $PLAYBOOK ]] || die "missing $PLAYBOOK"
+[[ $(id -u) == 0 ]] || die "the demo mounts overlays: run it as root"
+SCRATCH="$(mktemp -d /tmp/overlayfs-demo.XXXXXX)"
+log "scratch directory: $SCRATCH"
 
 cd "$ROOT"
 # Only our freshly installed collection (plus the extracted ones) on the path.
 export ANSIBLE_COLLECTIONS_PATH="$COLLECTIONS_DIR"
-# Interpreter discovery can pick a pyenv shim that does not run: name it.
-exec unshare --mount --propagation private \
-    "$VENV/bin/ansible-playbook" -i localhost, -c local \
-    -e ansible_python_interpreter="$VENV/bin/python" \
-    "$PLAYBOOK" "$@"
+export ANSIBLE_NOCOLOR=1
+
+# Everything below runs in one private mount namespace: the mounts of one step
+# are there for the next, and all of them vanish with the namespace.
+exec unshare --mount --propagation private bash -s -- "$VENV" "$SCRATCH" "$@" <<'INNER'
+set -euo pipefail
+venv="$1" scratch="$2"; shift 2
+play() {
+    "$venv/bin/ansible-playbook" -i examples/inventory.yml \
+        -e ansible_python_interpreter="$venv/bin/python" -e demo_root="$scratch" "$@"
+}
+
+echo "==> 1. converge the classic overlay"
+play examples/demo.yml "$@"
+
+echo "==> 2. the same play again: nothing left to change"
+play examples/demo.yml "$@" | tee "$scratch/second-run.log"
+grep -Eq 'demo +: ok=[0-9]+ +changed=0 ' "$scratch/second-run.log" \
+    || { echo "FAILED: the second run changed something"; exit 1; }
+echo "second run: changed=0"
+
+echo "==> 3. someone swaps the layers by hand; the drift report catches it"
+umount "$scratch/merged"
+mount -t overlay overlay \
+    -o "lowerdir=$scratch/lower2:$scratch/lower1,upperdir=$scratch/upper,workdir=$scratch/work" "$scratch/merged"
+play overlayfs.mounts.drift_report -e drift_report_dir="$scratch/report" "$@" >/dev/null
+cat "$scratch/report/drift.md"
+echo "(report files: $scratch/report/drift.json, $scratch/report/drift.md)"
+INNER

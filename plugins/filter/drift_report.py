@@ -28,7 +28,7 @@ options:
     choices: [data, markdown]
     default: data
 author:
-  - overlayfs.mounts developers
+  - overlayfs.mounts developers (@overlayfs-mounts)
 """
 
 EXAMPLES = r"""

@@ -16,7 +16,7 @@ import os
 import stat
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
-from ansible_collections.overlayfs.mounts.plugins.module_utils._mount_api import mount_overlay, umount2  # noqa: F401
+from ansible_collections.overlayfs.mounts.plugins.module_utils._mount_api import mount_overlay, umount2 as _umount2
 from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import (
     mount_containing,
     overlay_config,
@@ -171,6 +171,11 @@ def mount(decl, method="auto", links_root=None):
     return mount_overlay(
         decl["path"], decl["lowerdir"], decl["upperdir"], decl["workdir"],
         decl["options"], decl.get("datadir") or (), method=method, links_root=links_root)
+
+
+def umount2(path):
+    """Unmount the top mount at ``path`` with the system call (no umount(8) needed)."""
+    _umount2(path)
 
 
 def unmount(module, path):

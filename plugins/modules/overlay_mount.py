@@ -39,7 +39,7 @@ description:
     without the needed xattr or d_type support. When the kernel still refuses a
     mount, its own message is in the error. Upper dir data is never removed.
 author:
-  - overlayfs.mounts developers
+  - overlayfs.mounts developers (@overlayfs-mounts)
 options:
   path:
     description:
@@ -244,10 +244,13 @@ notes:
     since it is hidden whenever all layers share one filesystem.
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 seealso:
   - name: Overlay filesystem

@@ -26,7 +26,7 @@ description:
     and the one-C(lowerdir+)-per-layer form of the new mount API.
   - Changes nothing. Reads only, so it runs the same in check mode.
 author:
-  - overlayfs.mounts developers
+  - overlayfs.mounts developers (@overlayfs-mounts)
 options:
   path:
     description:
@@ -53,13 +53,16 @@ options:
     default: false
 attributes:
   check_mode:
+    description: Can run in check mode; it only reads, so it does the same as a normal run.
     support: full
   diff_mode:
+    description: Returns no diff, since it changes nothing.
     support: none
   idempotent:
+    description: Reads only; running it twice gives the same result and changes nothing.
     support: full
 notes:
-  - Overlay options are normalised as in M(overlayfs.mounts.overlay_mount):
+  - Overlay options are normalised as in M(overlayfs.mounts.overlay_mount);
     values equal to the kernel's defaults are left out, and options of other
     subsystems (an SELinux C(context=...)) are kept apart in C(live.other_options).
   - A relative layer path is resolved against the storage directory two

@@ -30,7 +30,7 @@ description:
     unmounted and unpersisted (O(state=absent)); their upper data stays on
     disk. Overlays the collection did not write are never touched.
 author:
-  - overlayfs.mounts developers
+  - overlayfs.mounts developers (@overlayfs-mounts)
 options:
   mounts:
     description:
@@ -167,10 +167,13 @@ options:
     default: false
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 notes:
   - In check mode the task is a complete drift report for the whole list; see

@@ -16,6 +16,9 @@ import re
 # that would otherwise break the line into fields.
 _OCTAL = re.compile(r"\\([0-7]{3})")
 
+# A backslash-escaped double quote, which opens or closes nothing.
+_UNESCAPED_QUOTE = re.compile(r'\\"')
+
 # What util-linux and the kernel escape in a whitespace-separated table field.
 TABLE_SPECIALS = " \t\n\\"
 
@@ -70,6 +73,12 @@ def split_layers(value):
     Returns ``(layers, data_layers)``: ``::`` separates regular lower layers
     from data-only layers, as the kernel does.
     """
+    if "\\" not in value:
+        # The common case, at C speed: no escapes, so every ':' separates.
+        regular, _sep, rest = value.partition("::")
+        layers = [p for p in regular.split(":") if p]
+        data = [p for p in rest.split("::") if p] if rest else []
+        return layers, data
     layers, data = [], []
     current = []
     target = layers
@@ -103,20 +112,35 @@ def split_options(text):
     """
     if "," not in text:
         return [text] if text else []
+    if '"' not in text and "\\" not in text:
+        return [o for o in text.split(",") if o]
+    # Split at every comma, then glue back the pieces that a quote or a
+    # trailing backslash says belong together: few pieces, all at C speed.
     out = []
-    start = 0
-    quoted = False
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c == "\\":
-            i += 2
+    held = None
+    for piece in text.split(","):
+        if held is not None:
+            piece = held + "," + piece
+        if _open_quote(piece) or _escapes_next(piece):
+            held = piece
             continue
-        if c == '"':
-            quoted = not quoted
-        elif c == "," and not quoted:
-            out.append(text[start:i])
-            start = i + 1
-        i += 1
-    out.append(text[start:])
-    return [o for o in out if o != ""]
+        held = None
+        if piece:
+            out.append(piece)
+    if held:
+        out.append(held)
+    return out
+
+
+def _open_quote(piece):
+    """True when a double quote in ``piece`` is still open at its end."""
+    if '"' not in piece:
+        return False
+    if "\\" not in piece:
+        return piece.count('"') % 2 == 1
+    return _UNESCAPED_QUOTE.sub("", piece.replace("\\\\", "")).count('"') % 2 == 1
+
+
+def _escapes_next(piece):
+    """True when ``piece`` ends in an odd number of backslashes."""
+    return piece.endswith("\\") and (len(piece) - len(piece.rstrip("\\"))) % 2 == 1

@@ -79,10 +79,10 @@ def gather(entries, defaults, fstab_text, units, paths=None, exists=None, realpa
         source = state or persisted["fstab"] or unit_conf
         record = {
             "path": path,
-            "lowerdir": list(source["lowerdir"]),
+            "lowerdir": source["lowerdir"],
             "upperdir": source["upperdir"],
             "workdir": source["workdir"],
-            "options": list(source["options"]),
+            "options": source["options"],
             "mounted": state is not None,
             "persisted": "both" if len(kinds) == 2 else (kinds[0] if kinds else "none"),
             "managed": bool((fstab_conf and fstab_conf[0].get("managed")) or (unit_conf and unit_conf.get("managed"))),

@@ -12,6 +12,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import posixpath
+
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import (
     overlay_config,
@@ -44,18 +46,31 @@ def live_state(entry, defaults, exists=None, realpath=None, bases=()):
 
     upper = canon(cfg["upperdir"]) if cfg["upperdir"] else None
     work = canon(cfg["workdir"]) if cfg["workdir"] else None
-    bases = list(bases) + relative_layer_bases(cfg["upperdir"], cfg["workdir"]) if exists else []
+    # Every relative layer was given relative to one working directory, the
+    # mounting process's: find it once from the first relative layer.
+    base = None
+    if exists:
+        first = next((p for p in cfg["lowerdir"] if p[:1] != "/"), None)
+        if first is None:
+            first = next((p for p in cfg["datadir"] if p[:1] != "/"), None)
+        if first is not None:
+            candidates = list(bases) + relative_layer_bases(cfg["upperdir"], cfg["workdir"])
+            resolved = resolve_relative(first, candidates, exists)
+            if resolved != first:
+                base = resolved[:len(resolved) - len(posixpath.normpath(first))].rstrip("/") or "/"
 
-    def layer(path):
-        if exists:
-            path = resolve_relative(path, bases, exists)
-        return canon(path)
+    def layers(paths):
+        if base is None and realpath is None:
+            return paths  # nothing to resolve: the common case on a busy host
+        if base is not None:
+            paths = [p if p.startswith("/") else posixpath.normpath(base + "/" + p) for p in paths]
+        return [canon(p) for p in paths]
 
     effective, foreign = live_config(cfg["options"], defaults)
     return {
         "path": entry.mount_point,
-        "lowerdir": [layer(p) for p in cfg["lowerdir"]],
-        "datadir": [layer(p) for p in cfg["datadir"]],
+        "lowerdir": layers(cfg["lowerdir"]),
+        "datadir": layers(cfg["datadir"]),
         "upperdir": upper,
         "workdir": work,
         "options": visible_options(effective, defaults),
@@ -73,7 +88,9 @@ def public_live(live):
     """``live`` without private keys, for module results."""
     if live is None:
         return None
-    return dict((k, v) for k, v in live.items() if not k.startswith("_"))
+    public = dict(live)
+    del public["_config"]
+    return public
 
 
 def differences(decl, live, defaults):

@@ -158,6 +158,18 @@ options:
     description: Default O(mounts[].links_dir).
     type: path
     default: /var/lib/overlayfs-mounts/links
+  load_module:
+    description:
+      - Make sure the running kernel has overlayfs before anything else - load
+        the C(overlay) module with modprobe when C(/proc/filesystems) does not
+        list it, and fail clearly when the kernel cannot - and keep it loaded at
+        boot through O(modules_load_file).
+    type: bool
+    default: false
+  modules_load_file:
+    description: The modules-load.d file that loads C(overlay) at boot, with O(load_module=true).
+    type: path
+    default: /etc/modules-load.d/overlay.conf
   prune:
     description:
       - Remove (as O(mounts[].state=absent)) the overlays this collection
@@ -233,6 +245,13 @@ drift:
   elements: dict
   sample:
     - {path: /srv/app, field: mounted, declared: true, live: false, persisted: true}
+kernel:
+  description:
+    - With O(load_module=true), C(available) (overlay was listed before),
+      C(loaded) (this task loaded it, or would in check mode) and
+      C(modules_load_file); V(null) otherwise.
+  returned: always
+  type: dict
 order:
   description: The mount points in the order they were carried out.
   returned: always
@@ -255,6 +274,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._converge import 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._files import read_text
 from ansible_collections.overlayfs.mounts.plugins.module_utils._inventory import fstab_overlays, unit_overlays
+from ansible_collections.overlayfs.mounts.plugins.module_utils._kernel import ensure_overlay
 from ansible_collections.overlayfs.mounts.plugins.module_utils._spec import (
     MOUNT_REQUIRED_IF,
     MOUNT_REQUIRED_TOGETHER,
@@ -305,10 +325,18 @@ def main():
             mounts=dict(type="list", elements="dict", required=True, options=entry_spec(),
                         required_if=MOUNT_REQUIRED_IF, required_together=MOUNT_REQUIRED_TOGETHER),
             prune=dict(type="bool", default=False),
+            load_module=dict(type="bool", default=False),
+            modules_load_file=dict(type="path", default="/etc/modules-load.d/overlay.conf"),
             **task_options
         ),
         supports_check_mode=True,
     )
+    kernel_changed, kernel = False, None
+    if module.params["load_module"]:
+        try:
+            kernel_changed, kernel = ensure_overlay(module, module.params["modules_load_file"])
+        except OverlayError as error:
+            module.fail_json(msg=error.message, **error.details)
     defaults = dict((name, module.params[name]) for name in task_options)
     entries = [merged_params(entry, defaults) for entry in module.params["mounts"]]
     order = apply_order(entries)
@@ -322,7 +350,8 @@ def main():
 
     everything = results + pruned
     out = {
-        "changed": any(r.get("changed") for r in everything),
+        "changed": kernel_changed or any(r.get("changed") for r in everything),
+        "kernel": kernel,
         "overlays": results,
         "pruned": pruned,
         "order": [entries[i]["path"] for i in order] + [r["path"] for r in pruned],

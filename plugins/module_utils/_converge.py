@@ -28,7 +28,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._declaration impo
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._drift import declared_drift
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
-from ansible_collections.overlayfs.mounts.plugins.module_utils._mount_api import links_dir_for
+from ansible_collections.overlayfs.mounts.plugins.module_utils._mount_api import links_dir_for, prepare_links
 from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import (
     mount_containing,
     mounts_at,
@@ -39,7 +39,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import (
     edit_fstab,
     persisted_entries,
     unit_config,
-    unit_text,
+    unit_plan,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._options import parse_options, resolve
 from ansible_collections.overlayfs.mounts.plugins.module_utils._safety import VOLATILE_MARKER, check_upper
@@ -52,7 +52,8 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._plan import (
 from ansible_collections.overlayfs.mounts.plugins.module_utils._systemd import unit_name_for
 
 # Where a running systemd finds units; elsewhere a unit cannot be started by name.
-PERSIST_ACTIONS = ("write_fstab", "write_unit", "remove_unit", "enable_unit", "disable_unit", "daemon_reload")
+PERSIST_ACTIONS = ("write_fstab", "write_links", "write_unit", "remove_unit", "enable_unit", "disable_unit",
+                   "daemon_reload")
 
 SYSTEMD_UNIT_PATH = (
     "/etc/systemd/system", "/run/systemd/system", "/usr/local/lib/systemd/system",
@@ -127,10 +128,17 @@ def observe(path, entries, defaults, links_root=None):
     return live, count, None
 
 
+def _readlink(path):
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
+
+
 class Persistence(object):
     """The planned state of fstab and of the overlay's unit, before and after."""
 
-    def __init__(self, p, decl, state, persist, extras):
+    def __init__(self, p, decl, state, persist, extras, notes):
         self.fstab = p["fstab"]
         self.unit_dir = p["unit_dir"]
         self.decl = decl
@@ -139,6 +147,9 @@ class Persistence(object):
         self.unit_name = unit_name_for(decl["path"])
         self.unit_path = os.path.join(self.unit_dir, self.unit_name)
         self.booted = files.systemd_booted()
+        self.lowerdir_plus = host.kernel_at_least(6, 8)
+        self.links_dir = None
+        self.links_wanted = {}
         writing = state in ("mounted", "present")
         self.keep_fstab = writing and persist == "fstab"
         self.keep_unit = writing and persist == "systemd"
@@ -148,7 +159,7 @@ class Persistence(object):
         self.fstab_after, self.fstab_info = self.fstab_before, {"duplicates": 0, "removed": 0}
         if self.touch and (self.fstab_before is not None or self.keep_fstab):
             self.fstab_after, self.fstab_info = edit_fstab(
-                self.fstab_before or "", decl, self.keep_fstab, extras)
+                self.fstab_before or "", decl, self.keep_fstab, extras, self.lowerdir_plus, notes)
             if self.fstab_before is None and self.fstab_after == "":
                 self.fstab_after = None
 
@@ -160,10 +171,20 @@ class Persistence(object):
                 raise OverlayError(
                     "unit_dir: %s exists and is not an overlay mount unit; move it away or "
                     "choose another path" % self.unit_path)
-            self.unit_after = unit_text(decl, extras)
+            self.unit_after, self.links_dir = unit_plan(
+                decl, extras, links_dir_for(p["links_dir"], decl["path"]), self.lowerdir_plus, notes)
             self.enabled_after = p["boot"]
+            if self.links_dir:
+                layers = decl["lowerdir"] + decl.get("datadir", [])
+                self.links_wanted = dict((str(i), layer) for i, layer in enumerate(layers))
         elif self.touch and self.unit_before is not None and unit_config(self.unit_before) is not None:
             self.unit_after, self.enabled_after = None, False
+
+    @property
+    def links_changed(self):
+        """The unit names its layers through links, and some link is missing or wrong."""
+        return any(_readlink(os.path.join(self.links_dir, name)) != layer
+                   for name, layer in self.links_wanted.items())
 
     @property
     def fstab_changed(self):
@@ -179,7 +200,7 @@ class Persistence(object):
 
     @property
     def changed(self):
-        return self.fstab_changed or self.unit_changed or self.enable_changed
+        return self.fstab_changed or self.unit_changed or self.enable_changed or self.links_changed
 
     @property
     def start_through_systemd(self):
@@ -191,6 +212,8 @@ class Persistence(object):
         out = []
         if self.fstab_changed:
             out.append({"action": "write_fstab", "path": self.fstab})
+        if self.links_changed:
+            out.append({"action": "write_links", "path": self.links_dir})
         if self.unit_changed:
             if self.unit_after is None:
                 out.append({"action": "remove_unit", "path": self.unit_path})
@@ -209,7 +232,7 @@ class Persistence(object):
         unit = self.unit_after if after else self.unit_before
         return {
             "fstab": persisted_entries(fstab_text or "", self.decl["path"]),
-            "systemd": unit_config(unit) if unit is not None else None,
+            "systemd": unit_config(unit, _readlink) if unit is not None else None,
             "unit_name": self.unit_name,
             "unit_enabled": self.enabled_after if after else self.enabled_before,
         }
@@ -232,7 +255,8 @@ class Persistence(object):
         if self.touch:
             current = files.read_text(self.fstab)
             if current is not None or self.keep_fstab:
-                new, info = edit_fstab(current or "", self.decl, self.keep_fstab, self.extras)
+                new, info = edit_fstab(current or "", self.decl, self.keep_fstab, self.extras,
+                                       self.lowerdir_plus)
                 if new != (current or ""):
                     if self.backup and current is not None:
                         result["backup_file"] = module.backup_local(self.fstab)
@@ -244,6 +268,9 @@ class Persistence(object):
                     if info["duplicates"]:
                         module.warn("%s had %d more overlay entries for %s; they were collapsed into one"
                                     % (self.fstab, info["duplicates"], self.decl["path"]))
+        if self.links_changed:
+            layers = self.decl["lowerdir"] + self.decl.get("datadir", [])
+            prepare_links(self.links_dir, layers)
         if self.unit_changed:
             if self.unit_after is None:
                 files.remove_file(self.unit_path)
@@ -335,7 +362,10 @@ def run(module, params=None, provided=()):
             if kinds[layer] == "missing":
                 module.warn("lowerdir %s does not exist yet; it must exist before %s is mounted at boot"
                             % (layer, decl["path"]))
-    persistence = Persistence(p, decl, state, p["persist"], extras)
+    notes = []
+    persistence = Persistence(p, decl, state, p["persist"], extras, notes)
+    for note in notes:
+        module.warn("%s: %s" % (decl["path"], note))
 
     live, stacked, foreign = observe(decl["path"], entries, defaults, p["links_dir"])
     live_target = {"mounted": "mounted", "present": None, "unmounted": "unmounted", "absent": "unmounted"}[state]

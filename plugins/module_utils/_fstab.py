@@ -66,6 +66,10 @@ REQUIRES_MOUNTS_FOR = "x-systemd.requires-mounts-for"
 # (NUL included) and silently drops the rest: layers, upper and work included.
 MOUNT_DATA_MAX = 4095
 
+# util-linux 2.39+ hands each option to fsconfig(), which copies at most 256
+# bytes of a value, NUL included.
+VALUE_MAX = 255
+
 _OVERLAY_OPTION_NAMES = frozenset(name for name, _values in OPTION_VALUES)
 _PATH_KEYS = ("lowerdir", "upperdir", "workdir")
 
@@ -223,9 +227,9 @@ def remove_entries(lines, mount_point, vfstype="overlay"):
     return result, len(indexes)
 
 
-def _check_path(field, path):
+def _check_path(field, path, relative_ok=False):
     """Checks every overlay path needs, in fstab and in a unit file alike."""
-    if not isinstance(path, str) or not path.startswith("/"):
+    if not isinstance(path, str) or not (path.startswith("/") or (relative_ok and path)):
         raise OverlayError("%s: %r is not an absolute path" % (field, path))
     if "\n" in path or "\r" in path:
         raise OverlayError(
@@ -276,18 +280,28 @@ def requires_mounts_for(lowerdir, upperdir=None, workdir=None, datadir=()):
 
 
 def format_mount_options(lowerdir, upperdir=None, workdir=None, options=(), extra_options=(),
-                         datadir=()):
+                         datadir=(), lowerdir_form="auto", lowerdir_plus=True, notes=None,
+                         relative_layers=False):
     """The mount(8) option string of an overlay, as fstab's 4th field and a unit's Options= hold it.
 
     Layer paths are escaped for the kernel (``\\``, ``:`` and ``,`` get a
     backslash); ``datadir`` (data-only layers) follow ``::``. ``options`` are
     overlay options (``index=off``, ``volatile``), ``extra_options`` everything
     else (``nofail``, ``noauto``, ``x-systemd.automount``), written after them.
+
+    The string must mount at boot with util-linux 2.38 (legacy mount(2): one
+    page, :data:`MOUNT_DATA_MAX` bytes, in all) and with 2.39+ (one fsconfig()
+    call per option: :data:`VALUE_MAX` bytes per value). ``lowerdir_form``:
+    ``auto`` takes ``lowerdir=a:b`` when it fits both, else one ``lowerdir+=``
+    per layer (when ``lowerdir_plus``: the kernel has it, 6.8+; no commas in
+    the paths then), else ``legacy``: ``lowerdir=a:b`` checked against the
+    page limit only, which util-linux 2.39+ cannot mount; a sentence saying so
+    is appended to ``notes``. ``lowerdir``, ``lowerdir+`` and ``legacy``
+    force one form. ``relative_layers`` allows layer paths relative to the
+    working directory of mount(8) (a unit's short links).
+
     Raises OverlayError for a path or option that would not come back as given
-    (a double quote in a path makes mount(8) fail), and when the part that
-    reaches the kernel exceeds :data:`MOUNT_DATA_MAX` bytes (util-linux 2.39
-    and later refuse a ``lowerdir=`` over 255 bytes instead, so a mount there
-    fails loudly).
+    (a double quote in a path makes mount(8) fail), and when no form fits.
     """
     if not lowerdir:
         raise OverlayError("lowerdir: at least one lower directory is required")
@@ -296,7 +310,7 @@ def format_mount_options(lowerdir, upperdir=None, workdir=None, options=(), extr
             "upperdir and workdir go together: give both for a writable overlay, "
             "or neither for a read-only one")
     for field, path in named_layers(lowerdir, upperdir, workdir, datadir):
-        _check_path(field, path)
+        _check_path(field, path, relative_layers and field.startswith(("lowerdir", "datadir")))
         if '"' in path:
             raise OverlayError(
                 "%s: %r contains a double quote; mount(8) reads it as the start of a quoted "
@@ -312,17 +326,46 @@ def format_mount_options(lowerdir, upperdir=None, workdir=None, options=(), extr
             raise OverlayError(
                 "extra_options: %r is set through its own parameter, not as an extra option" % option)
 
-    kernel = ["lowerdir=" + join_layers(lowerdir) + "".join("::" + escape_layer(d) for d in datadir)]
+    tail = []
     if upperdir is not None:
-        kernel += ["upperdir=" + escape_layer(upperdir), "workdir=" + escape_layer(workdir)]
-    kernel_data = ",".join(kernel + list(options))
-    size = len(kernel_data.encode("utf-8", "surrogateescape"))
-    if size > MOUNT_DATA_MAX:
-        raise OverlayError(
-            "lowerdir: the layer, upper and work paths and options take %d bytes; mount(8) "
-            "passes at most %d to the kernel and silently drops the rest: use fewer or shorter "
-            "paths (for example short symlinks to the layers)" % (size, MOUNT_DATA_MAX))
-    return ",".join([kernel_data] + list(extra_options))
+        tail += ["upperdir=" + escape_layer(upperdir), "workdir=" + escape_layer(workdir)]
+    tail += list(options)
+    plain_value = join_layers(lowerdir) + "".join("::" + escape_layer(d) for d in datadir)
+    plain = ",".join(["lowerdir=" + plain_value] + tail)
+    added = ",".join(["lowerdir+=" + p for p in lowerdir] + ["datadir+=" + d for d in datadir] + tail)
+    forms = {
+        "lowerdir": (plain, _size(plain) <= MOUNT_DATA_MAX and _size(plain_value) <= VALUE_MAX),
+        "lowerdir+": (added, _size(added) <= MOUNT_DATA_MAX
+                      and all(_size(p) <= VALUE_MAX and "," not in p for p in list(lowerdir) + list(datadir))),
+    }
+    # util-linux before 2.39 only: one page in all, no limit per value.
+    forms["legacy"] = (plain, _size(plain) <= MOUNT_DATA_MAX)
+    if lowerdir_form == "auto":
+        order = ["lowerdir", "lowerdir+", "legacy"] if lowerdir_plus else ["lowerdir", "legacy"]
+    elif lowerdir_form in forms:
+        order = [lowerdir_form]
+    else:
+        raise OverlayError("lowerdir_form must be auto, lowerdir, lowerdir+ or legacy, not %r" % lowerdir_form)
+    for form in order:
+        text, fits = forms[form]
+        if fits:
+            if form == "legacy" and notes is not None:
+                notes.append(
+                    "the lower list takes %d bytes, more than the %d that util-linux 2.39 and later "
+                    "pass in one option value%s: this persisted overlay mounts at boot with util-linux "
+                    "2.38 and older only" % (_size(plain_value), VALUE_MAX,
+                                             "" if lowerdir_plus else " (and this kernel has no lowerdir+)"))
+            return ",".join([text] + list(extra_options))
+    raise OverlayError(
+        "lowerdir: the layer, upper and work paths and options take %d bytes (the lower list %d); "
+        "mount(8) at boot passes at most %d in all (util-linux 2.38, which silently drops the "
+        "rest) and at most %d per option value (util-linux 2.39 and later): use fewer or shorter "
+        "paths, or persist: systemd, which mounts through short links to the layers"
+        % (_size(plain), _size(plain_value), MOUNT_DATA_MAX, VALUE_MAX), option_bytes=_size(plain))
+
+
+def _size(text):
+    return len(text.encode("utf-8", "surrogateescape"))
 
 
 def _requires_mounts_for_option(path):
@@ -354,7 +397,7 @@ def split_unit_words(value):
 
 
 def render_entry(path, lowerdir, upperdir=None, workdir=None, options=(), extra_options=(),
-                 datadir=(), freq=0, passno=0):
+                 datadir=(), freq=0, passno=0, lowerdir_plus=True, notes=None):
     """One fstab line (no line ending) for an overlay mounted at ``path``.
 
     ``overlay <path> overlay <options> <freq> <passno>``, where the options are
@@ -370,7 +413,8 @@ def render_entry(path, lowerdir, upperdir=None, workdir=None, options=(), extra_
     """
     _check_path("path", path)
     check_unit_value("path", path)
-    mntops = format_mount_options(lowerdir, upperdir, workdir, options, extra_options, datadir)
+    mntops = format_mount_options(lowerdir, upperdir, workdir, options, extra_options, datadir,
+                                  lowerdir_plus=lowerdir_plus, notes=notes)
     for field, layer in named_layers(lowerdir, upperdir, workdir, datadir):
         if "\\" in layer:
             raise OverlayError(
@@ -400,6 +444,8 @@ def parse_overlay_options(mntops):
         name, _sep, value = option.partition("=")
         if name == "lowerdir":
             result["lowerdir"], result["datadir"] = split_layers(value)
+        elif name in ("lowerdir+", "datadir+"):
+            result["lowerdir" if name == "lowerdir+" else "datadir"].append(value)
         elif name in ("upperdir", "workdir"):
             result[name] = unescape_layer(value)
         elif name == REQUIRES_MOUNTS_FOR:

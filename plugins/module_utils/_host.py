@@ -50,6 +50,15 @@ def read_defaults(directory=PARAMETERS_DIR):
     return defaults_from_parameters(values)
 
 
+def kernel_at_least(major, minor):
+    """True when the running kernel is at least ``major.minor``."""
+    try:
+        numbers = os.uname()[2].split("-")[0].split(".")
+        return (int(numbers[0]), int(numbers[1])) >= (major, minor)
+    except (ValueError, IndexError):
+        return False
+
+
 def path_kind(path):
     """``dir``, ``missing``, or a word for what else is there."""
     try:

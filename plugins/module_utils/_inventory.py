@@ -40,27 +40,28 @@ def fstab_overlays(text):
     return found
 
 
-def unit_overlays(units):
+def unit_overlays(units, readlink=None):
     """``{mount point: unit config}`` of the overlay units among ``(path, text)`` pairs."""
     found = {}
     for unit_path, text in units:
-        config = unit_config(text)
+        config = unit_config(text, readlink)
         if config is not None and config["path"]:
             config["unit"] = unit_path
             found.setdefault(_fstab.normalize_mount_point(config["path"]), config)
     return found
 
 
-def gather(entries, defaults, fstab_text, units, paths=None, exists=None, realpath=None):
+def gather(entries, defaults, fstab_text, units, paths=None, exists=None, realpath=None, readlink=None):
     """The ``overlay_mounts`` list of overlay_mount_info.
 
     ``units`` is a list of ``(unit file path, text)``; ``paths`` limits the
     result to those mount points; ``exists`` lets relative layer paths be
-    resolved; ``realpath`` resolves layer symlinks (``resolve_layers``).
+    resolved; ``realpath`` resolves layer symlinks (``resolve_layers``);
+    ``readlink`` follows the short layer links of units persisted through them.
     """
     live = _live_overlays(entries)
     fstab = fstab_overlays(fstab_text)
-    units_by_path = unit_overlays(units)
+    units_by_path = unit_overlays(units, readlink)
     wanted = set(_fstab.normalize_mount_point(p) for p in paths) if paths else None
     every = set(live) | set(fstab) | set(units_by_path)
     result = []

@@ -48,17 +48,42 @@ def boot_extras(boot, boot_options):
     return extras
 
 
-def fstab_line(decl, extras):
+def fstab_line(decl, extras, lowerdir_plus=True, notes=None):
     return _fstab.render_entry(
         decl["path"], decl["lowerdir"], decl["upperdir"], decl["workdir"], decl["options"],
-        list(extras) + [MANAGED_OPTION], datadir=decl.get("datadir", ()))
+        list(extras) + [MANAGED_OPTION], datadir=decl.get("datadir", ()),
+        lowerdir_plus=lowerdir_plus, notes=notes)
 
 
-def unit_text(decl, extras):
+def unit_plan(decl, extras, links_dir=None, lowerdir_plus=True, notes=None):
+    """``(unit text, link dir or None)`` for an overlay persisted as a mount unit.
+
+    When the layers do not fit in what mount(8) passes at boot, and
+    ``links_dir`` is given, the unit names them through short links in that
+    directory (``0``, ``1``, ...) and sets it as the WorkingDirectory= of
+    mount(8), as Docker's overlay2 does: the caller must then create the
+    links (``_mount_api.prepare_links``) before writing the unit.
+    """
     unit_extras = [o for o in extras if o != "noauto"]
-    return _systemd.render_unit(
-        decl["path"], decl["lowerdir"], decl["upperdir"], decl["workdir"], decl["options"], unit_extras,
-        datadir=decl.get("datadir", ()))
+    lowerdir, datadir = decl["lowerdir"], list(decl.get("datadir", ()))
+    try:
+        return _systemd.render_unit(
+            decl["path"], lowerdir, decl["upperdir"], decl["workdir"], decl["options"], unit_extras,
+            datadir=datadir, lowerdir_plus=lowerdir_plus, notes=notes), None
+    except OverlayError as error:
+        if not links_dir or "option_bytes" not in error.details:
+            raise
+    names = [str(i) for i in range(len(lowerdir) + len(datadir))]
+    requires = _fstab.requires_mounts_for(lowerdir, decl["upperdir"], decl["workdir"], datadir) + [links_dir]
+    text = _systemd.render_unit(
+        decl["path"], names[:len(lowerdir)], decl["upperdir"], decl["workdir"], decl["options"], unit_extras,
+        datadir=names[len(lowerdir):], working_directory=links_dir, requires=requires,
+        lowerdir_plus=lowerdir_plus, notes=notes)
+    return text, links_dir
+
+
+def unit_text(decl, extras, links_dir=None, lowerdir_plus=True, notes=None):
+    return unit_plan(decl, extras, links_dir, lowerdir_plus, notes)[0]
 
 
 def entry_config(entry):
@@ -82,11 +107,20 @@ def entry_config(entry):
     }
 
 
-def unit_config(text):
-    """What an overlay unit declares, in the module's terms (None if it is no overlay unit)."""
+def unit_config(text, readlink=None):
+    """What an overlay unit declares, in the module's terms (None if it is no overlay unit).
+
+    Layers named relative to the unit's WorkingDirectory= (short links) are
+    followed with ``readlink`` when it is given.
+    """
     parsed = _systemd.parse_unit(text)
     if (parsed["type"] or "").strip() != "overlay":
         return None
+    base = parsed.get("working_directory")
+    if base and readlink is not None:
+        for key in ("lowerdir", "datadir"):
+            parsed[key] = [p if p.startswith("/") else readlink(base.rstrip("/") + "/" + p) for p in parsed[key]]
+        parsed["requires_mounts_for"] = [p for p in parsed["requires_mounts_for"] if p != base]
     try:
         options = canonical_options(parsed["options"])
     except OverlayError:
@@ -101,6 +135,7 @@ def unit_config(text):
         "boot_options": parsed["extra_options"],
         "requires_mounts_for": parsed["requires_mounts_for"],
         "managed": parsed["managed"],
+        "links_dir": base,
     }
 
 
@@ -121,7 +156,7 @@ def _entry_matches(entry, decl, extras):
         decl["lowerdir"], decl["upperdir"], decl["workdir"], decl.get("datadir", ())))
 
 
-def edit_fstab(text, decl, keep, extras):
+def edit_fstab(text, decl, keep, extras, lowerdir_plus=True, notes=None):
     """The new fstab text for ``decl``: its overlay entry set (``keep``) or removed.
 
     Returns ``(new_text, info)``; ``info`` has ``duplicates`` (extra entries
@@ -145,7 +180,7 @@ def edit_fstab(text, decl, keep, extras):
         # Keep the user's own spelling of an equivalent line; drop duplicates.
         new_lines, info["duplicates"] = _fstab.replace_entry(lines, path, entries[0].raw)
         return _fstab.render(new_lines), info
-    new_lines, info["duplicates"] = _fstab.set_entry(lines, path, fstab_line(decl, extras))
+    new_lines, info["duplicates"] = _fstab.set_entry(lines, path, fstab_line(decl, extras, lowerdir_plus, notes))
     return _fstab.render(new_lines), info
 
 

@@ -110,15 +110,18 @@ def _unit_word(path):
 
 
 def render_unit(path, lowerdir, upperdir=None, workdir=None, options=(), extra_options=(),
-                datadir=(), description=None):
+                datadir=(), description=None, working_directory=None, requires=None,
+                lowerdir_plus=True, notes=None):
     """The text of the .mount unit that mounts the overlay at ``path``.
 
     Write it as :func:`unit_name_for` ``(path)``. ``Where=`` is ``path``
     simplified the way systemd simplifies it; ``Options=`` is
     ``_fstab.format_mount_options`` of the other arguments; one
     ``RequiresMountsFor=`` line per lower, data, upper and work dir orders the
-    mount after whatever holds them. Raises OverlayError for what a unit file
-    cannot carry (see the module docstring).
+    mount after whatever holds them (``requires`` replaces that list).
+    With ``working_directory``, the layers may be names relative to it (short
+    links), and the unit runs mount(8) there. Raises OverlayError for what a
+    unit file cannot carry (see the module docstring).
     """
     where = "/" + "/".join(_path_components(path))
     unit_name_for(where)  # refuses a mount point whose unit name systemd would reject
@@ -126,12 +129,15 @@ def render_unit(path, lowerdir, upperdir=None, workdir=None, options=(), extra_o
     # default description would only repeat the path.
     where_value = _unit_value("Where", where)
     options_value = _unit_value(
-        "Options", format_mount_options(lowerdir, upperdir, workdir, options, extra_options, datadir))
+        "Options", format_mount_options(lowerdir, upperdir, workdir, options, extra_options, datadir,
+                                        lowerdir_plus=lowerdir_plus, notes=notes,
+                                        relative_layers=working_directory is not None))
     if description is None:
         description = "Overlay mount at %s" % where
     lines = [MANAGED_MARKER, "[Unit]", "Description=" + _unit_value("Description", description)]
-    lines += ["RequiresMountsFor=" + _unit_word(p)
-              for p in requires_mounts_for(lowerdir, upperdir, workdir, datadir)]
+    if requires is None:
+        requires = requires_mounts_for(lowerdir, upperdir, workdir, datadir)
+    lines += ["RequiresMountsFor=" + _unit_word(p) for p in requires]
     lines += [
         "",
         "[Mount]",
@@ -139,6 +145,11 @@ def render_unit(path, lowerdir, upperdir=None, workdir=None, options=(), extra_o
         "Where=" + where_value,
         "Type=overlay",
         "Options=" + options_value,
+    ]
+    if working_directory is not None:
+        # mount(8) resolves relative layer names against its working directory.
+        lines.append("WorkingDirectory=" + _unit_value("WorkingDirectory", working_directory))
+    lines += [
         "",
         "[Install]",
         "WantedBy=local-fs.target",
@@ -192,6 +203,7 @@ def parse_unit(text):
         "what": last("Mount", "What"),
         "where": last("Mount", "Where"),
         "type": last("Mount", "Type"),
+        "working_directory": last("Mount", "WorkingDirectory"),
         "wanted_by": word_list("Install", "WantedBy", str.split),
     }
     result.update(parse_overlay_options(last("Mount", "Options") or ""))

@@ -143,6 +143,7 @@ def test_parse_unit_round_trip(kwargs):
         "what": "overlay",
         "where": kwargs["path"],
         "type": "overlay",
+        "working_directory": None,
         "wanted_by": ["local-fs.target"],
         "lowerdir": kwargs["lowerdir"],
         "datadir": kwargs.get("datadir", []),
@@ -170,10 +171,13 @@ def test_parse_unit_round_trip(kwargs):
     ("[Install]\nWantedBy=a.target b.target\nWantedBy=c.target\n",
      dict(wanted_by=["a.target", "b.target", "c.target"])),
     ("Where=/outside/any/section\n", dict()),
+    ("[Mount]\nOptions=lowerdir+=0,lowerdir+=1\nWorkingDirectory=/var/lib/links\n",
+     dict(lowerdir=["0", "1"], working_directory="/var/lib/links")),
 ])
 def test_parse_unit_hand_written(text, expected):
     full = {
         "managed": False, "description": None, "what": None, "where": None, "type": None, "wanted_by": [],
+        "working_directory": None,
         "lowerdir": [], "datadir": [], "upperdir": None, "workdir": None, "options": [],
         "extra_options": [], "requires_mounts_for": [],
     }

@@ -403,10 +403,11 @@ def run(module, params=None, provided=()):
         module.warn("%s is a mount point of %s, not an overlay: left alone" % (decl["path"], foreign))
     if plan["relayer"]:
         _refuse_if_busy(module, decl, plan, live, entries)
+    # Checked before check mode returns, so check mode fails on them too.
+    mode, uid, gid = _mode(p["mode"]), _uid(p["owner"]), _gid(p["group"])
     if module.check_mode or not actions:
         return result
 
-    mode, uid, gid = _mode(p["mode"]), _uid(p["owner"]), _gid(p["group"])
     created = []
     undo = []
     unmounted_live = None

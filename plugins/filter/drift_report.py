@@ -61,7 +61,7 @@ def drift_report(data, output="data"):
     if output == "markdown":
         return markdown(report)
     if output != "data":
-        raise AnsibleFilterError("drift_report: format must be 'data' or 'markdown', not %r" % output)
+        raise AnsibleFilterError("drift_report: output must be 'data' or 'markdown', not %r" % output)
     return report
 
 

@@ -155,6 +155,10 @@ class Persistence(object):
         self.keep_unit = writing and persist == "systemd"
         self.touch = state == "absent" or (writing and persist != "none")
 
+        if self.touch and not os.path.isdir(os.path.dirname(self.fstab) or "."):
+            raise OverlayError(
+                "fstab: the directory of %s does not exist; give an fstab path in an existing "
+                "directory" % self.fstab)
         self.fstab_before = files.read_text(self.fstab)
         self.fstab_after, self.fstab_info = self.fstab_before, {"duplicates": 0, "removed": 0}
         if self.touch and (self.fstab_before is not None or self.keep_fstab):

@@ -14,7 +14,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils import _fstab
-from ansible_collections.overlayfs.mounts.plugins.module_utils._drift import live_vs_persisted
+from ansible_collections.overlayfs.mounts.plugins.module_utils._drift import live_vs_persisted, resolved
+from ansible_collections.overlayfs.mounts.plugins.module_utils._options import visible_options
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import entry_config, unit_config
 from ansible_collections.overlayfs.mounts.plugins.module_utils._plan import live_state, public_live
 
@@ -51,6 +52,12 @@ def unit_overlays(units, readlink=None):
     return found
 
 
+def _as_shown(config, defaults):
+    """Persisted options as the kernel would show them once mounted (non-default values)."""
+    _pairs, effective = resolved(config, defaults)
+    return list(config["options"]) if effective is None else visible_options(effective, defaults)
+
+
 def gather(entries, defaults, fstab_text, units, paths=None, exists=None, realpath=None, readlink=None):
     """The ``overlay_mounts`` list of overlay_mount_info.
 
@@ -78,12 +85,13 @@ def gather(entries, defaults, fstab_text, units, paths=None, exists=None, realpa
         persisted = {"fstab": fstab_conf[0] if fstab_conf else None, "systemd": unit_conf}
         kinds = [k for k in ("fstab", "systemd") if persisted[k]]
         source = state or persisted["fstab"] or unit_conf
+        options = source["options"] if state else _as_shown(source, defaults)
         record = {
             "path": path,
             "lowerdir": source["lowerdir"],
             "upperdir": source["upperdir"],
             "workdir": source["workdir"],
-            "options": source["options"],
+            "options": options,
             "mounted": state is not None,
             "persisted": "both" if len(kinds) == 2 else (kinds[0] if kinds else "none"),
             "managed": bool((fstab_conf and fstab_conf[0].get("managed")) or (unit_conf and unit_conf.get("managed"))),

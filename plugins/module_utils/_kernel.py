@@ -7,6 +7,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
+
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._files import read_text, write_atomic
 
@@ -46,7 +48,13 @@ def ensure_overlay(module, modules_load_file=None, filesystems=FILESYSTEMS):
         info["loaded"] = changed = True
     if modules_load_file and read_text(modules_load_file) != MODULES_LOAD_TEXT:
         if not module.check_mode:
-            write_atomic(module, modules_load_file, MODULES_LOAD_TEXT)
+            directory = os.path.dirname(modules_load_file)
+            try:
+                if directory and not os.path.isdir(directory):
+                    os.makedirs(directory, 0o755)
+                write_atomic(module, modules_load_file, MODULES_LOAD_TEXT)
+            except OSError as error:
+                raise OverlayError("modules_load_file: cannot write %s: %s" % (modules_load_file, error))
         changed = True
         info["modules_load_file_changed"] = True
     return changed, info

@@ -147,19 +147,26 @@ def relative_layer_bases(upperdir, workdir):
     return bases
 
 
+def relative_base(path, bases, exists):
+    """The first of ``bases`` under which the relative ``path`` exists, or None.
+
+    ``exists`` is a callable (``os.path.exists`` on a host).
+    """
+    for base in bases:
+        if exists(posixpath.normpath(posixpath.join(base, path))):
+            return base
+    return None
+
+
 def resolve_relative(path, bases, exists):
     """Resolve a relative layer path against the first base where it exists.
 
-    ``exists`` is a callable (``os.path.exists`` on a host). Returns the path
-    unchanged when it is absolute or no base holds it.
+    Returns the path unchanged when it is absolute or no base holds it.
     """
     if posixpath.isabs(path):
         return path
-    for base in bases:
-        candidate = posixpath.normpath(posixpath.join(base, path))
-        if exists(candidate):
-            return candidate
-    return path
+    base = relative_base(path, bases, exists)
+    return path if base is None else posixpath.normpath(posixpath.join(base, path))
 
 
 def top_mount_at(entries, mount_point):

@@ -17,8 +17,8 @@ import posixpath
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import (
     overlay_config,
+    relative_base,
     relative_layer_bases,
-    resolve_relative,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._options import (
     compared_keys,
@@ -55,15 +55,13 @@ def live_state(entry, defaults, exists=None, realpath=None, bases=()):
             first = next((p for p in cfg["datadir"] if p[:1] != "/"), None)
         if first is not None:
             candidates = list(bases) + relative_layer_bases(cfg["upperdir"], cfg["workdir"])
-            resolved = resolve_relative(first, candidates, exists)
-            if resolved != first:
-                base = resolved[:len(resolved) - len(posixpath.normpath(first))].rstrip("/") or "/"
+            base = relative_base(first, candidates, exists)
 
     def layers(paths):
         if base is None and realpath is None:
             return paths  # nothing to resolve: the common case on a busy host
         if base is not None:
-            paths = [p if p.startswith("/") else posixpath.normpath(base + "/" + p) for p in paths]
+            paths = [p if p.startswith("/") else posixpath.normpath(posixpath.join(base, p)) for p in paths]
         return [canon(p) for p in paths]
 
     effective, foreign = live_config(cfg["options"], defaults)

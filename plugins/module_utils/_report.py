@@ -27,8 +27,9 @@ def build(hosts):
 
     Declared drift (overlay_mounts in check mode) covers the declared mount
     points; for every other overlay, the live-versus-persisted drift that
-    overlay_mount_info found is reported. A host without data failed or was
-    unreachable, and says so.
+    overlay_mount_info found is reported. Declared entries that could not be
+    checked (``errors``: ``{path, msg}``) become rows with the field
+    ``error``. A host without data failed or was unreachable, and says so.
     """
     report = {"hosts": [], "rows": []}
     for host in sorted(hosts):
@@ -42,6 +43,9 @@ def build(hosts):
                 declared_paths.add(row["path"])
                 rows.append(dict(row))
             declared_paths.update(data.get("declared_paths") or [])
+        for failure in data.get("errors") or []:
+            rows.append({"path": failure.get("path"), "field": "error", "declared": None,
+                         "live": failure.get("msg"), "persisted": None})
         for overlay in overlays or []:
             if overlay["path"] in declared_paths:
                 continue

@@ -97,3 +97,11 @@ def test_read_only_overlay_matches_its_declaration():
     live = _live("lowerdir=/srv/l1:/srv/l2,redirect_dir=on")
     assert live["read_only"] is False
     assert differences(decl, live, DEFAULTS) == []
+
+
+def test_relative_layers_with_dotdot_resolve_against_the_matching_base():
+    line = ("71 22 0:51 / /s/root/c/merged rw - overlay overlay rw,lowerdir=../other/l/a:../other/l/b,"
+            "upperdir=/s/root/c/diff,workdir=/s/root/c/work")
+    existing = {"/s/other/l/a"}
+    live = live_state(parse_line(line), DEFAULTS, exists=existing.__contains__)
+    assert live["lowerdir"] == ["/s/other/l/a", "/s/other/l/b"]

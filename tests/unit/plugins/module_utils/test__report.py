@@ -171,3 +171,11 @@ def test_cells_never_break_the_table(value, cell):
     assert last == "| h | /p | f | %s |  |  |" % cell
     # Every unescaped pipe is a column border: exactly seven of them.
     assert last.replace("\\|", "").count("|") == 7
+
+
+def test_an_entry_that_could_not_be_checked_is_a_row_not_a_lost_host():
+    report = build({"h1": {"declared": [], "declared_paths": ["/srv/a", "/srv/b"], "overlays": [],
+                           "errors": [{"path": "/srv/b", "msg": "lowerdir[0]: '/x' does not exist"}]}})
+    assert report["rows"] == [{"host": "h1", "path": "/srv/b", "field": "error", "declared": None,
+                               "live": "lowerdir[0]: '/x' does not exist", "persisted": None}]
+    assert report["hosts"][0]["reachable"] is True

@@ -139,9 +139,10 @@ def relative_layer_bases(upperdir, workdir):
     """
     bases = []
     for anchor in (upperdir, workdir):
-        if anchor and posixpath.isabs(anchor):
-            parent = posixpath.dirname(anchor)
-            for base in (posixpath.dirname(parent), parent):
+        if anchor and anchor[0] == "/":
+            # String splits, not posixpath: this runs for every mount of a busy host.
+            parent = anchor.rstrip("/").rsplit("/", 1)[0] or "/"
+            for base in (parent.rsplit("/", 1)[0] or "/", parent):
                 if base not in bases:
                     bases.append(base)
     return bases
@@ -152,8 +153,10 @@ def relative_base(path, bases, exists):
 
     ``exists`` is a callable (``os.path.exists`` on a host).
     """
+    plain = "/." not in "/" + path and "//" not in path
     for base in bases:
-        if exists(posixpath.normpath(posixpath.join(base, path))):
+        candidate = base.rstrip("/") + "/" + path
+        if exists(candidate if plain else posixpath.normpath(candidate)):
             return base
     return None
 

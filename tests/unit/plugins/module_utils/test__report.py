@@ -167,7 +167,7 @@ def test_markdown_of_an_unreachable_host_only():
 def test_cells_never_break_the_table(value, cell):
     report = {"hosts": [], "rows": [{"host": "h", "path": "/p", "field": "f", "declared": value, "live": None,
                                      "persisted": None}]}
-    last = markdown(report).rstrip("\n").rsplit("\n", 1)[-1]
+    last = markdown(report).rstrip("\n").rsplit("\n", maxsplit=1)[-1]
     assert last == "| h | /p | f | %s |  |  |" % cell
     # Every unescaped pipe is a column border: exactly seven of them.
     assert last.replace("\\|", "").count("|") == 7

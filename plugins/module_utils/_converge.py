@@ -269,9 +269,6 @@ class Persistence(object):
                         module, self.fstab, new,
                         validate=(lambda tmp: files.findmnt_verify(module, tmp, target)) if self.keep_fstab else None)
                     undo.append(lambda: self._restore_fstab(module, new, current))
-                    if info["duplicates"]:
-                        module.warn("%s had %d more overlay entries for %s; they were collapsed into one"
-                                    % (self.fstab, info["duplicates"], self.decl["path"]))
         if self.links_changed:
             layers = self.decl["lowerdir"] + self.decl.get("datadir", [])
             prepare_links(self.links_dir, layers)
@@ -370,6 +367,10 @@ def run(module, params=None, provided=()):
     persistence = Persistence(p, decl, state, p["persist"], extras, notes)
     for note in notes:
         module.warn("%s: %s" % (decl["path"], note))
+    if persistence.fstab_info["duplicates"]:
+        module.warn("%s has %d more overlay entries for %s; they %s collapsed into one"
+                    % (persistence.fstab, persistence.fstab_info["duplicates"], decl["path"],
+                       "would be" if module.check_mode else "were"))
 
     live, stacked, foreign = observe(decl["path"], entries, defaults, p["links_dir"])
     live_target = {"mounted": "mounted", "present": None, "unmounted": "unmounted", "absent": "unmounted"}[state]

@@ -21,6 +21,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import
     mount_containing,
     overlay_config,
     parse,
+    submounts,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._options import defaults_from_parameters
 from ansible_collections.overlayfs.mounts.plugins.module_utils._safety import VOLATILE_MARKER, parse_origin
@@ -168,12 +169,21 @@ def make_dirs(path, mode=None, uid=None, gid=None):
 
 
 def remove_empty_dirs(created):
-    """Undo make_dirs where the directories are still empty (never removes data)."""
+    """Undo make_dirs where the directories are still empty (never removes data).
+
+    A failed mount can leave the kernel's empty ``work`` (and ``index``)
+    subdirectory in a work dir we created; those go too.
+    """
     for directory in reversed(created):
+        for scratch in ("work", "index"):
+            try:
+                os.rmdir(os.path.join(directory, scratch))
+            except OSError:
+                pass
         try:
             os.rmdir(directory)
         except OSError:
-            break
+            continue
 
 
 def mount(decl, method="auto", links_root=None):
@@ -193,11 +203,13 @@ def unmount(module, path):
     rc, out, err = module.run_command([umount, path])
     if rc != 0:
         holders = find_holders(path)
+        subs = [e.mount_point for e in submounts(read_mountinfo(), path)]
         raise OverlayError(
-            "unmounting %s failed (%s, rc=%d): %s%s" % (
+            "unmounting %s failed (%s, rc=%d): %s%s%s" % (
                 path, " ".join([umount, path]), rc, (err or out).strip(),
-                "; held by " + describe_holders(holders) if holders else ""),
-            holders=holders, rc=rc, stderr=err)
+                "; held by " + describe_holders(holders) if holders else "",
+                "; submounts " + ", ".join(subs) if subs else ""),
+            holders=holders, submounts=subs, rc=rc, stderr=err)
 
 
 def describe_holders(holders):

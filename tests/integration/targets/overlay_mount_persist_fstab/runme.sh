@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# overlay_mount persist=fstab: every state through check mode, apply,
+# idempotent re-run and diff on a scratch fstab, then duplicates, backup and
+# the default /etc/fstab (the runner overlays /etc, so the host's stays).
+set -eux
+
+# shellcheck source-path=SCRIPTDIR source=../overlay_mount_persist_common/lib.sh
+source ../overlay_mount_persist_common/lib.sh
+
+playbooks_in_parallel states.yml edits.yml

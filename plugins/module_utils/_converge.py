@@ -333,8 +333,13 @@ def run(module, params=None, provided=()):
     """
     p = module.params if params is None else params
     state = p["state"]
-    decl = canonical(from_params(p["path"], p["lowerdir"], p["upperdir"], p["workdir"], p["options"], state,
-                                 p.get("datadir")))
+    declared = from_params(p["path"], p["lowerdir"], p["upperdir"], p["workdir"], p["options"], state,
+                           p.get("datadir"))
+    if host.path_kind(declared["path"]) == "dangling symlink":
+        raise OverlayError(
+            "path: '%s' is a symlink to nothing; the mount point must be a directory (or missing, "
+            "to be created): remove the link or point it at a directory" % declared["path"])
+    decl = canonical(declared)
     extras = boot_extras(p["boot"], p["boot_options"])
     entries = host.read_mountinfo()
     defaults = host.read_defaults()
@@ -408,6 +413,12 @@ def run(module, params=None, provided=()):
         module.warn("%s is a mount point of %s, not an overlay: left alone" % (decl["path"], foreign))
     if plan["relayer"]:
         _refuse_if_busy(module, decl, plan, live, entries)
+    elif module.check_mode and live_target == "unmounted" and live is not None:
+        holders = host.find_holders(decl["path"])
+        subs = [e.mount_point for e in submounts(entries, decl["path"])]
+        if holders or subs:
+            module.warn("%s is in use (%s); a real run would fail to unmount it" % (
+                decl["path"], "; ".join(filter(None, [host.describe_holders(holders), ", ".join(subs)]))))
     # Checked before check mode returns, so check mode fails on them too.
     mode, uid, gid = _mode(p["mode"]), _uid(p["owner"]), _gid(p["group"])
     if module.check_mode or not actions:

@@ -157,7 +157,9 @@ def canonical_options(options, field="options"):
 def resolve(pairs, defaults, has_upper, field="options"):
     """The effective configuration the kernel ends up with for these options.
 
-    Follows ovl_parse_param and ovl_fs_params_verify: explicit conflicts are
+    Follows ovl_parse_param and ovl_fs_params_verify (Linux 6.18; the
+    verity-implies-metacopy rule of 6.6 to 6.1x is left to compared_keys):
+    explicit conflicts are
     errors (with the kernel's own wording of the pair), implied options are
     switched on, options that mean nothing without an upper dir are dropped.
     """
@@ -180,17 +182,11 @@ def resolve(pairs, defaults, has_upper, field="options"):
         # the kernel falls back to uuid=null for both.
         if config["uuid"] in ("on", "off"):
             config["uuid"] = "null"
-    if config["verity"] != "off" and config["metacopy"] == "off":
-        if "metacopy" in explicit:
-            conflict("metacopy=off,verity=%s" % config["verity"])
-        config["metacopy"] = "on"
     if not has_upper and config["redirect_dir"] == "follow":
         config["redirect_dir"] = "on"
     if config["metacopy"] == "on" and config["redirect_dir"] != "on":
         if "metacopy" in explicit and "redirect_dir" in explicit:
             conflict("metacopy=on,redirect_dir=%s" % _declared(pairs, "redirect_dir"))
-        if config["verity"] != "off" and "redirect_dir" in explicit:
-            conflict("verity=%s,redirect_dir=%s" % (config["verity"], _declared(pairs, "redirect_dir")))
         if "redirect_dir" in explicit:
             config["metacopy"] = "off"
         else:
@@ -262,6 +258,12 @@ def compared_keys(declared_pairs):
     keys = [name for name, _v in OPTION_VALUES if name != "uuid"]
     if declared.get("uuid") in ("on", "off", "null"):
         keys.append("uuid")
+    if declared.get("verity", "off") != "off" and "metacopy" not in declared:
+        # Kernels 6.6 to 6.1x switch metacopy (and so redirect_dir) on for
+        # verity; 6.18 does not. Either is what the declaration asked for.
+        keys.remove("metacopy")
+        if "redirect_dir" not in declared:
+            keys.remove("redirect_dir")
     return keys
 
 
@@ -274,6 +276,10 @@ def option_differences(declared_pairs, declared_config, live_cfg, shown):
         if name == "xino" and "xino" not in shown_names:
             # Hidden both when it equals the default and whenever all layers
             # share one filesystem, where xino has no effect at all.
+            continue
+        if name == "uuid" and want == "off" and have == "null":
+            # uuid=off needs upper and lowers on one filesystem; elsewhere the
+            # kernel falls back to null, which is all off can be there.
             continue
         if want != have:
             out.append((name, want, have))

@@ -82,7 +82,8 @@ def _resolve(options, has_upper=True):
     (["redirect_dir=off"], True, {}),
     (["redirect_dir=nofollow"], True, {"redirect_dir": "nofollow"}),
     (["metacopy=on"], True, {"metacopy": "on", "redirect_dir": "on"}),
-    (["verity=on"], True, {"verity": "on", "metacopy": "on", "redirect_dir": "on"}),
+    (["verity=on"], True, {"verity": "on"}),
+    (["verity=on", "metacopy=on"], True, {"verity": "on", "metacopy": "on", "redirect_dir": "on"}),
     (["nfs_export=on"], True, {"nfs_export": "on", "index": "on"}),
     (["nfs_export=on", "metacopy=on", "index=on"], True, None),
     (["userxattr"], True, {"userxattr": True, "redirect_dir": "nofollow"}),
@@ -102,7 +103,6 @@ def test_resolve_follows_the_kernel(options, has_upper, expected):
 
 
 @pytest.mark.parametrize("options", [
-    ["metacopy=off", "verity=on"],
     ["nfs_export=on", "index=off"],
     ["userxattr", "redirect_dir=on"],
     ["userxattr", "metacopy=on"],
@@ -135,6 +135,9 @@ def _drift(declared, shown, has_upper=True):
     (["fsync=volatile"], ["fsync=volatile"]),
     (["fsync=strict"], ["uuid=on", "fsync=strict"]),
     (["fsync=auto"], []),
+    (["verity=on"], ["uuid=on", "verity=on"]),
+    (["verity=on"], ["redirect_dir=on", "metacopy=on", "verity=on"]),
+    (["uuid=off"], ["uuid=null"]),
     ([], ['context="system_u:object_r:container_file_t:s0:c88,c409"']),
 ])
 def test_no_false_drift(declared, shown):

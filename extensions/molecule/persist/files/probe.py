@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # -*- coding: utf-8 -*-
 """Observe in one round trip what the persist scenario asserts on.
 

@@ -56,18 +56,13 @@ def parse_line(line):
     fields = line.split(" ")
     try:
         sep = fields.index("-", 6)
+        # Positional arguments: this runs once per line of a busy host's mountinfo.
         return MountEntry(
-            mount_id=int(fields[0]),
-            parent_id=int(fields[1]),
-            device=fields[2],
-            root=decode_octal(fields[3]),
-            mount_point=decode_octal(fields[4]),
-            mount_options=fields[5].split(","),
-            optional=fields[6:sep],
-            fstype=fields[sep + 1],
-            source=decode_octal(fields[sep + 2]),
+            int(fields[0]), int(fields[1]), fields[2], decode_octal(fields[3]),
+            decode_octal(fields[4]), fields[5].split(","), fields[6:sep], fields[sep + 1],
+            decode_octal(fields[sep + 2]),
             # Left escaped: a path's comma shows as \054 and must not split.
-            super_options=" ".join(fields[sep + 3:]),
+            " ".join(fields[sep + 3:]),
         )
     except (ValueError, IndexError):
         return None

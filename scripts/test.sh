@@ -5,7 +5,8 @@
 #   bootstrap   .venv, ansible-test's pip shim, podman/runc/debootstrap/shellcheck
 #   collection  build + install the collection tarball, copy the tree for ansible-test
 #   sanity      ansible-test sanity, no ignore files
-#   lint        ansible-lint on roles/ examples/ playbooks/ (those holding YAML)
+#   lint        ansible-lint (production profile) on roles/ examples/ playbooks/
+#               extensions/ tests/integration/targets/ (those holding YAML)
 #   molecule    molecule test --all per scenario folder (only if any exist)
 #   pytest      tests/unit and tests/integration; LAST, so the final line of
 #               output is pytest's own summary
@@ -30,7 +31,7 @@ run_sanity() {
 
 run_lint() {
     local d targets=()
-    for d in roles examples playbooks; do
+    for d in roles examples playbooks extensions tests/integration/targets; do
         if [[ -d $ROOT/$d ]] && [[ -n "$(find "$ROOT/$d" -type f \( -name '*.yml' -o -name '*.yaml' \) -print -quit)" ]]; then
             targets+=("$d")
         fi
@@ -41,7 +42,8 @@ run_lint() {
     fi
     log "ansible-lint ${targets[*]}"
     # --offline: don't try to install requirements from Galaxy (unreachable).
-    (cd "$ROOT" && ansible-lint --offline "${targets[@]}")
+    # The scenarios use containers.podman, extracted into .cache/collections.
+    (cd "$ROOT" && ANSIBLE_COLLECTIONS_PATH="$COLLECTIONS_DIR" ansible-lint --offline "${targets[@]}")
 }
 
 # Folders holding molecule scenarios: extensions/ and roles/*/ with

@@ -37,6 +37,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import (
     boot_extras,
     edit_fstab,
+    fstab_line,
     persisted_entries,
     unit_config,
     unit_plan,
@@ -126,6 +127,22 @@ def observe(path, entries, defaults, links_root=None):
     bases = [links_dir_for(links_root, path)] if links_root else []
     live = live_state(top, defaults, exists=os.path.exists, realpath=os.path.realpath, bases=bases)
     return live, count, None
+
+
+def planned_fstab_line(p):
+    """``(mount point, fstab line)`` an entry would write, or None (not fstab, or invalid).
+
+    For a batch's single findmnt check; errors are left for the entry's own run.
+    """
+    if p["state"] not in ("mounted", "present") or p["persist"] != "fstab":
+        return None
+    try:
+        decl = canonical(from_params(p["path"], p["lowerdir"], p["upperdir"], p["workdir"], p["options"],
+                                     p["state"], p.get("datadir")))
+        return decl["path"], fstab_line(decl, boot_extras(p["boot"], p["boot_options"]),
+                                        host.kernel_at_least(6, 8))
+    except OverlayError:
+        return None
 
 
 def _readlink(path):
@@ -253,8 +270,11 @@ class Persistence(object):
 
     # Carrying out -----------------------------------------------------
 
-    def write(self, module, result):
-        """Write fstab and the unit as planned; return an undo callable."""
+    def write(self, module, result, verified=()):
+        """Write fstab and the unit as planned; return the undo steps.
+
+        ``verified`` holds fstab lines a batch already checked with findmnt.
+        """
         undo = []
         if self.touch:
             current = files.read_text(self.fstab)
@@ -265,9 +285,13 @@ class Persistence(object):
                     if self.backup and current is not None:
                         result["backup_file"] = module.backup_local(self.fstab)
                     target = self.decl["path"]
-                    files.write_atomic(
-                        module, self.fstab, new,
-                        validate=(lambda tmp: files.findmnt_verify(module, tmp, target)) if self.keep_fstab else None)
+
+                    def check(tmp):
+                        files.findmnt_verify(module, tmp, target)
+
+                    needs_check = self.keep_fstab and fstab_line(
+                        self.decl, self.extras, self.lowerdir_plus) not in verified
+                    files.write_atomic(module, self.fstab, new, validate=check if needs_check else None)
                     undo.append(lambda: self._restore_fstab(module, new, current))
         if self.links_changed:
             layers = self.decl["lowerdir"] + self.decl.get("datadir", [])
@@ -323,13 +347,15 @@ class Persistence(object):
                    if state == "mounted" else ""))
 
 
-def run(module, params=None, provided=()):
+def run(module, params=None, provided=(), cache=None):
     """Carry out one overlay declaration and return its result dict.
 
     ``params`` are overlay_mount's parameters (``module.params`` by default);
     the batch module passes one declaration at a time, and in ``provided`` the
     mount points its earlier entries set up, which in check mode do not exist
-    yet but may be this overlay's layers.
+    yet but may be this overlay's layers, and a ``cache`` dict that keeps the
+    host reads (mountinfo, overlay defaults) between entries; it is emptied
+    of mountinfo whenever an entry changed something.
     """
     p = module.params if params is None else params
     state = p["state"]
@@ -341,8 +367,12 @@ def run(module, params=None, provided=()):
             "to be created): remove the link or point it at a directory" % declared["path"])
     decl = canonical(declared)
     extras = boot_extras(p["boot"], p["boot_options"])
-    entries = host.read_mountinfo()
-    defaults = host.read_defaults()
+    cache = {} if cache is None else cache
+    if "entries" not in cache:
+        cache["entries"] = host.read_mountinfo()
+    if "defaults" not in cache:
+        cache["defaults"] = host.read_defaults()
+    entries, defaults = cache["entries"], cache["defaults"]
     to_create = []
     if state in ("mounted", "present"):
         check_layout(decl)
@@ -378,6 +408,7 @@ def run(module, params=None, provided=()):
                        "would be" if module.check_mode else "were"))
 
     live, stacked, foreign = observe(decl["path"], entries, defaults, p["links_dir"])
+    persisted_before = persistence.persisted(after=False)
     live_target = {"mounted": "mounted", "present": None, "unmounted": "unmounted", "absent": "unmounted"}[state]
     if live_target is None:
         plan = make_plan(decl, "unmounted", None, 0, defaults, [], None)
@@ -399,12 +430,14 @@ def run(module, params=None, provided=()):
         "changed": bool(actions),
         "mount": dict(decl),
         "live": public_live(live),
-        "persisted": persistence.persisted(),
+        "persisted": persistence.persisted(after=True) if persistence.changed else None,
         "actions": actions,
         "drift": declared_drift(decl, state, p["persist"], extras, p["boot"], live,
-                                persistence.persisted(after=False), defaults),
+                                persisted_before, defaults),
         "mount_method": None,
     }
+    if result["persisted"] is None:
+        result["persisted"] = persisted_before
     if module._diff:
         mount_diff = dict(plan["diff"], before_header="%s (live mount)" % decl["path"],
                           after_header="%s (declared)" % decl["path"])
@@ -424,6 +457,7 @@ def run(module, params=None, provided=()):
     if module.check_mode or not actions:
         return result
 
+    cache.pop("entries", None)  # this task changes the host: read mountinfo afresh next time
     created = []
     undo = []
     unmounted_live = None
@@ -436,7 +470,7 @@ def run(module, params=None, provided=()):
                     created += host.make_dirs(step["path"], mode, uid, gid)
                 elif kind in PERSIST_ACTIONS:
                     if not wrote:
-                        undo = persistence.write(module, result)
+                        undo = persistence.write(module, result, cache.get("verified_lines", ()))
                         wrote = True
                 elif kind == "unmount":
                     _unmount(module, persistence, step["path"])

@@ -91,13 +91,29 @@ the end of a file without a final newline); ``entry`` is an FstabEntry, or None
 for a comment, a blank line or a line libmount would reject."""
 
 
+_PARSED = {}
+
+
 def parse(text):
     """Split an fstab text into FstabLine objects; :func:`render` joins them back exactly.
+
+    The lines are immutable and the list is never changed in place by this
+    module, so the result for one text is kept and shared: a batch of
+    overlays reads the same fstab many times.
 
     For a byte-exact file, read it with ``newline=""`` (Python's default
     newline handling would turn CRLF into LF) and ``errors="surrogateescape"``,
     and write it back the same way.
     """
+    lines = _PARSED.get(text)
+    if lines is None:
+        if len(_PARSED) > 8:
+            _PARSED.clear()
+        lines = _PARSED[text] = _parse_lines(text)
+    return list(lines)
+
+
+def _parse_lines(text):
     pieces = text.split("\n")
     last = pieces.pop()  # "" when the text ends with a newline
     lines = []
@@ -390,6 +406,8 @@ def split_unit_words(value):
     writes (whitespace, single and double quotes, ``\\\\`` and ``\\"``). A value
     with an unbalanced quote is ignored by systemd, so it yields no words.
     """
+    if not any(c in value for c in "\"'\\ \t\n"):
+        return [value] if value else []  # the common case, without shlex
     try:
         return shlex.split(value)
     except ValueError:

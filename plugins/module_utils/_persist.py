@@ -12,6 +12,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import functools
+
 from ansible_collections.overlayfs.mounts.plugins.module_utils import _fstab, _systemd
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._options import canonical_options
@@ -86,8 +88,13 @@ def unit_text(decl, extras, links_dir=None, lowerdir_plus=True, notes=None):
     return unit_plan(decl, extras, links_dir, lowerdir_plus, notes)[0]
 
 
+@functools.lru_cache(maxsize=1024)
 def entry_config(entry):
-    """What an fstab overlay entry declares, in the module's terms."""
+    """What an fstab overlay entry declares, in the module's terms.
+
+    Cached per line: a batch reads the same lines for every entry. The dict
+    is shared, so callers must not change it.
+    """
     parsed = _fstab.parse_overlay_options(entry.mntops)
     try:
         options = canonical_options(parsed["options"])

@@ -270,9 +270,9 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._batch import (
     prune_order,
     prune_targets,
 )
-from ansible_collections.overlayfs.mounts.plugins.module_utils._converge import run
+from ansible_collections.overlayfs.mounts.plugins.module_utils._converge import planned_fstab_line, run
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
-from ansible_collections.overlayfs.mounts.plugins.module_utils._files import read_text
+from ansible_collections.overlayfs.mounts.plugins.module_utils._files import preverify_lines, read_text
 from ansible_collections.overlayfs.mounts.plugins.module_utils._inventory import fstab_overlays, unit_overlays
 from ansible_collections.overlayfs.mounts.plugins.module_utils._kernel import ensure_overlay
 from ansible_collections.overlayfs.mounts.plugins.module_utils._spec import (
@@ -284,10 +284,10 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._spec import (
 )
 
 
-def _one(module, params, provided=()):
+def _one(module, params, provided=(), cache=None):
     """overlay_mount's result for one entry; a failure becomes a failed result."""
     try:
-        result = run(module, params, provided)
+        result = run(module, params, provided, cache)
     except OverlayError as error:
         result = dict(error.details, failed=True, changed=False, msg=error.message)
     result["path"] = params["path"]
@@ -314,7 +314,8 @@ def _prune(module, declared, defaults, entries):
             for unit_dir in where["unit_dir"] or [defaults["unit_dir"]]:
                 entry = dict((key, spec.get("default")) for key, spec in entry_spec().items())
                 entry.update(path=path, state="absent")
-                pruned.append(_one(module, merged_params(entry, dict(defaults, fstab=fstab, unit_dir=unit_dir))))
+                pruned.append(_one(module, merged_params(entry, dict(defaults, fstab=fstab, unit_dir=unit_dir)),
+                                   cache={}))
     return pruned
 
 
@@ -342,8 +343,13 @@ def main():
     order = apply_order(entries)
     results = [None] * len(entries)
     provided = []
+    cache = {}  # host reads shared between entries, refreshed after a change
+    if not module.check_mode:
+        # One findmnt --verify for every fstab line of the batch, not one per entry.
+        planned = dict(filter(None, (planned_fstab_line(entry) for entry in entries)))
+        cache["verified_lines"] = preverify_lines(module, planned)
     for index in order:
-        results[index] = _one(module, entries[index], provided)
+        results[index] = _one(module, entries[index], provided, cache)
         if entries[index]["state"] in ("mounted", "present"):
             provided.append(os.path.realpath(entries[index]["path"]))
     pruned = _prune(module, [e["path"] for e in entries], defaults, entries) if module.params["prune"] else []

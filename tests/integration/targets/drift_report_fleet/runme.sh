@@ -15,7 +15,7 @@ playbook() {
 
 snapshot() {
     for host in web1 web2 web3; do
-        bash snapshot.sh "$root/$host"
+        bash ../common/snapshot.sh "$root/$host"
     done
 }
 

@@ -447,11 +447,9 @@ def run(module, params=None, provided=(), cache=None):
     if plan["relayer"]:
         _refuse_if_busy(module, decl, plan, live, entries)
     elif module.check_mode and live_target == "unmounted" and live is not None:
-        holders = host.find_holders(decl["path"])
-        subs = [e.mount_point for e in submounts(entries, decl["path"])]
-        if holders or subs:
-            module.warn("%s is in use (%s); a real run would fail to unmount it" % (
-                decl["path"], "; ".join(filter(None, [host.describe_holders(holders), ", ".join(subs)]))))
+        _holders, _subs, text = _users(decl["path"], entries)
+        if text:
+            module.warn("%s is in use (%s); a real run would fail to unmount it" % (decl["path"], text))
     # Checked before check mode returns, so check mode fails on them too.
     mode, uid, gid = _mode(p["mode"]), _uid(p["owner"]), _gid(p["group"])
     if module.check_mode or not actions:
@@ -540,20 +538,26 @@ def _clear_own_volatile_marker(live):
             host.clear_volatile_marker(marker)
 
 
-def _refuse_if_busy(module, decl, plan, live, entries):
-    holders = host.find_holders(decl["path"])
-    subs = [e.mount_point for e in submounts(entries, decl["path"])]
-    if not holders and not subs:
-        return
+def _users(path, entries):
+    """``(holders, submounts, text)`` of what keeps the mount at ``path`` busy."""
+    holders = host.find_holders(path)
+    subs = [e.mount_point for e in submounts(entries, path)]
     parts = []
     if holders:
         parts.append("processes " + host.describe_holders(holders))
     if subs:
         parts.append("submounts " + ", ".join(subs))
+    return holders, subs, "; ".join(parts)
+
+
+def _refuse_if_busy(module, decl, plan, live, entries):
+    holders, subs, text = _users(decl["path"], entries)
+    if not text:
+        return
     message = (
         "%s must be unmounted and mounted again to apply %s (a remount cannot change "
         "layers, upper or work), but it is in use: %s. Stop those users, then run again"
-        % (decl["path"], ", ".join(d["field"] for d in plan["differences"]), "; ".join(parts)))
+        % (decl["path"], ", ".join(d["field"] for d in plan["differences"]), text))
     if module.check_mode:
         module.warn(message)
         return

@@ -140,7 +140,7 @@ def planned_fstab_line(p):
         decl = canonical(from_params(p["path"], p["lowerdir"], p["upperdir"], p["workdir"], p["options"],
                                      p["state"], p.get("datadir")))
         return decl["path"], fstab_line(decl, boot_extras(p["boot"], p["boot_options"]),
-                                        host.kernel_at_least(6, 8))
+                                        host.lowerdir_plus())
     except OverlayError:
         return None
 
@@ -164,7 +164,7 @@ class Persistence(object):
         self.unit_name = unit_name_for(decl["path"])
         self.unit_path = os.path.join(self.unit_dir, self.unit_name)
         self.booted = files.systemd_booted()
-        self.lowerdir_plus = host.kernel_at_least(6, 8)
+        self.lowerdir_plus = host.lowerdir_plus()
         self.links_dir = None
         self.links_wanted = {}
         writing = state in ("mounted", "present")
@@ -376,6 +376,7 @@ def run(module, params=None, provided=(), cache=None):
     to_create = []
     if state in ("mounted", "present"):
         check_layout(decl)
+        host.check_kernel_support(decl)
         kinds = dict((path, host.path_kind(path)) for path in
                      [decl["path"]] + decl["lowerdir"] + decl.get("datadir", [])
                      + [d for d in (decl["upperdir"], decl["workdir"]) if d])

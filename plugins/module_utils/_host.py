@@ -16,6 +16,7 @@ import os
 import stat
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._features import check_support, features as kernel_features, uuid_default
 from ansible_collections.overlayfs.mounts.plugins.module_utils._mount_api import mount_overlay, umount2 as _umount2
 from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import (
     mount_containing,
@@ -48,16 +49,17 @@ def read_defaults(directory=PARAMETERS_DIR):
                 values[name] = handle.read().strip()
         except (IOError, OSError):
             continue
-    return defaults_from_parameters(values)
+    return defaults_from_parameters(values, uuid_default())
 
 
-def kernel_at_least(major, minor):
-    """True when the running kernel is at least ``major.minor``."""
-    try:
-        numbers = os.uname()[2].split("-")[0].split(".")
-        return (int(numbers[0]), int(numbers[1])) >= (major, minor)
-    except (ValueError, IndexError):
-        return False
+def check_kernel_support(decl):
+    """Refuse options (and data-only layers) the running kernel does not take, before acting."""
+    check_support(decl["options"], decl.get("datadir") or ())
+
+
+def lowerdir_plus():
+    """True when the running kernel takes layers one by one (``lowerdir+``), as probed."""
+    return kernel_features().lowerdir_plus
 
 
 def path_kind(path):

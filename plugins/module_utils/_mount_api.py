@@ -8,13 +8,17 @@ which copies at most one page: a long ``lowerdir=`` is cut silently and the
 kernel mounts whatever fitted. util-linux 2.39+ caps each value at 256 bytes
 instead. So this module talks to the kernel directly:
 
-* the new mount API (fsopen/fsconfig/fsmount/move_mount, kernel 5.2+), with
-  one ``lowerdir+`` value per layer (kernel 6.8+), which has no total length
-  limit and needs no escaping; the kernel's own error text is read back from
-  the fs context, so failures say what the kernel said;
-* the legacy mount(2) with an option string, only when that string fits in a
-  page, for kernels without ``lowerdir+``.
+* the new mount API (fsopen/fsconfig/fsmount/move_mount) with one
+  ``lowerdir+`` value per layer, where the kernel has it (6.8+): no total
+  length limit and no escaping; the kernel's own error text is read back
+  from the fs context, so failures say what the kernel said;
+* else the legacy mount(2) with one option string, only when that string
+  fits in a page (older kernels parse fsconfig() values through the same
+  one-page buffer, so the new API buys nothing there);
+* else short relative links to the layers, mounted from the links'
+  directory, as Docker's overlay2 does.
 
+What the kernel accepts is probed, not guessed from its version (_features).
 The caller always re-reads mountinfo afterwards and verifies the result.
 """
 
@@ -29,18 +33,23 @@ import os
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._escape import escape_layer, join_layers
+from ansible_collections.overlayfs.mounts.plugins.module_utils._features import (
+    FSCONFIG_CMD_CREATE,
+    FSCONFIG_SET_FLAG,
+    FSCONFIG_SET_STRING,
+    FSOPEN_CLOEXEC,
+    SYS_FSCONFIG,
+    SYS_FSMOUNT,
+    SYS_FSOPEN,
+    SYS_MOVE_MOUNT,
+    features as kernel_features,
+    libc,
+    read_fs_log,
+    syscall,
+    to_bytes,
+)
 
-# The new mount API syscalls share one number on every architecture but alpha.
-_SYS_MOVE_MOUNT = 429
-_SYS_FSOPEN = 430
-_SYS_FSCONFIG = 431
-_SYS_FSMOUNT = 432
-
-_FSOPEN_CLOEXEC = 0x1
 _FSMOUNT_CLOEXEC = 0x1
-_FSCONFIG_SET_FLAG = 0
-_FSCONFIG_SET_STRING = 1
-_FSCONFIG_CMD_CREATE = 6
 _MOVE_MOUNT_F_EMPTY_PATH = 0x4
 _AT_FDCWD = -100
 
@@ -55,42 +64,6 @@ METHOD_LEGACY = "mount2"
 METHOD_LINKS = "symlinks"
 METHODS = ("auto", METHOD_NEW_API, METHOD_LEGACY, METHOD_LINKS)
 
-_libc = None
-
-
-def _lib():
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-        _libc.syscall.restype = ctypes.c_long
-    return _libc
-
-
-def _b(text):
-    return text.encode("utf-8", "surrogateescape") if not isinstance(text, bytes) else text
-
-
-def _syscall(number, *args):
-    ctypes.set_errno(0)
-    result = _lib().syscall(ctypes.c_long(number), *args)
-    if result < 0:
-        return result, ctypes.get_errno()
-    return result, 0
-
-
-def _read_fs_log(fd):
-    """The messages the kernel queued on an fs context ("e overlayfs: ...")."""
-    lines = []
-    for _dummy in range(64):
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        lines.append(chunk.decode("utf-8", "replace").strip())
-    return lines
-
 
 def _kernel_error(step, err, log, what):
     message = "%s failed while mounting %s: %s" % (step, what, os.strerror(err))
@@ -103,6 +76,18 @@ class NewApiUnsupported(Exception):
     """The running kernel lacks fsopen() or the overlay's lowerdir+ key."""
 
 
+def _form_refused(log):
+    """True when the kernel's words say it cannot take this form at all, not this overlay.
+
+    Before 6.5 overlayfs options reach the kernel through the VFS's legacy
+    layer: it accepts ``lowerdir+`` and only the superblock creation refuses
+    it ("unrecognized mount option"), and it keeps all values in one page
+    ("VFS: Legacy: Cumulative options too large").
+    """
+    return any("Legacy:" in line or ("unrecognized mount option" in line and "dir+=" in line)
+               or ("nknown parameter" in line and "dir+" in line) for line in log)
+
+
 def mount_new_api(target, lowerdir, upperdir, workdir, options, datadir=()):
     """Mount with fsopen/fsconfig(lowerdir+ per layer)/fsmount/move_mount.
 
@@ -110,7 +95,7 @@ def mount_new_api(target, lowerdir, upperdir, workdir, options, datadir=()):
     Raises NewApiUnsupported when the kernel cannot do this, OverlayError
     with the kernel's log when the kernel refuses the mount.
     """
-    fd, err = _syscall(_SYS_FSOPEN, ctypes.c_char_p(b"overlay"), ctypes.c_uint(_FSOPEN_CLOEXEC))
+    fd, err = syscall(SYS_FSOPEN, ctypes.c_char_p(b"overlay"), ctypes.c_uint(FSOPEN_CLOEXEC))
     if fd < 0:
         if err == errno.ENOSYS:
             raise NewApiUnsupported("fsopen() is not available (kernel older than 5.2)")
@@ -120,55 +105,61 @@ def mount_new_api(target, lowerdir, upperdir, workdir, options, datadir=()):
     mount_fd = -1
     try:
         def config(cmd, key, value=None):
-            res, e = _syscall(
-                _SYS_FSCONFIG, ctypes.c_int(fd), ctypes.c_uint(cmd),
-                ctypes.c_char_p(_b(key) if key is not None else None),
-                ctypes.c_char_p(_b(value) if value is not None else None),
+            res, e = syscall(
+                SYS_FSCONFIG, ctypes.c_int(fd), ctypes.c_uint(cmd),
+                ctypes.c_char_p(to_bytes(key) if key is not None else None),
+                ctypes.c_char_p(to_bytes(value) if value is not None else None),
                 ctypes.c_int(0))
             return e if res < 0 else 0
 
-        e = config(_FSCONFIG_SET_STRING, "source", "overlay")
+        e = config(FSCONFIG_SET_STRING, "source", "overlay")
         if e:
-            raise _kernel_error("fsconfig(source)", e, _read_fs_log(fd), target)
+            raise _kernel_error("fsconfig(source)", e, read_fs_log(fd), target)
         for index, layer in enumerate(lowerdir):
-            e = config(_FSCONFIG_SET_STRING, "lowerdir+", layer)
+            e = config(FSCONFIG_SET_STRING, "lowerdir+", layer)
             if e:
-                log = _read_fs_log(fd)
-                if index == 0 and e == errno.EINVAL and any("lowerdir+" in line for line in log):
-                    raise NewApiUnsupported("this kernel has no lowerdir+ (6.8+): %s" % "; ".join(log))
+                log = read_fs_log(fd)
+                if e == errno.EINVAL and _form_refused(log):
+                    raise NewApiUnsupported("this kernel takes no lowerdir+: %s" % "; ".join(log))
                 raise _kernel_error("fsconfig(lowerdir+=%s)" % layer, e, log, target)
         for layer in datadir:
-            e = config(_FSCONFIG_SET_STRING, "datadir+", layer)
+            e = config(FSCONFIG_SET_STRING, "datadir+", layer)
             if e:
-                raise _kernel_error("fsconfig(datadir+=%s)" % layer, e, _read_fs_log(fd), target)
+                log = read_fs_log(fd)
+                if e == errno.EINVAL and _form_refused(log):
+                    raise NewApiUnsupported("this kernel takes no datadir+: %s" % "; ".join(log))
+                raise _kernel_error("fsconfig(datadir+=%s)" % layer, e, log, target)
         if upperdir:
             for key, value in (("upperdir", upperdir), ("workdir", workdir)):
                 # These two keys still go through the kernel's unescape.
-                e = config(_FSCONFIG_SET_STRING, key, escape_layer(value))
+                e = config(FSCONFIG_SET_STRING, key, escape_layer(value))
                 if e:
-                    raise _kernel_error("fsconfig(%s=%s)" % (key, value), e, _read_fs_log(fd), target)
+                    raise _kernel_error("fsconfig(%s=%s)" % (key, value), e, read_fs_log(fd), target)
         for option in options:
             key, sep, value = option.partition("=")
-            e = config(_FSCONFIG_SET_STRING, key, value) if sep else config(_FSCONFIG_SET_FLAG, key)
+            e = config(FSCONFIG_SET_STRING, key, value) if sep else config(FSCONFIG_SET_FLAG, key)
             if e:
-                raise _kernel_error("fsconfig(%s)" % option, e, _read_fs_log(fd), target)
+                raise _kernel_error("fsconfig(%s)" % option, e, read_fs_log(fd), target)
         kmsg = _KernelLog()
         try:
-            e = config(_FSCONFIG_CMD_CREATE, None)
+            e = config(FSCONFIG_CMD_CREATE, None)
             if e:
                 # Most of overlayfs's reasons go to the kernel log, not the fs context.
-                raise _kernel_error("creating the overlay", e, _read_fs_log(fd) + kmsg.read(), target)
+                log = read_fs_log(fd) + kmsg.read()
+                if e == errno.EINVAL and _form_refused(log):
+                    raise NewApiUnsupported("this kernel refused lowerdir+: %s" % "; ".join(log))
+                raise _kernel_error("creating the overlay", e, log, target)
         finally:
             kmsg.close()
-        mount_fd, e = _syscall(_SYS_FSMOUNT, ctypes.c_int(fd), ctypes.c_uint(_FSMOUNT_CLOEXEC), ctypes.c_uint(0))
+        mount_fd, e = syscall(SYS_FSMOUNT, ctypes.c_int(fd), ctypes.c_uint(_FSMOUNT_CLOEXEC), ctypes.c_uint(0))
         if mount_fd < 0:
-            raise _kernel_error("fsmount", e, _read_fs_log(fd), target)
-        res, e = _syscall(
-            _SYS_MOVE_MOUNT, ctypes.c_int(mount_fd), ctypes.c_char_p(b""),
-            ctypes.c_int(_AT_FDCWD), ctypes.c_char_p(_b(target)),
+            raise _kernel_error("fsmount", e, read_fs_log(fd), target)
+        res, e = syscall(
+            SYS_MOVE_MOUNT, ctypes.c_int(mount_fd), ctypes.c_char_p(b""),
+            ctypes.c_int(_AT_FDCWD), ctypes.c_char_p(to_bytes(target)),
             ctypes.c_uint(_MOVE_MOUNT_F_EMPTY_PATH))
         if res < 0:
-            raise _kernel_error("move_mount", e, _read_fs_log(fd), target)
+            raise _kernel_error("move_mount", e, read_fs_log(fd), target)
     finally:
         if mount_fd >= 0:
             os.close(mount_fd)
@@ -231,7 +222,7 @@ def _mount2(target, data, what):
     log = _KernelLog()
     try:
         ctypes.set_errno(0)
-        res = _lib().mount(_b("overlay"), _b(target), _b("overlay"), ctypes.c_ulong(0), _b(data))
+        res = libc().mount(to_bytes("overlay"), to_bytes(target), to_bytes("overlay"), ctypes.c_ulong(0), to_bytes(data))
         if res != 0:
             err = ctypes.get_errno()
             raise _kernel_error("mount(2)%s" % what, err, log.read(), target)
@@ -240,7 +231,7 @@ def _mount2(target, data, what):
 
 
 def _check_size(data, hint):
-    size = len(_b(data))
+    size = len(to_bytes(data))
     if size > LEGACY_DATA_LIMIT:
         raise OverlayError(
             "the overlay's option string is %d bytes, over the %d bytes the legacy mount(2) "
@@ -259,7 +250,7 @@ def links_dir_for(links_root, target):
     """The directory of the short layer links of the overlay mounted at ``target``."""
     name = target.strip("/").replace("/", "-") or "-"
     # Readable, and unambiguous through the hash of the whole path.
-    digest = hashlib.sha1(_b(target)).hexdigest()[:12]
+    digest = hashlib.sha1(to_bytes(target)).hexdigest()[:12]
     return os.path.join(links_root, "%s-%s" % (name[-40:], digest))
 
 
@@ -309,31 +300,90 @@ def mount_links(target, lowerdir, upperdir, workdir, options, datadir=(), links_
     return METHOD_LINKS
 
 
-def mount_overlay(target, lowerdir, upperdir, workdir, options, datadir=(), method="auto", links_root=None):
-    """Mount through the best interface the kernel offers; return the method used.
+def _links_data(lowerdir, upperdir, workdir, options, datadir):
+    count = len(lowerdir) + len(datadir)
+    names = [str(i) for i in range(count)]
+    return legacy_data(names[:len(lowerdir)], upperdir, workdir, options, names[len(lowerdir):])
 
-    ``auto`` takes the new mount API (one ``lowerdir+`` per layer, no length
-    limit but 255 bytes per path), then the legacy mount(2) when the option
-    string fits in a page, then short links. The other methods force one way.
+
+def plan_methods(feats, lowerdir, upperdir, workdir, options, datadir=(), method="auto", links_root=None):
+    """The mount methods to try, in order, for this overlay on a kernel with ``feats``.
+
+    ``auto``: the new mount API with one ``lowerdir+`` per layer where the
+    kernel has it and every path fits in one fsconfig() value; then one
+    ``lowerdir=`` string through the legacy mount(2) when it fits in a page;
+    then short relative links to the layers (Docker's overlay2 way). A forced
+    method is checked against the kernel first. Raises OverlayError, saying
+    what the kernel supports and what would fit, when no method can work.
+    Pure: ``feats`` is a :class:`_features.Features`.
     """
-    longest = max([len(_b(p)) for p in list(lowerdir) + list(datadir)] or [0])
-    if method == METHOD_NEW_API or (method == "auto" and longest <= NEW_API_VALUE_LIMIT):
+    longest = max([len(to_bytes(p)) for p in list(lowerdir) + list(datadir)] or [0])
+    data_size = len(to_bytes(legacy_data(lowerdir, upperdir, workdir, options, datadir)))
+    links_size = len(to_bytes(_links_data(lowerdir, upperdir, workdir, options, datadir)))
+    can = {
+        METHOD_NEW_API: feats.lowerdir_plus and longest <= NEW_API_VALUE_LIMIT,
+        METHOD_LEGACY: data_size <= LEGACY_DATA_LIMIT,
+        METHOD_LINKS: bool(links_root) and links_size <= LEGACY_DATA_LIMIT,
+    }
+    why = {
+        METHOD_NEW_API: (
+            "one lowerdir+ per layer: this kernel has no lowerdir+" if not feats.lowerdir_plus else
+            "one lowerdir+ per layer: a layer path takes %d bytes, over the %d one fsconfig() value holds"
+            % (longest, NEW_API_VALUE_LIMIT)),
+        METHOD_LEGACY: "one lowerdir= option string: %d bytes, over the %d bytes the legacy mount(2) copies"
+                       % (data_size, LEGACY_DATA_LIMIT),
+        METHOD_LINKS: ("short links to the layers: no links_dir was given" if not links_root else
+                       "short links to the layers: still %d bytes, over %d (shorten the upper and work "
+                       "paths)" % (links_size, LEGACY_DATA_LIMIT)),
+    }
+    if method == "auto":
+        order = [m for m in (METHOD_NEW_API, METHOD_LEGACY, METHOD_LINKS) if can[m]]
+        if order:
+            return order
+        raise OverlayError(
+            "lowerdir: no way to mount these %d layers on this kernel: %s. %s. To fit: fewer or "
+            "shorter layer paths, or a links_dir for short links%s"
+            % (len(lowerdir) + len(datadir), "; ".join(why[m] for m in (METHOD_NEW_API, METHOD_LEGACY,
+                                                                        METHOD_LINKS)),
+               feats.describe(), "" if feats.lowerdir_plus else ", or Linux 6.8+ for lowerdir+"),
+            option_bytes=data_size)
+    if method not in can:
+        raise OverlayError("method must be one of %s, not %r" % (", ".join(METHODS), method))
+    if not can[method]:
+        raise OverlayError("method %s cannot mount this overlay: %s. %s. Use method auto"
+                           % (method, why[method], feats.describe()), option_bytes=data_size)
+    return [method]
+
+
+# method -> function(target, lowerdir, upperdir, workdir, options, datadir, links_root)
+_MOUNTERS = {
+    METHOD_NEW_API: lambda t, lo, up, wo, op, da, _links: mount_new_api(t, lo, up, wo, op, da),
+    METHOD_LEGACY: lambda t, lo, up, wo, op, da, _links: mount_legacy(t, lo, up, wo, op, da),
+    METHOD_LINKS: mount_links,
+}
+
+
+def mount_overlay(target, lowerdir, upperdir, workdir, options, datadir=(), method="auto", links_root=None,
+                  feats=None):
+    """Mount through the best form the running kernel accepts; return the method used.
+
+    The kernel is probed once per run (see _features). Should it still
+    refuse a form as such (not this overlay), the next form is tried.
+    """
+    feats = feats or kernel_features()
+    order = plan_methods(feats, lowerdir, upperdir, workdir, options, datadir, method, links_root)
+    refused = []
+    for name in order:
         try:
-            return mount_new_api(target, lowerdir, upperdir, workdir, options, datadir)
+            return _MOUNTERS[name](target, lowerdir, upperdir, workdir, options, datadir, links_root)
         except NewApiUnsupported as error:
-            if method == METHOD_NEW_API:
-                raise OverlayError("method fsconfig: %s" % error)
-    if method == METHOD_LINKS:
-        return mount_links(target, lowerdir, upperdir, workdir, options, datadir, links_root)
-    data = legacy_data(lowerdir, upperdir, workdir, options, datadir)
-    if method == METHOD_LEGACY or len(_b(data)) <= LEGACY_DATA_LIMIT or not links_root:
-        return mount_legacy(target, lowerdir, upperdir, workdir, options, datadir)
-    return mount_links(target, lowerdir, upperdir, workdir, options, datadir, links_root)
+            refused.append(str(error))
+    raise OverlayError("no mount form worked on this kernel (%s): %s" % (feats.describe(), "; ".join(refused)))
 
 
 def umount2(target):
     """Unmount ``target`` with umount2(2); raise OSError on failure."""
     ctypes.set_errno(0)
-    if _lib().umount2(_b(target), ctypes.c_int(0)) != 0:
+    if libc().umount2(to_bytes(target), ctypes.c_int(0)) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err), target)

@@ -55,11 +55,13 @@ BUILTIN_PARAMETERS = {
 }
 
 
-def defaults_from_parameters(parameters):
+def defaults_from_parameters(parameters, uuid_default="auto"):
     """Effective default configuration from /sys/module/overlay/parameters values.
 
     ``parameters`` maps a parameter file name to its text (``Y``/``N``) or bool;
-    missing names fall back to the Kconfig defaults.
+    missing names fall back to the Kconfig defaults. ``uuid_default`` is
+    ``auto`` on kernels with the uuid modes (6.6+) and ``on`` before, where
+    uuid was a plain on/off switch (probed, see _features.uuid_default).
     """
     def flag(name):
         value = parameters.get(name, BUILTIN_PARAMETERS[name])
@@ -77,7 +79,7 @@ def defaults_from_parameters(parameters):
         "default_permissions": False,
         "redirect_dir": redirect,
         "index": "on" if flag("index") else "off",
-        "uuid": "auto",
+        "uuid": uuid_default,
         "nfs_export": "on" if flag("nfs_export") else "off",
         "xino": "auto" if flag("xino_auto") else "off",
         "metacopy": "on" if flag("metacopy") else "off",
@@ -85,8 +87,10 @@ def defaults_from_parameters(parameters):
         "userxattr": False,
         "verity": "off",
         "fsync": "auto",
-        # What an explicit redirect_dir=off turns into (the kernel never shows "off").
+        # What an explicit redirect_dir=off turns into (6.5+ never shows "off").
         "_redirect_off": "follow" if flag("redirect_always_follow") else "nofollow",
+        # Kernels with uuid modes fall back to uuid=null without an upper dir.
+        "_uuid_null": uuid_default == "auto",
     }
 
 
@@ -180,7 +184,7 @@ def resolve(pairs, defaults, has_upper, field="options"):
         # uuid=on needs an upper fs (params.c); uuid=off needs one fs for
         # upper and lower, which a mount without upper never has (super.c):
         # the kernel falls back to uuid=null for both.
-        if config["uuid"] in ("on", "off"):
+        if config["uuid"] in ("on", "off") and defaults.get("_uuid_null", True):
             config["uuid"] = "null"
     if not has_upper and config["redirect_dir"] == "follow":
         config["redirect_dir"] = "on"
@@ -223,11 +227,17 @@ def _declared(pairs, name):
     return dict(pairs).get(name)
 
 
-def live_config(shown, defaults):
+def live_config(shown, defaults, has_upper=None):
     """Effective configuration of a live overlay from the options mountinfo shows.
 
     Anything not shown has its default value: that is the kernel's rule.
     Unknown options (an LSM's ``context=...``) are returned separately.
+    Kernels before 6.5 show the redirect_dir they were given, not the one
+    they apply: ``off`` as given, ``follow`` on a mount without upper (which
+    acts as ``on``), the default under ``userxattr`` (which acts as
+    ``nofollow`` without metacopy). ``has_upper`` (when known) lets those be
+    read as the newer kernels show them, so one declaration compares equal
+    on every kernel.
     """
     config = dict(defaults)
     foreign = []
@@ -244,6 +254,12 @@ def live_config(shown, defaults):
             config[name] = True
         else:
             config[name] = value
+    if config["redirect_dir"] == "off":
+        config["redirect_dir"] = defaults["_redirect_off"]
+    if has_upper is False and config["redirect_dir"] == "follow":
+        config["redirect_dir"] = "on"
+    if config["userxattr"]:
+        config["redirect_dir"], config["metacopy"] = "nofollow", "off"
     return config, foreign
 
 

@@ -64,7 +64,7 @@ def live_state(entry, defaults, exists=None, realpath=None, bases=()):
             paths = [p if p.startswith("/") else posixpath.normpath(posixpath.join(base, p)) for p in paths]
         return [canon(p) for p in paths]
 
-    effective, foreign = live_config(cfg["options"], defaults)
+    effective, foreign = live_config(cfg["options"], defaults, has_upper=cfg["upperdir"] is not None)
     return {
         "path": entry.mount_point,
         "lowerdir": layers(cfg["lowerdir"]),

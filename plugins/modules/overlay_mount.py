@@ -21,13 +21,17 @@ description:
     normalisation (canonical paths, options equal to the kernel's defaults from
     C(/sys/module/overlay/parameters), options the kernel adds by itself), so a
     converged host never reports a change.
-  - The overlay is mounted with the kernel's new mount API, one C(lowerdir+)
-    value per layer (Linux 6.8 and later), so the number and length of layers
-    is not limited by the one page that mount(8) and the legacy mount(2) pass;
-    older kernels get the legacy mount(2) when the option string fits in a page
-    and a clear error when it does not. After mounting, mountinfo is read again
-    and the mount is undone and the task fails unless the kernel mounted exactly
-    the declared layers, upper and work dir.
+  - What the running kernel accepts is probed once per run, not guessed from
+    its version. Where it has C(lowerdir+) (Linux 6.8 and later) the overlay is
+    mounted with the new mount API, one value per layer, so the number and
+    length of layers is not limited by the one page that mount(8) and the
+    legacy mount(2) pass; other kernels (Debian 11 and 12, RHEL 9) get the
+    legacy mount(2) when the option string fits in a page, else short links to
+    the layers, and a clear error naming what the kernel supports when nothing
+    fits. Options the kernel does not have are refused before anything is
+    touched. After mounting, mountinfo is read again and the mount is undone
+    and the task fails unless the kernel mounted exactly the declared layers,
+    upper and work dir.
   - A remount cannot change an overlay's layers, upper or work dir. When those
     differ, the overlay is unmounted and mounted again, but only when no process
     and no submount uses it; otherwise the task fails, names the processes
@@ -187,9 +191,10 @@ options:
     description:
       - How the overlay is mounted.
       - V(auto) uses the new mount API with one C(lowerdir+) value per layer
-        (Linux 6.8+; no limit on the number of layers or the total length, but
-        each path at most 255 bytes), else the legacy mount(2) when the option
-        string fits in its one page, else V(symlinks).
+        where the kernel has it (probed; Linux 6.8+; no limit on the number of
+        layers or the total length, but each path at most 255 bytes), else the
+        legacy mount(2) when the option string fits in its one page, else
+        V(symlinks) (with O(links_dir)).
       - V(fsconfig), V(mount2) and V(symlinks) force one way. V(symlinks) links
         every layer as C(0), C(1), ... in a directory under O(links_dir) and
         mounts with the legacy mount(2) and those short relative names (as
@@ -423,7 +428,8 @@ drift:
     - {field: persisted, declared: fstab, live: null, persisted: none}
 mount_method:
   description:
-    - How the overlay was mounted, when this task mounted it.
+    - How the overlay was mounted, when this task mounted it; V(null) when
+      this task mounted nothing.
     - V(fsconfig) is the new mount API with one C(lowerdir+) per layer;
       V(mount2) is the legacy mount(2) system call; V(symlinks) is mount(2)
       through short links to the layers; V(systemd) is the unit started by

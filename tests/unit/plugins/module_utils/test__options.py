@@ -113,11 +113,61 @@ def test_conflicts_are_errors(options):
         _resolve(options)
 
 
-def _drift(declared, shown, has_upper=True):
+def _drift(declared, shown, has_upper=True, defaults=DEFAULTS):
     pairs = parse_options(declared)
-    config = resolve(pairs, DEFAULTS, has_upper)
-    live, _foreign = live_config(shown, DEFAULTS)
+    config = resolve(pairs, defaults, has_upper)
+    live, _foreign = live_config(shown, defaults, has_upper=has_upper)
     return option_differences(pairs, config, live, shown)
+
+
+# Kernels before 6.6 (Debian 11's 5.10, Debian 12's 6.1): uuid is a plain
+# on/off switch, on by default, and only uuid=off is shown.
+OLD_DEFAULTS = defaults_from_parameters(DEBIAN, uuid_default="on")
+
+
+@pytest.mark.parametrize("declared, shown, has_upper", [
+    # What 5.10 and 6.1 show for these declarations (read off their mountinfo).
+    ([], [], True),
+    ([], [], False),
+    (["uuid=on"], [], True),
+    (["uuid=off"], ["uuid=off"], True),
+    (["uuid=off"], ["uuid=off"], False),
+    (["redirect_dir=off"], ["redirect_dir=off"], True),
+    (["redirect_dir=off"], ["redirect_dir=off"], False),
+    (["redirect_dir=on"], ["redirect_dir=on"], True),
+    (["redirect_dir=on"], ["redirect_dir=on"], False),
+    (["redirect_dir=nofollow"], ["redirect_dir=nofollow"], False),
+    (["metacopy=on"], ["redirect_dir=on", "metacopy=on"], True),
+    (["userxattr"], ["userxattr"], True),
+    (["volatile"], ["volatile"], True),
+    (["index=on"], ["index=on"], True),
+    (["xino=off"], [], True),
+])
+def test_no_false_drift_on_older_kernels(declared, shown, has_upper):
+    assert _drift(declared, shown, has_upper, OLD_DEFAULTS) == []
+
+
+@pytest.mark.parametrize("declared, shown, has_upper, expected", [
+    (["uuid=on"], ["uuid=off"], True, [("uuid", "on", "off")]),
+    (["redirect_dir=nofollow"], [], True, [("redirect_dir", "nofollow", "follow")]),
+    (["redirect_dir=nofollow"], [], False, [("redirect_dir", "nofollow", "on")]),
+    (["volatile"], [], True, [("volatile", True, False)]),
+])
+def test_real_drift_on_older_kernels(declared, shown, has_upper, expected):
+    assert _drift(declared, shown, has_upper, OLD_DEFAULTS) == expected
+
+
+def test_read_only_overlay_reads_the_same_on_every_kernel():
+    # 6.5+ shows redirect_dir=on on a mount without upper; 5.10 and 6.1 show nothing.
+    new, _f = live_config(["redirect_dir=on"], DEFAULTS, has_upper=False)
+    old, _f = live_config([], OLD_DEFAULTS, has_upper=False)
+    assert new["redirect_dir"] == old["redirect_dir"] == "on"
+
+
+def test_uuid_fallback_to_null_only_where_the_kernel_has_it():
+    assert resolve(parse_options(["uuid=off"]), DEFAULTS, False)["uuid"] == "null"
+    assert resolve(parse_options(["uuid=off"]), OLD_DEFAULTS, False)["uuid"] == "off"
+    assert OLD_DEFAULTS["uuid"] == "on"
 
 
 @pytest.mark.parametrize("declared, shown", [

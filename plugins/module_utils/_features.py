@@ -109,12 +109,12 @@ class _Context(object):
         else:
             cmd, raw = FSCONFIG_SET_STRING, ctypes.c_char_p(to_bytes(value))
         res, err = syscall(SYS_FSCONFIG, ctypes.c_int(self.fd), ctypes.c_uint(cmd),
-                            ctypes.c_char_p(to_bytes(key)), raw, ctypes.c_int(0))
+                           ctypes.c_char_p(to_bytes(key)), raw, ctypes.c_int(0))
         return res >= 0, ([] if res >= 0 else read_fs_log(self.fd) or [os.strerror(err)])
 
     def create(self):
         res, err = syscall(SYS_FSCONFIG, ctypes.c_int(self.fd), ctypes.c_uint(FSCONFIG_CMD_CREATE),
-                            None, None, ctypes.c_int(0))
+                           None, None, ctypes.c_int(0))
         return res >= 0, ([] if res >= 0 else read_fs_log(self.fd) or [os.strerror(err)])
 
 

@@ -113,7 +113,8 @@ def test_conflicts_are_errors(options):
         _resolve(options)
 
 
-def _drift(declared, shown, has_upper=True, defaults=DEFAULTS):
+def _drift(declared, shown, has_upper=True, defaults=None):
+    defaults = DEFAULTS if defaults is None else defaults
     pairs = parse_options(declared)
     config = resolve(pairs, defaults, has_upper)
     live, _foreign = live_config(shown, defaults, has_upper=has_upper)

@@ -88,6 +88,44 @@ def read_fs_log(fd):
     return lines
 
 
+class KernelLog(object):
+    """New lines of the kernel log (/dev/kmsg) written while a mount(2) call ran.
+
+    The legacy mount(2) only returns an errno; the reason ("overlayfs: failed
+    to verify upper root origin") goes to the kernel log.
+    """
+
+    def __init__(self):
+        self.fd = None
+        try:
+            self.fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+            os.lseek(self.fd, 0, os.SEEK_END)
+        except OSError:
+            self.close()
+
+    def read(self):
+        lines = []
+        while self.fd is not None and len(lines) < 64:
+            try:
+                record = os.read(self.fd, 8192)
+            except OSError as error:
+                if error.errno == errno.EPIPE:  # records were overwritten meanwhile
+                    continue
+                break
+            if not record:
+                break
+            text = record.decode("utf-8", "replace")
+            message = text.split(";", 1)[-1].split("\n", 1)[0].strip()
+            if "overlay" in message:
+                lines.append(message)
+        return lines
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
 class _Context(object):
     """One overlay fs context (fsopen); closed on exit, never mounted."""
 
@@ -227,7 +265,13 @@ def _create_probe(name, value):
                 return True, []  # the scratch dirs themselves failed: no answer about the option
             ok, log = ctx.set(name, value)
             if ok:
-                ok, log = ctx.create()
+                kmsg = KernelLog()
+                try:
+                    ok, log = ctx.create()
+                    # Before 6.5 overlayfs gives its reason to the kernel log only.
+                    log = [line for line in kmsg.read() if "option" in line] or log
+                finally:
+                    kmsg.close()
             return ok, ([] if ok else log)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

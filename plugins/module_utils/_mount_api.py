@@ -42,6 +42,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._features import 
     SYS_FSMOUNT,
     SYS_FSOPEN,
     SYS_MOVE_MOUNT,
+    KernelLog,
     features as kernel_features,
     libc,
     read_fs_log,
@@ -140,7 +141,7 @@ def mount_new_api(target, lowerdir, upperdir, workdir, options, datadir=()):
             e = config(FSCONFIG_SET_STRING, key, value) if sep else config(FSCONFIG_SET_FLAG, key)
             if e:
                 raise _kernel_error("fsconfig(%s)" % option, e, read_fs_log(fd), target)
-        kmsg = _KernelLog()
+        kmsg = KernelLog()
         try:
             e = config(FSCONFIG_CMD_CREATE, None)
             if e:
@@ -180,46 +181,8 @@ def legacy_data(lowerdir, upperdir, workdir, options, datadir=()):
     return ",".join(parts)
 
 
-class _KernelLog(object):
-    """New lines of the kernel log (/dev/kmsg) written while a mount(2) call ran.
-
-    The legacy mount(2) only returns an errno; the reason ("overlayfs: failed
-    to verify upper root origin") goes to the kernel log.
-    """
-
-    def __init__(self):
-        self.fd = None
-        try:
-            self.fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
-            os.lseek(self.fd, 0, os.SEEK_END)
-        except OSError:
-            self.close()
-
-    def read(self):
-        lines = []
-        while self.fd is not None and len(lines) < 64:
-            try:
-                record = os.read(self.fd, 8192)
-            except OSError as error:
-                if error.errno == errno.EPIPE:  # records were overwritten meanwhile
-                    continue
-                break
-            if not record:
-                break
-            text = record.decode("utf-8", "replace")
-            message = text.split(";", 1)[-1].split("\n", 1)[0].strip()
-            if "overlay" in message:
-                lines.append(message)
-        return lines
-
-    def close(self):
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-
-
 def _mount2(target, data, what):
-    log = _KernelLog()
+    log = KernelLog()
     try:
         ctypes.set_errno(0)
         res = libc().mount(to_bytes("overlay"), to_bytes(target), to_bytes("overlay"), ctypes.c_ulong(0), to_bytes(data))

@@ -183,9 +183,10 @@ def resolve(pairs, defaults, has_upper, field="options"):
         config["volatile"] = False
         # uuid=on needs an upper fs (params.c); uuid=off needs one fs for
         # upper and lower, which a mount without upper never has (super.c):
-        # the kernel falls back to uuid=null for both.
-        if config["uuid"] in ("on", "off") and defaults.get("_uuid_null", True):
-            config["uuid"] = "null"
+        # the kernel falls back to uuid=null for both, or to on where it has
+        # no null (before 6.6).
+        if config["uuid"] in ("on", "off"):
+            config["uuid"] = "null" if defaults.get("_uuid_null", True) else "on"
     if not has_upper and config["redirect_dir"] == "follow":
         config["redirect_dir"] = "on"
     if config["metacopy"] == "on" and config["redirect_dir"] != "on":
@@ -233,9 +234,9 @@ def live_config(shown, defaults, has_upper=None):
     Anything not shown has its default value: that is the kernel's rule.
     Unknown options (an LSM's ``context=...``) are returned separately.
     Kernels before 6.5 show the redirect_dir they were given, not the one
-    they apply: ``off`` as given, ``follow`` on a mount without upper (which
-    acts as ``on``), the default under ``userxattr`` (which acts as
-    ``nofollow`` without metacopy). ``has_upper`` (when known) lets those be
+    they apply: ``off`` as given, nothing on a mount without upper or with
+    ``metacopy=on`` (both act as ``on``), nothing under ``userxattr`` (which
+    acts as ``nofollow`` without metacopy). ``has_upper`` (when known) lets those be
     read as the newer kernels show them, so one declaration compares equal
     on every kernel.
     """
@@ -256,7 +257,8 @@ def live_config(shown, defaults, has_upper=None):
             config[name] = value
     if config["redirect_dir"] == "off":
         config["redirect_dir"] = defaults["_redirect_off"]
-    if has_upper is False and config["redirect_dir"] == "follow":
+    if (has_upper is False and config["redirect_dir"] == "follow") or config["metacopy"] == "on":
+        # Every kernel turns redirect_dir on for these; only 6.5+ shows it.
         config["redirect_dir"] = "on"
     if config["userxattr"]:
         config["redirect_dir"], config["metacopy"] = "nofollow", "off"
@@ -293,9 +295,10 @@ def option_differences(declared_pairs, declared_config, live_cfg, shown):
             # Hidden both when it equals the default and whenever all layers
             # share one filesystem, where xino has no effect at all.
             continue
-        if name == "uuid" and want == "off" and have == "null":
+        if name == "uuid" and want == "off" and have == ("null" if declared_config.get("_uuid_null", True)
+                                                          else "on"):
             # uuid=off needs upper and lowers on one filesystem; elsewhere the
-            # kernel falls back to null, which is all off can be there.
+            # kernel falls back to null (before 6.6: on), which is all off can be there.
             continue
         if want != have:
             out.append((name, want, have))

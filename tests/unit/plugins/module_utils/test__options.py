@@ -132,13 +132,15 @@ OLD_DEFAULTS = defaults_from_parameters(DEBIAN, uuid_default="on")
     ([], [], False),
     (["uuid=on"], [], True),
     (["uuid=off"], ["uuid=off"], True),
-    (["uuid=off"], ["uuid=off"], False),
+    (["uuid=off"], [], False),       # falls back to on without upper
+    (["uuid=off"], [], True),        # ... and with upper and lowers on other filesystems
     (["redirect_dir=off"], ["redirect_dir=off"], True),
     (["redirect_dir=off"], ["redirect_dir=off"], False),
     (["redirect_dir=on"], ["redirect_dir=on"], True),
     (["redirect_dir=on"], ["redirect_dir=on"], False),
     (["redirect_dir=nofollow"], ["redirect_dir=nofollow"], False),
-    (["metacopy=on"], ["redirect_dir=on", "metacopy=on"], True),
+    (["metacopy=on"], ["metacopy=on"], True),
+    (["metacopy=on"], ["metacopy=on"], False),
     (["userxattr"], ["userxattr"], True),
     (["volatile"], ["volatile"], True),
     (["index=on"], ["index=on"], True),
@@ -167,7 +169,7 @@ def test_read_only_overlay_reads_the_same_on_every_kernel():
 
 def test_uuid_fallback_to_null_only_where_the_kernel_has_it():
     assert resolve(parse_options(["uuid=off"]), DEFAULTS, False)["uuid"] == "null"
-    assert resolve(parse_options(["uuid=off"]), OLD_DEFAULTS, False)["uuid"] == "off"
+    assert resolve(parse_options(["uuid=off"]), OLD_DEFAULTS, False)["uuid"] == "on"
     assert OLD_DEFAULTS["uuid"] == "on"
 
 

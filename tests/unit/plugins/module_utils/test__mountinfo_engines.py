@@ -22,6 +22,7 @@ import posixpath
 
 import pytest
 
+from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._inventory import gather
 from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import (
     common_base,
@@ -34,7 +35,8 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import
     resolve_paths,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._options import defaults_from_parameters
-from ansible_collections.overlayfs.mounts.plugins.module_utils._plan import live_state
+from ansible_collections.overlayfs.mounts.plugins.module_utils._plan import live_state, make_plan
+from ansible_collections.overlayfs.mounts.plugins.module_utils._safety import check_upper, find_shared
 
 DEFAULTS = defaults_from_parameters({})
 with open(os.path.join(os.path.dirname(__file__), "fixtures", "engines.json")) as _handle:
@@ -216,3 +218,53 @@ def test_whole_host_inventory_of_both_engines():
     mine = by_path["/srv/own"]
     assert mine["engine"] == "overlayfs.mounts"
     assert mine["lowerdir"][0].startswith(links + "/srv-own-") and mine["lowerdir"][0].endswith("/0")
+
+
+# ---- the role and overlay_mount never touch an engine's mount -----------------------
+
+def _shared(container, mine):
+    fs = Storage(container)
+    entries = parse(container["line"])
+    return find_shared(mine, entries, (), fs.exists, fs.realpath)
+
+
+@pytest.mark.parametrize("container", CONTAINERS, ids=IDS)
+def test_an_upper_in_a_containers_layer_dir_is_shared(container):
+    data = container["inspect"]
+    merged = data["MergedDir"]
+    for mine in ([data["UpperDir"], "/srv/w"],                      # its upper dir
+                 ["/srv/u", data["WorkDir"]],                       # its work dir
+                 [data["LowerDir"].split(":")[-1], "/srv/w"],       # its bottom layer
+                 [data["LowerDir"].split(":")[0] + "/sub", "/srv/w"]):  # inside its top layer
+        assert _shared(container, mine) == {"path": merged, "mount_id": parse_line(container["line"]).mount_id,
+                                            "engine": container["engine"]}, mine
+
+
+@pytest.mark.parametrize("container", CONTAINERS, ids=IDS)
+def test_other_dirs_of_the_storage_root_are_not_shared(container):
+    root = posixpath.dirname(posixpath.dirname(container["inspect"]["MergedDir"]))
+    assert _shared(container, [root + "/0123abc/diff", root + "/0123abc/work"]) is None
+    assert _shared(container, ["/srv/u", "/srv/w"]) is None
+
+
+def test_the_refusal_names_the_container_and_the_engine():
+    container = [c for c in CONTAINERS if c["engine"] == "docker" and c["depth"] == 120][0]
+    data = container["inspect"]
+    decl = {"upperdir": data["LowerDir"].split(":")[3], "workdir": "/srv/w", "lowerdir": ["/srv/l"]}
+    with pytest.raises(OverlayError) as caught:
+        check_upper(decl, {"shared": _shared(container, [decl["upperdir"], "/srv/w"])}, False, False)
+    assert "layer dir of the container mounted at %s by docker" % data["MergedDir"] in caught.value.message
+    assert caught.value.details == {"shared_with": data["MergedDir"], "engine": "docker"}
+
+
+@pytest.mark.parametrize("state", ["mounted", "unmounted", "absent", "present"])
+@pytest.mark.parametrize("container", CONTAINERS, ids=IDS)
+def test_overlay_mount_refuses_an_engines_mount_point(container, state):
+    fs = Storage(container)
+    live = live_state(parse_line(container["line"]), DEFAULTS, exists=fs.exists, realpath=fs.realpath)
+    decl = {"path": live["path"], "lowerdir": live["lowerdir"], "upperdir": live["upperdir"],
+            "workdir": live["workdir"], "options": []}
+    with pytest.raises(OverlayError) as caught:
+        make_plan(decl, state, live, 1, DEFAULTS, [])
+    assert "root filesystem of a container" in caught.value.message
+    assert caught.value.details == {"engine": container["engine"]}

@@ -8,6 +8,8 @@
 #   lint        ansible-lint (production profile) on roles/ examples/ playbooks/
 #               extensions/ tests/integration/targets/ (those holding YAML)
 #   molecule    molecule test --all per scenario folder (only if any exist)
+#   engines     Docker and podman containers of 5/60/120 layers read by
+#               overlay_mount_info and compared with inspect; the role beside them
 #   pytest      tests/unit and tests/integration; LAST, so the final line of
 #               output is pytest's own summary
 
@@ -56,6 +58,10 @@ molecule_dirs() {
             echo "$d"
         fi
     done
+}
+
+run_engines() {
+    "$ROOT/scripts/engines.sh"
 }
 
 run_molecule() {
@@ -125,6 +131,7 @@ main() {
     stage sanity run_sanity
     stage ansible-lint run_lint
     stage molecule run_molecule
+    stage engines run_engines
     # Nothing may print after pytest: its summary must be the last line.
     printf '\n==================== pytest (total so far %ss) ====================\n' \
         "$((SECONDS - t0))" >&2

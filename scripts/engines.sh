@@ -251,8 +251,13 @@ run_tests() {
     cd "$ROOT"
     export PYTHONPATH="$CACHE/pythonpath${PYTHONPATH:+:$PYTHONPATH}"
     export ANSIBLE_COLLECTIONS_PATH="$COLLECTIONS_DIR"
-    # -rs: a skipped engine prints its reason.
-    pytest -q -rs tests/engines
+    # -rs: a skipped engine prints its reason. The role test alone takes
+    # over a minute: the ticker keeps the log moving.
+    ticker_start "running tests/engines"
+    local rc=0
+    pytest -q -rs tests/engines || rc=$?
+    ticker_stop
+    return "$rc"
 }
 
 main() {

@@ -8,8 +8,6 @@
 #   lint        ansible-lint (production profile) on roles/ examples/ playbooks/
 #               extensions/ tests/integration/targets/ (those holding YAML)
 #   molecule    molecule test --all per scenario folder (only if any exist)
-#   engines     Docker and podman containers of 5/60/120 layers read by
-#               overlay_mount_info and compared with inspect; the role beside them
 #   pytest      tests/unit and tests/integration; LAST, so the final line of
 #               output is pytest's own summary
 

@@ -296,6 +296,79 @@ def engine_of(root, exists=None):
     return _ENGINE_ROOT_NAMES.get(root.rstrip("/").rsplit("/", 1)[-1])
 
 
+class RealPaths(object):
+    """``os.path.realpath`` for many paths that share directories, each resolved once.
+
+    A container host's layers are hundreds of ``<root>/l/<id>`` links to
+    ``../<id>/diff``: realpath would lstat every component of every one.
+    Here each directory is resolved once, and a directory asked about more
+    than once is listed once (``symlinks_in``) instead of probing each name
+    in it, so a layer costs one ``readlink`` of its link and one of the
+    ``diff`` dir it points to. ``readlink`` returns a link's target, or None
+    when the path is not a symlink (or is missing); ``symlinks_in`` returns
+    the names of the symlinks in a directory, or None when it cannot be
+    listed. For absolute paths the result is ``os.path.realpath``'s, ``..``
+    after a symlink included; a symlink loop leaves the path as it is.
+    """
+
+    _MAX_LINKS = 40
+
+    def __init__(self, readlink, symlinks_in=None):
+        self._readlink = readlink
+        self._symlinks_in = symlinks_in
+        self._known = {"/": "/", "": "/"}
+        self._listings = {}
+        self._asked = {}
+
+    def __call__(self, path):
+        known = self._known.get(path)
+        if known is not None:
+            return known
+        try:
+            return self._resolve(path, 0)
+        except _LinkLoop:
+            return path
+
+    def _target(self, directory, name):
+        """The target of ``directory/name`` if it is a symlink, else None."""
+        listing = self._listings.get(directory)
+        if listing is None and self._symlinks_in is not None:
+            asked = self._asked.get(directory, 0) + 1
+            self._asked[directory] = asked
+            if asked == 2:
+                found = self._symlinks_in(directory)
+                listing = self._listings[directory] = frozenset(found) if found is not None else False
+        if listing is not None and listing is not False and name not in listing:
+            return None
+        return self._readlink(directory.rstrip("/") + "/" + name)
+
+    def _resolve(self, path, links):
+        known = self._known.get(path)
+        if known is not None:
+            return known
+        parent, _sep, name = path.rpartition("/")
+        real_parent = self._resolve(parent, links)
+        if name in ("", "."):
+            result = real_parent
+        elif name == "..":
+            result = real_parent.rsplit("/", 1)[0] or "/"
+        else:
+            target = self._target(real_parent, name)
+            if target is None:
+                result = real_parent.rstrip("/") + "/" + name
+            else:
+                if links >= self._MAX_LINKS:
+                    raise _LinkLoop()
+                joined = target if target[:1] == "/" else real_parent.rstrip("/") + "/" + target
+                result = self._resolve(joined, links + 1)
+        self._known[path] = result
+        return result
+
+
+class _LinkLoop(Exception):
+    pass
+
+
 def top_mount_at(entries, mount_point):
     """The visible (last mounted) entry whose mount point is ``mount_point``."""
     found = None

@@ -164,6 +164,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils import _host as h
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._files import read_text
 from ansible_collections.overlayfs.mounts.plugins.module_utils._inventory import gather
+from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import RealPaths
 
 
 def _cached(function):
@@ -174,6 +175,20 @@ def _cached(function):
             cache[path] = function(path)
         return cache[path]
     return lookup
+
+
+def _readlink(path):
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
+
+
+def _symlinks_in(directory):
+    try:
+        return [entry.name for entry in os.scandir(directory) if entry.is_symlink()]
+    except OSError:
+        return None
 
 
 def main():
@@ -197,7 +212,7 @@ def main():
         mounts = gather(
             host.read_mountinfo(), host.read_defaults(), read_text(p["fstab"]), units,
             paths=p["path"], exists=_cached(os.path.exists),
-            realpath=_cached(os.path.realpath) if p["resolve_layers"] else None)
+            realpath=RealPaths(_readlink, _symlinks_in) if p["resolve_layers"] else None)
     except OverlayError as error:
         module.fail_json(msg=error.message, **error.details)
     module.exit_json(changed=False, overlay_mounts=mounts)

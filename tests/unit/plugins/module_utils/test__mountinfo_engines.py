@@ -31,6 +31,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import
     overlay_config,
     parse,
     parse_line,
+    RealPaths,
     relative_layer_bases,
     resolve_paths,
 )
@@ -268,3 +269,67 @@ def test_overlay_mount_refuses_an_engines_mount_point(container, state):
         make_plan(decl, state, live, 1, DEFAULTS, [])
     assert "root filesystem of a container" in caught.value.message
     assert caught.value.details == {"engine": container["engine"]}
+
+
+# ---- RealPaths: realpath for hundreds of short links, on a real tree -----------------
+
+def _readlink(path):
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
+
+
+def _symlinks_in(directory):
+    try:
+        return [e.name for e in os.scandir(directory) if e.is_symlink()]
+    except OSError:
+        return None
+
+
+@pytest.mark.parametrize("listing", [None, _symlinks_in], ids=["probing", "listing"])
+def test_real_paths_match_os_realpath(tmp_path, listing):
+    root = str(tmp_path)
+    os.makedirs(os.path.join(root, "store", "overlay", "abc", "diff", "sub"))
+    os.makedirs(os.path.join(root, "store", "overlay", "l"))
+    os.makedirs(os.path.join(root, "elsewhere", "deep"))
+    links = {
+        "store/overlay/l/SHORT": "../abc/diff",                 # the engines' short link
+        "store/overlay/l/ABS": os.path.join(root, "store/overlay/abc/diff"),
+        "store/overlay/l/CHAIN": "SHORT",                       # a link to a link
+        "store/overlay/l/UPDOT": "../../../elsewhere/deep/..",  # '..' after real dirs
+        "elsewhere/deep/toroot": "/",
+        "store/alias": "overlay",                               # a linked directory in the middle
+        "store/overlay/l/LOOP1": "LOOP2",
+        "store/overlay/l/LOOP2": "LOOP1",
+        "store/overlay/l/DANGLING": "../missing/diff",
+        "elsewhere/up": "deep/../..",
+    }
+    for name, target in links.items():
+        os.symlink(target, os.path.join(root, name))
+    paths = [os.path.join(root, p) for p in (
+        "store/overlay/l/SHORT", "store/overlay/l/ABS", "store/overlay/l/CHAIN", "store/overlay/l/UPDOT",
+        "store/overlay/l/SHORT/sub", "store/overlay/l/SHORT/../diff/sub", "store/alias/l/SHORT",
+        "store/alias/l/CHAIN/sub/..", "elsewhere/deep/toroot", "elsewhere/deep/toroot/tmp",
+        "store/overlay/l/DANGLING", "store/overlay/nothing/here", "elsewhere/up", "elsewhere/up/store",
+        "store//overlay/./l/SHORT/", "store/overlay/l/SHORT/..",
+    )] + ["/", "/proc/self/..", "/tmp"]
+    real = RealPaths(_readlink, listing)
+    for path in paths * 2:  # the second round comes from the cache
+        assert real(path) == os.path.realpath(path), path
+    # A loop: os.path.realpath gives up in its own way; we leave the path as it is.
+    loop = os.path.join(root, "store/overlay/l/LOOP1")
+    assert real(loop) == loop
+    assert RealPaths(_readlink, listing)(loop) == loop
+
+
+@pytest.mark.parametrize("container", CONTAINERS, ids=IDS)
+def test_real_paths_follow_the_engines_links(container):
+    fs = Storage(container)
+
+    def readlink(path):
+        return container["links"].get(path[len(fs.root) + 1:]) if path.startswith(fs.root + "/") else None
+
+    real = RealPaths(readlink)
+    live = live_state(parse_line(container["line"]), DEFAULTS, exists=fs.exists, realpath=real)
+    assert live["lowerdir"] == container["inspect"]["LowerDir"].split(":")

@@ -20,8 +20,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Debian's client: /usr/local/bin/docker may be another one, earlier in PATH.
-DOCKER_BIN=/usr/bin/docker
-DOCKERD_BIN=/usr/sbin/dockerd
+DOCKER_BIN=${DOCKER_BIN:-/usr/bin/docker}
+DOCKERD_BIN=${DOCKERD_BIN:-/usr/sbin/dockerd}
 STATE=/run/overlayfs-mounts-engines
 DOCKER_SOCK="$STATE/docker.sock"
 export DOCKER_HOST="unix://$DOCKER_SOCK"
@@ -82,7 +82,10 @@ start_dockerd() {
             return 0
         fi
         if ! kill -0 "$pid" 2>/dev/null; then
-            echo "dockerd exited: $(tail -n 3 "$STATE/dockerd.log" | tr '\n' ' ')"
+            local rc=0 said
+            wait "$pid" || rc=$?
+            said=$(tail -n 3 "$STATE/dockerd.log" | tr '\n' ' ')
+            echo "$DOCKERD_BIN exited with status $rc: ${said:-no output} (log: $STATE/dockerd.log)"
             return 1
         fi
         sleep 1

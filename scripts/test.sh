@@ -58,6 +58,10 @@ molecule_dirs() {
     done
 }
 
+run_engines() {
+    "$ROOT/scripts/engines.sh"
+}
+
 run_molecule() {
     local dirs d
     mapfile -t dirs < <(molecule_dirs)
@@ -125,6 +129,7 @@ main() {
     stage sanity run_sanity
     stage ansible-lint run_lint
     stage molecule run_molecule
+    stage engines run_engines
     # Nothing may print after pytest: its summary must be the last line.
     printf '\n==================== pytest (total so far %ss) ====================\n' \
         "$((SECONDS - t0))" >&2

@@ -17,6 +17,10 @@ description:
     and C(overlays) from M(overlayfs.mounts.overlay_mount_info)) and returns
     the report, with a summary per host and one row per drifted field.
   - With O(_input) already a report and O(output=markdown), renders it as Markdown.
+  - Rows come grouped by the C(engine) each overlay belongs to (the field of
+    M(overlayfs.mounts.overlay_mount_info); declared overlays are this
+    collection's), in this order - V(overlayfs.mounts), V(none), V(docker),
+    V(containers-storage) - so a container host's own overlays come first.
 options:
   _input:
     description: The per-host data, or a report to render.
@@ -27,6 +31,13 @@ options:
     type: str
     choices: [data, markdown]
     default: data
+  engines:
+    description:
+      - Keep only the overlays (rows and counts) of these engines, for
+        example V([overlayfs.mounts, none]) to leave the containers out.
+      - Applies when building the report from per-host data.
+    type: list
+    elements: str
 author:
   - overlayfs.mounts developers (@overlayfs-mounts)
 """
@@ -37,15 +48,20 @@ EXAMPLES = r"""
     dest: /tmp/drift.md
     content: "{{ per_host | overlayfs.mounts.drift_report(output='markdown') }}"
     mode: "0644"
+
+- name: The drift of this collection's overlays and of unowned ones, without the containers
+  ansible.builtin.debug:
+    msg: "{{ per_host | overlayfs.mounts.drift_report(engines=['overlayfs.mounts', 'none']) }}"
 """
 
 RETURN = r"""
 _value:
   description:
     - With O(output=data), a dictionary with C(hosts) (per host - C(host),
-      C(reachable), C(overlays), C(declared), C(drifted_overlays),
-      C(drifted_fields)) and C(rows) (C(host), C(path), C(field), C(declared),
-      C(live), C(persisted)); with O(output=markdown), the Markdown text.
+      C(reachable), C(overlays), C(engines) (overlays per engine), C(declared),
+      C(drifted_overlays), C(drifted_fields)), C(rows) (C(engine), C(host),
+      C(path), C(field), C(declared), C(live), C(persisted)) and C(engines)
+      (the O(engines) kept, or V(null)); with O(output=markdown), the Markdown text.
   type: raw
 """
 
@@ -54,10 +70,18 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._report import build, markdown
 
 
-def drift_report(data, output="data"):
+def drift_report(data, output="data", engines=None):
     if not isinstance(data, dict):
         raise AnsibleFilterError("drift_report expects a dictionary of host name to gathered data")
-    report = data if "rows" in data and "hosts" in data else build(data)
+    is_report = "rows" in data and "hosts" in data
+    if engines is not None:
+        if not isinstance(engines, (list, tuple)) or not all(isinstance(e, str) for e in engines):
+            raise AnsibleFilterError("drift_report: engines must be a list of engine names, such as "
+                                     "['overlayfs.mounts', 'none'], not %r" % (engines,))
+        if is_report:
+            raise AnsibleFilterError("drift_report: engines applies when building the report from "
+                                     "per-host data; this input is already a report")
+    report = data if is_report else build(data, engines)
     if output == "markdown":
         return markdown(report)
     if output != "data":

@@ -20,12 +20,11 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._features import 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._mount_api import mount_overlay, umount2 as _umount2
 from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import (
     mount_containing,
-    overlay_config,
     parse,
     submounts,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._options import defaults_from_parameters
-from ansible_collections.overlayfs.mounts.plugins.module_utils._safety import VOLATILE_MARKER, parse_origin
+from ansible_collections.overlayfs.mounts.plugins.module_utils._safety import VOLATILE_MARKER, find_shared, parse_origin
 
 MOUNTINFO = "/proc/self/mountinfo"
 PARAMETERS_DIR = "/sys/module/overlay/parameters"
@@ -247,15 +246,9 @@ def upper_facts(decl, entries, live, userxattr=False):
     own = set()
     if live is not None:
         own = set(e.mount_id for e in entries if e.mount_point == decl["path"])
-    mine = set([upper, work])
-    for entry in entries:
-        if entry.fstype != "overlay" or entry.mount_id in own:
-            continue
-        cfg = overlay_config(entry)
-        theirs = set(os.path.normpath(d) for d in (cfg["upperdir"], cfg["workdir"]) if d)
-        if mine & theirs:
-            facts["shared"] = {"path": entry.mount_point, "mount_id": entry.mount_id}
-            break
+    shared = find_shared([upper, work], entries, own, os.path.exists, os.path.realpath)
+    if shared is not None:
+        facts["shared"] = shared
     holder = mount_containing(entries, upper)
     facts["upper_fstype"] = holder.fstype if holder is not None else None
     marker = os.path.join(work, *VOLATILE_MARKER)

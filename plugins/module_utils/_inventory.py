@@ -15,6 +15,11 @@ __metaclass__ = type
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils import _fstab
 from ansible_collections.overlayfs.mounts.plugins.module_utils._drift import live_vs_persisted, resolved
+from ansible_collections.overlayfs.mounts.plugins.module_utils._mount_api import links_dir_for
+from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import (
+    ENGINE_COLLECTION,
+    ENGINE_NONE,
+)
 from ansible_collections.overlayfs.mounts.plugins.module_utils._options import visible_options
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import entry_config, unit_config
 from ansible_collections.overlayfs.mounts.plugins.module_utils._plan import live_state, public_live
@@ -58,13 +63,34 @@ def _as_shown(config, defaults):
     return list(config["options"]) if effective is None else visible_options(effective, defaults)
 
 
-def gather(entries, defaults, fstab_text, units, paths=None, exists=None, realpath=None, readlink=None):
+# Where overlay_mount keeps the short layer links of a deep overlay by default.
+DEFAULT_LINKS_ROOT = "/var/lib/overlayfs-mounts/links"
+
+
+def engine_of_record(state, managed, links_root=DEFAULT_LINKS_ROOT):
+    """Who an overlay belongs to: the container engine whose layout it has,
+    this collection (persisted by it, or mounted through its short links),
+    or ``none`` known."""
+    if state is not None and state.get("engine"):
+        return state["engine"]
+    if managed:
+        return ENGINE_COLLECTION
+    base = state.get("relative_to") if state is not None else None
+    if base and links_root and base.startswith(links_root.rstrip("/") + "/"):
+        return ENGINE_COLLECTION
+    return ENGINE_NONE
+
+
+def gather(entries, defaults, fstab_text, units, paths=None, exists=None, realpath=None, readlink=None,
+           links_root=DEFAULT_LINKS_ROOT):
     """The ``overlay_mounts`` list of overlay_mount_info.
 
     ``units`` is a list of ``(unit file path, text)``; ``paths`` limits the
     result to those mount points; ``exists`` lets relative layer paths be
     resolved; ``realpath`` resolves layer symlinks (``resolve_layers``);
-    ``readlink`` follows the short layer links of units persisted through them.
+    ``readlink`` follows the short layer links of units persisted through them;
+    ``links_root`` is where overlay_mount keeps short layer links (a mount
+    made through them is this collection's).
     """
     live = _live_overlays(entries)
     fstab = fstab_overlays(fstab_text)
@@ -79,13 +105,15 @@ def gather(entries, defaults, fstab_text, units, paths=None, exists=None, realpa
         stacked = 0
         if path in live:
             top, stacked = live[path]
-            state = live_state(top, defaults, exists=exists, realpath=realpath)
+            bases = [links_dir_for(links_root, path)] if links_root else []
+            state = live_state(top, defaults, exists=exists, realpath=realpath, bases=bases)
         fstab_conf = fstab.get(path, [])
         unit_conf = units_by_path.get(path)
         persisted = {"fstab": fstab_conf[0] if fstab_conf else None, "systemd": unit_conf}
         kinds = [k for k in ("fstab", "systemd") if persisted[k]]
         source = state or persisted["fstab"] or unit_conf
         options = source["options"] if state else _as_shown(source, defaults)
+        managed = bool((fstab_conf and fstab_conf[0].get("managed")) or (unit_conf and unit_conf.get("managed")))
         record = {
             "path": path,
             "lowerdir": source["lowerdir"],
@@ -94,7 +122,9 @@ def gather(entries, defaults, fstab_text, units, paths=None, exists=None, realpa
             "options": options,
             "mounted": state is not None,
             "persisted": "both" if len(kinds) == 2 else (kinds[0] if kinds else "none"),
-            "managed": bool((fstab_conf and fstab_conf[0].get("managed")) or (unit_conf and unit_conf.get("managed"))),
+            "managed": managed,
+            "engine": engine_of_record(state, managed, links_root),
+            "resolved": state["resolved"] if state else None,
             "source": state["source"] if state else None,
             "mount_id": state["mount_id"] if state else None,
             "stacked": stacked,

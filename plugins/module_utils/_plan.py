@@ -12,13 +12,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import posixpath
-
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import (
+    CONTAINER_ENGINES,
+    engine_layout,
+    engine_of,
     overlay_config,
-    relative_base,
-    relative_layer_bases,
+    resolve_paths,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._options import (
     compared_keys,
@@ -33,44 +33,36 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._options import (
 def live_state(entry, defaults, exists=None, realpath=None, bases=()):
     """The normalised live state of an overlay mountinfo entry.
 
-    Relative layer paths are resolved against ``bases`` (this collection's
-    short-link directory for the mount point), then the likely working
-    directory of the process that mounted them (see relative_layer_bases),
-    when ``exists`` is given; ``realpath`` canonicalises every path when given.
+    Relative layer, upper and work paths are resolved against one base (see
+    _mountinfo.resolve_paths: ``bases``, this collection's short-link
+    directory for the mount point, then the engine storage root the mount
+    point sits in) when ``exists`` is given; ``resolved`` is False when some
+    stay relative. ``realpath`` canonicalises every absolute path when given.
+    ``engine`` names the container engine whose storage layout the mount
+    has (``docker``, ``containers-storage``), or is None.
     """
     cfg = overlay_config(entry)
+    paths = resolve_paths(cfg, entry.mount_point, exists, bases)
+    engine = engine_of(engine_layout(entry.mount_point, paths), exists)
 
     def canon(path):
         # A relative path that could not be resolved stays as the kernel shows it.
-        return realpath(path) if realpath and path.startswith("/") else path
+        return realpath(path) if realpath and path[:1] == "/" else path
 
-    upper = canon(cfg["upperdir"]) if cfg["upperdir"] else None
-    work = canon(cfg["workdir"]) if cfg["workdir"] else None
-    # Every relative layer was given relative to one working directory, the
-    # mounting process's: find it once from the first relative layer.
-    base = None
-    if exists:
-        first = next((p for p in cfg["lowerdir"] if p[:1] != "/"), None)
-        if first is None:
-            first = next((p for p in cfg["datadir"] if p[:1] != "/"), None)
-        if first is not None:
-            candidates = list(bases) + relative_layer_bases(cfg["upperdir"], cfg["workdir"])
-            base = relative_base(first, candidates, exists)
+    def layers(found):
+        return [canon(p) for p in found] if realpath is not None else found
 
-    def layers(paths):
-        if base is None and realpath is None:
-            return paths  # nothing to resolve: the common case on a busy host
-        if base is not None:
-            paths = [p if p.startswith("/") else posixpath.normpath(posixpath.join(base, p)) for p in paths]
-        return [canon(p) for p in paths]
-
+    upper, work = paths["upperdir"], paths["workdir"]
     effective, foreign = live_config(cfg["options"], defaults, has_upper=cfg["upperdir"] is not None)
     return {
         "path": entry.mount_point,
-        "lowerdir": layers(cfg["lowerdir"]),
-        "datadir": layers(cfg["datadir"]),
-        "upperdir": upper,
-        "workdir": work,
+        "lowerdir": layers(paths["lowerdir"]),
+        "datadir": layers(paths["datadir"]),
+        "upperdir": canon(upper) if upper else None,
+        "workdir": canon(work) if work else None,
+        "resolved": paths["resolved"],
+        "relative_to": paths["base"],
+        "engine": engine,
         "options": visible_options(effective, defaults),
         "other_options": foreign,
         "shown_options": cfg["options"],
@@ -141,6 +133,8 @@ def make_plan(decl, state, live, stacked, defaults, to_create, foreign_top=None)
     Returns a dict with ``changed``, ``actions`` (ordered dicts with ``action``
     and ``path``), ``differences``, ``relayer`` and ``diff``.
     """
+    if live is not None and live.get("engine") in CONTAINER_ENGINES:
+        raise_engine(decl["path"], live["engine"])
     actions = []
     diffs = []
     relayer = False
@@ -189,3 +183,14 @@ def raise_foreign(path, fstype):
     raise OverlayError(
         "path: '%s' is already a mount point of a %s filesystem, not an overlay; this module "
         "does not mount over it: unmount it first or choose another path" % (path, fstype))
+
+
+ENGINE_NAMES = {"docker": "Docker", "containers-storage": "podman (containers/storage)"}
+
+
+def raise_engine(path, engine):
+    raise OverlayError(
+        "path: '%s' is the root filesystem of a container, mounted by %s (its storage layout says "
+        "so); this collection never mounts over, re-layers or unmounts a container engine's "
+        "overlay: manage it with the engine (stop or remove the container), or choose another path"
+        % (path, ENGINE_NAMES.get(engine, engine)), engine=engine)

@@ -9,7 +9,26 @@ __metaclass__ = type
 
 import json
 
-COLUMNS = ("host", "path", "field", "declared", "live", "persisted")
+COLUMNS = ("engine", "host", "path", "field", "declared", "live", "persisted")
+
+# Own overlays first: those this collection manages, then overlays of no
+# known owner, then the container engines' (a container host has hundreds).
+ENGINE_ORDER = ("overlayfs.mounts", "none", "docker", "containers-storage")
+ENGINE_TITLES = {
+    "overlayfs.mounts": "Overlays of this collection",
+    "none": "Other overlays (no known owner)",
+    "docker": "Docker containers",
+    "containers-storage": "Podman / containers-storage containers",
+}
+DECLARED = "overlayfs.mounts"
+
+
+def engine_rank(engine):
+    return ENGINE_ORDER.index(engine) if engine in ENGINE_ORDER else len(ENGINE_ORDER)
+
+
+def _engine(overlay):
+    return overlay.get("engine") or "none"
 
 
 def _cell(value):
@@ -22,7 +41,7 @@ def _cell(value):
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def build(hosts):
+def build(hosts, engines=None):
     """The report of ``{host: {"declared": drift rows or None, "overlays": info list or None}}``.
 
     Declared drift (overlay_mounts in check mode) covers the declared mount
@@ -30,8 +49,15 @@ def build(hosts):
     overlay_mount_info found is reported. Declared entries that could not be
     checked (``errors``: ``{path, msg}``) become rows with the field
     ``error``. A host without data failed or was unreachable, and says so.
+
+    Each row and overlay belongs to an ``engine`` (overlay_mount_info's
+    field; declared overlays are this collection's): rows come grouped by
+    it, this collection's first (ENGINE_ORDER), and ``engines`` (a list)
+    keeps only those engines' rows and overlay counts.
     """
-    report = {"hosts": [], "rows": []}
+    wanted = set(engines) if engines else None
+    report = {"hosts": [], "rows": [], "engines": sorted(wanted, key=engine_rank) if wanted else None}
+    rows_all = []
     for host in sorted(hosts):
         data = hosts[host] or {}
         declared = data.get("declared")
@@ -41,35 +67,53 @@ def build(hosts):
         if declared is not None:
             for row in declared:
                 declared_paths.add(row["path"])
-                rows.append(dict(row))
+                rows.append(dict(row, engine=DECLARED))
             declared_paths.update(data.get("declared_paths") or [])
         for failure in data.get("errors") or []:
             rows.append({"path": failure.get("path"), "field": "error", "declared": None,
-                         "live": failure.get("msg"), "persisted": None})
+                         "live": failure.get("msg"), "persisted": None, "engine": DECLARED})
+        counts = {}
         for overlay in overlays or []:
+            engine = DECLARED if overlay["path"] in declared_paths else _engine(overlay)
+            if wanted is None or engine in wanted:
+                counts[engine] = counts.get(engine, 0) + 1
             if overlay["path"] in declared_paths:
                 continue
             for row in overlay.get("drift") or []:
-                rows.append(dict(row, path=overlay["path"]))
+                rows.append(dict(row, path=overlay["path"], engine=engine))
+        if wanted is not None:
+            rows = [r for r in rows if r["engine"] in wanted]
         for row in rows:
             row["host"] = host
         summary = {
             "host": host,
             "reachable": overlays is not None or declared is not None,
-            "overlays": len(overlays or []),
+            "overlays": sum(counts.values()),
+            "engines": dict(counts),
             "declared": len(data.get("declared_paths") or []) if declared is not None else None,
             "drifted_overlays": len(set(r["path"] for r in rows)),
             "drifted_fields": len(rows),
         }
         report["hosts"].append(summary)
-        report["rows"].extend(dict((c, row.get(c)) for c in COLUMNS) for row in rows)
+        rows_all.extend(rows)
+    # Stable: within one engine, hosts in order and each host's rows as found.
+    rows_all.sort(key=lambda r: engine_rank(r["engine"]))
+    report["rows"] = [dict((c, row.get(c)) for c in COLUMNS) for row in rows_all]
     return report
+
+
+def _by_engine(host):
+    counts = host.get("engines") or {}
+    if not counts or list(counts) == ["none"]:
+        return ""
+    return ": " + ", ".join("%d %s" % (counts[e], e) for e in sorted(counts, key=engine_rank))
 
 
 def summary_line(host):
     if not host["reachable"]:
         return "%s: no data (the host failed or was unreachable)" % host["host"]
     declared = "" if host["declared"] is None else ", %d declared" % host["declared"]
+    declared = _by_engine(host) + declared
     if not host["drifted_fields"]:
         return "%s: in sync (%d overlays%s)" % (host["host"], host["overlays"], declared)
     return "%s: %d drifted field(s) on %d overlay(s) (%d overlays%s)" % (
@@ -78,14 +122,29 @@ def summary_line(host):
 
 def markdown(report, title="Overlay drift report"):
     """The report as a Markdown document: a summary line per host, then one table."""
-    lines = ["# %s" % title, "", "## Summary", ""]
+    lines = ["# %s" % title, ""]
+    if report.get("engines"):
+        lines += ["Only the overlays of: %s." % ", ".join(report["engines"]), ""]
+    lines += ["## Summary", ""]
     lines += ["- " + summary_line(h) for h in report["hosts"]]
     lines += ["", "## Drift", ""]
     if not report["rows"]:
         lines.append("No drift: every host matches its declaration and its persisted overlays.")
-    else:
-        lines.append("| " + " | ".join(COLUMNS) + " |")
-        lines.append("|" + "---|" * len(COLUMNS))
-        for row in report["rows"]:
-            lines.append("| " + " | ".join(_cell(row[c]) for c in COLUMNS) + " |")
+    columns = [c for c in COLUMNS if c != "engine"]
+    groups = []
+    for row in report["rows"]:
+        engine = row.get("engine") or "none"
+        if not groups or groups[-1][0] != engine:
+            groups.append((engine, []))
+        groups[-1][1].append(row)
+    for engine, rows in groups:
+        if len(groups) > 1 or engine != DECLARED:
+            lines += ["### %s" % ENGINE_TITLES.get(engine, engine), ""]
+        lines.append("| " + " | ".join(columns) + " |")
+        lines.append("|" + "---|" * len(columns))
+        for row in rows:
+            lines.append("| " + " | ".join(_cell(row.get(c)) for c in columns) + " |")
+        lines.append("")
+    if groups:
+        lines.pop()
     return "\n".join(lines) + "\n"

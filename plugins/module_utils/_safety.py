@@ -12,7 +12,15 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import posixpath
+
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import (
+    engine_layout,
+    engine_of,
+    overlay_config,
+    resolve_paths,
+)
 
 # Filesystems that lack the xattrs or d_type an upper dir needs (or are read-only).
 UNSUITABLE_UPPER_FS = frozenset([
@@ -23,18 +31,42 @@ UNSUITABLE_UPPER_FS = frozenset([
 VOLATILE_MARKER = ("work", "incompat", "volatile")
 
 
-def shared_upper(decl, overlays, own_mount_ids=()):
-    """The first live overlay (other than ours) using the declared upper or work dir.
+def _layer_dir(path, prefix):
+    """``<root>/<id>`` for a path below an engine's storage root ``<root>/``."""
+    return prefix + path[len(prefix):].split("/", 1)[0]
 
-    ``overlays`` are normalised live states (``_plan.live_state``).
+
+def find_shared(mine, entries, own_mount_ids=(), exists=None, realpath=None):
+    """The first live overlay (other than ours) an upper or work dir of ``mine`` would share.
+
+    Shared means: its upper or work dir is one of ``mine`` (relative paths
+    resolved as _mountinfo.resolve_paths does), or, for a container engine's
+    mount, one of ``mine`` lies in a layer dir (``<root>/<id>``) the
+    container uses: its own (upper and work) or one of its lower layers
+    (``realpath`` follows the engine's short ``l/`` links). ``mine`` holds
+    canonical paths. Returns ``{path, mount_id, engine}`` or None.
     """
-    mine = set(d for d in (decl["upperdir"], decl["workdir"]) if d)
-    for live in overlays:
-        if live["mount_id"] in own_mount_ids:
+    mine = set(posixpath.normpath(d) for d in mine if d)
+    for entry in entries:
+        if entry.fstype != "overlay" or entry.mount_id in own_mount_ids:
             continue
-        theirs = set(d for d in (live["upperdir"], live["workdir"]) if d)
-        if mine & theirs:
-            return live
+        paths = resolve_paths(overlay_config(entry), entry.mount_point, exists)
+        theirs = set(posixpath.normpath(d) for d in (paths["upperdir"], paths["workdir"]) if d)
+        root = engine_layout(entry.mount_point, paths)
+        found = bool(mine & theirs)
+        if not found and root is not None:
+            prefix = root.rstrip("/") + "/"
+            near = set(_layer_dir(d, prefix) for d in mine if d.startswith(prefix))
+            if near:
+                in_use = set([entry.mount_point[:-len("/merged")]])
+                for layer in paths["lowerdir"] + paths["datadir"]:
+                    real = realpath(layer) if realpath is not None and layer[:1] == "/" else layer
+                    if real.startswith(prefix):
+                        in_use.add(_layer_dir(real, prefix))
+                found = bool(near & in_use)
+        if found:
+            return {"path": entry.mount_point, "mount_id": entry.mount_id,
+                    "engine": engine_of(root, exists) if root is not None else None}
     return None
 
 
@@ -58,6 +90,15 @@ def check_upper(decl, facts, index_on, clear_volatile):
     if decl["upperdir"] is None:
         return []
     shared = facts.get("shared")
+    if shared is not None and shared.get("engine"):
+        raise OverlayError(
+            "upperdir: %s (or workdir %s) is a layer dir of the container mounted at %s by %s, "
+            "in use now; an upper or work dir must never be another overlay's layer (the kernel "
+            "answers EBUSY, or the container's files get corrupted), and this collection never "
+            "writes into a container engine's storage: give this overlay its own upper and work "
+            "dirs outside the engine's storage root"
+            % (decl["upperdir"], decl["workdir"], shared["path"], shared["engine"]),
+            shared_with=shared["path"], engine=shared["engine"])
     if shared is not None:
         raise OverlayError(
             "upperdir: %s (or workdir %s) is already used by the overlay mounted at %s; one upper "

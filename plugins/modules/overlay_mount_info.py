@@ -19,11 +19,16 @@ description:
     mount point with its layers, upper and work dir, options, whether it is
     mounted, how it is persisted, and where the live mount and the persisted
     one disagree.
-  - Understands what container engines mount. Docker- and podman-style
-    overlays with dozens of short-symlink layers given as relative paths
-    (resolved against the storage directory the engine mounted from), SELinux
-    and other options whose quoted values hold commas, octal-escaped paths,
-    and the one-C(lowerdir+)-per-layer form of the new mount API.
+  - Understands what container engines mount. Docker (overlay2) and podman
+    (containers-storage) mount a container at C(<root>/<id>/merged); once its
+    options would pass a page (about 75 layers for Docker, 60 for podman)
+    they give the layers as relative short links C(l/<short id>), the upper
+    and work dir as C(<id>/diff) and C(<id>/work), relative to the storage
+    root. Those are resolved to real directories (see the notes), as are
+    SELinux and other options whose quoted values hold commas, octal-escaped
+    paths, and the one-C(lowerdir+)-per-layer form of the new mount API.
+  - Each entry says which engine it belongs to (C(engine)), told from the
+    storage layout alone, without asking the engine.
   - Changes nothing. Reads only, so it runs the same in check mode.
 author:
   - overlayfs.mounts developers (@overlayfs-mounts)
@@ -47,8 +52,12 @@ options:
     default: [/etc/systemd/system]
   resolve_layers:
     description:
-      - Resolve symlinks in layer paths, so that a container engine's short
-        links (C(l/ABC...)) show as the real layer directories.
+      - Resolve symlinks in every layer, upper and work path, so that a
+        container engine's short links (C(l/ABC...)) show as the real layer
+        directories. For a container, C(lowerdir) is then exactly the
+        C(GraphDriver.Data.LowerDir) that C(docker inspect) or
+        C(podman inspect) report (top first), and C(upperdir), C(workdir) and
+        C(path) their C(UpperDir), C(WorkDir) and C(MergedDir).
     type: bool
     default: false
 attributes:
@@ -65,9 +74,16 @@ notes:
   - Overlay options are normalised as in M(overlayfs.mounts.overlay_mount);
     values equal to the kernel's defaults are left out, and options of other
     subsystems (an SELinux C(context=...)) are kept apart in C(live.other_options).
-  - A relative layer path is resolved against the storage directory two
-    levels above the upper dir (where Docker and containers/storage mount from)
-    when the layer exists there; otherwise it is shown as the kernel shows it.
+  - The kernel shows a relative layer, upper or work path as the mounting
+    process gave it, relative to a working directory mountinfo does not
+    record. All relative paths of one mount are resolved against one base,
+    the first of these that holds the first relative layer and the relative
+    upper and work dir - this collection's short-link directory for the
+    mount point (under C(/var/lib/overlayfs-mounts/links)), the mount point's
+    grandparent (an engine's storage root, C(<root>/<id>/merged)), then the
+    directories two and one levels above an absolute upper or work dir.
+    Where none holds them, the paths are shown as the kernel shows them and
+    C(resolved) is V(false).
 seealso:
   - module: overlayfs.mounts.overlay_mount
 """
@@ -80,6 +96,11 @@ EXAMPLES = r"""
 - name: Show the overlays whose live mount differs from fstab or its unit
   ansible.builtin.debug:
     msg: "{{ overlays.overlay_mounts | selectattr('drift') | map(attribute='path') | list }}"
+
+- name: This collection's overlays and those of no known owner, not the containers'
+  ansible.builtin.debug:
+    msg: "{{ overlays.overlay_mounts | rejectattr('engine', 'in', ['docker', 'containers-storage'])
+             | map(attribute='path') | list }}"
 
 - name: Two mount points, with container short links resolved
   overlayfs.mounts.overlay_mount_info:
@@ -124,6 +145,28 @@ overlay_mounts:
     managed:
       description: Whether the fstab line or unit was written by this collection.
       type: bool
+    engine:
+      description:
+        - Whom the overlay belongs to - V(docker) (Docker's overlay2 storage),
+          V(containers-storage) (podman, CRI-O, buildah), V(overlayfs.mounts)
+          (persisted by this collection, or mounted through its short links),
+          or V(none) when no owner is known.
+        - Told from the storage layout (a mount point C(<root>/<id>/merged)
+          over C(<root>/<id>/diff) and C(<root>/<id>/work), layers in
+          C(<root>/l/) or C(<root>/*/diff), and Docker's C(image/overlay2) or
+          containers-storage's C(overlay-layers) beside the root), without
+          asking the engine.
+        - This collection never mounts over, re-layers or unmounts a
+          container engine's overlay, nor uses its layer dirs as an upper dir.
+      type: str
+      sample: docker
+    resolved:
+      description:
+        - V(false) when relative layer, upper or work paths of the live mount
+          could not be resolved (nothing holds them) and are shown as the
+          kernel shows them; V(true) when every path is absolute; V(null)
+          when nothing is mounted.
+      type: bool
     source:
       description: The live mount's source (usually C(overlay)), or V(null).
       type: str
@@ -134,7 +177,10 @@ overlay_mounts:
       description: How many overlays are mounted on top of each other at C(path).
       type: int
     live:
-      description: The live state as M(overlayfs.mounts.overlay_mount) returns it, or V(null).
+      description:
+        - The live state as M(overlayfs.mounts.overlay_mount) returns it, or V(null);
+          with C(resolved), C(engine) and C(relative_to) (the base relative
+          paths were resolved against, or V(null)).
       type: dict
     fstab:
       description: Every overlay fstab line for C(path), read back (normally one).
@@ -164,6 +210,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils import _host as h
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._files import read_text
 from ansible_collections.overlayfs.mounts.plugins.module_utils._inventory import gather
+from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import RealPaths
 
 
 def _cached(function):
@@ -174,6 +221,20 @@ def _cached(function):
             cache[path] = function(path)
         return cache[path]
     return lookup
+
+
+def _readlink(path):
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
+
+
+def _symlinks_in(directory):
+    try:
+        return [entry.name for entry in os.scandir(directory) if entry.is_symlink()]
+    except OSError:
+        return None
 
 
 def main():
@@ -197,7 +258,7 @@ def main():
         mounts = gather(
             host.read_mountinfo(), host.read_defaults(), read_text(p["fstab"]), units,
             paths=p["path"], exists=_cached(os.path.exists),
-            realpath=_cached(os.path.realpath) if p["resolve_layers"] else None)
+            realpath=RealPaths(_readlink, _symlinks_in) if p["resolve_layers"] else None)
     except OverlayError as error:
         module.fail_json(msg=error.message, **error.details)
     module.exit_json(changed=False, overlay_mounts=mounts)

@@ -251,3 +251,16 @@ def test_two_thousand_container_mounts():
     records = gather(parse("\n".join(lines)), DEFAULTS, USER_FSTAB, UNITS, exists=exists)
     assert len(records) == 2000 + 4
     assert records[-1]["path"] == DOCKER_ROOT + "/c1999/merged"
+
+
+def test_engine_of_each_overlay():
+    records = by_path(gather(parse(MOUNTINFO), DEFAULTS, USER_FSTAB, UNITS, exists=exists))
+    # Laid out as Docker's overlay2 (named so; no markers to look at here).
+    assert records[DOCKER_ROOT + "/" + DOCKER_ID + "/merged"]["engine"] == "docker"
+    # Persisted by this collection (a managed fstab line and unit).
+    assert records["/srv/app data/merged"]["engine"] == "overlayfs.mounts"
+    assert records["/srv/stack"]["engine"] == "overlayfs.mounts"
+    # A hand-written fstab line, not mounted: no owner known.
+    assert records["/srv/hand"]["engine"] == "none"
+    assert [records[p]["resolved"] for p in sorted(records)] == [
+        None if not records[p]["mounted"] else True for p in sorted(records)]

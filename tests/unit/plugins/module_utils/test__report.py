@@ -53,25 +53,26 @@ DB1 = {"declared": None, "declared_paths": [], "overlays": [
 
 def test_rows_and_summaries_over_a_fleet():
     report = build({"web2": WEB2, "web1": WEB1, "db1": DB1, "down": None})
+    # This collection's overlays first (declared ones and its error rows), then the others.
     assert report["rows"] == [
-        {"host": "db1", "path": "/srv/a|b", "field": "options.index", "declared": None, "live": "on",
-         "persisted": "off"},
-        {"host": "web1", "path": "/srv/app", "field": "lowerdir", "declared": ["/l/a", "/l/b"],
-         "live": ["/l/b"], "persisted": ["/l/a", "/l/b"]},
-        {"host": "web1", "path": "/srv/app", "field": "persisted", "declared": "systemd", "live": None,
-         "persisted": "none"},
-        {"host": "web1", "path": "/srv/extra", "field": "mounted", "declared": None, "live": False,
-         "persisted": True},
+        {"engine": "overlayfs.mounts", "host": "web1", "path": "/srv/app", "field": "lowerdir",
+         "declared": ["/l/a", "/l/b"], "live": ["/l/b"], "persisted": ["/l/a", "/l/b"]},
+        {"engine": "overlayfs.mounts", "host": "web1", "path": "/srv/app", "field": "persisted",
+         "declared": "systemd", "live": None, "persisted": "none"},
+        {"engine": "none", "host": "db1", "path": "/srv/a|b", "field": "options.index", "declared": None,
+         "live": "on", "persisted": "off"},
+        {"engine": "none", "host": "web1", "path": "/srv/extra", "field": "mounted", "declared": None,
+         "live": False, "persisted": True},
     ]
     assert report["hosts"] == [
-        {"host": "db1", "reachable": True, "overlays": 2, "declared": None, "drifted_overlays": 1,
-         "drifted_fields": 1},
-        {"host": "down", "reachable": False, "overlays": 0, "declared": None, "drifted_overlays": 0,
-         "drifted_fields": 0},
-        {"host": "web1", "reachable": True, "overlays": 3, "declared": 2, "drifted_overlays": 2,
-         "drifted_fields": 3},
-        {"host": "web2", "reachable": True, "overlays": 1, "declared": 1, "drifted_overlays": 0,
-         "drifted_fields": 0},
+        {"host": "db1", "reachable": True, "overlays": 2, "engines": {"none": 2}, "declared": None,
+         "drifted_overlays": 1, "drifted_fields": 1},
+        {"host": "down", "reachable": False, "overlays": 0, "engines": {}, "declared": None,
+         "drifted_overlays": 0, "drifted_fields": 0},
+        {"host": "web1", "reachable": True, "overlays": 3, "engines": {"overlayfs.mounts": 2, "none": 1},
+         "declared": 2, "drifted_overlays": 2, "drifted_fields": 3},
+        {"host": "web2", "reachable": True, "overlays": 1, "engines": {"overlayfs.mounts": 1}, "declared": 1,
+         "drifted_overlays": 0, "drifted_fields": 0},
     ]
     assert all(tuple(r) == COLUMNS for r in report["rows"])
 
@@ -113,16 +114,23 @@ def test_markdown_of_a_fleet():
         "",
         "- db1: 1 drifted field(s) on 1 overlay(s) (2 overlays)",
         "- down: no data (the host failed or was unreachable)",
-        "- web1: 3 drifted field(s) on 2 overlay(s) (3 overlays, 2 declared)",
-        "- web2: in sync (1 overlays, 1 declared)",
+        "- web1: 3 drifted field(s) on 2 overlay(s) (3 overlays: 2 overlayfs.mounts, 1 none, 2 declared)",
+        "- web2: in sync (1 overlays: 1 overlayfs.mounts, 1 declared)",
         "",
         "## Drift",
+        "",
+        "### Overlays of this collection",
+        "",
+        "| host | path | field | declared | live | persisted |",
+        "|---|---|---|---|---|---|",
+        '| web1 | /srv/app | lowerdir | ["/l/a", "/l/b"] | ["/l/b"] | ["/l/a", "/l/b"] |',
+        "| web1 | /srv/app | persisted | systemd |  | none |",
+        "",
+        "### Other overlays (no known owner)",
         "",
         "| host | path | field | declared | live | persisted |",
         "|---|---|---|---|---|---|",
         "| db1 | /srv/a\\|b | options.index |  | on | off |",
-        '| web1 | /srv/app | lowerdir | ["/l/a", "/l/b"] | ["/l/b"] | ["/l/a", "/l/b"] |',
-        "| web1 | /srv/app | persisted | systemd |  | none |",
         "| web1 | /srv/extra | mounted |  | false | true |",
         "",
     ])
@@ -135,7 +143,7 @@ def test_markdown_without_drift():
         "",
         "## Summary",
         "",
-        "- a: in sync (1 overlays, 1 declared)",
+        "- a: in sync (1 overlays: 1 overlayfs.mounts, 1 declared)",
         "- b: in sync (0 overlays)",
         "",
         "## Drift",
@@ -176,6 +184,6 @@ def test_cells_never_break_the_table(value, cell):
 def test_an_entry_that_could_not_be_checked_is_a_row_not_a_lost_host():
     report = build({"h1": {"declared": [], "declared_paths": ["/srv/a", "/srv/b"], "overlays": [],
                            "errors": [{"path": "/srv/b", "msg": "lowerdir[0]: '/x' does not exist"}]}})
-    assert report["rows"] == [{"host": "h1", "path": "/srv/b", "field": "error", "declared": None,
-                               "live": "lowerdir[0]: '/x' does not exist", "persisted": None}]
+    assert report["rows"] == [{"engine": "overlayfs.mounts", "host": "h1", "path": "/srv/b", "field": "error",
+                               "declared": None, "live": "lowerdir[0]: '/x' does not exist", "persisted": None}]
     assert report["hosts"][0]["reachable"] is True

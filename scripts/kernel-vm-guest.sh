@@ -30,8 +30,8 @@ setup() {
     if [[ $KVM_SQUASH == 1 ]]; then
         modprobe -d "$kdir" virtio_blk 2>/dev/null
         modprobe -d "$kdir" squashfs || setup_fail "modprobe -d $kdir squashfs failed"
-        local dev=/dev/vda i
-        for i in $(seq 50); do
+        local dev=/dev/vda _
+        for _ in $(seq 50); do
             [[ -b $dev ]] && break
             sleep 0.1
         done

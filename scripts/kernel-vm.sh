@@ -99,7 +99,9 @@ main() {
         esac
         shift
     done
-    (($# >= 2)) && [[ $2 == -- ]] || die "usage: kernel-vm.sh [OPTIONS] SUITE -- CMD [ARG...] (see --help)"
+    if (($# < 2)) || [[ $2 != -- ]]; then
+        die "usage: kernel-vm.sh [OPTIONS] SUITE -- CMD [ARG...] (see --help)"
+    fi
     local suite=$1
     shift 2
     (($#)) || die "no command after -- (see --help)"

@@ -142,7 +142,8 @@ trim_kernel() {
 }
 
 fetch_suite() {
-    local suite=$1 refresh=$2 dest="$KERNEL_CACHE/$suite" state pkg scratch t0=$SECONDS
+    local suite=$1 refresh=$2
+    local dest="$KERNEL_CACHE/$suite" state pkg scratch t0=$SECONDS
     if [[ $refresh == 0 && -f $dest/version && -f $dest/package ]]; then
         log "kernel $suite: cached $(cat "$dest/version") ($(cat "$dest/package"))"
         return 0

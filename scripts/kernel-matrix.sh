@@ -12,15 +12,29 @@
 #   TARGET     driver targets to run (default all), e.g. live_classic deep_layers_500
 #   --tree     collection checkout under test (default: this one)
 #
-# Installs what it needs: qemu-system-x86, squashfs-tools, kmod, busybox and
-# file from apt (when missing); virtme-ng comes from requirements-dev.txt.
+# Installs what it needs from apt when its command is missing (qemu-system-x86,
+# squashfs-tools, kmod, busybox-static, file; a busybox that is already there,
+# static or not, is kept); virtme-ng comes from requirements-dev.txt.
 # Kernels are cached in /var/cache/overlayfs-mounts/kernels (scripts/kernels.sh).
 
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-KERNEL_MATRIX_PACKAGES=(qemu-system-x86 squashfs-tools kmod busybox file)
+# command:package. Checked by command, so that e.g. an installed busybox
+# package is not swapped for busybox-static (they conflict).
+KERNEL_MATRIX_TOOLS=(
+    qemu-system-x86_64:qemu-system-x86 mksquashfs:squashfs-tools
+    depmod:kmod modprobe:kmod busybox:busybox-static file:file
+)
+
+ensure_tools() {
+    local pair missing=()
+    for pair in "${KERNEL_MATRIX_TOOLS[@]}"; do
+        PATH="$PATH:/usr/sbin:/sbin" command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+    done
+    ((${#missing[@]} == 0)) || apt_install_missing "${missing[@]}"
+}
 
 main() {
     local tree="$ROOT" suites=() targets=()
@@ -37,7 +51,7 @@ main() {
     ((${#suites[@]})) || suites=(bullseye bookworm trixie)
 
     local t0=$SECONDS
-    apt_install_missing "${KERNEL_MATRIX_PACKAGES[@]}"
+    ensure_tools
     [[ -x $VENV/bin/virtme-run ]] || die "no virtme-run in $VENV: pip install -r requirements-dev.txt (virtme-ng)"
     "$ROOT/scripts/kernels.sh" "${suites[@]}"
 

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Guest half of scripts/kernel-vm.sh: runs as root (pid 1's child) in the
-# qemu guest, sets the guest up, runs the command, prints the exit mark.
-# Environment from kernel-vm.sh: KVM_KDIR (kernel cache dir), KVM_TREE,
-# KVM_CWD, KVM_VENV, KVM_STDLIB, KVM_PURELIB, KVM_SQUASH (1/0), KVM_MARK.
+# Guest half of scripts/kernel-vm.sh, in one of two roles:
+# - the guest's init (pid 1, started by virtme-ng's initramfs once the
+#   host's root is mounted over 9p): mounts /proc, /sys, /dev, /run, reads
+#   the command from kernel_vm.exec= on the kernel command line, runs it,
+#   powers off;
+# - the command's wrapper (KVM_RUN=1, environment from kernel-vm.sh:
+#   KVM_KDIR (kernel cache dir), KVM_TREE, KVM_CWD, KVM_VENV, KVM_STDLIB,
+#   KVM_PURELIB, KVM_SQUASH (1/0), KVM_MARK): sets the guest up, runs the
+#   command, prints the exit mark.
 
 set -u
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -14,6 +19,7 @@ setup_fail() {
 }
 
 setup() {
+    [[ -n ${KVM_TRACE:-} ]] && { PS4='+ $(cut -d" " -f1 /proc/uptime) '; set -x; }
     local run=/run/kernel-vm
     # Writable scratch: the host's root is read-only here.
     mount -t tmpfs -o mode=1777,size=75% tmpfs /tmp || setup_fail "cannot mount a tmpfs on /tmp"
@@ -44,6 +50,7 @@ setup() {
 
     # ansible_collections.overlayfs.mounts -> the tree under test, live.
     mkdir -p "$run/pythonpath/ansible_collections/overlayfs"
+    # shellcheck disable=SC2153  # KVM_TREE comes from kernel-vm.sh
     ln -sfn "$KVM_TREE" "$run/pythonpath/ansible_collections/overlayfs/mounts"
 
     mkdir -p /tmp/home
@@ -56,8 +63,49 @@ setup() {
     export OVERLAYFS_TREE="$KVM_TREE"
     export OVERLAYFS_KERNEL_DIR="$KVM_KDIR"
     cd "$KVM_CWD" || setup_fail "cannot cd to $KVM_CWD"
+    echo "kernel-vm: $(uname -r) ready at $(uptime_s)s (guest uptime)"
 }
 
-setup
-"$@"
-echo "${KVM_MARK}$?"
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+
+as_init() {
+    mount -t proc -o nosuid,noexec,nodev proc /proc
+    echo "kernel-vm: $(uname -r) init started at $(uptime_s)s"
+    mount -t sysfs -o nosuid,noexec,nodev sysfs /sys
+    mount -t devtmpfs -o mode=0755 devtmpfs /dev 2>/dev/null
+    mkdir -p /dev/pts /dev/shm
+    mount -t devpts -o gid=5,mode=620,ptmxmode=666 devpts /dev/pts
+    mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+    ln -sfn /proc/self/fd /dev/fd
+    ln -sfn /proc/self/fd/0 /dev/stdin
+    ln -sfn /proc/self/fd/1 /dev/stdout
+    ln -sfn /proc/self/fd/2 /dev/stderr
+    mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
+    hostname kernel-vm 2>/dev/null
+    local arg encoded=""
+    # shellcheck disable=SC2013  # the command line is one line of words
+    for arg in $(cat /proc/cmdline); do
+        case $arg in
+            kernel_vm.exec=*) encoded=${arg#kernel_vm.exec=} ;;
+        esac
+    done
+    if [[ -z $encoded ]]; then
+        echo "kernel-vm guest: no kernel_vm.exec= on the kernel command line" >&2
+    else
+        bash -c "$(printf '%s' "$encoded" | base64 -d)" </dev/null
+    fi
+    sync
+    echo o >/proc/sysrq-trigger
+    sleep 10
+}
+
+if [[ ${KVM_RUN:-0} == 1 ]]; then
+    setup
+    "$@"
+    echo "${KVM_MARK}$?"
+elif (($$ == 1)); then
+    as_init
+else
+    echo "kernel-vm-guest.sh runs in a guest started by scripts/kernel-vm.sh" >&2
+    exit 2
+fi

@@ -14,6 +14,12 @@
 #   --timeout SEC    kill the guest after SEC seconds (default 1200)
 #   --no-squashfs    read Python over 9p instead of the packed image (slower)
 #   --boot-log       show the kernel's boot messages too
+#   --virtme-init    start the command through virtme-ng's own guest init
+#                    (default: kernel-vm-guest.sh is the guest's init, which
+#                    skips virtme-ng-init's systemd-tmpfiles pass over 9p,
+#                    10-20 s under emulation)
+#
+# KVM_TRACE=1 in the environment traces the guest's set-up with timestamps.
 #
 # In the guest: the host's root filesystem read-only (9p), a fresh tmpfs on
 # /tmp (writable scratch), the overlay module loaded (`modprobe -d <kernel
@@ -36,7 +42,7 @@ SQUASH_CACHE="${OVERLAYFS_SQUASH_CACHE:-/var/cache/overlayfs-mounts/kernel-vm}"
 SQUASH_LAYOUT=1
 EXIT_MARK="@@kernel-vm-exit="
 
-usage() { sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 # Python prefix, stdlib dir and venv site-packages the guest bind-mounts.
 python_paths() {
@@ -82,7 +88,7 @@ python_squashfs() {
 }
 
 main() {
-    local tree="$ROOT" cwd="$PWD" cpus=1 memory=1G timeout=1200 squash=1 boot_log=0
+    local tree="$ROOT" cwd="$PWD" cpus=1 memory=1G timeout=1200 squash=1 boot_log=0 virtme_init=0
     while (($#)); do
         case $1 in
             --tree) tree=$(cd "$2" && pwd); shift ;;
@@ -92,6 +98,7 @@ main() {
             --timeout) timeout=$2; shift ;;
             --no-squashfs) squash=0 ;;
             --boot-log) boot_log=1 ;;
+            --virtme-init) virtme_init=1 ;;
             -h | --help) usage; return 0 ;;
             --) die "no SUITE before -- (see --help)" ;;
             -*) die "unknown option $1 (see --help)" ;;
@@ -130,7 +137,7 @@ main() {
     guest_script+=" KVM_CWD=$(printf %q "$cwd") KVM_VENV=$(printf %q "$(cd "$VENV" && pwd -P)")"
     guest_script+=" KVM_STDLIB=$(printf %q "$stdlib") KVM_PURELIB=$(printf %q "$purelib")"
     guest_script+=" KVM_SQUASH=$((squash)) KVM_MARK=$EXIT_MARK;"
-    guest_script+=" exec bash $(printf %q "$ROOT/scripts/kernel-vm-guest.sh")"
+    guest_script+=" KVM_TRACE=${KVM_TRACE:-} KVM_RUN=1 exec bash $(printf %q "$ROOT/scripts/kernel-vm-guest.sh")"
     guest_script+="$(printf ' %q' "$@")"
 
     local args=(
@@ -142,6 +149,19 @@ main() {
     )
     if [[ -n $image ]]; then
         args+=(--qemu-opt=-drive --qemu-opt="file=$image,if=virtio,format=raw,readonly=on")
+    fi
+    if ((!virtme_init)); then
+        # virtme-ng builds the initramfs (virtio and 9p modules, the host's
+        # root mounted over 9p) and the qemu command; a second -append,
+        # placed after virtme-ng's own, replaces the kernel command line so
+        # that the initramfs hands over to kernel-vm-guest.sh as init.
+        local encoded cmdline
+        encoded=$(printf '%s' "$guest_script" | base64 -w0)
+        cmdline="console=ttyS0 earlyprintk=serial,ttyS0,115200 panic=-1 quiet loglevel=1"
+        cmdline+=" mitigations=off tsc=reliable kernel_vm.exec=$encoded"
+        cmdline+=" init=$ROOT/scripts/kernel-vm-guest.sh"
+        ((${#cmdline} < 2000)) || die "the command is too long for the kernel command line (${#cmdline} bytes); put it in a script"
+        args+=(--qemu-opt=-append --qemu-opt="$cmdline")
     fi
     log "booting $suite ($kver) under qemu (TCG, $cpus CPU, $memory)"
     local rc_file

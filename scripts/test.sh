@@ -8,6 +8,8 @@
 #   lint        ansible-lint (production profile) on roles/ examples/ playbooks/
 #               extensions/ tests/integration/targets/ (those holding YAML)
 #   molecule    molecule test --all per scenario folder (only if any exist)
+#   kernels     the modules on Debian's 5.10, 6.1 and 6.12 kernels under qemu
+#               (scripts/kernel-matrix.sh, docs/kernels.md)
 #   pytest      tests/unit and tests/integration; LAST, so the final line of
 #               output is pytest's own summary
 
@@ -97,6 +99,10 @@ have_pytest_files() {
     return 1
 }
 
+run_kernels() {
+    "$ROOT/scripts/kernel-matrix.sh"
+}
+
 run_pytest() {
     local paths=() d
     for d in tests/unit tests/integration; do
@@ -130,6 +136,7 @@ main() {
     stage ansible-lint run_lint
     stage molecule run_molecule
     stage engines run_engines
+    stage kernels run_kernels
     # Nothing may print after pytest: its summary must be the last line.
     printf '\n==================== pytest (total so far %ss) ====================\n' \
         "$((SECONDS - t0))" >&2

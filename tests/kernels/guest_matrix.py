@@ -1,0 +1,511 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Kernel matrix driver: the collection's modules against the running kernel.
+
+Runs as root in one Python process (in a qemu guest started by
+scripts/kernel-vm.sh, or on the host inside ``unshare --mount``), because a
+playbook per step takes minutes under emulation. Each module is driven
+through its own ``main()`` with arguments injected the way AnsiballZ hands
+them over, so argument parsing, the decision code and the host side effects
+are the real ones. Everything happens under a tmpfs scratch dir.
+
+For each target: check mode changes nothing, the real run changes what it
+should, a second run reports ``changed: false`` with no drift, and the result
+is checked independently (mountinfo, files seen through the merged dir, the
+host's own mount(8) for persisted lines).
+
+Prints exactly one result line per target::
+
+    kernel 6.1.0-57-amd64  target live_classic  PASS  3.2s
+
+followed, for a failure, by its error text indented. Exit code 1 if any
+target failed.
+
+    python3 tests/kernels/guest_matrix.py [--tree DIR] [--scratch DIR] [TARGET...]
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import argparse
+import io
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_TREE = os.path.dirname(os.path.dirname(HERE))
+
+
+def importable(tree):
+    """Make ``ansible_collections.overlayfs.mounts`` resolve to ``tree``."""
+    parts = tree.rstrip(os.sep).split(os.sep)
+    if parts[-3:] == ["ansible_collections", "overlayfs", "mounts"]:
+        root = os.sep.join(parts[:-3])
+    else:
+        root = tempfile.mkdtemp(prefix="kernel-matrix-path-")
+        os.makedirs(os.path.join(root, "ansible_collections", "overlayfs"))
+        os.symlink(tree, os.path.join(root, "ansible_collections", "overlayfs", "mounts"))
+    sys.path.insert(0, root)
+
+
+class Failure(Exception):
+    pass
+
+
+def check(condition, message, *details):
+    if not condition:
+        if details:
+            message += ": " + "; ".join(repr(d) for d in details)
+        raise Failure(message)
+
+
+# ---- mountinfo, read independently of the collection's own parser ----------
+
+def _unoctal(text):
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "\\" and text[i + 1:i + 4].isdigit():
+            out.append(chr(int(text[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def mountinfo(path=None):
+    """{mount point: (fstype, super options)} of the last mount on each point."""
+    found = {}
+    with open("/proc/self/mountinfo") as handle:
+        for line in handle:
+            fields = line.rstrip("\n").split(" ")
+            sep = fields.index("-", 6)
+            point = _unoctal(fields[4])
+            found[point] = (fields[sep + 1], fields[sep + 3], fields[5])
+    if path is not None:
+        return found.get(path)
+    return found
+
+
+def live_layers(path, links_dir=None):
+    """The lower layers mountinfo shows for the overlay at ``path``, top first.
+
+    ``lowerdir+=`` entries (new mount API) or one ``lowerdir=a:b`` string;
+    relative names (short links, mounted from a directory under links_dir)
+    are resolved through the links found there.
+    """
+    entry = mountinfo(path)
+    check(entry is not None and entry[0] == "overlay", "no overlay mounted at %s" % path, entry)
+    layers, upper, work = [], None, None
+    for option in entry[1].split(","):
+        name, _sep, value = option.partition("=")
+        if name == "lowerdir+":
+            layers.append(_unoctal(value))
+        elif name == "lowerdir":
+            layers.extend(_unoctal(v) for v in value.split(":") if v)
+        elif name == "upperdir":
+            upper = _unoctal(value)
+        elif name == "workdir":
+            work = _unoctal(value)
+    if layers and not layers[0].startswith("/"):
+        layers = _resolve_short(layers, links_dir)
+    return layers, upper, work
+
+
+def _resolve_short(names, links_dir):
+    check(links_dir is not None and os.path.isdir(links_dir),
+          "mountinfo shows relative layers %s but there is no links dir" % names[:3])
+    for root, _dirs, files in os.walk(links_dir):
+        if names[0] in files or os.path.islink(os.path.join(root, names[0])):
+            try:
+                return [os.path.realpath(os.path.join(root, n)) for n in names]
+            except OSError:
+                continue
+    raise Failure("relative layers %s... are not links under %s" % (names[:3], links_dir))
+
+
+# ---- driving a module in-process --------------------------------------------
+
+class ModuleRunner(object):
+    """Runs a module's ``main()`` with injected arguments; returns its result dict."""
+
+    def __init__(self):
+        from ansible.module_utils import basic
+        from ansible.module_utils.common import warnings
+        from ansible_collections.overlayfs.mounts.plugins.modules import overlay_mount, overlay_mount_info
+        self.basic = basic
+        self.warnings = warnings
+        self.modules = {"overlay_mount": overlay_mount, "overlay_mount_info": overlay_mount_info}
+
+    def __call__(self, name, args, check_mode=False, diff=True):
+        payload = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff,
+                       _ansible_tmpdir=tempfile.mkdtemp(prefix="ansible-module-"))
+        self.basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": payload}).encode()
+        self.basic._ANSIBLE_PROFILE = "legacy"
+        self.warnings._global_warnings.clear()
+        self.warnings._global_deprecations.clear()
+        out = io.StringIO()
+        saved, sys.stdout = sys.stdout, out
+        try:
+            self.modules[name].main()
+        except SystemExit:
+            pass
+        finally:
+            sys.stdout = saved
+        text = out.getvalue().strip()
+        try:
+            return json.loads(text.splitlines()[-1])
+        except (ValueError, IndexError):
+            raise Failure("%s printed no result: %r" % (name, text[-2000:]))
+
+
+def _fail_text(result):
+    return result.get("msg") or json.dumps(result)[:2000]
+
+
+def snapshot(scratch, fstab=None):
+    """What check mode must leave alone: mounts and files under scratch."""
+    mounts = sorted((k, v) for k, v in mountinfo().items() if k.startswith(scratch))
+    tree = []
+    for root, dirs, files in os.walk(scratch):
+        dirs.sort()
+        for name in sorted(dirs + files):
+            full = os.path.join(root, name)
+            tree.append((full, os.path.islink(full)))
+    text = None
+    if fstab and os.path.exists(fstab):
+        with open(fstab) as handle:
+            text = handle.read()
+    return mounts, tree, text
+
+
+def converge(run, name, args, scratch, fstab=None, expect_change=True):
+    """Check mode, real run, second run; returns the real run's result."""
+    before = snapshot(scratch, fstab)
+    checked = run(name, args, check_mode=True)
+    check(not checked.get("failed"), "check mode failed", _fail_text(checked))
+    check(checked.get("changed") == expect_change, "check mode changed=%s, expected %s"
+          % (checked.get("changed"), expect_change), checked.get("actions"))
+    check(snapshot(scratch, fstab) == before, "check mode changed something under %s" % scratch)
+    first = run(name, args)
+    check(not first.get("failed"), "real run failed", _fail_text(first))
+    check(first.get("changed") == expect_change, "real run changed=%s, expected %s"
+          % (first.get("changed"), expect_change), first.get("actions"))
+    second = run(name, args)
+    check(not second.get("failed"), "second run failed", _fail_text(second))
+    check(second.get("changed") is False, "second run changed", second.get("actions"), second.get("drift"))
+    check(second.get("drift") in ([], None), "second run reports drift", second.get("drift"))
+    first["_second"] = second
+    return first
+
+
+def write(path, text):
+    with open(path, "w") as handle:
+        handle.write(text)
+
+
+def read(path):
+    with open(path) as handle:
+        return handle.read()
+
+
+def mkdirs(*paths):
+    for path in paths:
+        os.makedirs(path, exist_ok=True)
+
+
+def mount_args(path, lowers, upper=None, work=None, options=(), **extra):
+    args = {"path": path, "lowerdir": list(lowers), "options": list(options), "persist": "none"}
+    if upper:
+        args.update(upperdir=upper, workdir=work)
+    args.update(extra)
+    return args
+
+
+# ---- targets ----------------------------------------------------------------
+
+def target_live_classic(run, d):
+    """lower1 {a, b} above lower2 {a}, upper {c}: merged a (lower1), b, c; writes land in upper."""
+    mkdirs(d + "/lower1", d + "/lower2", d + "/upper")
+    write(d + "/lower1/a", "a from lower1\n")
+    write(d + "/lower1/b", "b\n")
+    write(d + "/lower2/a", "a from lower2\n")
+    write(d + "/upper/c", "c\n")
+    merged = d + "/merged"
+    args = mount_args(merged, [d + "/lower1", d + "/lower2"], d + "/upper", d + "/work")
+    result = converge(run, "overlay_mount", args, d)
+    check(sorted(os.listdir(merged)) == ["a", "b", "c"], "merged view", sorted(os.listdir(merged)))
+    check(read(merged + "/a") == "a from lower1\n", "a must come from lower1", read(merged + "/a"))
+    write(merged + "/d", "new\n")
+    check(read(d + "/upper/d") == "new\n", "a write must land in upper")
+    check(not os.path.exists(d + "/lower1/d") and not os.path.exists(d + "/lower2/d"), "lowers changed")
+    layers, upper, work = live_layers(merged)
+    check(layers == [d + "/lower1", d + "/lower2"], "mountinfo layers", layers)
+    check((upper, work) == (d + "/upper", d + "/work"), "mountinfo upper/work", upper, work)
+    check(result["live"]["lowerdir"] == layers, "module's live.lowerdir", result["live"]["lowerdir"])
+    return "method %s" % result.get("mount_method")
+
+
+def target_live_read_only(run, d):
+    """Two lowers, no upper: a read-only overlay."""
+    mkdirs(d + "/l1", d + "/l2")
+    write(d + "/l1/top", "top\n")
+    write(d + "/l2/bottom", "bottom\n")
+    merged = d + "/merged"
+    result = converge(run, "overlay_mount", mount_args(merged, [d + "/l1", d + "/l2"]), d)
+    check(sorted(os.listdir(merged)) == ["bottom", "top"], "merged view", os.listdir(merged))
+    try:
+        write(merged + "/x", "x")
+        raise Failure("writing into a read-only overlay succeeded")
+    except OSError:
+        pass
+    entry = mountinfo(merged)
+    check("ro" in entry[1].split(",") + entry[2].split(","), "mount is not ro", entry)
+    check(live_layers(merged)[0] == [d + "/l1", d + "/l2"], "mountinfo layers", live_layers(merged))
+    return "method %s" % result.get("mount_method")
+
+
+# Options every kernel of the matrix has (5.10 included); each set mounts,
+# re-runs unchanged and shows no drift.
+OPTION_SETS = [
+    ["index=on"],
+    ["redirect_dir=on"],
+    ["metacopy=on"],
+    ["redirect_dir=nofollow"],
+    ["xino=off"],
+    ["index=on", "nfs_export=on"],
+    ["volatile"],
+]
+
+
+def target_live_options(run, d):
+    """A few option sets, each on its own overlay."""
+    mkdirs(d + "/l1", d + "/l2")
+    write(d + "/l1/f", "f\n")
+    methods = set()
+    for i, options in enumerate(OPTION_SETS):
+        base = "%s/%d" % (d, i)
+        args = mount_args(base + "/merged", [d + "/l1", d + "/l2"], base + "/upper", base + "/work", options)
+        try:
+            result = converge(run, "overlay_mount", args, d)
+        except Failure as error:
+            raise Failure("options %s: %s" % (",".join(options), error))
+        methods.add(result.get("mount_method"))
+        check(read(base + "/merged/f") == "f\n", "options %s: file through merged" % options)
+    return "%d option sets, method %s" % (len(OPTION_SETS), ",".join(sorted(str(m) for m in methods)))
+
+
+def target_persist_fstab(run, d):
+    """fstab line written, then unmounted and mounted back by the host's mount(8)."""
+    mkdirs(d + "/l1", d + "/l2")
+    write(d + "/l1/one", "1\n")
+    write(d + "/l2/two", "2\n")
+    fstab = d + "/fstab"
+    write(fstab, "# scratch fstab\n")
+    merged = d + "/merged"
+    lowers = [d + "/l1", d + "/l2"]
+    args = mount_args(merged, lowers, d + "/upper", d + "/work", persist="fstab", fstab=fstab)
+    result = converge(run, "overlay_mount", args, d, fstab=fstab)
+    lines = [line for line in read(fstab).splitlines() if line.startswith("overlay ")]
+    check(len(lines) == 1, "one overlay line in fstab", read(fstab))
+    subprocess.check_call(["umount", merged])
+    check(mountinfo(merged) is None, "still mounted after umount")
+    proc = subprocess.run(["mount", "-T", fstab, merged], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    check(proc.returncode == 0, "mount -T %s %s failed (rc %d): %s"
+          % (fstab, merged, proc.returncode, proc.stdout.decode(errors="replace").strip()))
+    layers, upper, work = live_layers(merged)
+    check(layers == lowers, "layers after mount(8) from fstab", layers, lines[0])
+    check((upper, work) == (d + "/upper", d + "/work"), "upper/work after mount(8)", upper, work)
+    check(sorted(os.listdir(merged)) == ["one", "two"], "merged view after mount(8)", os.listdir(merged))
+    again = run("overlay_mount", args)
+    check(not again.get("failed") and again.get("changed") is False and again.get("drift") == [],
+          "the module after mount(8) from fstab", _fail_text(again) if again.get("failed") else again.get("drift"))
+    return "method %s; %s" % (result.get("mount_method"), lines[0][:60] + "...")
+
+
+def _deep(run, d, count):
+    # ~120-character layer paths: scratch prefix, padding, layer number.
+    pad = "p" * max(1, 120 - len(d) - len("/layers//layer-000") - 1)
+    base = "%s/layers/%s" % (d, pad)
+    lowers = ["%s/layer-%03d" % (base, i) for i in range(count)]
+    mkdirs(*lowers)
+    write(lowers[-1] + "/bottom", "bottom of %d\n" % count)
+    merged = d + "/merged"
+    links = d + "/links"
+    args = mount_args(merged, lowers, d + "/upper", d + "/work", links_dir=links)
+    result = converge(run, "overlay_mount", args, d)
+    layers, upper, _work = live_layers(merged, links)
+    check(len(layers) == count, "mountinfo shows %d layers, expected %d" % (len(layers), count))
+    wrong = [i for i, (a, b) in enumerate(zip(layers, lowers)) if a != b]
+    check(not wrong, "layers differ in mountinfo at %s" % wrong[:5], layers[wrong[0]] if wrong else None)
+    check(upper is not None, "no upper dir in mountinfo")
+    check(read(merged + "/bottom") == "bottom of %d\n" % count, "bottom layer's file through merged")
+    check(result["live"]["lowerdir"] == lowers, "module's live.lowerdir")
+    return "method %s, %d-char paths" % (result.get("mount_method"), len(lowers[0]))
+
+
+def target_deep_layers_100(run, d):
+    """100 layers of ~120-character paths."""
+    return _deep(run, d, 100)
+
+
+def target_deep_layers_500(run, d):
+    """500 layers of ~120-character paths (the kernel's maximum)."""
+    return _deep(run, d, 500)
+
+
+def target_relayer(run, d):
+    """Changed lowers: the module unmounts and mounts again with the new stack."""
+    mkdirs(d + "/l1", d + "/l2", d + "/l3")
+    write(d + "/l1/f", "l1\n")
+    write(d + "/l3/f", "l3\n")
+    merged = d + "/merged"
+    old = mount_args(merged, [d + "/l1", d + "/l2"], d + "/upper", d + "/work")
+    converge(run, "overlay_mount", old, d)
+    check(read(merged + "/f") == "l1\n", "before re-layering")
+    new = mount_args(merged, [d + "/l3", d + "/l1"], d + "/upper", d + "/work")
+    result = converge(run, "overlay_mount", new, d)
+    actions = [step["action"] for step in result["actions"]]
+    check("unmount" in actions and "mount" in actions, "re-layering actions", actions)
+    check(live_layers(merged)[0] == [d + "/l3", d + "/l1"], "mountinfo after re-layering", live_layers(merged))
+    check(read(merged + "/f") == "l3\n", "merged view after re-layering")
+    return "actions %s" % ",".join(actions)
+
+
+def target_info(run, d):
+    """overlay_mount_info sees a persisted mount, with no drift; then sees drift."""
+    mkdirs(d + "/l1", d + "/l2")
+    fstab = d + "/fstab"
+    write(fstab, "")
+    merged = d + "/merged"
+    args = mount_args(merged, [d + "/l1", d + "/l2"], d + "/upper", d + "/work", persist="fstab", fstab=fstab)
+    converge(run, "overlay_mount", args, d, fstab=fstab)
+    info_args = {"path": [merged], "fstab": fstab, "unit_dir": [d + "/units"]}
+    for check_mode in (True, False):
+        info = run("overlay_mount_info", info_args, check_mode=check_mode)
+        check(not info.get("failed"), "overlay_mount_info failed", _fail_text(info))
+        check(info.get("changed") is False, "info changed")
+        mounts = info["overlay_mounts"]
+        check(len(mounts) == 1 and mounts[0]["path"] == merged, "info entries", mounts)
+        entry = mounts[0]
+        check(entry["mounted"] and entry["persisted"] == "fstab", "mounted/persisted", entry)
+        check(entry["lowerdir"] == [d + "/l1", d + "/l2"], "info lowerdir", entry["lowerdir"])
+        check(entry["drift"] == [], "info drift on a converged mount", entry["drift"])
+    # Drift: the live mount changed behind fstab's back.
+    subprocess.check_call(["umount", merged])
+    mkdirs(d + "/l0")
+    subprocess.check_call(["mount", "-t", "overlay", "overlay", "-o",
+                           "lowerdir=%s/l0:%s/l2,upperdir=%s/upper,workdir=%s/work" % (d, d, d, d), merged])
+    info = run("overlay_mount_info", info_args)
+    fields = [item["field"] for item in info["overlay_mounts"][0]["drift"]]
+    check(fields == ["lowerdir"], "drift after mounting other lowers by hand", info["overlay_mounts"][0]["drift"])
+    return "drift seen: %s" % ",".join(fields)
+
+
+TARGETS = [
+    ("live_classic", target_live_classic),
+    ("live_read_only", target_live_read_only),
+    ("live_options", target_live_options),
+    ("persist_fstab", target_persist_fstab),
+    ("deep_layers_100", target_deep_layers_100),
+    ("deep_layers_500", target_deep_layers_500),
+    ("relayer", target_relayer),
+    ("info", target_info),
+]
+
+
+def unmount_under(scratch):
+    """Unmount everything below scratch, deepest and newest first."""
+    for _round in range(5):
+        points = [p for p in mountinfo() if p.startswith(scratch + "/")]
+        if not points:
+            return
+        for point in sorted(points, key=len, reverse=True):
+            subprocess.call(["umount", "-l", point], stderr=subprocess.DEVNULL)
+
+
+class Heartbeat(object):
+    """A progress line at least every 50 s while a target runs (CI wants one a minute)."""
+
+    def __init__(self, label, every=50):
+        self.label, self.every, self.stop = label, every, threading.Event()
+
+    def __enter__(self):
+        start = time.time()
+
+        def beat():
+            while not self.stop.wait(self.every):
+                print("  ... %s still running (%ds)" % (self.label, time.time() - start), flush=True)
+        threading.Thread(target=beat, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("targets", nargs="*", help="targets to run (default: all): %s"
+                        % " ".join(name for name, _f in TARGETS))
+    parser.add_argument("--tree", default=os.environ.get("OVERLAYFS_TREE", DEFAULT_TREE),
+                        help="collection checkout under test (default: $OVERLAYFS_TREE or this checkout)")
+    parser.add_argument("--scratch", default="/tmp/kernel-matrix",
+                        help="scratch dir; a tmpfs is mounted on it (default %(default)s)")
+    opts = parser.parse_args()
+    names = [name for name, _f in TARGETS]
+    unknown = [t for t in opts.targets if t not in names]
+    if unknown:
+        parser.error("unknown target(s) %s; known: %s" % (" ".join(unknown), " ".join(names)))
+    if os.geteuid() != 0:
+        parser.error("must run as root (it mounts overlays); on the host use unshare --mount")
+
+    t0 = time.time()
+    importable(os.path.abspath(opts.tree))
+    run = ModuleRunner()
+    kernel = platform.release()
+    print("kernel %s  tree %s  (imports %.1fs)" % (kernel, os.path.abspath(opts.tree), time.time() - t0),
+          flush=True)
+    scratch = opts.scratch.rstrip("/")
+    os.makedirs(scratch, exist_ok=True)
+    subprocess.check_call(["mount", "-t", "tmpfs", "-o", "mode=755", "tmpfs", scratch])
+    failed = 0
+    try:
+        for name, function in TARGETS:
+            if opts.targets and name not in opts.targets:
+                continue
+            d = os.path.join(scratch, name)
+            os.makedirs(d)
+            start = time.time()
+            error = note = None
+            with Heartbeat("kernel %s target %s" % (kernel, name)):
+                try:
+                    note = function(run, d)
+                except Failure as exc:
+                    error = str(exc)
+                except Exception:  # the module or the driver broke: show where
+                    error = traceback.format_exc()
+            unmount_under(d)
+            status = "FAIL" if error else "PASS"
+            failed += bool(error)
+            print("kernel %s  target %s  %s  %.1fs%s" % (kernel, name, status, time.time() - start,
+                                                        "  (%s)" % note if note and not error else ""),
+                  flush=True)
+            if error:
+                print("\n".join("    " + line for line in error.rstrip().splitlines()), flush=True)
+            shutil.rmtree(d, ignore_errors=True)
+    finally:
+        unmount_under(scratch)
+        subprocess.call(["umount", scratch])
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -71,8 +71,10 @@ run_molecule() {
         log "no molecule scenarios: nothing to run"
         return 0
     fi
-    # The scenarios run in booted-systemd containers from this local image
-    # (no registry is reachable). Built once, then cached by podman.
+    # The scenarios run in booted-systemd containers from local images of
+    # Debian 11, 12 and 13 (no registry is reachable): persist on all three,
+    # the others on 12. Built once, then cached by podman until their recipe
+    # changes.
     "$ROOT/scripts/build-image.sh"
     # molecule's prerun builds this collection and installs it into
     # $ANSIBLE_HOME/collections (default ~/.ansible), where it would outlive

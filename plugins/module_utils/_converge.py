@@ -129,7 +129,7 @@ def observe(path, entries, defaults, links_root=None):
     return live, count, None
 
 
-def planned_fstab_line(p):
+def planned_fstab_line(p, fsconfig=None):
     """``(mount point, fstab line)`` an entry would write, or None (not fstab, or invalid).
 
     For a batch's single findmnt check; errors are left for the entry's own run.
@@ -140,7 +140,7 @@ def planned_fstab_line(p):
         decl = canonical(from_params(p["path"], p["lowerdir"], p["upperdir"], p["workdir"], p["options"],
                                      p["state"], p.get("datadir")))
         return decl["path"], fstab_line(decl, boot_extras(p["boot"], p["boot_options"]),
-                                        host.lowerdir_plus())
+                                        host.lowerdir_plus(), fsconfig=fsconfig)
     except OverlayError:
         return None
 
@@ -155,7 +155,7 @@ def _readlink(path):
 class Persistence(object):
     """The planned state of fstab and of the overlay's unit, before and after."""
 
-    def __init__(self, p, decl, state, persist, extras, notes):
+    def __init__(self, p, decl, state, persist, extras, notes, fsconfig=None):
         self.fstab = p["fstab"]
         self.unit_dir = p["unit_dir"]
         self.decl = decl
@@ -165,6 +165,8 @@ class Persistence(object):
         self.unit_path = os.path.join(self.unit_dir, self.unit_name)
         self.booted = files.systemd_booted()
         self.lowerdir_plus = host.lowerdir_plus()
+        # Whether the host's mount(8) uses fsconfig(): decides which persisted forms mount at boot.
+        self.fsconfig = fsconfig
         self.links_dir = None
         self.links_wanted = {}
         writing = state in ("mounted", "present")
@@ -180,7 +182,7 @@ class Persistence(object):
         self.fstab_after, self.fstab_info = self.fstab_before, {"duplicates": 0, "removed": 0}
         if self.touch and (self.fstab_before is not None or self.keep_fstab):
             self.fstab_after, self.fstab_info = edit_fstab(
-                self.fstab_before or "", decl, self.keep_fstab, extras, self.lowerdir_plus, notes)
+                self.fstab_before or "", decl, self.keep_fstab, extras, self.lowerdir_plus, notes, fsconfig)
             if self.fstab_before is None and self.fstab_after == "":
                 self.fstab_after = None
 
@@ -193,7 +195,7 @@ class Persistence(object):
                     "unit_dir: %s exists and is not an overlay mount unit; move it away or "
                     "choose another path" % self.unit_path)
             self.unit_after, self.links_dir = unit_plan(
-                decl, extras, links_dir_for(p["links_dir"], decl["path"]), self.lowerdir_plus, notes)
+                decl, extras, links_dir_for(p["links_dir"], decl["path"]), self.lowerdir_plus, notes, fsconfig)
             self.enabled_after = p["boot"]
             if self.links_dir:
                 layers = decl["lowerdir"] + decl.get("datadir", [])
@@ -280,7 +282,7 @@ class Persistence(object):
             current = files.read_text(self.fstab)
             if current is not None or self.keep_fstab:
                 new, info = edit_fstab(current or "", self.decl, self.keep_fstab, self.extras,
-                                       self.lowerdir_plus)
+                                       self.lowerdir_plus, fsconfig=self.fsconfig)
                 if new != (current or ""):
                     if self.backup and current is not None:
                         result["backup_file"] = module.backup_local(self.fstab)
@@ -290,7 +292,7 @@ class Persistence(object):
                         files.findmnt_verify(module, tmp, target)
 
                     needs_check = self.keep_fstab and fstab_line(
-                        self.decl, self.extras, self.lowerdir_plus) not in verified
+                        self.decl, self.extras, self.lowerdir_plus, fsconfig=self.fsconfig) not in verified
                     files.write_atomic(module, self.fstab, new, validate=check if needs_check else None)
                     undo.append(lambda: self._restore_fstab(module, new, current))
         if self.links_changed:
@@ -400,7 +402,7 @@ def run(module, params=None, provided=(), cache=None):
                 module.warn("lowerdir %s does not exist yet; it must exist before %s is mounted at boot"
                             % (layer, decl["path"]))
     notes = []
-    persistence = Persistence(p, decl, state, p["persist"], extras, notes)
+    persistence = Persistence(p, decl, state, p["persist"], extras, notes, files.mount_fsconfig(module))
     for note in notes:
         module.warn("%s: %s" % (decl["path"], note))
     if persistence.fstab_info["duplicates"]:

@@ -16,8 +16,11 @@ import os
 import tempfile
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._fstab import mount_uses_fsconfig
 
 WANTS_DIR = "local-fs.target.wants"
+
+_MOUNT_FSCONFIG = {}
 
 
 def read_text(path):
@@ -149,6 +152,24 @@ def verify_problems(output, target):
         elif current == target and line.strip().startswith("[E]"):
             problems.append(line.strip()[3:].strip())
     return problems
+
+
+def mount_fsconfig(module):
+    """Whether this host's mount(8), which mounts fstab lines and units at boot, uses fsconfig().
+
+    Read once per run from the feature list ``mount -V`` prints (see
+    ``_fstab.mount_uses_fsconfig``); None when there is no mount(8) or it
+    prints no such list.
+    """
+    if "result" not in _MOUNT_FSCONFIG:
+        result = None
+        binary = module.get_bin_path("mount")
+        if binary:
+            rc, out, _err = module.run_command([binary, "-V"], environ_update={"LC_ALL": "C"})
+            if rc == 0:
+                result = mount_uses_fsconfig(out)
+        _MOUNT_FSCONFIG["result"] = result
+    return _MOUNT_FSCONFIG["result"]
 
 
 def systemd_booted():

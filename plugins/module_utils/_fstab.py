@@ -70,6 +70,11 @@ MOUNT_DATA_MAX = 4095
 # bytes of a value, NUL included.
 VALUE_MAX = 255
 
+# What libmount lists in ``mount -V`` when it mounts through the new mount API
+# (fsopen/fsconfig/fsmount; util-linux 2.39 and later, when built with it).
+FSCONFIG_FEATURE = "fd-based-mount"
+_LIBMOUNT_FEATURES = re.compile(r"\(libmount [^:()]*:([^()]*)\)")
+
 _OVERLAY_OPTION_NAMES = frozenset(name for name, _values in OPTION_VALUES)
 _PATH_KEYS = ("lowerdir", "upperdir", "workdir")
 
@@ -295,9 +300,24 @@ def requires_mounts_for(lowerdir, upperdir=None, workdir=None, datadir=()):
     return list(dict.fromkeys(p for _field, p in named_layers(lowerdir, upperdir, workdir, datadir)))
 
 
+def mount_uses_fsconfig(version_output):
+    """Whether the mount(8) that printed ``version_output`` (``mount -V``) uses fsconfig().
+
+    libmount lists its build features after its version, e.g. ``mount from
+    util-linux 2.41 (libmount 2.41.0: selinux, ..., fd-based-mount, ...)``;
+    ``fd-based-mount`` means it mounts through the new mount API, one
+    fsconfig() call per option, each value at most :data:`VALUE_MAX` bytes.
+    None when the output has no feature list (another mount(8)).
+    """
+    match = _LIBMOUNT_FEATURES.search(version_output or "")
+    if match is None:
+        return None
+    return FSCONFIG_FEATURE in [feature.strip() for feature in match.group(1).split(",")]
+
+
 def format_mount_options(lowerdir, upperdir=None, workdir=None, options=(), extra_options=(),
                          datadir=(), lowerdir_form="auto", lowerdir_plus=True, notes=None,
-                         relative_layers=False):
+                         relative_layers=False, fsconfig=None):
     """The mount(8) option string of an overlay, as fstab's 4th field and a unit's Options= hold it.
 
     Layer paths are escaped for the kernel (``\\``, ``:`` and ``,`` get a
@@ -315,6 +335,12 @@ def format_mount_options(lowerdir, upperdir=None, workdir=None, options=(), extr
     is appended to ``notes``. ``lowerdir``, ``lowerdir+`` and ``legacy``
     force one form. ``relative_layers`` allows layer paths relative to the
     working directory of mount(8) (a unit's short links).
+
+    ``fsconfig`` is what :func:`mount_uses_fsconfig` found on the host (None:
+    unknown). True: its mount(8) could not mount ``legacy``, so ``auto``
+    never takes it, and an upper or work path over :data:`VALUE_MAX` bytes is
+    refused. False: its mount(8) uses mount(2), so ``legacy`` mounts here;
+    the note then says so.
 
     Raises OverlayError for a path or option that would not come back as given
     (a double quote in a path makes mount(8) fail), and when no form fits.
@@ -362,6 +388,15 @@ def format_mount_options(lowerdir, upperdir=None, workdir=None, options=(), extr
         order = [lowerdir_form]
     else:
         raise OverlayError("lowerdir_form must be auto, lowerdir, lowerdir+ or legacy, not %r" % lowerdir_form)
+    if fsconfig:
+        if lowerdir_form == "auto":
+            order.remove("legacy")
+        for field, path in (("upperdir", upperdir), ("workdir", workdir)):
+            if path is not None and _size(escape_layer(path)) > VALUE_MAX:
+                raise OverlayError(
+                    "%s: %r takes %d bytes; this host's mount(8) passes each option value through "
+                    "fsconfig(), which takes at most %d, so it could not mount the overlay at boot: "
+                    "use a shorter path" % (field, path, _size(escape_layer(path)), VALUE_MAX))
     for form in order:
         text, fits = forms[form]
         if fits:
@@ -369,9 +404,22 @@ def format_mount_options(lowerdir, upperdir=None, workdir=None, options=(), extr
                 notes.append(
                     "the lower list takes %d bytes, more than the %d that util-linux 2.39 and later "
                     "pass in one option value%s: this persisted overlay mounts at boot with util-linux "
-                    "2.38 and older only" % (_size(plain_value), VALUE_MAX,
-                                             "" if lowerdir_plus else " (and this kernel has no lowerdir+)"))
+                    "2.38 and older only%s" % (
+                        _size(plain_value), VALUE_MAX,
+                        "" if lowerdir_plus else " (and this kernel has no lowerdir+)",
+                        " (as this host's mount(8), which uses mount(2)); after an upgrade to util-linux "
+                        "2.39 or later, run this task again" if fsconfig is False else ""))
             return ",".join([text] + list(extra_options))
+    if fsconfig and lowerdir_form == "auto" and _size(plain) <= MOUNT_DATA_MAX:
+        raise OverlayError(
+            "lowerdir: the lower list takes %d bytes; this host's mount(8) passes each option value "
+            "through fsconfig(), which takes at most %d, so it could not mount the overlay at boot, "
+            "and one lowerdir+= per layer is not possible (%s): use fewer or shorter paths, "
+            "or persist: systemd, which mounts through short links to the layers"
+            % (_size(plain_value), VALUE_MAX,
+               "this kernel has no lowerdir+" if not lowerdir_plus else
+               "a layer path holds a comma or is longer than %d bytes" % VALUE_MAX),
+            option_bytes=_size(plain))
     raise OverlayError(
         "lowerdir: the layer, upper and work paths and options take %d bytes (the lower list %d); "
         "mount(8) at boot passes at most %d in all (util-linux 2.38, which silently drops the "
@@ -415,7 +463,7 @@ def split_unit_words(value):
 
 
 def render_entry(path, lowerdir, upperdir=None, workdir=None, options=(), extra_options=(),
-                 datadir=(), freq=0, passno=0, lowerdir_plus=True, notes=None):
+                 datadir=(), freq=0, passno=0, lowerdir_plus=True, notes=None, fsconfig=None):
     """One fstab line (no line ending) for an overlay mounted at ``path``.
 
     ``overlay <path> overlay <options> <freq> <passno>``, where the options are
@@ -432,7 +480,7 @@ def render_entry(path, lowerdir, upperdir=None, workdir=None, options=(), extra_
     _check_path("path", path)
     check_unit_value("path", path)
     mntops = format_mount_options(lowerdir, upperdir, workdir, options, extra_options, datadir,
-                                  lowerdir_plus=lowerdir_plus, notes=notes)
+                                  lowerdir_plus=lowerdir_plus, notes=notes, fsconfig=fsconfig)
     for field, layer in named_layers(lowerdir, upperdir, workdir, datadir):
         if "\\" in layer:
             raise OverlayError(

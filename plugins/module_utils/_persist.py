@@ -16,6 +16,7 @@ import functools
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils import _fstab, _systemd
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._escape import split_options
 from ansible_collections.overlayfs.mounts.plugins.module_utils._options import canonical_options
 
 PERSIST_CHOICES = ("fstab", "systemd", "none")
@@ -50,28 +51,31 @@ def boot_extras(boot, boot_options):
     return extras
 
 
-def fstab_line(decl, extras, lowerdir_plus=True, notes=None):
+def fstab_line(decl, extras, lowerdir_plus=True, notes=None, fsconfig=None):
+    """The fstab line of ``decl``; ``fsconfig``: see ``_fstab.format_mount_options``."""
     return _fstab.render_entry(
         decl["path"], decl["lowerdir"], decl["upperdir"], decl["workdir"], decl["options"],
         list(extras) + [MANAGED_OPTION], datadir=decl.get("datadir", ()),
-        lowerdir_plus=lowerdir_plus, notes=notes)
+        lowerdir_plus=lowerdir_plus, notes=notes, fsconfig=fsconfig)
 
 
-def unit_plan(decl, extras, links_dir=None, lowerdir_plus=True, notes=None):
+def unit_plan(decl, extras, links_dir=None, lowerdir_plus=True, notes=None, fsconfig=None):
     """``(unit text, link dir or None)`` for an overlay persisted as a mount unit.
 
     When the layers do not fit in what mount(8) passes at boot, and
     ``links_dir`` is given, the unit names them through short links in that
     directory (``0``, ``1``, ...) and sets it as the WorkingDirectory= of
     mount(8), as Docker's overlay2 does: the caller must then create the
-    links (``_mount_api.prepare_links``) before writing the unit.
+    links (``_mount_api.prepare_links``) before writing the unit. On a host
+    whose mount(8) uses fsconfig() (``fsconfig``), a lower list that fits
+    only the legacy one-page form takes the links too.
     """
     unit_extras = [o for o in extras if o != "noauto"]
     lowerdir, datadir = decl["lowerdir"], list(decl.get("datadir", ()))
     try:
         return _systemd.render_unit(
             decl["path"], lowerdir, decl["upperdir"], decl["workdir"], decl["options"], unit_extras,
-            datadir=datadir, lowerdir_plus=lowerdir_plus, notes=notes), None
+            datadir=datadir, lowerdir_plus=lowerdir_plus, notes=notes, fsconfig=fsconfig), None
     except OverlayError as error:
         if not links_dir or "option_bytes" not in error.details:
             raise
@@ -80,12 +84,12 @@ def unit_plan(decl, extras, links_dir=None, lowerdir_plus=True, notes=None):
     text = _systemd.render_unit(
         decl["path"], names[:len(lowerdir)], decl["upperdir"], decl["workdir"], decl["options"], unit_extras,
         datadir=names[len(lowerdir):], working_directory=links_dir, requires=requires,
-        lowerdir_plus=lowerdir_plus, notes=notes)
+        lowerdir_plus=lowerdir_plus, notes=notes, fsconfig=fsconfig)
     return text, links_dir
 
 
-def unit_text(decl, extras, links_dir=None, lowerdir_plus=True, notes=None):
-    return unit_plan(decl, extras, links_dir, lowerdir_plus, notes)[0]
+def unit_text(decl, extras, links_dir=None, lowerdir_plus=True, notes=None, fsconfig=None):
+    return unit_plan(decl, extras, links_dir, lowerdir_plus, notes, fsconfig)[0]
 
 
 @functools.lru_cache(maxsize=1024)
@@ -146,9 +150,22 @@ def unit_config(text, readlink=None):
     }
 
 
-def _entry_matches(entry, decl, extras):
-    """True when an existing fstab entry already says what we would write."""
+def _fits_fsconfig(mntops):
+    """True when every option value of ``mntops`` fits one fsconfig() call."""
+    return all(len(option.partition("=")[2].encode("utf-8", "surrogateescape")) <= _fstab.VALUE_MAX
+               for option in split_options(mntops) if not option.startswith("x-"))
+
+
+def _entry_matches(entry, decl, extras, fsconfig=None):
+    """True when an existing fstab entry already says what we would write.
+
+    On a host whose mount(8) uses fsconfig(), a line written for mount(2) (a
+    lower list over 255 bytes, e.g. before util-linux was upgraded) would not
+    mount at boot, so it does not count as matching.
+    """
     if entry.spec != "overlay" or entry.freq or entry.passno:
+        return False
+    if fsconfig and not _fits_fsconfig(entry.mntops):
         return False
     have = entry_config(entry)
     want = {
@@ -163,7 +180,7 @@ def _entry_matches(entry, decl, extras):
         decl["lowerdir"], decl["upperdir"], decl["workdir"], decl.get("datadir", ())))
 
 
-def edit_fstab(text, decl, keep, extras, lowerdir_plus=True, notes=None):
+def edit_fstab(text, decl, keep, extras, lowerdir_plus=True, notes=None, fsconfig=None):
     """The new fstab text for ``decl``: its overlay entry set (``keep``) or removed.
 
     Returns ``(new_text, info)``; ``info`` has ``duplicates`` (extra entries
@@ -183,11 +200,11 @@ def edit_fstab(text, decl, keep, extras, lowerdir_plus=True, notes=None):
             "fstab already has a %s entry for %s (%r); an overlay cannot be persisted at the same "
             "mount point: remove that line or choose another path" % (others[0].vfstype, path, others[0].raw))
     entries = _fstab.find_entries(lines, path)
-    if entries and _entry_matches(entries[0], decl, extras):
+    if entries and _entry_matches(entries[0], decl, extras, fsconfig):
         # Keep the user's own spelling of an equivalent line; drop duplicates.
         new_lines, info["duplicates"] = _fstab.replace_entry(lines, path, entries[0].raw)
         return _fstab.render(new_lines), info
-    new_lines, info["duplicates"] = _fstab.set_entry(lines, path, fstab_line(decl, extras, lowerdir_plus, notes))
+    new_lines, info["duplicates"] = _fstab.set_entry(lines, path, fstab_line(decl, extras, lowerdir_plus, notes, fsconfig))
     return _fstab.render(new_lines), info
 
 

@@ -111,7 +111,7 @@ def _unit_word(path):
 
 def render_unit(path, lowerdir, upperdir=None, workdir=None, options=(), extra_options=(),
                 datadir=(), description=None, working_directory=None, requires=None,
-                lowerdir_plus=True, notes=None):
+                lowerdir_plus=True, notes=None, fsconfig=None):
     """The text of the .mount unit that mounts the overlay at ``path``.
 
     Write it as :func:`unit_name_for` ``(path)``. ``Where=`` is ``path``
@@ -131,7 +131,7 @@ def render_unit(path, lowerdir, upperdir=None, workdir=None, options=(), extra_o
     options_value = _unit_value(
         "Options", format_mount_options(lowerdir, upperdir, workdir, options, extra_options, datadir,
                                         lowerdir_plus=lowerdir_plus, notes=notes,
-                                        relative_layers=working_directory is not None))
+                                        relative_layers=working_directory is not None, fsconfig=fsconfig))
     if description is None:
         description = "Overlay mount at %s" % where
     lines = [MANAGED_MARKER, "[Unit]", "Description=" + _unit_value("Description", description)]

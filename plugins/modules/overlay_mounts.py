@@ -272,7 +272,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._batch import (
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge import planned_fstab_line, run
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
-from ansible_collections.overlayfs.mounts.plugins.module_utils._files import preverify_lines, read_text
+from ansible_collections.overlayfs.mounts.plugins.module_utils._files import mount_fsconfig, preverify_lines, read_text
 from ansible_collections.overlayfs.mounts.plugins.module_utils._inventory import fstab_overlays, unit_overlays
 from ansible_collections.overlayfs.mounts.plugins.module_utils._kernel import ensure_overlay
 from ansible_collections.overlayfs.mounts.plugins.module_utils._spec import (
@@ -346,7 +346,8 @@ def main():
     cache = {}  # host reads shared between entries, refreshed after a change
     if not module.check_mode:
         # One findmnt --verify for every fstab line of the batch, not one per entry.
-        planned = dict(filter(None, (planned_fstab_line(entry) for entry in entries)))
+        fsconfig = mount_fsconfig(module)
+        planned = dict(filter(None, (planned_fstab_line(entry, fsconfig) for entry in entries)))
         cache["verified_lines"] = preverify_lines(module, planned)
     for index in order:
         results[index] = _one(module, entries[index], provided, cache)

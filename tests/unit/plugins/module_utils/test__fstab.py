@@ -9,6 +9,7 @@ __metaclass__ = type
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 
@@ -21,6 +22,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._fstab import (
     append_entry,
     find_entries,
     format_mount_options,
+    mount_uses_fsconfig,
     normalize_mount_point,
     parse,
     parse_overlay_options,
@@ -442,3 +444,70 @@ def test_mount_reads_rendered_line_as_the_kernel_needs(tmp_path):
     live = overlay_config(top_mount_at(parse_mountinfo(result.stdout), merged))
     assert (live["lowerdir"], live["upperdir"], live["workdir"]) == (layers, upper, work)
     assert os.path.exists(os.path.join(upper, "written"))
+
+
+# What `mount -V` printed in the Debian 11, 12 and 13 images of the molecule
+# persist scenario, and a mount(8) that is not util-linux's.
+@pytest.mark.parametrize("output, expected", [
+    ("mount from util-linux 2.36.1 (libmount 2.36.1: selinux, smack, btrfs, namespaces, assert, debug)\n",
+     False),
+    ("mount from util-linux 2.38.1 (libmount 2.38.1: selinux, smack, btrfs, verity, namespaces, assert, debug)\n",
+     False),
+    ("mount from util-linux 2.41.5 (libmount 2.41.5: selinux, smack, btrfs, verity, namespaces, idmapping, "
+     "fd-based-mount, statmount, statx, assert, debug)\n", True),
+    ("mount from util-linux 2.39 (libmount 2.39.0: btrfs, namespaces, idmapping, fd-based-mount, assert, debug)",
+     True),
+    ("BusyBox v1.35.0 (Debian 1:1.35.0-4+b3) multi-call binary.\n", None),
+    ("", None),
+])
+def test_mount_uses_fsconfig(output, expected):
+    assert mount_uses_fsconfig(output) is expected
+
+
+# 16 layers of about 100 bytes: the lower list fits a page, not one fsconfig value.
+LONG_LAYERS = ["/srv/" + "x" * 90 + "/layer-%d" % i for i in range(16)]
+COMMA_LAYERS = LONG_LAYERS[:3] + ["/srv/with,comma"] + LONG_LAYERS[3:]
+
+
+@pytest.mark.parametrize("fsconfig", [None, False, True])
+def test_long_lists_take_lowerdir_plus_on_every_userland(fsconfig):
+    text = format_mount_options(LONG_LAYERS, "/u", "/w", fsconfig=fsconfig)
+    assert text.startswith("lowerdir+=%s,lowerdir+=" % LONG_LAYERS[0])
+
+
+@pytest.mark.parametrize("fsconfig, note", [
+    (None, "2.38 and older only$"),
+    (False, "which uses mount\\(2\\)\\); after an upgrade to util-linux 2.39 or later, run this task again$"),
+])
+def test_the_one_page_form_is_kept_where_mount_uses_mount2(fsconfig, note):
+    # A comma rules lowerdir+ out (mount(8) would split the value).
+    notes = []
+    text = format_mount_options(COMMA_LAYERS, "/u", "/w", notes=notes, fsconfig=fsconfig)
+    assert text.startswith("lowerdir=%s:" % LONG_LAYERS[0])
+    assert "/srv/with\\,comma:" in text
+    assert len(notes) == 1 and re.search(note, notes[0])
+
+
+@pytest.mark.parametrize("layers, lowerdir_plus, why", [
+    (COMMA_LAYERS, True, "a layer path holds a comma"),
+    (LONG_LAYERS, False, "this kernel has no lowerdir\\+"),
+])
+def test_the_one_page_form_is_refused_where_mount_uses_fsconfig(layers, lowerdir_plus, why):
+    # util-linux 2.41 (Debian 13) fails to mount such a line: fsconfig() EINVAL.
+    with pytest.raises(OverlayError, match="each option value through fsconfig\\(\\).*" + why) as caught:
+        format_mount_options(layers, "/u", "/w", lowerdir_plus=lowerdir_plus, fsconfig=True)
+    assert caught.value.details["option_bytes"] > 255
+
+
+def test_a_form_can_still_be_forced_where_mount_uses_fsconfig():
+    assert format_mount_options(COMMA_LAYERS, "/u", "/w", lowerdir_form="legacy", fsconfig=True).startswith(
+        "lowerdir=")
+
+
+@pytest.mark.parametrize("field", ["upperdir", "workdir"])
+def test_an_upper_or_work_path_over_one_value_is_refused_where_mount_uses_fsconfig(field):
+    dirs = {"upperdir": "/u", "workdir": "/w"}
+    dirs[field] = "/" + "d" * 255
+    with pytest.raises(OverlayError, match="^%s: .* takes 256 bytes" % field):
+        format_mount_options(["/a"], fsconfig=True, **dirs)
+    assert format_mount_options(["/a"], fsconfig=False, **dirs)

@@ -15,6 +15,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import (
     fstab_line,
     persisted_entries,
     unit_config,
+    unit_plan,
     unit_text,
 )
 
@@ -120,3 +121,41 @@ def test_unit_round_trip():
 
 def test_a_unit_of_another_type_is_not_an_overlay_unit():
     assert unit_config("[Mount]\nWhat=/dev/sdb1\nWhere=/srv/m\nType=ext4\n") is None
+
+
+# 16 layers of about 100 bytes with a comma in one: no lowerdir+ (mount(8)
+# splits at the comma), so only the one-page lowerdir= form holds them.
+COMMA_DECL = dict(DECL, options=[], lowerdir=["/srv/" + "x" * 90 + "/layer-%d" % i for i in range(16)]
+                  + ["/srv/with,comma"])
+
+
+def test_a_unit_takes_short_links_where_mount_uses_fsconfig():
+    text, links = unit_plan(COMMA_DECL, [], links_dir="/var/lib/l/m", fsconfig=True)
+    assert links == "/var/lib/l/m"
+    assert "\nOptions=lowerdir=0:1:2:3:4:5:6:7:8:9:10:11:12:13:14:15:16,upperdir=/srv/u,workdir=/srv/w\n" in text
+    assert "\nWorkingDirectory=/var/lib/l/m\n" in text
+
+
+@pytest.mark.parametrize("fsconfig", [None, False])
+def test_a_unit_keeps_full_paths_where_mount_uses_mount2(fsconfig):
+    notes = []
+    text, links = unit_plan(COMMA_DECL, [], links_dir="/var/lib/l/m", notes=notes, fsconfig=fsconfig)
+    assert links is None
+    assert "\nOptions=lowerdir=/srv/xxx" in text and "/srv/with\\,comma," in text
+    assert "WorkingDirectory" not in text and len(notes) == 1
+
+
+def test_fstab_refuses_the_one_page_form_where_mount_uses_fsconfig():
+    with pytest.raises(OverlayError, match="^lowerdir: .*fsconfig.*persist: systemd"):
+        edit_fstab(USER_FSTAB, COMMA_DECL, True, [], fsconfig=True)
+
+
+def test_a_line_written_for_mount2_is_not_kept_once_mount_uses_fsconfig():
+    # Written on util-linux 2.38; after an upgrade to 2.39+ it would not mount at boot.
+    before, _info = edit_fstab(USER_FSTAB, COMMA_DECL, True, [], fsconfig=False)
+    assert edit_fstab(before, COMMA_DECL, True, [], fsconfig=False)[0] == before
+    with pytest.raises(OverlayError, match="fsconfig"):
+        edit_fstab(before, COMMA_DECL, True, [], fsconfig=True)
+    # A line that fits one value per option is kept as it is.
+    short, _info = edit_fstab(USER_FSTAB, DECL, True, [], fsconfig=False)
+    assert edit_fstab(short, DECL, True, [], fsconfig=True)[0] == short

@@ -30,6 +30,13 @@ def _check_path(value, field):
             "%s: '%s' contains a newline or NUL byte; mountinfo, fstab and unit files are "
             "line-based, so such a path cannot be managed safely: rename the directory"
             % (field, value.replace("\n", "\\n").replace("\0", "\\0")))
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise OverlayError(
+            "%s: %r is not valid UTF-8; systemd cannot load a unit for such a path and "
+            "mountinfo shows it mangled, so it cannot be managed safely: rename the directory "
+            "to a UTF-8 name" % (field, value))
     if not posixpath.isabs(value):
         raise OverlayError(
             "%s: '%s' is a relative path; overlay paths must be absolute (for example '/%s')"

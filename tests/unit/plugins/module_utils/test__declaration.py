@@ -120,3 +120,14 @@ def test_check_host_errors(path, kind, create, upper_m, work_m, field, fragment)
         check_host(_decl(), kinds, upper_m, work_m, create)
     assert info.value.message.startswith(field)
     assert fragment in info.value.message
+
+
+@pytest.mark.parametrize("field", ["path", "upperdir", "lowerdir"])
+def test_non_utf8_path_refused(field):
+    bad = b"/srv/caf\xe9".decode("utf-8", "surrogateescape")
+    args = dict(GOOD)
+    args[field] = [bad, "/srv/l2"] if field == "lowerdir" else bad
+    with pytest.raises(OverlayError) as error:
+        from_params(**args)
+    assert "not valid UTF-8" in error.value.message
+    assert error.value.message.startswith(field)

@@ -120,3 +120,26 @@ def test_unit_round_trip():
 
 def test_a_unit_of_another_type_is_not_an_overlay_unit():
     assert unit_config("[Mount]\nWhat=/dev/sdb1\nWhere=/srv/m\nType=ext4\n") is None
+
+
+# Issue 9: boot_options that would eat the marker or set layers ---------------
+
+@pytest.mark.parametrize("option", ["lowerdir+=/x", "datadir+=/x", "lowerdir=/x", "upperdir=/x", "workdir=/x",
+                                    "index=off", "x-systemd.requires-mounts-for=/x",
+                                    'x-opt="unbalanced', "x-opt=a\\", "a,b"])
+def test_boot_options_refused(option):
+    with pytest.raises(OverlayError) as error:
+        boot_extras(True, [option])
+    assert error.value.message.startswith("boot_options:")
+
+
+def test_boot_option_quotes_balanced_and_escaped_backslash_accepted():
+    assert boot_extras(True, ['x-opt="a b"', "x-two=c\\\\"]) == ['x-opt="a b"', "x-two=c\\\\"]
+
+
+def test_defaults_in_boot_options_causes_no_drift():
+    decl = {"path": "/m", "lowerdir": ["/l1", "/l2"], "upperdir": None, "workdir": None, "options": []}
+    extras = boot_extras(True, ["defaults", "nofail"])
+    assert extras == ["nofail"]
+    text, _info = edit_fstab("", decl, True, extras)
+    assert edit_fstab(text, decl, True, boot_extras(True, ["defaults", "nofail"]))[0] == text

@@ -290,9 +290,10 @@ class Persistence(object):
                 new, info = edit_fstab(current or "", self.decl, self.keep_fstab, self.extras,
                                        self.lowerdir_plus)
                 if new != (current or ""):
+                    backup_file = None
                     if self.backup and current is not None:
                         self.step = "backup"
-                        result["backup_file"] = files.backup(self.fstab)
+                        backup_file = files.backup(self.fstab)
                         self.step = "write_fstab"
                     target = self.decl["path"]
 
@@ -301,8 +302,15 @@ class Persistence(object):
 
                     needs_check = self.keep_fstab and fstab_line(
                         self.decl, self.extras, self.lowerdir_plus) not in verified
-                    files.write_atomic(module, self.fstab, new, validate=check if needs_check else None,
-                                       step="writing fstab")
+                    try:
+                        files.write_atomic(module, self.fstab, new, validate=check if needs_check else None,
+                                           step="writing fstab")
+                    except Exception:
+                        if backup_file:  # fstab did not change: a backup of it would only mislead
+                            files.remove_file(backup_file)
+                        raise
+                    if backup_file:
+                        result["backup_file"] = backup_file
                     undo.append(lambda: self._restore_fstab(module, new, current))
         if self.links_changed:
             self.step = "write_links"
@@ -391,6 +399,8 @@ def run(module, params=None, provided=(), cache=None):
         cache["defaults"] = host.read_defaults()
     entries, defaults = cache["entries"], cache["defaults"]
     to_create = []
+    if state == "mounted" and p.get("method") == "symlinks" and p.get("links_dir"):
+        _safepath.check_links_root(p["links_dir"])
     if state in ("mounted", "present"):
         check_layout(decl)
         kinds = dict((path, host.path_kind(path)) for path in

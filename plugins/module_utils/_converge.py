@@ -483,6 +483,10 @@ def run(module, params=None, provided=(), cache=None):
             module.warn("%s is in use (%s); a real run would fail to unmount it" % (decl["path"], text))
     # Checked before check mode returns, so check mode fails on them too.
     mode, uid, gid = _mode(p["mode"]), _uid(p["owner"]), _gid(p["group"])
+    if persistence.touch and not module.check_mode:
+        # What a killed run left; only files whose writer is gone, so no lock is needed.
+        files.clean_stale_temps(persistence.fstab)
+        files.clean_stale_temps(persistence.unit_path)
     if module.check_mode or not actions:
         return result
 
@@ -495,9 +499,6 @@ def run(module, params=None, provided=(), cache=None):
     with _lock_for(persistence):
         kind = None
         try:
-            if persistence.touch:
-                files.clean_stale_temps(persistence.fstab)
-                files.clean_stale_temps(persistence.unit_path)
             for step in actions:
                 kind = step["action"]
                 if kind == "create_dir":

@@ -201,7 +201,7 @@ def scenario_killed(kills_wanted=30):
         attempts += 1
         state = rng.choice(["mounted", "absent"])
         proc, path = start(dict(args, state=state))
-        time.sleep(rng.uniform(0.05, duration))
+        time.sleep(rng.uniform(0.02, 0.85 * duration))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1

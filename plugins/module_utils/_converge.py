@@ -637,7 +637,7 @@ def _rollback(module, persistence, undo, unmounted_live, decl, created, state):
             step()
         except Exception as error:  # pylint: disable=broad-except
             notes.append("undoing a persistence step failed: %s" % (error.message if isinstance(error, OverlayError) else error))
-    if undo:
+    if undo and not notes:
         notes.append("fstab and unit files were restored")
         try:
             persistence.reload(module)

@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import os
 import subprocess
 import sys
@@ -17,38 +18,37 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils import _files as 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
 
 
-class _Module(object):
-    """The one AnsibleModule method write_atomic uses, as ansible-core does it (rename)."""
-
-    def __init__(self, fail=False):
-        self.fail = fail
-
-    def atomic_move(self, src, dest, unsafe_writes=False):
-        if self.fail:
-            try:
-                raise OSError(28, "No space left on device")
-            except OSError as ex:
-                raise Exception("Could not replace %r with %r." % (dest, src)) from ex
-        os.rename(src, dest)
+@pytest.fixture
+def module():
+    """A real AnsibleModule, for its real atomic_move."""
+    from ansible.module_utils import basic
+    saved = basic._ANSIBLE_ARGS, getattr(basic, "_ANSIBLE_PROFILE", None)
+    basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": {}}).encode("utf-8")
+    basic._ANSIBLE_PROFILE = "legacy"
+    try:
+        yield basic.AnsibleModule(argument_spec={})
+    finally:
+        basic._ANSIBLE_ARGS, basic._ANSIBLE_PROFILE = saved
 
 
-def test_symlinked_fstab_target_is_written_in_its_own_dir(tmp_path):
+def test_symlinked_fstab_target_is_written_in_its_own_dir(tmp_path, module):
     (tmp_path / "cm").mkdir()
     (tmp_path / "cm" / "fstab").write_text("old\n")
     os.symlink("cm/fstab", str(tmp_path / "fstab"))
-    files.write_atomic(_Module(), str(tmp_path / "fstab"), "new\n")
+    files.write_atomic(module, str(tmp_path / "fstab"), "new\n")
     assert os.path.islink(str(tmp_path / "fstab"))
     assert (tmp_path / "cm" / "fstab").read_text() == "new\n"
     assert sorted(os.listdir(str(tmp_path / "cm"))) == ["fstab"]
 
 
-def test_bare_exception_of_atomic_move_becomes_an_error_and_leaves_no_temp(tmp_path):
-    (tmp_path / "fstab").write_text("old\n")
+def test_bare_exception_of_atomic_move_becomes_an_error_and_leaves_no_temp(tmp_path, module):
+    """atomic_move raises a bare Exception (here: the target is a directory)."""
+    (tmp_path / "fstab").mkdir()
     with pytest.raises(OverlayError) as error:
-        files.write_atomic(_Module(fail=True), str(tmp_path / "fstab"), "new\n", step="writing fstab")
-    assert error.value.message == "writing fstab %s failed: No space left on device" % (tmp_path / "fstab")
+        files.write_atomic(module, str(tmp_path / "fstab"), "new\n", step="writing fstab")
+    assert error.value.message == "writing fstab %s failed: Is a directory" % (tmp_path / "fstab")
     assert os.listdir(str(tmp_path)) == ["fstab"]
-    assert (tmp_path / "fstab").read_text() == "old\n"
+    assert os.listdir(str(tmp_path / "fstab")) == []
 
 
 def test_backup_is_complete_and_keeps_mode(tmp_path):

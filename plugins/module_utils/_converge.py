@@ -21,9 +21,11 @@ import pwd
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils import _files as files
 from ansible_collections.overlayfs.mounts.plugins.module_utils import _host as host
+from ansible_collections.overlayfs.mounts.plugins.module_utils import _safepath
 from ansible_collections.overlayfs.mounts.plugins.module_utils._declaration import (
     check_host,
     check_layout,
+    check_workdir,
     from_params,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._drift import declared_drift
@@ -169,6 +171,7 @@ class Persistence(object):
         self.fsconfig = fsconfig
         self.links_dir = None
         self.links_wanted = {}
+        self.step = None
         writing = state in ("mounted", "present")
         self.keep_fstab = writing and persist == "fstab"
         self.keep_unit = writing and persist == "systemd"
@@ -198,6 +201,7 @@ class Persistence(object):
                 decl, extras, links_dir_for(p["links_dir"], decl["path"]), self.lowerdir_plus, notes, fsconfig)
             self.enabled_after = p["boot"]
             if self.links_dir:
+                _safepath.check_links_root(p["links_dir"])
                 layers = decl["lowerdir"] + decl.get("datadir", [])
                 self.links_wanted = dict((str(i), layer) for i, layer in enumerate(layers))
         elif self.touch and self.unit_before is not None and unit_config(self.unit_before) is not None:
@@ -272,20 +276,27 @@ class Persistence(object):
 
     # Carrying out -----------------------------------------------------
 
-    def write(self, module, result, verified=()):
-        """Write fstab and the unit as planned; return the undo steps.
+    def write(self, module, result, verified=(), undo=None):
+        """Write fstab and the unit as planned, appending each step's undo to ``undo``.
 
-        ``verified`` holds fstab lines a batch already checked with findmnt.
+        The list is the caller's, so the steps done before a failing one
+        (the failing write included) are still undone. ``self.step`` names
+        the step running. ``verified`` holds fstab lines a batch already
+        checked with findmnt.
         """
-        undo = []
+        undo = [] if undo is None else undo
         if self.touch:
+            self.step = "write_fstab"
             current = files.read_text(self.fstab)
             if current is not None or self.keep_fstab:
                 new, info = edit_fstab(current or "", self.decl, self.keep_fstab, self.extras,
                                        self.lowerdir_plus, fsconfig=self.fsconfig)
                 if new != (current or ""):
+                    backup_file = None
                     if self.backup and current is not None:
-                        result["backup_file"] = module.backup_local(self.fstab)
+                        self.step = "backup"
+                        backup_file = files.backup(self.fstab)
+                        self.step = "write_fstab"
                     target = self.decl["path"]
 
                     def check(tmp):
@@ -293,26 +304,38 @@ class Persistence(object):
 
                     needs_check = self.keep_fstab and fstab_line(
                         self.decl, self.extras, self.lowerdir_plus, fsconfig=self.fsconfig) not in verified
-                    files.write_atomic(module, self.fstab, new, validate=check if needs_check else None)
+                    try:
+                        files.write_atomic(module, self.fstab, new, validate=check if needs_check else None,
+                                           step="writing fstab")
+                    except Exception:
+                        if backup_file:  # fstab did not change: a backup of it would only mislead
+                            files.remove_file(backup_file)
+                        raise
+                    if backup_file:
+                        result["backup_file"] = backup_file
                     undo.append(lambda: self._restore_fstab(module, new, current))
         if self.links_changed:
+            self.step = "write_links"
             layers = self.decl["lowerdir"] + self.decl.get("datadir", [])
             prepare_links(self.links_dir, layers)
         if self.unit_changed:
+            self.step = "remove_unit" if self.unit_after is None else "write_unit"
+            undo.append(lambda: self._restore_unit(module))
             if self.unit_after is None:
                 files.remove_file(self.unit_path)
             else:
                 if not os.path.isdir(self.unit_dir):
-                    os.makedirs(self.unit_dir, 0o755)
-                files.write_atomic(module, self.unit_path, self.unit_after)
-            undo.append(lambda: self._restore_unit(module))
+                    host.make_dirs(self.unit_dir, 0o755, field="unit_dir")
+                files.write_atomic(module, self.unit_path, self.unit_after, step="writing the unit")
         if self.enable_changed:
+            self.step = "enable_unit" if self.enabled_after else "disable_unit"
+            undo.append(self._restore_enabled)
             if self.enabled_after:
                 files.enable(self.unit_dir, self.unit_name)
             else:
                 files.disable(self.unit_dir, self.unit_name)
-            undo.append(self._restore_enabled)
         if undo:
+            self.step = "daemon_reload"
             self.reload(module)
         return undo
 
@@ -322,13 +345,13 @@ class Persistence(object):
         if original is None:
             files.remove_file(self.fstab)
         else:
-            files.write_atomic(module, self.fstab, original)
+            files.write_atomic(module, self.fstab, original, step="restoring fstab")
 
     def _restore_unit(self, module):
         if self.unit_before is None:
             files.remove_file(self.unit_path)
-        else:
-            files.write_atomic(module, self.unit_path, self.unit_before)
+        elif files.read_text(self.unit_path) != self.unit_before:
+            files.write_atomic(module, self.unit_path, self.unit_before, step="restoring the unit")
 
     def _restore_enabled(self):
         if self.enabled_before:
@@ -367,6 +390,8 @@ def run(module, params=None, provided=(), cache=None):
         raise OverlayError(
             "path: '%s' is a symlink to nothing; the mount point must be a directory (or missing, "
             "to be created): remove the link or point it at a directory" % declared["path"])
+    _safepath.check_declaration(declared, [("fstab", p.get("fstab")), ("unit_dir", p.get("unit_dir")),
+                                           ("links_dir", p.get("links_dir"))])
     decl = canonical(declared)
     extras = boot_extras(p["boot"], p["boot_options"])
     cache = {} if cache is None else cache
@@ -376,6 +401,8 @@ def run(module, params=None, provided=(), cache=None):
         cache["defaults"] = host.read_defaults()
     entries, defaults = cache["entries"], cache["defaults"]
     to_create = []
+    if state == "mounted" and p.get("method") == "symlinks" and p.get("links_dir"):
+        _safepath.check_links_root(p["links_dir"])
     if state in ("mounted", "present"):
         check_layout(decl)
         host.check_kernel_support(decl)
@@ -420,6 +447,10 @@ def run(module, params=None, provided=(), cache=None):
         plan = make_plan(decl, live_target, live, stacked, defaults, to_create, foreign)
     if any(step["action"] == "mount" for step in plan["actions"]):
         effective = resolve(parse_options(decl["options"]), defaults, decl["upperdir"] is not None)
+        if decl["upperdir"] is not None:
+            listing = host.workdir_listing(decl["workdir"])
+            if listing is not None:
+                check_workdir(decl["workdir"], listing)
         facts = host.upper_facts(decl, entries, live, userxattr=effective["userxattr"])
         remedies = check_upper(decl, facts, effective["index"] == "on", p["clear_volatile"])
         at = next(i for i, step in enumerate(plan["actions"]) if step["action"] == "mount")
@@ -455,6 +486,10 @@ def run(module, params=None, provided=(), cache=None):
             module.warn("%s is in use (%s); a real run would fail to unmount it" % (decl["path"], text))
     # Checked before check mode returns, so check mode fails on them too.
     mode, uid, gid = _mode(p["mode"]), _uid(p["owner"]), _gid(p["group"])
+    if persistence.touch and not module.check_mode:
+        # What a killed run left; only files whose writer is gone, so no lock is needed.
+        files.clean_stale_temps(persistence.fstab)
+        files.clean_stale_temps(persistence.unit_path)
     if module.check_mode or not actions:
         return result
 
@@ -463,16 +498,18 @@ def run(module, params=None, provided=(), cache=None):
     undo = []
     unmounted_live = None
     wrote = False
+    fields = {decl["path"]: "path", decl["upperdir"]: "upperdir", decl["workdir"]: "workdir"}
     with _lock_for(persistence):
+        kind = None
         try:
             for step in actions:
                 kind = step["action"]
                 if kind == "create_dir":
-                    created += host.make_dirs(step["path"], mode, uid, gid)
+                    created += host.make_dirs(step["path"], mode, uid, gid, fields.get(step["path"], "path"))
                 elif kind in PERSIST_ACTIONS:
                     if not wrote:
-                        undo = persistence.write(module, result, cache.get("verified_lines", ()))
                         wrote = True
+                        persistence.write(module, result, cache.get("verified_lines", ()), undo)
                 elif kind == "unmount":
                     _unmount(module, persistence, step["path"])
                     unmounted_live = live
@@ -486,9 +523,15 @@ def run(module, params=None, provided=(), cache=None):
                     else:
                         result["mount_method"] = host.mount(decl, p["method"], p["links_dir"])
                     result["live"] = public_live(_verify(decl, defaults, p["links_dir"]))
-        except (OverlayError, OSError) as error:
-            message = error.message if isinstance(error, OverlayError) else "%s failed: %s" % (kind, error)
-            details = error.details if isinstance(error, OverlayError) else {}
+        except Exception as error:  # whatever a step raised, undo the earlier ones
+            if kind in PERSIST_ACTIONS and persistence.step:
+                kind = persistence.step
+            if isinstance(error, OverlayError):
+                message, details = error.message, error.details
+                if kind != "mount":
+                    message = "step %s failed: %s" % (kind, message)
+            else:
+                message, details = "step %s failed: %s" % (kind, error), {}
             message += _rollback(module, persistence, undo, unmounted_live, decl, created, state)
             raise OverlayError(message, **details)
     persistence.warn_unbooted(module, state)
@@ -595,9 +638,9 @@ def _rollback(module, persistence, undo, unmounted_live, decl, created, state):
     for step in reversed(undo):
         try:
             step()
-        except (OverlayError, OSError) as error:
+        except Exception as error:  # pylint: disable=broad-except
             notes.append("undoing a persistence step failed: %s" % (error.message if isinstance(error, OverlayError) else error))
-    if undo:
+    if undo and not notes:
         notes.append("fstab and unit files were restored")
         try:
             persistence.reload(module)

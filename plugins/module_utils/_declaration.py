@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import posixpath
+import re
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._options import canonical_options
@@ -30,6 +31,13 @@ def _check_path(value, field):
             "%s: '%s' contains a newline or NUL byte; mountinfo, fstab and unit files are "
             "line-based, so such a path cannot be managed safely: rename the directory"
             % (field, value.replace("\n", "\\n").replace("\0", "\\0")))
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise OverlayError(
+            "%s: %r is not valid UTF-8; systemd cannot load a unit for such a path and "
+            "mountinfo shows it mangled, so it cannot be managed safely: rename the directory "
+            "to a UTF-8 name" % (field, value))
     if not posixpath.isabs(value):
         raise OverlayError(
             "%s: '%s' is a relative path; overlay paths must be absolute (for example '/%s')"
@@ -167,3 +175,41 @@ def check_host(decl, kinds, upper_mount, work_mount, create_dirs, lowers_needed=
                 "needs both under the same mount: put them side by side in one directory"
                 % (decl["workdir"], work_mount.mount_point, decl["upperdir"], upper_mount.mount_point))
     return to_create
+
+
+# What the kernel itself keeps in a work dir: ``work/`` (emptied at every
+# mount; temp entries named ``#<hex>`` and the volatile ``incompat/`` marker
+# inside) and ``index/`` (entries named by hex file handles).
+_KERNEL_WORK_TOP = ("work", "index")
+_KERNEL_TEMP = re.compile(r"^#[0-9a-fA-F]+$")
+_KERNEL_INDEX = re.compile(r"^#?[0-9a-fA-F]+$")
+
+
+def check_workdir(workdir, listing, limit=5):
+    """Refuse a work dir holding anything the kernel did not put there.
+
+    ``listing`` maps ``""`` to the names in the work dir, ``"work"`` and
+    ``"index"`` to the names in those subdirectories (when they are
+    directories), and ``"not_dirs"`` to the top names that are not
+    directories. On mount the kernel empties ``work/``, and it cleans
+    ``index/``: whatever else is there would be lost, or shows that the upper
+    and work dirs were swapped.
+    """
+    foreign = []
+    for name in listing.get("", ()):
+        if name not in _KERNEL_WORK_TOP or name in listing.get("not_dirs", ()):
+            foreign.append(name)
+    for name in listing.get("work", ()):
+        if name != "incompat" and not _KERNEL_TEMP.match(name):
+            foreign.append("work/" + name)
+    for name in listing.get("index", ()):
+        if not _KERNEL_INDEX.match(name):
+            foreign.append("index/" + name)
+    if foreign:
+        foreign.sort()
+        shown = ", ".join(foreign[:limit]) + (" and %d more" % (len(foreign) - limit) if len(foreign) > limit else "")
+        raise OverlayError(
+            "workdir: '%s' holds %s, which the kernel did not put there; on mount the kernel "
+            "empties its work/ subdirectory, so those files would be lost (are upperdir and "
+            "workdir swapped?). Give an empty directory as workdir, or move the files away"
+            % (workdir, shown), foreign=foreign[:50])

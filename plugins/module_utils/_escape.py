@@ -13,8 +13,9 @@ __metaclass__ = type
 import re
 
 # mountinfo and fstab both write "\" followed by three octal digits for a byte
-# that would otherwise break the line into fields.
-_OCTAL = re.compile(r"\\([0-7]{3})")
+# that would otherwise break the line into fields. The escape stands for one
+# byte, so a UTF-8 character may take several (\303\251 is "\u00e9").
+_OCTAL_BYTES = re.compile(br"\\([0-7]{3})")
 
 # A backslash-escaped double quote, which opens or closes nothing.
 _UNESCAPED_QUOTE = re.compile(r'\\"')
@@ -24,10 +25,18 @@ TABLE_SPECIALS = " \t\n\\"
 
 
 def decode_octal(text):
-    """Turn every ``\\NNN`` octal escape of ``text`` back into its character."""
+    """Turn every ``\\NNN`` octal escape of ``text`` back into the byte it stands for.
+
+    The bytes are then read as UTF-8, as the text around them was; a byte
+    sequence that is not UTF-8 comes back as surrogate escapes, like a path
+    Python reads from the filesystem. Like libmount, a value above 255 keeps
+    its low eight bits.
+    """
     if "\\" not in text:
         return text
-    return _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), text)
+    raw = text.encode("utf-8", "surrogateescape")
+    raw = _OCTAL_BYTES.sub(lambda m: bytes(bytearray([int(m.group(1), 8) & 0xFF])), raw)
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def encode_octal(text, specials=TABLE_SPECIALS):

@@ -13,7 +13,10 @@ __metaclass__ = type
 import errno
 import fcntl
 import os
+import shutil
+import stat
 import tempfile
+import time
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._fstab import mount_uses_fsconfig
@@ -57,16 +60,48 @@ class DirectoryLock(object):
         return False
 
 
-def write_atomic(module, path, text, validate=None):
+# Temp files carry the writer's pid: a later run removes those whose writer is
+# gone (a run killed half-way), never another live run's.
+TEMP_MARK = ".overlayfs-tmp."
+
+
+def _temp_prefix(name):
+    return ".%s%s%d." % (name, TEMP_MARK, os.getpid())
+
+
+def real_target(path):
+    """Where writing ``path`` must happen: the file a symlink points to, else ``path``.
+
+    A configuration-managed /etc often has fstab as a link; replacing the
+    link with a regular file would cut it off from its source.
+    """
+    return os.path.realpath(path) if os.path.islink(path) else path
+
+
+def _fail(step, path, error):
+    """An OverlayError for what a file step raised (ansible-core raises a bare Exception)."""
+    cause = error
+    while getattr(cause, "__cause__", None) is not None:
+        cause = cause.__cause__
+    detail = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(cause)
+    return OverlayError("%s %s failed: %s" % (step, path, detail or type(cause).__name__))
+
+
+def write_atomic(module, path, text, validate=None, step="writing"):
     """Replace ``path`` with ``text``: temp file in the same dir, fsync, check, rename.
 
     ``validate(tmp_path)`` may raise OverlayError to abort before the rename.
     The mode, owner and SELinux context of an existing file are kept
-    (``atomic_move``); a new file gets mode 0644.
+    (``atomic_move``); a new file gets mode 0644. When ``path`` is a symlink
+    its target is replaced, in the target's directory. Any failure raises
+    OverlayError naming ``step`` and the path, and leaves the file and its
+    directory as they were (no temp file).
     """
+    path = real_target(path)
     directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(os.path.basename(path)), dir=directory)
         with os.fdopen(fd, "w", newline="", encoding="utf-8", errors="surrogateescape") as handle:
             handle.write(text)
             handle.flush()
@@ -82,9 +117,85 @@ def write_atomic(module, path, text, validate=None):
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+    except OverlayError:
+        raise
+    except Exception as error:  # atomic_move raises a bare Exception
+        raise _fail(step, path, error)
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.lexists(tmp):
             os.unlink(tmp)
+
+
+def backup(path):
+    """Copy ``path`` to ``path.PID.DATE~`` (ansible's backup name) complete or not at all.
+
+    Written through a temp file and renamed, so a full disk leaves no
+    truncated backup. Returns the backup's path.
+    """
+    path = real_target(path)
+    dest = "%s.%s.%s" % (path, os.getpid(), time.strftime("%Y-%m-%d@%H:%M:%S~", time.localtime()))
+    directory = os.path.dirname(path) or "."
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(os.path.basename(path)), dir=directory)
+        with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
+            shutil.copyfileobj(src, out)
+            out.flush()
+            os.fsync(out.fileno())
+        shutil.copystat(path, tmp)
+        st = os.stat(path)
+        os.chown(tmp, st.st_uid, st.st_gid)
+        os.rename(tmp, dest)
+        tmp = None
+    except Exception as error:
+        raise _fail("backing up", path, error)
+    finally:
+        if tmp is not None and os.path.lexists(tmp):
+            os.unlink(tmp)
+    return dest
+
+
+def _writer_alive(name):
+    """False when the pid in a temp file's name is not a running process."""
+    try:
+        pid = int(name.split(TEMP_MARK, 1)[1].split(".", 1)[0])
+    except (IndexError, ValueError):
+        return True
+    try:
+        os.kill(pid, 0)
+    except OSError as error:
+        return error.errno != errno.ESRCH
+    return pid != os.getpid()
+
+
+def clean_stale_temps(path):
+    """Remove temp files a killed run left next to ``path`` (and next to its link target).
+
+    Only regular files named by :func:`write_atomic` whose writer is no
+    longer running are removed. Returns the paths removed.
+    """
+    removed = []
+    base = os.path.basename(path)
+    places = set([(os.path.dirname(path) or ".", base)])
+    target = real_target(path)
+    places.add((os.path.dirname(target) or ".", os.path.basename(target)))
+    for directory, name in places:
+        prefix = ".%s%s" % (name, TEMP_MARK)
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            continue
+        for entry in names:
+            if not entry.startswith(prefix) or _writer_alive(entry):
+                continue
+            full = os.path.join(directory, entry)
+            try:
+                if stat.S_ISREG(os.lstat(full).st_mode):
+                    os.unlink(full)
+                    removed.append(full)
+            except OSError:
+                continue
+    return removed
 
 
 def remove_file(path):

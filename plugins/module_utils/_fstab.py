@@ -244,7 +244,12 @@ def remove_entries(lines, mount_point, vfstype="overlay"):
     indexes = set(_matching_indexes(lines, mount_point, vfstype))
     result = [line for index, line in enumerate(lines) if index not in indexes]
     if lines and result and not lines[-1].ending and result[-1].ending:
-        result[-1] = result[-1]._replace(ending="")
+        # Take back the ending append_entry gave it: the file's convention,
+        # so a bare CR that ended the file ("...\r" + "\n") stays.
+        convention = next((line.ending for line in reversed(result[:-1]) if line.ending), "\n")
+        ending = result[-1].ending
+        ending = ending[:-len(convention)] if ending.endswith(convention) else ""
+        result[-1] = result[-1]._replace(ending=ending)
     return result, len(indexes)
 
 
@@ -277,6 +282,82 @@ def check_unit_value(field, value):
         raise OverlayError(
             "%s: %r ends with a backslash, which systemd reads as a line continuation"
             % (field, value))
+
+
+# Option names libmount takes for itself (VFS flags, userspace options) and
+# removes from what it passes on to the kernel. A path piece after a comma
+# that looks like one of them, or like x-*/X-* or name=value, is taken out of
+# the layer path by mount(8): the line passes findmnt --verify but never mounts.
+_LIBMOUNT_OPTION_NAMES = frozenset((
+    "ro", "rw", "exec", "noexec", "suid", "nosuid", "dev", "nodev", "sync", "async", "dirsync",
+    "remount", "bind", "rbind", "move", "mand", "nomand", "atime", "noatime", "iversion",
+    "noiversion", "diratime", "nodiratime", "relatime", "norelatime", "strictatime",
+    "nostrictatime", "lazytime", "nolazytime", "symfollow", "nosymfollow", "silent", "loud",
+    "unbindable", "runbindable", "private", "rprivate", "slave", "rslave", "shared", "rshared",
+    "defaults", "auto", "noauto", "user", "nouser", "users", "nousers", "owner", "noowner",
+    "group", "nogroup", "_netdev", "nofail", "loop", "offset", "sizelimit", "encryption",
+    "comment", "uhelper", "helper", "seclabel", "context", "fscontext", "defcontext", "rootcontext",
+))
+
+
+def check_comma_pieces(field, path):
+    """Refuse a path whose comma-separated pieces mount(8) would read as its own options.
+
+    mount(8) splits the option string at every comma (a backslash does not
+    protect it), keeps the pieces it knows, and joins the others back for the
+    kernel. A path piece such as ``x-y``, ``ro`` or ``comment=z`` is taken out,
+    and the kernel gets a broken path: the line cannot be mounted at boot.
+    """
+    if "," not in path:
+        return
+    for piece in path.split(",")[1:]:
+        name = piece.partition("=")[0]
+        if (not piece or "=" in piece or name.lower().startswith("x-")
+                or name in _LIBMOUNT_OPTION_NAMES):
+            raise OverlayError(
+                "%s: %r has the piece %r after a comma, which mount(8) would take as a mount "
+                "option of its own (it splits options at every comma): the persisted overlay "
+                "could not be mounted at boot. Rename the directory (no comma, or a comma "
+                "followed by a plain name), or use persist: none" % (field, path, piece))
+
+
+# Keys that name a layer, upper or work dir: only the module's own parameters set them.
+LAYER_KEYS = ("lowerdir", "lowerdir+", "datadir+", "upperdir", "workdir")
+
+
+def check_boot_option(option, field="boot_options"):
+    """Refuse a boot option that would not stay one option, or that sets a layer.
+
+    A stray double quote or a trailing backslash joins the option with the
+    ones written after it (the collection's marker and the
+    requires-mounts-for list), so the line would look unmanaged and its
+    mounts come up out of order.
+    """
+    name = option.partition("=")[0]
+    if name in LAYER_KEYS:
+        raise OverlayError(
+            "%s: %r sets a layer path; layers, upper and work dir are set by lowerdir, datadir, "
+            "upperdir and workdir only: remove it from %s" % (field, option, field))
+    if name in _OVERLAY_OPTION_NAMES:
+        raise OverlayError(
+            "%s: %r is an overlay option; give it in options, not %s" % (field, option, field))
+    if name == REQUIRES_MOUNTS_FOR:
+        raise OverlayError(
+            "%s: %r is written by this collection for every layer, upper and work dir; "
+            "remove it from %s" % (field, option, field))
+    if _open_quote_count(option) % 2:
+        raise OverlayError(
+            "%s: %r has an unbalanced double quote, which would swallow the options written "
+            "after it; close the quote or remove it" % (field, option))
+    if (len(option) - len(option.rstrip("\\"))) % 2:
+        raise OverlayError(
+            "%s: %r ends with a backslash, which would join it with the next option; remove "
+            "the backslash" % (field, option))
+    _check_single_option(field, option)
+
+
+def _open_quote_count(option):
+    return option.replace('\\"', "").count('"')
 
 
 def _check_single_option(field, option):
@@ -357,6 +438,8 @@ def format_mount_options(lowerdir, upperdir=None, workdir=None, options=(), extr
             raise OverlayError(
                 "%s: %r contains a double quote; mount(8) reads it as the start of a quoted "
                 "option value and the mount fails: rename the directory" % (field, path))
+        if not (relative_layers and field.startswith(("lowerdir", "datadir"))):
+            check_comma_pieces(field, path)
     for option in options:
         _check_single_option("options", option)
         if option.partition("=")[0] not in _OVERLAY_OPTION_NAMES:

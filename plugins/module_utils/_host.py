@@ -15,6 +15,7 @@ import ctypes
 import os
 import stat
 
+from ansible_collections.overlayfs.mounts.plugins.module_utils import _safepath
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._features import check_support, features as kernel_features, uuid_default
 from ansible_collections.overlayfs.mounts.plugins.module_utils._mount_api import mount_overlay, umount2 as _umount2
@@ -147,26 +148,31 @@ def find_holders(mount_point, limit=50):
     return holders
 
 
-def make_dirs(path, mode=None, uid=None, gid=None):
-    """Create ``path`` and missing parents; return the dirs created, outermost first."""
-    created = []
-    missing = []
-    current = path
-    while not os.path.lexists(current):
-        missing.append(current)
-        parent = os.path.dirname(current)
-        if parent == current:
-            break
-        current = parent
-    for directory in reversed(missing):
-        os.mkdir(directory)
-        created.append(directory)
-    if created:
-        if mode is not None:
-            os.chmod(path, mode)
-        if uid is not None or gid is not None:
-            os.chown(path, -1 if uid is None else uid, -1 if gid is None else gid)
-    return created
+def make_dirs(path, mode=None, uid=None, gid=None, field="path"):
+    """Create ``path`` and missing parents; return the dirs created, outermost first.
+
+    fd-relative and without following links (see ``_safepath.make_dirs``).
+    """
+    return _safepath.make_dirs(path, mode, uid, gid, field)
+
+
+def workdir_listing(workdir):
+    """The names ``_declaration.check_workdir`` looks at, or None when the work dir is missing."""
+    try:
+        top = os.listdir(workdir)
+    except OSError:
+        return None
+    listing = {"": top, "not_dirs": []}
+    for name in top:
+        entry = os.path.join(workdir, name)
+        if os.path.islink(entry) or not os.path.isdir(entry):
+            listing["not_dirs"].append(name)
+        elif name in ("work", "index"):
+            try:
+                listing[name] = os.listdir(entry)
+            except OSError:
+                listing[name] = []
+    return listing
 
 
 def remove_empty_dirs(created):

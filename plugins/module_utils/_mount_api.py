@@ -31,6 +31,7 @@ import errno
 import hashlib
 import os
 
+from ansible_collections.overlayfs.mounts.plugins.module_utils import _safepath
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._escape import escape_layer, join_layers
 from ansible_collections.overlayfs.mounts.plugins.module_utils._features import (
@@ -220,22 +221,11 @@ def links_dir_for(links_root, target):
 def prepare_links(directory, lowerdir, datadir=()):
     """Make ``directory`` hold exactly the links ``0``, ``1``, ... to the layers.
 
-    Returns the relative names, in layer order. Only symlinks are removed from
-    the directory, so a mistaken path cannot delete data.
+    Returns the relative names, in layer order. The directory and its parent
+    must be root's alone, and only numbered links are ever removed
+    (``_safepath.prepare_links``).
     """
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    wanted = {}
-    for index, layer in enumerate(list(lowerdir) + list(datadir)):
-        wanted[str(index)] = layer
-    for name in os.listdir(directory):
-        path = os.path.join(directory, name)
-        if os.path.islink(path) and (name not in wanted or os.readlink(path) != wanted[name]):
-            os.unlink(path)
-    for name, layer in wanted.items():
-        path = os.path.join(directory, name)
-        if not os.path.islink(path):
-            os.symlink(layer, path)
+    _safepath.prepare_links(directory, list(lowerdir) + list(datadir))
     names = [str(i) for i in range(len(lowerdir) + len(datadir))]
     return names[:len(lowerdir)], names[len(lowerdir):]
 

@@ -44,6 +44,9 @@ def boot_extras(boot, boot_options):
             raise OverlayError(
                 "boot_options: '%s' is set by the boot parameter (boot: %s); remove it from "
                 "boot_options" % (option, "false" if name == "noauto" else "true"))
+        _fstab.check_boot_option(option)
+        if option == "defaults":
+            continue  # means nothing next to other options; writing it would only show as drift
         if option not in extras:
             extras.append(option)
     if not boot:

@@ -41,7 +41,16 @@ description:
     already used by another live overlay, an upper recorded (index=on) with
     other lower layers, a leftover volatile marker, an upper on a filesystem
     without the needed xattr or d_type support. When the kernel still refuses a
-    mount, its own message is in the error. Upper dir data is never removed.
+    mount, its own message is in the error. Upper dir data is never removed,
+    and a work dir holding anything the kernel did not put there is refused
+    (the kernel empties its C(work/) subdirectory on mount).
+  - Paths are resolved without unsafe transitions, as systemd-tmpfiles does; a
+    symlink owned by another user than the directory it sits in, or a link of
+    an unprivileged user leading to root's files, is refused rather than
+    followed. Directories are created without following links. See
+    docs/security.md for the trust model.
+  - A failed step undoes every earlier one (fstab, unit, links, created
+    directories) and the error names the step.
 author:
   - overlayfs.mounts developers (@overlayfs-mounts)
 options:
@@ -149,7 +158,8 @@ options:
     default: fstab
   fstab:
     description:
-      - The fstab file to edit.
+      - The fstab file to edit. When it is a symlink, the file it points to is
+        replaced atomically in its own directory; the link stays.
     type: path
     default: /etc/fstab
   unit_dir:
@@ -177,6 +187,9 @@ options:
         the overlay options in fstab's fourth field and in the unit's C(Options=),
         such as C(nofail), C(_netdev) or C(x-systemd.device-timeout=10s).
       - C(noauto) and C(auto) are set by O(boot), overlay options by O(options).
+      - Layer keys (C(lowerdir+=), C(datadir+=), C(upperdir=), ...), an
+        unbalanced double quote and a trailing backslash are refused;
+        C(defaults) is dropped, as it means nothing next to other options.
     type: list
     elements: str
     default: []
@@ -209,6 +222,8 @@ options:
       - Where the short layer links of V(symlinks) mounts are kept, one
         directory per mount point. They must stay while the overlay is mounted,
         since mountinfo names the layers through them.
+      - It must be owned by root and not writable by group or others; only the
+        numbered links this module makes are ever removed from it.
     type: path
     default: /var/lib/overlayfs-mounts/links
   clear_volatile:

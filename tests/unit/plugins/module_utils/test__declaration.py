@@ -11,6 +11,7 @@ import pytest
 from ansible_collections.overlayfs.mounts.plugins.module_utils._declaration import (
     check_host,
     check_layout,
+    check_workdir,
     from_params,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
@@ -120,3 +121,41 @@ def test_check_host_errors(path, kind, create, upper_m, work_m, field, fragment)
         check_host(_decl(), kinds, upper_m, work_m, create)
     assert info.value.message.startswith(field)
     assert fragment in info.value.message
+
+
+@pytest.mark.parametrize("field", ["path", "upperdir", "lowerdir"])
+def test_non_utf8_path_refused(field):
+    bad = b"/srv/caf\xe9".decode("utf-8", "surrogateescape")
+    args = dict(GOOD)
+    args[field] = [bad, "/srv/l2"] if field == "lowerdir" else bad
+    with pytest.raises(OverlayError) as error:
+        from_params(**args)
+    assert "not valid UTF-8" in error.value.message
+    assert error.value.message.startswith(field)
+
+
+# Issue 9: a work dir holding data is refused ---------------------------------
+
+@pytest.mark.parametrize("listing", [
+    {},
+    {"": []},
+    {"": ["work"], "work": []},
+    {"": ["work", "index"], "work": ["#1a2b", "incompat"], "index": ["00fb1d0001", "#3c"]},
+])
+def test_kernels_own_work_dir_content_accepted(listing):
+    check_workdir("/srv/work", listing)
+
+
+@pytest.mark.parametrize("listing, shown", [
+    ({"": ["work"], "work": ["precious.db"]}, "work/precious.db"),
+    ({"": ["etc", "home", "work"], "work": []}, "etc, home"),
+    ({"": ["work"], "not_dirs": ["work"]}, "work"),
+    ({"": ["index"], "index": ["notes.txt"]}, "index/notes.txt"),
+    ({"": ["f%d" % i for i in range(9)]}, "f0, f1, f2, f3, f4 and 4 more"),
+])
+def test_foreign_work_dir_content_refused(listing, shown):
+    with pytest.raises(OverlayError) as error:
+        check_workdir("/srv/work", listing)
+    message = error.value.message
+    assert message.startswith("workdir: '/srv/work' holds %s," % shown)
+    assert "swapped" in message and "move the files away" in message

@@ -511,3 +511,39 @@ def test_an_upper_or_work_path_over_one_value_is_refused_where_mount_uses_fsconf
     with pytest.raises(OverlayError, match="^%s: .* takes 256 bytes" % field):
         format_mount_options(["/a"], fsconfig=True, **dirs)
     assert format_mount_options(["/a"], fsconfig=False, **dirs)
+
+
+# Issue 9: lines the boot must be able to read ------------------------------
+
+def test_octal_escapes_are_decoded_per_byte():
+    """A UTF-8 mount point written byte by byte, as util-linux writes it, is recognised."""
+    lines = parse("overlay /srv/caf\\303\\251 overlay lowerdir=/a:/b 0 0\n")
+    assert [e.file for e in find_entries(lines, u"/srv/caf\u00e9")] == [u"/srv/caf\u00e9"]
+
+
+@pytest.mark.parametrize("text", ["UUID=1 / ext4 defaults 0 1\r", "a\nb c d e 0 0\r", "x\r\ny\r"])
+def test_bare_cr_at_the_end_survives_add_and_remove(text):
+    from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import edit_fstab
+    decl = {"path": "/m", "lowerdir": ["/l1", "/l2"], "upperdir": None, "workdir": None, "options": []}
+    added, _info = edit_fstab(text, decl, True, [])
+    assert added.startswith(text)
+    assert edit_fstab(added, decl, False, [])[0] == text
+
+
+@pytest.mark.parametrize("path", ["/srv/a,x-y", "/srv/u,ro", "/srv/a,comment=z", "/srv/a,X-q",
+                                  "/srv/a,nofail", "/srv/a,,b", "/srv/a,context=foo"])
+@pytest.mark.parametrize("field", ["lowerdir[0]", "upperdir", "workdir"])
+def test_comma_pieces_mount_would_take_are_refused(path, field):
+    layers = {"lowerdir[0]": [path, "/srv/l2"]}.get(field, ["/srv/l1", "/srv/l2"])
+    upper = path if field == "upperdir" else "/up/u"
+    work = path if field == "workdir" else "/up/w"
+    with pytest.raises(OverlayError) as error:
+        render_entry("/srv/m", layers, upper, work)
+    assert error.value.message.startswith(field + ":")
+    assert "mount(8)" in error.value.message and "Rename the directory" in error.value.message
+
+
+@pytest.mark.parametrize("path", ["/srv/a,b", "/srv/a,b/c", "/srv/rw-data,v2"])
+def test_plain_comma_pieces_are_kept(path):
+    line = render_entry("/srv/m", [path, "/srv/l2"], "/up/u", "/up/w")
+    assert parse_overlay_options(parse(line)[0].entry.mntops)["lowerdir"] == [path, "/srv/l2"]

@@ -164,3 +164,21 @@ def test_only_newline_ends_a_line():
     line = "80 22 0:70 / /srv/odd\x0bname\x0c rw - tmpfs tmpfs rw"
     entries = parse(ROOT + "\n" + line + "\n")
     assert [e.mount_point for e in entries] == ["/", "/srv/odd\x0bname\x0c"]
+
+
+# Issue 9: a double quote in another overlay's path hides nothing -------------
+
+def test_quote_in_layer_path_does_not_hide_upper():
+    line = ('90 1 0:50 / /srv/m rw - overlay overlay rw,lowerdir=/srv/l"1:/srv/l2,'
+            'upperdir=/srv/"up,workdir=/srv/work,index=off\n')
+    cfg = overlay_config(parse(line)[0])
+    assert cfg["lowerdir"] == ['/srv/l"1', "/srv/l2"]
+    assert (cfg["upperdir"], cfg["workdir"], cfg["options"]) == ('/srv/"up', "/srv/work", ["index=off"])
+
+
+def test_quoted_selinux_context_still_kept_whole():
+    line = ('90 1 0:50 / /srv/m rw - overlay overlay rw,context="system_u:object_r:x:s0:c1,c2",'
+            'lowerdir=/a:/b,upperdir=/u"q,workdir=/w\n')
+    cfg = overlay_config(parse(line)[0])
+    assert cfg["options"] == ['context="system_u:object_r:x:s0:c1,c2"']
+    assert (cfg["upperdir"], cfg["workdir"]) == ('/u"q', "/w")

@@ -159,3 +159,26 @@ def test_a_line_written_for_mount2_is_not_kept_once_mount_uses_fsconfig():
     # A line that fits one value per option is kept as it is.
     short, _info = edit_fstab(USER_FSTAB, DECL, True, [], fsconfig=False)
     assert edit_fstab(short, DECL, True, [], fsconfig=True)[0] == short
+
+
+# Issue 9: boot_options that would eat the marker or set layers ---------------
+
+@pytest.mark.parametrize("option", ["lowerdir+=/x", "datadir+=/x", "lowerdir=/x", "upperdir=/x", "workdir=/x",
+                                    "index=off", "x-systemd.requires-mounts-for=/x",
+                                    'x-opt="unbalanced', "x-opt=a\\", "a,b"])
+def test_boot_options_refused(option):
+    with pytest.raises(OverlayError) as error:
+        boot_extras(True, [option])
+    assert error.value.message.startswith("boot_options:")
+
+
+def test_boot_option_quotes_balanced_and_escaped_backslash_accepted():
+    assert boot_extras(True, ['x-opt="a b"', "x-two=c\\\\"]) == ['x-opt="a b"', "x-two=c\\\\"]
+
+
+def test_defaults_in_boot_options_causes_no_drift():
+    decl = {"path": "/m", "lowerdir": ["/l1", "/l2"], "upperdir": None, "workdir": None, "options": []}
+    extras = boot_extras(True, ["defaults", "nofail"])
+    assert extras == ["nofail"]
+    text, _info = edit_fstab("", decl, True, extras)
+    assert edit_fstab(text, decl, True, boot_extras(True, ["defaults", "nofail"]))[0] == text

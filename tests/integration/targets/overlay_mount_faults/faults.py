@@ -1,0 +1,266 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Fault injection for overlay_mount; run by runme.sh inside a private mount namespace."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import random
+import signal
+import subprocess
+import time
+
+from moduledriver import ROOT, check, finish, log, overlay_mounts_under, read_bytes, run, start
+
+USER_TEXT = (b"# /etc/fstab: kept byte for byte\n"
+             b"UUID=0a1b / ext4 errors=remount-ro 0 1\r\n"
+             b"tmpfs\t/scratch\ttmpfs\tsize=1m 0 0\n")
+TEMP_MARK = ".overlayfs-tmp."
+
+BASE = os.path.join(ROOT, "faults")
+LOWER1, LOWER2 = os.path.join(BASE, "lower1"), os.path.join(BASE, "lower2")
+
+
+def sh(*argv):
+    subprocess.run(list(argv), check=True)
+
+
+def declaration(name, fstab, **extra):
+    top = os.path.join(BASE, name)
+    args = {
+        "path": os.path.join(top, "merged"), "lowerdir": [LOWER1, LOWER2],
+        "upperdir": os.path.join(top, "d", "upper"), "workdir": os.path.join(top, "d", "work"),
+        "fstab": fstab, "unit_dir": os.path.join(top, "units"), "links_dir": os.path.join(BASE, "links"),
+        "persist": "fstab", "state": "mounted",
+    }
+    args.update(extra)
+    return args
+
+
+def tmpfs(path, options):
+    os.makedirs(path)
+    sh("mount", "-t", "tmpfs", "-o", options, "tmpfs", path)
+
+
+def write(path, data):
+    with open(path, "wb") as handle:
+        handle.write(data)
+
+
+def fill_blocks(directory):
+    try:
+        with open(os.path.join(directory, "filler"), "wb") as handle:
+            while True:
+                handle.write(b"x" * 4096)
+                handle.flush()
+    except OSError:
+        pass
+
+
+def fill_inodes(directory):
+    names = []
+    try:
+        while True:
+            name = os.path.join(directory, "inode%d" % len(names))
+            open(name, "w").close()
+            names.append(name)
+    except OSError:
+        pass
+    return names
+
+
+def assert_untouched(args, fstab, before, allowed=()):
+    """What every refused or failed run must leave."""
+    check(read_bytes(fstab) == before, "fstab changed: %r" % read_bytes(fstab))
+    check(not overlay_mounts_under(os.path.dirname(args["path"])), "stray mount at %s" % args["path"])
+    for created in (os.path.dirname(args["upperdir"]), args["path"]):
+        check(not os.path.lexists(created), "created dir left behind: %s" % created)
+    left = [n for n in os.listdir(os.path.dirname(fstab)) if n not in allowed and n != os.path.basename(fstab)]
+    check(not left, "files left next to fstab: %s" % left)
+
+
+def converge(args, fstab, before):
+    """The next run, fault gone: changes, then is idempotent; fstab is the user's text plus our line."""
+    first = run(args)
+    check(first["changed"], "the run after the fault changed nothing")
+    check(overlay_mounts_under(args["path"]) == [args["path"]], "not mounted after converging")
+    again = run(args)
+    check(not again["changed"], "second run after the fault still changed: %s" % again["actions"])
+    text = read_bytes(fstab)
+    check(text.startswith(before) and text.count(b"\n") == before.count(b"\n") + 1, "fstab wrong: %r" % text)
+    run(dict(args, state="absent"))
+    check(read_bytes(fstab) == before, "absent did not restore fstab")
+    return text
+
+
+def scenario_full_disk():
+    etc = os.path.join(BASE, "full", "etc")
+    tmpfs(etc, "size=64k")
+    fstab = os.path.join(etc, "fstab")
+    write(fstab, USER_TEXT)
+    fill_blocks(etc)
+    args = declaration("full", fstab, backup=True)
+    result = run(args, fails=True)
+    check("No space left" in result["msg"] and "backup" in result["msg"], result["msg"])
+    assert_untouched(args, fstab, USER_TEXT, allowed=("filler",))
+    os.unlink(os.path.join(etc, "filler"))
+    with_line = converge(args, fstab, USER_TEXT)
+    backups = sorted(read_bytes(os.path.join(etc, n)) for n in os.listdir(etc) if n.startswith("fstab."))
+    check(backups == sorted([USER_TEXT, with_line]), "backups are not complete copies: %r" % backups)
+    log("full disk: refused with %r" % result["msg"])
+
+
+def scenario_no_inodes():
+    etc = os.path.join(BASE, "inodes", "etc")
+    tmpfs(etc, "size=1m,nr_inodes=16")
+    fstab = os.path.join(etc, "fstab")
+    write(fstab, USER_TEXT)
+    fillers = fill_inodes(etc)
+    args = declaration("inodes", fstab)
+    result = run(args, fails=True)
+    check("write_fstab" in result["msg"] and "No space left" in result["msg"], result["msg"])
+    assert_untouched(args, fstab, USER_TEXT, allowed=[os.path.basename(n) for n in fillers])
+    for name in fillers:
+        os.unlink(name)
+    converge(args, fstab, USER_TEXT)
+    log("out of inodes: refused with %r" % result["msg"])
+
+
+def scenario_read_only():
+    etc = os.path.join(BASE, "ro", "etc")
+    tmpfs(etc, "size=1m")
+    fstab = os.path.join(etc, "fstab")
+    write(fstab, USER_TEXT)
+    sh("mount", "-o", "remount,ro", etc)
+    args = declaration("ro", fstab)
+    result = run(args, fails=True)
+    check("Read-only file system" in result["msg"], result["msg"])
+    assert_untouched(args, fstab, USER_TEXT)
+    sh("mount", "-o", "remount,rw", etc)
+    converge(args, fstab, USER_TEXT)
+    log("read-only: refused with %r" % result["msg"])
+
+
+def scenario_immutable():
+    etc = os.path.join(BASE, "immutable", "etc")
+    tmpfs(etc, "size=1m")
+    fstab = os.path.join(etc, "fstab")
+    write(fstab, USER_TEXT)
+    sh("chattr", "+i", fstab)
+    args = declaration("immutable", fstab, backup=True)
+    result = run(args, fails=True)
+    check("writing fstab" in result["msg"] and "Operation not permitted" in result["msg"], result["msg"])
+    assert_untouched(args, fstab, USER_TEXT)
+    sh("chattr", "-i", fstab)
+    converge(dict(args, backup=False), fstab, USER_TEXT)
+    log("immutable fstab: refused with %r" % result["msg"])
+
+
+def scenario_full_unit_dir():
+    top = os.path.join(BASE, "unitfull")
+    os.makedirs(top)
+    fstab = os.path.join(top, "fstab")
+    write(fstab, USER_TEXT)
+    args = declaration("unitfull", fstab)
+    tmpfs(args["unit_dir"], "size=16k")
+    run(args)
+    persisted = read_bytes(fstab)
+    mount_before = overlay_mounts_under(args["path"])
+    fill_blocks(args["unit_dir"])
+    result = run(dict(args, persist="systemd"), fails=True)
+    check("step write_unit failed" in result["msg"] and "No space left" in result["msg"], result["msg"])
+    check(read_bytes(fstab) == persisted, "the fstab line was not restored: %r" % read_bytes(fstab))
+    check(os.listdir(args["unit_dir"]) == ["filler"], "unit dir holds %s" % os.listdir(args["unit_dir"]))
+    check(overlay_mounts_under(args["path"]) == mount_before, "the live mount changed")
+    os.unlink(os.path.join(args["unit_dir"], "filler"))
+    switched = run(dict(args, persist="systemd"))
+    check(switched["changed"] and read_bytes(fstab) == USER_TEXT, "switch to systemd did not converge")
+    check(not run(dict(args, persist="systemd"))["changed"], "switch to systemd not idempotent")
+    run(dict(args, persist="systemd", state="absent"))
+    log("full unit dir: refused with %r" % result["msg"])
+
+
+def scenario_killed(kills_wanted=30):
+    top = os.path.join(BASE, "killed")
+    os.makedirs(top)
+    fstab = os.path.join(top, "fstab")
+    write(fstab, USER_TEXT)
+    args = declaration("killed", fstab)
+    began = time.time()
+    run(args)
+    duration = time.time() - began
+    with_line = read_bytes(fstab)
+    run(dict(args, state="absent"))
+    check(read_bytes(fstab) == USER_TEXT, "absent did not restore fstab")
+    rng = random.Random(9)
+    kills = attempts = leftovers = killed_pid = 0
+    while kills < kills_wanted and attempts < 4 * kills_wanted:
+        attempts += 1
+        state = rng.choice(["mounted", "absent"])
+        proc, path = start(dict(args, state=state))
+        time.sleep(rng.uniform(0.02, 0.85 * duration))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+            killed_pid = proc.pid
+        proc.wait()
+        proc.communicate()
+        os.unlink(path)
+        text = read_bytes(fstab)
+        check(text in (USER_TEXT, with_line), "fstab incomplete after a kill: %r" % text)
+        if overlay_mounts_under(args["path"]):
+            check(text == with_line, "mounted but not persisted after a kill")
+        leftovers += len([n for n in os.listdir(top) if TEMP_MARK in n])
+    check(kills >= kills_wanted, "only %d of %d runs were killed" % (kills, kills_wanted))
+    # What a kill between the temp file's creation and its rename leaves (a
+    # window too short to hit reliably by chance): the killed writer's temp.
+    write(os.path.join(top, ".fstab%s%d.k1ll3d" % (TEMP_MARK, killed_pid)), with_line[:40])
+    first = run(args)
+    check(not [n for n in os.listdir(top) if TEMP_MARK in n], "temp files survived the next run")
+    check(not run(args)["changed"] and read_bytes(fstab) == with_line, "did not converge after kills")
+    check(overlay_mounts_under(args["path"]) == [args["path"]], "not mounted after kills")
+    run(dict(args, state="absent"))
+    check(read_bytes(fstab) == USER_TEXT, "absent did not restore fstab")
+    log("killed %d runs (of %d), %d temp files seen meanwhile, next run changed=%s"
+        % (kills, attempts, leftovers, first["changed"]))
+
+
+def scenario_concurrent(count=20):
+    top = os.path.join(BASE, "concurrent")
+    os.makedirs(top)
+    fstab = os.path.join(top, "fstab")
+    write(fstab, USER_TEXT)
+    all_args = [declaration("concurrent/m%02d" % i, fstab) for i in range(count)]
+    procs = [start(a) for a in all_args]
+    results = [finish(*p) for p in procs]
+    failed = [r.get("msg") for r in results if r.get("failed")]
+    check(not failed, "concurrent runs failed: %s" % failed[:3])
+    text = read_bytes(fstab)
+    check(text.startswith(USER_TEXT), "user lines changed: %r" % text)
+    lines = text[len(USER_TEXT):].decode("utf-8").splitlines()
+    points = sorted(line.split(" ")[1] for line in lines)
+    check(points == sorted(a["path"] for a in all_args), "fstab holds %d overlay lines: %s" % (len(lines), points))
+    mounted = overlay_mounts_under(top)
+    check(sorted(mounted) == points, "mounted: %s" % mounted)
+    check(not any(run(a)["changed"] for a in all_args[:3]), "re-runs after the concurrent ones changed")
+    log("%d concurrent runs: every line written once, user lines intact" % count)
+
+
+def main():
+    os.makedirs(LOWER1)
+    os.makedirs(LOWER2)
+    write(os.path.join(LOWER1, "a"), b"1")
+    write(os.path.join(LOWER2, "b"), b"2")
+    for scenario in (scenario_full_disk, scenario_no_inodes, scenario_read_only, scenario_immutable,
+                     scenario_full_unit_dir, scenario_killed, scenario_concurrent):
+        began = time.time()
+        log("== %s" % scenario.__name__)
+        scenario()
+        log("   %.1f s" % (time.time() - began))
+
+
+if __name__ == "__main__":
+    main()

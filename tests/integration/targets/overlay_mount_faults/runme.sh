@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# overlay_mount under faults: fstab's dir full, out of inodes, read-only,
+# fstab immutable, the unit dir full during a persist switch, the module
+# killed at random points (30 times) and twenty runs on one fstab at once.
+# After each: fstab byte-identical or correctly changed, no stray mount,
+# created dirs removed, and the next run converges.
+set -eux
+PYTHONPATH=../common exec "$ANSIBLE_PYTHON_INTERPRETER" faults.py

@@ -295,8 +295,8 @@ def option_differences(declared_pairs, declared_config, live_cfg, shown):
             # Hidden both when it equals the default and whenever all layers
             # share one filesystem, where xino has no effect at all.
             continue
-        if name == "uuid" and want == "off" and have == ("null" if declared_config.get("_uuid_null", True)
-                                                          else "on"):
+        fallback = "null" if declared_config.get("_uuid_null", True) else "on"
+        if name == "uuid" and want == "off" and have == fallback:
             # uuid=off needs upper and lowers on one filesystem; elsewhere the
             # kernel falls back to null (before 6.6: on), which is all off can be there.
             continue

@@ -1,0 +1,37 @@
+# -*- coding: utf-8 -*-
+"""Create lower layer dirs and files in one round trip (a loop costs one per item).
+
+Runs in the instance (`ansible.builtin.script`). Argument: JSON
+{"dirs": [paths], "files": [{"path": path, "content": text}]}. Creates what is
+missing or different and prints "changed", else "unchanged".
+"""
+
+import json
+import os
+import sys
+
+
+def main():
+    request = json.loads(sys.argv[1])
+    changed = False
+    wanted = list(request.get("dirs", [])) + [os.path.dirname(f["path"]) for f in request.get("files", [])]
+    for path in wanted:
+        if not os.path.isdir(path):
+            os.makedirs(path, 0o755)
+            changed = True
+    for item in request.get("files", []):
+        try:
+            with open(item["path"], encoding="utf-8") as handle:
+                same = handle.read() == item["content"]
+        except FileNotFoundError:
+            same = False
+        if not same:
+            with open(item["path"], "w", encoding="utf-8") as handle:
+                handle.write(item["content"])
+            os.chmod(item["path"], 0o644)
+            changed = True
+    print("changed" if changed else "unchanged")
+
+
+if __name__ == "__main__":
+    main()

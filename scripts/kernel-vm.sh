@@ -173,7 +173,18 @@ main() {
         local encoded cmdline
         encoded=$(printf '%s' "$guest_script" | base64 -w0)
         cmdline="console=ttyS0 earlyprintk=serial,ttyS0,115200 panic=-1 quiet loglevel=1"
-        cmdline+=" mitigations=off tsc=reliable kernel_vm.exec=$encoded"
+        # Top-level dirs read through a caching 9p mount (kernel-vm-guest.sh).
+        local cached="/usr" dir top
+        for dir in "$(cd "$VENV" && pwd -P)" "$(readlink -f "$VENV/bin/python")" "$ROOT" "$tree" "$cwd"; do
+            top=/${dir#/}
+            top=${top%"${top#/*/}"}
+            top=${top%/}
+            [[ -n $top && $top != / && ,$cached, != *,$top,* ]] && cached+=",$top"
+        done
+        cmdline+=" mitigations=off tsc=reliable kernel_vm.cached=$cached kernel_vm.exec=$encoded"
+        # A second share of / (a 9p channel takes one mount only).
+        args+=(--qemu-opt=-fsdev --qemu-opt="local,id=kvmcached,path=/,security_model=none,readonly=on,multidevs=remap"
+            --qemu-opt=-device --qemu-opt="virtio-9p-pci,fsdev=kvmcached,mount_tag=kvmcached")
         cmdline+=" init=$ROOT/scripts/kernel-vm-guest.sh"
         ((${#cmdline} < 2000)) || die "the command is too long for the kernel command line (${#cmdline} bytes); put it in a script"
         args+=(--qemu-opt=-append --qemu-opt="$cmdline")

@@ -68,8 +68,34 @@ setup() {
 
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
 
+# The host's root comes over 9p without caching: every exec and every
+# read goes to the host again, which costs a second per process on 5.10
+# under emulation. A second share of the host's / (kvmcached, added by
+# kernel-vm.sh) mounted with cache=loose (the host's files do not change
+# under a test run) goes over the dirs named in kernel_vm.cached= (/usr and
+# those holding Python, the venv and the trees).
+cache_host_dirs() {
+    local dirs=$1 dir
+    mkdir -p /run/kernel-vm-cached
+    mount -t 9p -o ro,version=9p2000.L,trans=virtio,access=any,msize=524288,cache=loose \
+        kvmcached /run/kernel-vm-cached || return 0
+    for dir in ${dirs//,/ }; do
+        [[ -d /run/kernel-vm-cached$dir ]] && mount --bind "/run/kernel-vm-cached$dir" "$dir"
+    done
+}
+
 as_init() {
     mount -t proc -o nosuid,noexec,nodev proc /proc
+    mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
+    local arg encoded="" cached=""
+    # shellcheck disable=SC2013  # the command line is one line of words
+    for arg in $(</proc/cmdline); do
+        case $arg in
+            kernel_vm.exec=*) encoded=${arg#kernel_vm.exec=} ;;
+            kernel_vm.cached=*) cached=${arg#kernel_vm.cached=} ;;
+        esac
+    done
+    [[ -z $cached ]] || cache_host_dirs "$cached"
     echo "kernel-vm: $(uname -r) init started at $(uptime_s)s"
     mount -t sysfs -o nosuid,noexec,nodev sysfs /sys
     mount -t devtmpfs -o mode=0755 devtmpfs /dev 2>/dev/null
@@ -80,15 +106,7 @@ as_init() {
     ln -sfn /proc/self/fd/0 /dev/stdin
     ln -sfn /proc/self/fd/1 /dev/stdout
     ln -sfn /proc/self/fd/2 /dev/stderr
-    mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
     hostname kernel-vm 2>/dev/null
-    local arg encoded=""
-    # shellcheck disable=SC2013  # the command line is one line of words
-    for arg in $(cat /proc/cmdline); do
-        case $arg in
-            kernel_vm.exec=*) encoded=${arg#kernel_vm.exec=} ;;
-        esac
-    done
     if [[ -z $encoded ]]; then
         echo "kernel-vm guest: no kernel_vm.exec= on the kernel command line" >&2
     else

@@ -87,6 +87,21 @@ python_squashfs() {
     echo "$image"
 }
 
+# Guest output arrives on the serial console: stream it line by line (awk
+# would buffer its input), drop kernel messages unless asked for them,
+# strip carriage returns, and write the exit mark's number to $2.
+filter_console() {
+    local boot_log=$1 rc_file=$2 line
+    while IFS= read -r line || [[ -n $line ]]; do
+        line=${line%$'\r'}
+        if [[ $line == "$EXIT_MARK"* ]]; then
+            printf '%s\n' "${line#"$EXIT_MARK"}" >"$rc_file"
+        elif ((boot_log)) || ! [[ $line =~ ^\[\ *[0-9]+\.[0-9]+\]\  || $line =~ ^(Probing\ EDD|Memory\ KASLR|Poking\ KASLR) ]]; then
+            printf '%s\n' "$line"
+        fi
+    done
+}
+
 main() {
     local tree="$ROOT" cwd="$PWD" cpus=1 memory=1G timeout=1200 squash=1 boot_log=0 virtme_init=0
     while (($#)); do
@@ -158,7 +173,18 @@ main() {
         local encoded cmdline
         encoded=$(printf '%s' "$guest_script" | base64 -w0)
         cmdline="console=ttyS0 earlyprintk=serial,ttyS0,115200 panic=-1 quiet loglevel=1"
-        cmdline+=" mitigations=off tsc=reliable kernel_vm.exec=$encoded"
+        # Top-level dirs read through a caching 9p mount (kernel-vm-guest.sh).
+        local cached="/usr" dir top
+        for dir in "$(cd "$VENV" && pwd -P)" "$(readlink -f "$VENV/bin/python")" "$ROOT" "$tree" "$cwd"; do
+            top=/${dir#/}
+            top=${top%"${top#/*/}"}
+            top=${top%/}
+            [[ -n $top && $top != / && ,$cached, != *,$top,* ]] && cached+=",$top"
+        done
+        cmdline+=" mitigations=off tsc=reliable kernel_vm.cached=$cached kernel_vm.exec=$encoded"
+        # A second share of / (a 9p channel takes one mount only).
+        args+=(--qemu-opt=-fsdev --qemu-opt="local,id=kvmcached,path=/,security_model=none,readonly=on,multidevs=remap"
+            --qemu-opt=-device --qemu-opt="virtio-9p-pci,fsdev=kvmcached,mount_tag=kvmcached")
         cmdline+=" init=$ROOT/scripts/kernel-vm-guest.sh"
         ((${#cmdline} < 2000)) || die "the command is too long for the kernel command line (${#cmdline} bytes); put it in a script"
         args+=(--qemu-opt=-append --qemu-opt="$cmdline")
@@ -166,16 +192,9 @@ main() {
     log "booting $suite ($kver) under qemu (TCG, $cpus CPU, $memory)"
     local rc_file
     rc_file=$(mktemp)
-    # Guest output arrives on the serial console: drop kernel messages
-    # (unless --boot-log) and carriage returns, catch the exit mark.
     set +e
     timeout --kill-after=10 "$timeout" "$virtme_run" "${args[@]}" </dev/null 2>&1 \
-        | BOOT_LOG=$boot_log MARK=$EXIT_MARK RC_FILE=$rc_file awk '
-            { sub(/\r$/, "") }
-            index($0, ENVIRON["MARK"]) == 1 { print substr($0, length(ENVIRON["MARK"]) + 1) > ENVIRON["RC_FILE"]; next }
-            ENVIRON["BOOT_LOG"] == "0" && /^\[ *[0-9]+\.[0-9]+\] / { next }
-            ENVIRON["BOOT_LOG"] == "0" && /^(Probing EDD|Memory KASLR|Poking KASLR)/ { next }
-            { print; fflush() }'
+        | filter_console "$boot_log" "$rc_file"
     local vm_rc=${PIPESTATUS[0]}
     set -e
     local rc

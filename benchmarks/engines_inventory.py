@@ -32,60 +32,25 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+from _collection_path import importable  # noqa: E402
 
 
-def _importable():
-    parts = REPO.split(os.sep)
-    if parts[-3:] == ["ansible_collections", "overlayfs", "mounts"]:
-        sys.path.insert(0, os.sep.join(parts[:-3]))
-        return
-    root = tempfile.mkdtemp(prefix="overlayfs-bench-")
-    os.makedirs(os.path.join(root, "ansible_collections", "overlayfs"))
-    os.symlink(REPO, os.path.join(root, "ansible_collections", "overlayfs", "mounts"))
-    sys.path.insert(0, root)
-
-
-_importable()
+importable()
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils import _host  # noqa: E402
 from ansible_collections.overlayfs.mounts.plugins.module_utils._inventory import gather  # noqa: E402
-from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import (  # noqa: E402
-    CONTAINER_ENGINES,
-    RealPaths,
-)
+from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import CONTAINER_ENGINES  # noqa: E402
 
 TARGET_MS = 25.0
-
-
-def _cached(function):
-    cache = {}
-
-    def lookup(path):
-        if path not in cache:
-            cache[path] = function(path)
-        return cache[path]
-    return lookup
-
-
-def _readlink(path):
-    try:
-        return os.readlink(path)
-    except OSError:
-        return None
-
-
-def _symlinks_in(directory):
-    try:
-        return [entry.name for entry in os.scandir(directory) if entry.is_symlink()]
-    except OSError:
-        return None
 
 
 def module_work(mountinfo_path):
     """What overlay_mount_info's main() does with resolve_layers: true (no fstab, no units)."""
     entries = _host.read_mountinfo(mountinfo_path)
-    return gather(entries, _host.read_defaults(), "", [], exists=_cached(os.path.exists),
-                  realpath=RealPaths(_readlink, _symlinks_in))
+    return gather(entries, _host.read_defaults(), "", [], exists=_host.cached(os.path.exists),
+                  realpath=_host.real_paths())
 
 
 def timed(function, runs):

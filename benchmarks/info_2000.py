@@ -28,20 +28,12 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+from _collection_path import importable  # noqa: E402
 
 
-def _importable():
-    parts = REPO.split(os.sep)
-    if parts[-3:] == ["ansible_collections", "overlayfs", "mounts"]:
-        sys.path.insert(0, os.sep.join(parts[:-3]))
-        return
-    root = tempfile.mkdtemp(prefix="overlayfs-bench-")
-    os.makedirs(os.path.join(root, "ansible_collections", "overlayfs"))
-    os.symlink(REPO, os.path.join(root, "ansible_collections", "overlayfs", "mounts"))
-    sys.path.insert(0, root)
-
-
-_importable()
+importable()
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils import _inventory, _mountinfo  # noqa: E402
 from ansible_collections.overlayfs.mounts.plugins.module_utils._options import defaults_from_parameters  # noqa: E402

@@ -40,7 +40,6 @@ Needs root. Times are wall-clock milliseconds of the mount alone; medians.
 from __future__ import absolute_import, division, print_function
 
 import argparse
-import atexit
 import ctypes
 import json
 import os
@@ -54,21 +53,12 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+from _collection_path import importable  # noqa: E402
 
 
-def _importable():
-    parts = REPO.split(os.sep)
-    if parts[-3:] == ["ansible_collections", "overlayfs", "mounts"]:
-        sys.path.insert(0, os.sep.join(parts[:-3]))
-        return
-    root = tempfile.mkdtemp(prefix="overlayfs-bench-")
-    atexit.register(shutil.rmtree, root, True)  # not in the forked children: they leave by os._exit
-    os.makedirs(os.path.join(root, "ansible_collections", "overlayfs"))
-    os.symlink(REPO, os.path.join(root, "ansible_collections", "overlayfs", "mounts"))
-    sys.path.insert(0, root)
-
-
-_importable()
+importable()
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils import _mount_api  # noqa: E402
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError  # noqa: E402

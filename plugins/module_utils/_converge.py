@@ -147,13 +147,6 @@ def planned_fstab_line(p, fsconfig=None):
         return None
 
 
-def _readlink(path):
-    try:
-        return os.readlink(path)
-    except OSError:
-        return None
-
-
 class Persistence(object):
     """The planned state of fstab and of the overlay's unit, before and after."""
 
@@ -210,7 +203,7 @@ class Persistence(object):
     @property
     def links_changed(self):
         """The unit names its layers through links, and some link is missing or wrong."""
-        return any(_readlink(os.path.join(self.links_dir, name)) != layer
+        return any(host.readlink(os.path.join(self.links_dir, name)) != layer
                    for name, layer in self.links_wanted.items())
 
     @property
@@ -259,7 +252,7 @@ class Persistence(object):
         unit = self.unit_after if after else self.unit_before
         return {
             "fstab": persisted_entries(fstab_text or "", self.decl["path"]),
-            "systemd": unit_config(unit, _readlink) if unit is not None else None,
+            "systemd": unit_config(unit, host.readlink) if unit is not None else None,
             "unit_name": self.unit_name,
             "unit_enabled": self.enabled_after if after else self.enabled_before,
         }

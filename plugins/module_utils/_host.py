@@ -20,6 +20,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import Ov
 from ansible_collections.overlayfs.mounts.plugins.module_utils._features import check_support, features as kernel_features, uuid_default
 from ansible_collections.overlayfs.mounts.plugins.module_utils._mount_api import mount_overlay, umount2 as _umount2
 from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import (
+    RealPaths,
     mount_containing,
     parse,
     submounts,
@@ -50,6 +51,38 @@ def read_defaults(directory=PARAMETERS_DIR):
         except (IOError, OSError):
             continue
     return defaults_from_parameters(values, uuid_default())
+
+
+def cached(function):
+    """``function`` of one path, each path looked up once (a module run's host reads)."""
+    cache = {}
+
+    def lookup(path):
+        if path not in cache:
+            cache[path] = function(path)
+        return cache[path]
+    return lookup
+
+
+def readlink(path):
+    """A symlink's target, or None when ``path`` is not a readable link."""
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
+
+
+def symlinks_in(directory):
+    """Names of the symlinks in ``directory``, or None when it cannot be listed."""
+    try:
+        return [entry.name for entry in os.scandir(directory) if entry.is_symlink()]
+    except OSError:
+        return None
+
+
+def real_paths():
+    """realpath for many layers at once (RealPaths over this host's links)."""
+    return RealPaths(readlink, symlinks_in)
 
 
 def check_kernel_support(decl):

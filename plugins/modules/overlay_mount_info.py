@@ -210,31 +210,6 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils import _host as h
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._files import read_text
 from ansible_collections.overlayfs.mounts.plugins.module_utils._inventory import gather
-from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import RealPaths
-
-
-def _cached(function):
-    cache = {}
-
-    def lookup(path):
-        if path not in cache:
-            cache[path] = function(path)
-        return cache[path]
-    return lookup
-
-
-def _readlink(path):
-    try:
-        return os.readlink(path)
-    except OSError:
-        return None
-
-
-def _symlinks_in(directory):
-    try:
-        return [entry.name for entry in os.scandir(directory) if entry.is_symlink()]
-    except OSError:
-        return None
 
 
 def main():
@@ -257,8 +232,8 @@ def main():
                     units.append((unit_path, text))
         mounts = gather(
             host.read_mountinfo(), host.read_defaults(), read_text(p["fstab"]), units,
-            paths=p["path"], exists=_cached(os.path.exists),
-            realpath=RealPaths(_readlink, _symlinks_in) if p["resolve_layers"] else None)
+            paths=p["path"], exists=host.cached(os.path.exists),
+            realpath=host.real_paths() if p["resolve_layers"] else None)
     except OverlayError as error:
         module.fail_json(msg=error.message, **error.details)
     module.exit_json(changed=False, overlay_mounts=mounts)

@@ -110,14 +110,43 @@ def live_layers(path, links_dir=None):
         if name == "lowerdir+":
             layers.append(_unoctal(value))
         elif name == "lowerdir":
-            layers.extend(_unoctal(v) for v in value.split(":") if v)
+            layers.extend(_unescape(v) for v in _split_unescaped(_unoctal(value)) if v)
         elif name == "upperdir":
-            upper = _unoctal(value)
+            upper = _unescape(_unoctal(value))
         elif name == "workdir":
-            work = _unoctal(value)
+            work = _unescape(_unoctal(value))
     if layers and not layers[0].startswith("/"):
         layers = _resolve_short(layers, links_dir)
     return layers, upper, work
+
+
+def _split_unescaped(text):
+    """Split a lowerdir= value at the ':' that no backslash escapes."""
+    parts, current, i = [], [], 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text):
+            current.append(text[i:i + 2])
+            i += 2
+            continue
+        if text[i] == ":":
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(text[i])
+        i += 1
+    parts.append("".join(current))
+    return parts
+
+
+def _unescape(text):
+    """Drop the backslash of the kernel's \\: \\, \\\\ escapes (kept as given on every kernel)."""
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text):
+            i += 1
+        out.append(text[i])
+        i += 1
+    return "".join(out)
 
 
 def _resolve_short(names, links_dir):
@@ -332,6 +361,80 @@ def target_persist_fstab(run, d):
     return "method %s; %s" % (result.get("mount_method"), lines[0][:60] + "...")
 
 
+# Options whose support differs across the matrix (uuid modes: 5.11 and 6.6,
+# userxattr: 5.11, verity: 6.6, fsync: later), plus a few every kernel has.
+SUPPORT_OPTIONS = ["uuid=on", "uuid=off", "uuid=auto", "uuid=null", "userxattr", "verity=off", "fsync=strict",
+                   "xino=auto", "redirect_dir=off", "volatile"]
+
+
+def _mount8_accepts(d, option):
+    """Ground truth, without the collection: does mount(8) mount an overlay with this option?"""
+    base = d + "/by-hand-" + option.replace("=", "-")
+    mkdirs(base + "/l1", base + "/l2", base + "/u", base + "/w", base + "/m")
+    data = "lowerdir=%s/l1:%s/l2,upperdir=%s/u,workdir=%s/w,%s" % (base, base, base, base, option)
+    proc = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", data, base + "/m"],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+    if proc.returncode == 0:
+        subprocess.check_call(["umount", base + "/m"])
+    shutil.rmtree(base)
+    return proc.returncode == 0
+
+
+def target_option_support(run, d):
+    """The module accepts exactly the options the kernel mounts (mount(8) asked by hand), and converges with them."""
+    mkdirs(d + "/l1", d + "/l2")
+    write(d + "/l1/f", "f\n")
+    taken, refused = [], []
+    for i, option in enumerate(SUPPORT_OPTIONS):
+        by_hand = _mount8_accepts(d, option)
+        base = "%s/%d" % (d, i)
+        args = mount_args(base + "/merged", [d + "/l1", d + "/l2"], base + "/upper", base + "/work", [option])
+        if by_hand:
+            try:
+                converge(run, "overlay_mount", args, d)
+            except Failure as error:
+                raise Failure("%s (mount(8) takes it): %s" % (option, error))
+            taken.append(option)
+            continue
+        before = snapshot(d)
+        for check_mode in (True, False):
+            result = run("overlay_mount", args, check_mode=check_mode)
+            check(result.get("failed") and result["msg"].startswith("options: the running kernel does not take"),
+                  "%s: mount(8) refuses it, the module must too (check_mode=%s)" % (option, check_mode),
+                  _fail_text(result) if result.get("failed") else result.get("actions"))
+            check(snapshot(d) == before, "%s: the refusal changed something" % option)
+        refused.append(option)
+    return "taken: %s; refused: %s" % (" ".join(taken), " ".join(refused) or "none")
+
+
+def target_special_paths(run, d):
+    """Space, tab, comma, colon, '=' and backslash in layer, upper and work paths, live and in fstab."""
+    lowers = [d + "/" + name for name in ("sp ace", "com,ma", "co:lon", "eq=ual", "tab\there")]
+    mkdirs(*lowers)
+    write(lowers[0] + "/f", "f\n")
+    fstab = d + "/fstab"
+    write(fstab, "# scratch fstab\n")
+    merged, upper, work = d + "/mer ged", d + "/up per,x", d + "/wo:rk"
+    args = mount_args(merged, lowers, upper, work, persist="fstab", fstab=fstab)
+    result = converge(run, "overlay_mount", args, d, fstab=fstab)
+    check(live_layers(merged) == (lowers, upper, work), "mountinfo", live_layers(merged))
+    check(result["live"]["lowerdir"] == lowers and result["live"]["upperdir"] == upper, "module's live",
+          result["live"])
+    subprocess.check_call(["umount", merged])
+    proc = subprocess.run(["mount", "-T", fstab, merged], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          check=False)
+    check(proc.returncode == 0, "mount -T of the escaped line failed: %s" % proc.stdout.decode(errors="replace"))
+    check(live_layers(merged) == (lowers, upper, work), "mountinfo after mount(8)", live_layers(merged))
+    # A backslash cannot go to fstab (the fstab generator halves it), but mounts live.
+    slash = d + "/back\\slash"
+    mkdirs(slash)
+    args = mount_args(d + "/m2", [slash, lowers[1]], d + "/u2", d + "/w\\2")
+    converge(run, "overlay_mount", args, d)
+    check(live_layers(d + "/m2") == ([slash, lowers[1]], d + "/u2", d + "/w\\2"), "backslash paths",
+          live_layers(d + "/m2"))
+    return "method %s" % result.get("mount_method")
+
+
 def _deep(run, d, count):
     # ~120-character layer paths: scratch prefix, padding, layer number.
     pad = "p" * max(1, 120 - len(d) - len("/layers//layer-000") - 1)
@@ -415,6 +518,8 @@ TARGETS = [
     ("live_classic", target_live_classic),
     ("live_read_only", target_live_read_only),
     ("live_options", target_live_options),
+    ("option_support", target_option_support),
+    ("special_paths", target_special_paths),
     ("persist_fstab", target_persist_fstab),
     ("deep_layers_100", target_deep_layers_100),
     ("deep_layers_500", target_deep_layers_500),

@@ -24,6 +24,7 @@ import pytest
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._inventory import gather
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import readlink, symlinks_in
 from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import (
     common_base,
     engine_layout,
@@ -273,21 +274,8 @@ def test_overlay_mount_refuses_an_engines_mount_point(container, state):
 
 # ---- RealPaths: realpath for hundreds of short links, on a real tree -----------------
 
-def _readlink(path):
-    try:
-        return os.readlink(path)
-    except OSError:
-        return None
 
-
-def _symlinks_in(directory):
-    try:
-        return [e.name for e in os.scandir(directory) if e.is_symlink()]
-    except OSError:
-        return None
-
-
-@pytest.mark.parametrize("listing", [None, _symlinks_in], ids=["probing", "listing"])
+@pytest.mark.parametrize("listing", [None, symlinks_in], ids=["probing", "listing"])
 def test_real_paths_match_os_realpath(tmp_path, listing):
     root = str(tmp_path)
     os.makedirs(os.path.join(root, "store", "overlay", "abc", "diff", "sub"))
@@ -314,13 +302,13 @@ def test_real_paths_match_os_realpath(tmp_path, listing):
         "store/overlay/l/DANGLING", "store/overlay/nothing/here", "elsewhere/up", "elsewhere/up/store",
         "store//overlay/./l/SHORT/", "store/overlay/l/SHORT/..",
     )] + ["/", "/proc/self/..", "/tmp"]
-    real = RealPaths(_readlink, listing)
+    real = RealPaths(readlink, listing)
     for path in paths * 2:  # the second round comes from the cache
         assert real(path) == os.path.realpath(path), path
     # A loop: os.path.realpath gives up in its own way; we leave the path as it is.
     loop = os.path.join(root, "store/overlay/l/LOOP1")
     assert real(loop) == loop
-    assert RealPaths(_readlink, listing)(loop) == loop
+    assert RealPaths(readlink, listing)(loop) == loop
 
 
 @pytest.mark.parametrize("container", CONTAINERS, ids=IDS)

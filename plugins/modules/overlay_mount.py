@@ -363,12 +363,13 @@ live:
       C(shown_options) are the options exactly as mountinfo shows them;
       C(other_options) are options of other subsystems (for example an SELinux context).
     - Relative paths (short layer links, a container engine's C(l/) links)
-      are resolved as in M(overlayfs.mounts.overlay_mount_info): C(relative_to)
+      are resolved as in M(overlayfs.mounts.overlay_mount_info). C(relative_to)
       is the directory they were resolved against (V(null) when all paths were
       absolute), C(resolved) is V(false) when no directory held them, and
       C(engine) is V(docker) or V(containers-storage) for a container
-      engine's mount (inferred from its storage layout), else V(null). A mount point that belongs to a
-      container engine is never unmounted or re-layered: the task fails.
+      engine's mount (inferred from its storage layout), else V(null).
+    - A mount point that belongs to a container engine is never unmounted or
+      re-layered; the task fails instead.
   returned: always
   type: dict
   sample:

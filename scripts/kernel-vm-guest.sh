@@ -20,11 +20,21 @@ setup_fail() {
 
 setup() {
     [[ -n ${KVM_TRACE:-} ]] && { PS4='+ $(cut -d" " -f1 /proc/uptime) '; set -x; }
-    local run=/run/kernel-vm
-    # Writable scratch: the host's root is read-only here.
-    mount -t tmpfs -o mode=1777,size=75% tmpfs /tmp || setup_fail "cannot mount a tmpfs on /tmp"
+    local run=/run/kernel-vm dir
     mkdir -p "$run" || setup_fail "cannot create $run"
     mountpoint -q "$run" || mount -t tmpfs -o mode=755 tmpfs "$run" || setup_fail "cannot mount a tmpfs on $run"
+    # Writable scratch: the host's root is read-only here. A checkout or venv
+    # that lives under the host's /tmp (CI may clone there) stays reachable
+    # at its own path through a bind of the host's /tmp made first.
+    mkdir -p "$run/host-tmp"
+    mount --rbind /tmp "$run/host-tmp" || setup_fail "cannot bind the host's /tmp to $run/host-tmp"
+    mount -t tmpfs -o mode=1777,size=75% tmpfs /tmp || setup_fail "cannot mount a tmpfs on /tmp"
+    # shellcheck disable=SC2153  # KVM_TREE comes from kernel-vm.sh
+    for dir in "$KVM_TREE" "$KVM_VENV" "$KVM_CWD"; do
+        [[ $dir == /tmp/* ]] || continue
+        mkdir -p "$dir" || setup_fail "cannot create $dir under the guest's /tmp"
+        mount --rbind "$run/host-tmp${dir#/tmp}" "$dir" || setup_fail "cannot keep $dir reachable under the guest's /tmp"
+    done
 
     # virtme-ng's init puts empty tmpfs over some host dirs (/var/cache
     # among them) to make them writable; a plain bind of / shows the host's.

@@ -112,12 +112,15 @@ def split_layers(value):
     return [p for p in layers if p != ""], [p for p in data if p != ""]
 
 
-def split_options(text):
+def split_options(text, literal_keys=()):
     """Split a comma-separated option string, keeping commas inside double quotes.
 
     SELinux contexts such as ``context="system_u:object_r:x:s0:c1,c2"`` carry
     commas inside quotes; a backslash also protects the next character, which
-    is how the overlay's own option data escapes commas in paths.
+    is how the overlay's own option data escapes commas in paths. An option
+    whose key is in ``literal_keys`` is taken as it stands: a ``"`` in its
+    value opens nothing (mountinfo's layer paths, whose own commas the
+    kernel shows as ``\\054``).
     """
     if "," not in text:
         return [text] if text else []
@@ -130,6 +133,9 @@ def split_options(text):
     for piece in text.split(","):
         if held is not None:
             piece = held + "," + piece
+        elif literal_keys and piece.partition("=")[0] in literal_keys:
+            out.append(piece)
+            continue
         if _open_quote(piece) or _escapes_next(piece):
             held = piece
             continue

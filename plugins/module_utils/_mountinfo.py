@@ -80,6 +80,10 @@ def parse(text):
     return entries
 
 
+# A '"' in these values is part of a path, never the start of a quoted value.
+_LAYER_KEYS = ("lowerdir", "lowerdir+", "datadir+", "upperdir", "workdir")
+
+
 def overlay_config(entry):
     """Split an overlay entry's super options into layers, upper, work and options.
 
@@ -93,7 +97,7 @@ def overlay_config(entry):
     upperdir = workdir = None
     form = None
     vfs = None
-    for raw in _split_super_options(entry.super_options):
+    for raw in split_options(entry.super_options, _LAYER_KEYS):
         key, sep, value = raw.partition("=")
         if key == "lowerdir":
             # Shown as given to the kernel: still holds its \: \, \\ escapes.
@@ -121,38 +125,6 @@ def overlay_config(entry):
         "vfs": vfs,
         "form": form,
     }
-
-
-_LAYER_KEYS = ("lowerdir", "lowerdir+", "datadir+", "upperdir", "workdir")
-
-
-def _split_super_options(text):
-    """Split an overlay's super options at commas.
-
-    The kernel shows a comma inside a layer path as ``\\054``, so every raw
-    comma separates options, except inside the double quotes of another
-    option's value (an SELinux ``context="...,..."``). A ``"`` in a layer path
-    opens nothing: it must not hide the options after it.
-    """
-    if '"' not in text:
-        return split_options(text)
-    out = []
-    held = None
-    for piece in text.split(","):
-        if held is not None:
-            held += "," + piece
-            if piece.count('"') % 2:
-                out.append(held)
-                held = None
-            continue
-        if piece.partition("=")[0] not in _LAYER_KEYS and piece.count('"') % 2:
-            held = piece
-            continue
-        if piece:
-            out.append(piece)
-    if held:
-        out.append(held)
-    return out
 
 
 # What an overlay entry of the inventory belongs to (``engine``).

@@ -226,6 +226,11 @@ def prepare_links(directory, lowerdir, datadir=()):
     (``_safepath.prepare_links``).
     """
     _safepath.prepare_links(directory, list(lowerdir) + list(datadir))
+    return _link_names(lowerdir, datadir)
+
+
+def _link_names(lowerdir, datadir=()):
+    """The short names ``0``, ``1``, ... of the layers and of the data-only layers."""
     names = [str(i) for i in range(len(lowerdir) + len(datadir))]
     return names[:len(lowerdir)], names[len(lowerdir):]
 
@@ -254,9 +259,8 @@ def mount_links(target, lowerdir, upperdir, workdir, options, datadir=(), links_
 
 
 def _links_data(lowerdir, upperdir, workdir, options, datadir):
-    count = len(lowerdir) + len(datadir)
-    names = [str(i) for i in range(count)]
-    return legacy_data(names[:len(lowerdir)], upperdir, workdir, options, names[len(lowerdir):])
+    lower_names, data_names = _link_names(lowerdir, datadir)
+    return legacy_data(lower_names, upperdir, workdir, options, data_names)
 
 
 def plan_methods(feats, lowerdir, upperdir, workdir, options, datadir=(), method="auto", links_root=None):

@@ -49,7 +49,7 @@ TARGET_MS = 25.0
 def module_work(mountinfo_path):
     """What overlay_mount_info's main() does with resolve_layers: true (no fstab, no units)."""
     entries = _host.read_mountinfo(mountinfo_path)
-    return gather(entries, _host.read_defaults(), "", [], exists=_host.cached(os.path.exists),
+    return gather(entries, _host.read_defaults(), {}, exists=_host.cached(os.path.exists),
                   realpath=_host.real_paths())
 
 

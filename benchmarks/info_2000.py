@@ -37,7 +37,9 @@ importable()
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils import _inventory, _mountinfo  # noqa: E402
 from ansible_collections.overlayfs.mounts.plugins.module_utils._options import defaults_from_parameters  # noqa: E402
-from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import fstab_line, unit_text  # noqa: E402
+from ansible_collections.overlayfs.mounts.plugins.module_utils._backend_fstab import FstabBackend, fstab_line  # noqa: E402
+from ansible_collections.overlayfs.mounts.plugins.module_utils._backend_systemd import SystemdBackend, unit_plan  # noqa: E402
+from ansible_collections.overlayfs.mounts.plugins.module_utils._declaration import Declaration  # noqa: E402
 
 
 def build_mountinfo(count, layers=30):
@@ -63,21 +65,21 @@ def build_mountinfo(count, layers=30):
 def build_persisted(count=50, units=20):
     fstab = ["# /etc/fstab", "UUID=1 / ext4 errors=remount-ro 0 1"]
     for i in range(count):
-        decl = {"path": "/srv/app%d" % i, "lowerdir": ["/srv/l/%d" % i, "/srv/base"],
-                "upperdir": "/srv/u/%d" % i, "workdir": "/srv/w/%d" % i, "options": []}
+        decl = Declaration("/srv/app%d" % i, ["/srv/l/%d" % i, "/srv/base"], "/srv/u/%d" % i, "/srv/w/%d" % i)
         fstab.append(fstab_line(decl, []))
     unit_files = []
     for i in range(units):
-        decl = {"path": "/srv/unit%d" % i, "lowerdir": ["/srv/l/u%d" % i, "/srv/base"],
-                "upperdir": "/srv/u/u%d" % i, "workdir": "/srv/w/u%d" % i, "options": []}
-        unit_files.append(("/etc/systemd/system/srv-unit%d.mount" % i, unit_text(decl, [])))
+        decl = Declaration("/srv/unit%d" % i, ["/srv/l/u%d" % i, "/srv/base"], "/srv/u/u%d" % i, "/srv/w/u%d" % i)
+        unit_files.append(("/etc/systemd/system/srv-unit%d.mount" % i, unit_plan(decl, [])[0]))
     return "\n".join(fstab) + "\n", unit_files
 
 
 def ours(text, fstab, units, defaults):
     existing = set()
     exists = existing.__contains__  # nothing exists: no syscalls, pure work only
-    return _inventory.gather(_mountinfo.parse(text), defaults, fstab, units, exists=exists)
+    persisted = {FstabBackend.name: FstabBackend.configs_in([("/etc/fstab", fstab)]),
+                 SystemdBackend.name: SystemdBackend.configs_in(units)}
+    return _inventory.gather(_mountinfo.parse(text), defaults, persisted, exists=exists)
 
 
 def _cpu_seconds():

@@ -15,6 +15,7 @@ __metaclass__ = type
 
 import posixpath
 
+from ansible_collections.overlayfs.mounts.plugins.module_utils._paths import at_or_inside
 from ansible_collections.overlayfs.mounts.plugins.module_utils._spec import INHERITED
 
 SETUP_STATES = ("mounted", "present")
@@ -27,11 +28,6 @@ def merged_params(entry, defaults):
         if params.get(name) is None:
             params[name] = defaults[name]
     return params
-
-
-def _inside(path, parent):
-    parent = parent.rstrip("/") or "/"
-    return path == parent or parent == "/" or path.startswith(parent + "/")
 
 
 def _dirs(entry):
@@ -47,7 +43,7 @@ def _depends_on(entries, index, candidates):
     found = []
     for other in candidates:
         point = posixpath.normpath(entries[other]["path"])
-        if other != index and point != own and any(_inside(d, point) for d in mine):
+        if other != index and point != own and any(at_or_inside(d, point) for d in mine):
             found.append(other)
     return found
 
@@ -78,23 +74,20 @@ def apply_order(entries):
     return _topological(entries, setup) + list(reversed(_topological(entries, teardown)))
 
 
-def prune_targets(declared_paths, fstab_overlays, unit_overlays):
-    """Managed overlays that left the list: ``{path: {"fstab": [files], "unit_dir": [dirs]}}``.
+def prune_targets(declared_paths, found):
+    """Managed overlays that left the list: ``{path: {backend name: [locations]}}``.
 
-    ``fstab_overlays`` maps an fstab file to its ``{mount point: [configs]}``,
-    ``unit_overlays`` a unit dir to its ``{mount point: config}``. Only lines
-    and units marked as written by this collection count.
+    ``found`` maps a backend's name to ``{location: {mount point: [configs]}}``
+    (``_backends.scan``). Only configs marked as written by this collection
+    count.
     """
     declared = set(posixpath.normpath(p) for p in declared_paths)
     targets = {}
-    for fstab, found in fstab_overlays.items():
-        for path, configs in found.items():
-            if path not in declared and any(c.get("managed") for c in configs):
-                targets.setdefault(path, {"fstab": [], "unit_dir": []})["fstab"].append(fstab)
-    for unit_dir, found in unit_overlays.items():
-        for path, config in found.items():
-            if path not in declared and config.get("managed"):
-                targets.setdefault(path, {"fstab": [], "unit_dir": []})["unit_dir"].append(unit_dir)
+    for name, locations in found.items():
+        for location, configs_by_path in locations.items():
+            for path, configs in configs_by_path.items():
+                if path not in declared and any(c.get("managed") for c in configs):
+                    targets.setdefault(path, {}).setdefault(name, []).append(location)
     return targets
 
 

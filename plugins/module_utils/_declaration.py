@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Check a declared overlay before anything is touched.
 
-Three steps, all pure: :func:`from_params` checks what can be seen in the
-declaration alone, :func:`check_layout` checks the canonical paths against
+Three steps, all pure: :meth:`Declaration.from_params` checks what can be
+seen in the declaration alone, :func:`check_layout` checks the canonical paths against
 each other, :func:`check_host` checks them against facts read from the host
 (what exists, which mount holds a path). Every error names the field and says
 how to fix it.
@@ -14,11 +14,15 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import grp
 import posixpath
+import pwd
 import re
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._options import canonical_options
+from ansible_collections.overlayfs.mounts.plugins.module_utils._optstring import check_pairing, named_layers
+from ansible_collections.overlayfs.mounts.plugins.module_utils._paths import inside
 
 MAX_LOWER_LAYERS = 500
 
@@ -45,55 +49,128 @@ def _check_path(value, field):
     return posixpath.normpath(value) if value != "/" else value
 
 
-def from_params(path, lowerdir, upperdir, workdir, options, state, datadir=None):
-    """The declaration as a dict of normalised paths and canonical options.
+class Declaration(object):
+    """One declared overlay: where it is mounted, its layers and its options.
 
-    ``datadir`` (data-only lower layers) appears in the dict only when given.
+    Paths are absolute and normalised (:meth:`canonical` resolves symlinks as
+    the kernel will); ``datadir`` is always a list, empty when no data-only
+    layers were given; ``upperdir`` and ``workdir`` are both set or both None.
     """
-    decl = {
-        "path": _check_path(path, "path"),
-        "lowerdir": [],
-        "upperdir": None,
-        "workdir": None,
-        "options": canonical_options(options),
-    }
-    if (upperdir is None) != (workdir is None):
-        raise OverlayError(
-            "upperdir and workdir go together: give both for a writable overlay, "
-            "or neither for a read-only one")
-    if upperdir is not None:
-        decl["upperdir"] = _check_path(upperdir, "upperdir")
-        decl["workdir"] = _check_path(workdir, "workdir")
-    for index, layer in enumerate(lowerdir or ()):
-        decl["lowerdir"].append(_check_path(layer, "lowerdir[%d]" % index))
-    if datadir:
-        decl["datadir"] = [_check_path(layer, "datadir[%d]" % i) for i, layer in enumerate(datadir)]
-    if state in ("mounted", "present"):
-        if not decl["lowerdir"]:
-            raise OverlayError("lowerdir: state=%s needs at least one lower directory" % state)
-        layers = len(decl["lowerdir"]) + len(decl.get("datadir", ()))
-        if layers > MAX_LOWER_LAYERS:
+
+    FIELDS = ("path", "lowerdir", "datadir", "upperdir", "workdir", "options")
+
+    def __init__(self, path, lowerdir=(), upperdir=None, workdir=None, options=(), datadir=(), state="mounted"):
+        self.path = path
+        self.lowerdir = list(lowerdir or ())
+        self.datadir = list(datadir or ())
+        self.upperdir = upperdir
+        self.workdir = workdir
+        self.options = list(options or ())
+        self.state = state
+
+    @classmethod
+    def from_params(cls, params):
+        """Check what the parameters alone show, and normalise paths and options."""
+        state = params["state"]
+        check_pairing(params["upperdir"], params["workdir"])
+        decl = cls(
+            _check_path(params["path"], "path"),
+            [_check_path(layer, "lowerdir[%d]" % i) for i, layer in enumerate(params["lowerdir"] or ())],
+            _check_path(params["upperdir"], "upperdir") if params["upperdir"] is not None else None,
+            _check_path(params["workdir"], "workdir") if params["workdir"] is not None else None,
+            canonical_options(params["options"]),
+            [_check_path(layer, "datadir[%d]" % i) for i, layer in enumerate(params.get("datadir") or ())],
+            state)
+        if state in ("mounted", "present"):
+            decl._check_layer_count()
+        return decl
+
+    def _check_layer_count(self):
+        if not self.lowerdir:
+            raise OverlayError("lowerdir: state=%s needs at least one lower directory" % self.state)
+        if len(self.layers) > MAX_LOWER_LAYERS:
             raise OverlayError(
                 "lowerdir: %d layers given; the kernel stacks at most %d (data-only layers included)"
-                % (layers, MAX_LOWER_LAYERS))
-        if decl["upperdir"] is None and len(decl["lowerdir"]) < 2:
+                % (len(self.layers), MAX_LOWER_LAYERS))
+        if not self.writable and len(self.lowerdir) < 2:
             raise OverlayError(
                 "lowerdir: a read-only overlay (no upperdir) needs at least two lower "
                 "directories; add a layer, or give upperdir and workdir")
-    return decl
+
+    @property
+    def writable(self):
+        return self.upperdir is not None
+
+    @property
+    def layers(self):
+        """Lower layers, top first, then the data-only layers."""
+        return self.lowerdir + self.datadir
+
+    def named_dirs(self):
+        """``[(field, path)]`` of every layer, then upper and work dir."""
+        return named_layers(self.lowerdir, self.upperdir, self.workdir, self.datadir)
+
+    def all_paths(self):
+        """The mount point, then every layer, upper and work dir."""
+        return [self.path] + [path for _field, path in self.named_dirs()]
+
+    def canonical(self, realpath=posixpath.realpath):
+        """The same declaration with every path resolved as the kernel will see it."""
+        return Declaration(
+            realpath(self.path), [realpath(p) for p in self.lowerdir],
+            realpath(self.upperdir) if self.writable else None,
+            realpath(self.workdir) if self.writable else None,
+            self.options, [realpath(p) for p in self.datadir], self.state)
+
+    def config(self):
+        """The overlay's fields as a dict, the shape persisted and live configs share."""
+        return dict((name, getattr(self, name)) for name in self.FIELDS)
+
+    def as_result(self):
+        """The module's ``mount`` return value: ``datadir`` only when given."""
+        out = self.config()
+        if not self.datadir:
+            del out["datadir"]
+        return out
+
+    def __eq__(self, other):
+        return isinstance(other, Declaration) and (self.config(), self.state) == (other.config(), other.state)
+
+    def __ne__(self, other):
+        return not self == other
+
+    def __repr__(self):
+        return "Declaration(%r, state=%r)" % (self.config(), self.state)
 
 
-def _inside(child, parent):
-    return parent == "/" or child.startswith(parent.rstrip("/") + "/")
+def _number_or_name(value, field, lookup, what):
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        try:
+            return lookup(value)
+        except KeyError:
+            raise OverlayError("%s: there is no %s '%s' on this host" % (field, what, value))
+
+
+def dir_attributes(mode, owner, group):
+    """``(mode, uid, gid)`` for created dirs from the mode/owner/group parameters (None: unset)."""
+    if mode is not None and not isinstance(mode, int):
+        text = str(mode).strip()
+        try:
+            mode = int(text, 8)
+        except ValueError:
+            raise OverlayError("mode: '%s' is not an octal mode; write it quoted, such as '0755'" % text)
+    return (mode, _number_or_name(owner, "owner", lambda n: pwd.getpwnam(n).pw_uid, "user"),
+            _number_or_name(group, "group", lambda n: grp.getgrnam(n).gr_gid, "group"))
 
 
 def check_layout(decl):
     """Check canonical paths against each other (same dir twice, nesting)."""
-    named = [("lowerdir[%d]" % i, p) for i, p in enumerate(decl["lowerdir"])]
-    named += [("datadir[%d]" % i, p) for i, p in enumerate(decl.get("datadir", ()))]
-    lowers = len(named)
-    if decl["upperdir"] is not None:
-        named += [("upperdir", decl["upperdir"]), ("workdir", decl["workdir"])]
+    named = decl.named_dirs()
+    lowers = len(decl.layers)
     seen = {}
     for field, value in named:
         if value in seen:
@@ -101,24 +178,24 @@ def check_layout(decl):
                 "%s: '%s' is the same directory as %s; every layer, the upper and the work "
                 "dir must be distinct directories" % (field, value, seen[value]))
         seen[value] = field
-    upper, work, path = decl["upperdir"], decl["workdir"], decl["path"]
+    upper, work, path = decl.upperdir, decl.workdir, decl.path
     if upper is None:
         return
-    if _inside(work, upper):
+    if inside(work, upper):
         raise OverlayError(
             "workdir: '%s' is inside upperdir '%s'; the kernel refuses this: put both side by "
             "side in one parent directory (for example .../upper and .../work)" % (work, upper))
-    if _inside(upper, work):
+    if inside(upper, work):
         raise OverlayError(
             "upperdir: '%s' is inside workdir '%s'; put both side by side in one parent "
             "directory" % (upper, work))
     for field, value in (("upperdir", upper), ("workdir", work)):
-        if value == path or _inside(value, path):
+        if value == path or inside(value, path):
             raise OverlayError(
                 "%s: '%s' is at or inside the mount point '%s', which the overlay would hide; "
                 "keep it outside the mount point" % (field, value, path))
         for lower_field, lower in named[:lowers]:
-            if _inside(value, lower) or _inside(lower, value):
+            if inside(value, lower) or inside(lower, value):
                 raise OverlayError(
                     "%s: '%s' overlaps %s '%s' (one is inside the other); the kernel refuses "
                     "overlapping layers: use separate directory trees" % (field, value, lower_field, lower))
@@ -135,9 +212,7 @@ def check_host(decl, kinds, upper_mount, work_mount, create_dirs, lowers_needed=
     Returns the list of directories to create.
     """
     to_create = []
-    named = [("lowerdir[%d]" % i, p) for i, p in enumerate(decl["lowerdir"])]
-    named += [("datadir[%d]" % i, p) for i, p in enumerate(decl.get("datadir", ()))]
-    for field, layer in named:
+    for field, layer in decl.named_dirs()[:len(decl.layers)]:
         kind = kinds[layer]
         if kind == "missing" and not lowers_needed:
             continue
@@ -147,9 +222,7 @@ def check_host(decl, kinds, upper_mount, work_mount, create_dirs, lowers_needed=
                 "module: create and fill it first, or fix the path" % (field, layer))
         if kind != "dir":
             raise OverlayError("%s: '%s' is a %s, not a directory" % (field, layer, kind))
-    fields = [("path", decl["path"])]
-    if decl["upperdir"] is not None:
-        fields += [("upperdir", decl["upperdir"]), ("workdir", decl["workdir"])]
+    fields = [("path", decl.path)] + decl.named_dirs()[len(decl.layers):]
     for field, value in fields:
         kind = kinds[value]
         if kind == "missing":
@@ -163,17 +236,17 @@ def check_host(decl, kinds, upper_mount, work_mount, create_dirs, lowers_needed=
             raise OverlayError(
                 "%s: '%s' is a %s, not a directory; the %s must be a directory"
                 % (field, value, kind, what))
-    if decl["upperdir"] is not None and upper_mount is not None:
+    if decl.writable and upper_mount is not None:
         if upper_mount.is_overlay:
             raise OverlayError(
                 "upperdir: '%s' is on the overlay mounted at '%s'; the kernel cannot use an "
                 "overlay as upper dir: put upper and work on ext4, xfs, btrfs or tmpfs"
-                % (decl["upperdir"], upper_mount.mount_point))
+                % (decl.upperdir, upper_mount.mount_point))
         if work_mount is not None and work_mount.mount_id != upper_mount.mount_id:
             raise OverlayError(
                 "workdir: '%s' is on the mount at '%s' but upperdir '%s' is on '%s'; the kernel "
                 "needs both under the same mount: put them side by side in one directory"
-                % (decl["workdir"], work_mount.mount_point, decl["upperdir"], upper_mount.mount_point))
+                % (decl.workdir, work_mount.mount_point, decl.upperdir, upper_mount.mount_point))
     return to_create
 
 

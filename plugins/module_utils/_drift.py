@@ -5,8 +5,9 @@
 
 A drift row is ``{field, declared, live, persisted}``; ``field`` is
 ``mounted``, ``lowerdir``, ``upperdir``, ``workdir``, ``datadir``,
-``options.<name>``, ``persisted`` (how the overlay is persisted: ``fstab``,
-``systemd``, ``both`` or ``none``), ``boot_options`` or ``boot``. A value
+``options.<name>``, ``persisted`` (how the overlay is persisted: a
+backend's name, ``both`` or ``none``), or a backend's boot settings
+(``boot_options``, ``boot``, ``managed``). A value
 that does not apply (no declaration in overlay_mount_info, nothing live) is
 None.
 """
@@ -15,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.overlayfs.mounts.plugins.module_utils import _backends
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._options import (
     OPTION_VALUES,
@@ -36,12 +38,6 @@ def resolved(config, defaults):
         return None, None
 
 
-def persisted_kind(persisted):
-    """``fstab``, ``systemd``, ``both`` or ``none`` for a ``persisted`` result dict."""
-    kinds = [k for k in ("fstab", "systemd") if persisted.get(k)]
-    return "both" if len(kinds) == 2 else (kinds[0] if kinds else "none")
-
-
 def against_live(config, live, defaults):
     """``{field: (config value, live value)}`` where ``live`` differs from ``config``."""
     out = {}
@@ -54,7 +50,7 @@ def against_live(config, live, defaults):
     if pairs is None:
         out["options"] = (config["options"], live["options"])
         return out
-    for name, want, have in option_differences(pairs, effective, live["_config"], live["shown_options"]):
+    for name, want, have in option_differences(pairs, effective, live.effective, live["shown_options"]):
         out["options." + name] = (want, have)
     return out
 
@@ -86,29 +82,27 @@ def value_of(config, field, defaults, live=False):
     if field.startswith("options."):
         name = field.split(".", 1)[1]
         if live:
-            return config["_config"][name]
+            return config.effective[name]
         _pairs, effective = resolved(config, defaults)
         return effective[name] if effective else None
     return config.get(field)
 
 
-def declared_drift(decl, state, persist, extras, boot, live, persisted, defaults):
+def declared_drift(decl, persist, extras, boot, live, persisted, defaults):
     """Drift of one overlay_mount declaration against the live host and what is persisted.
 
-    ``persisted`` is the module's ``persisted`` result (before the task):
-    ``fstab`` (list of entry configs), ``systemd`` (config or None) and
-    ``unit_enabled``.
+    ``decl`` is a ``_declaration.Declaration``; ``persisted`` is the
+    module's ``persisted`` result (before the task), whose part for each
+    backend ``persist`` names is read through that backend.
     """
-    rows = []
-    kind = persisted_kind(persisted)
-    if persist == "fstab":
-        conf = persisted["fstab"][0] if persisted["fstab"] else None
-    elif persist == "systemd":
-        conf = persisted["systemd"]
-    else:
-        conf = None
+    state = decl.state
+    config = decl.config()
+    kind = _backends.persisted_kind(persisted)
+    backend = _backends.BY_NAME.get(persist)
+    conf = backend.first(persisted[backend.name]) if backend else None
     compare_live = state == "mounted" and live is not None
-    compare_persisted = state in ("mounted", "present") and persist != "none" and conf is not None
+    compare_persisted = state in ("mounted", "present") and conf is not None
+    rows = []
 
     def add(field, declared, live_value, persisted_value):
         rows.append({"field": field, "declared": declared, "live": live_value, "persisted": persisted_value})
@@ -119,10 +113,10 @@ def declared_drift(decl, state, persist, extras, boot, live, persisted, defaults
         add("mounted", False, True, kind != "none")
     fields = {}
     if compare_live:
-        for field, (want, have) in against_live(decl, live, defaults).items():
+        for field, (want, have) in against_live(config, live, defaults).items():
             fields[field] = [want, have, value_of(conf, field, defaults)]
     if compare_persisted:
-        for field, (want, have) in against_config(decl, conf, defaults).items():
+        for field, (want, have) in against_config(config, conf, defaults).items():
             if field in fields:
                 fields[field][2] = have
             else:
@@ -131,23 +125,15 @@ def declared_drift(decl, state, persist, extras, boot, live, persisted, defaults
     for field in sorted(fields, key=lambda f: order.index(f) if f in order else len(order)):
         add(field, *fields[field])
 
-    if state in ("mounted", "present") and persist != "none":
+    if state in ("mounted", "present") and backend is not None:
+        count = backend.count(persisted[backend.name])
         if kind != persist:
             add("persisted", persist, None, kind)
-        elif persist == "fstab" and len(persisted["fstab"]) > 1:
-            add("persisted", "fstab (1 line)", None, "fstab (%d lines)" % len(persisted["fstab"]))
+        elif count > 1:
+            add("persisted", "%s (1 line)" % persist, None, "%s (%d lines)" % (persist, count))
         if conf is not None:
-            have_boot = list(conf.get("boot_options") or [])
-            if persist == "fstab":
-                want_boot = list(extras)
-            else:
-                want_boot = [o for o in extras if o != "noauto"]
-            if sorted(want_boot) != sorted(have_boot):
-                add("boot_options", want_boot, None, have_boot)
-            if persist == "systemd" and bool(persisted.get("unit_enabled")) != bool(boot):
-                add("boot", bool(boot), None, bool(persisted.get("unit_enabled")))
-            if persist == "fstab" and not conf.get("managed", True):
-                add("managed", True, None, False)
+            for field, want, have in backend.boot_drift(conf, persisted, extras, boot):
+                add(field, want, None, have)
     if state == "absent" and kind != "none":
         add("persisted", "none", None, kind)
     return rows
@@ -156,7 +142,7 @@ def declared_drift(decl, state, persist, extras, boot, live, persisted, defaults
 def live_vs_persisted(live, persisted, defaults):
     """Drift between a live overlay and what fstab/units persist for it (overlay_mount_info)."""
     rows = []
-    for source in ("fstab", "systemd"):
+    for source in _backends.BY_NAME:
         conf = persisted.get(source)
         if not conf:
             continue

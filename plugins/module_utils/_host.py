@@ -26,6 +26,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import
     submounts,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._options import defaults_from_parameters
+from ansible_collections.overlayfs.mounts.plugins.module_utils._paths import at_or_inside
 from ansible_collections.overlayfs.mounts.plugins.module_utils._safety import VOLATILE_MARKER, find_shared, parse_origin
 
 MOUNTINFO = "/proc/self/mountinfo"
@@ -87,7 +88,7 @@ def real_paths():
 
 def check_kernel_support(decl):
     """Refuse options (and data-only layers) the running kernel does not take, before acting."""
-    check_support(decl["options"], decl.get("datadir") or ())
+    check_support(decl.options, decl.datadir)
 
 
 def lowerdir_plus():
@@ -108,10 +109,6 @@ def path_kind(path):
     if stat.S_ISREG(st.st_mode):
         return "regular file"
     return "special file"
-
-
-def _under(candidate, mount_point):
-    return candidate == mount_point or candidate.startswith(mount_point.rstrip("/") + "/")
 
 
 def find_holders(mount_point, limit=50):
@@ -144,7 +141,7 @@ def find_holders(mount_point, limit=50):
                 continue
             if link == "root" and target == "/":
                 continue
-            if _under(target, mount_point):
+            if at_or_inside(target, mount_point):
                 uses.append("%s %s" % (link, target))
         try:
             fds = os.listdir(base + "/fd")
@@ -155,7 +152,7 @@ def find_holders(mount_point, limit=50):
                 target = os.readlink(base + "/fd/" + fd)
             except OSError:
                 continue
-            if _under(target, mount_point):
+            if at_or_inside(target, mount_point):
                 uses.append("fd %s %s" % (fd, target))
         try:
             with open(base + "/maps") as handle:
@@ -164,7 +161,7 @@ def find_holders(mount_point, limit=50):
                     parts = line.split(None, 5)
                     if len(parts) == 6:
                         target = parts[5].rstrip("\n")
-                        if target not in mapped and _under(target, mount_point):
+                        if target not in mapped and at_or_inside(target, mount_point):
                             mapped.add(target)
                             uses.append("map %s" % target)
         except (IOError, OSError):
@@ -228,8 +225,8 @@ def remove_empty_dirs(created):
 
 def mount(decl, method="auto", links_root=None):
     return mount_overlay(
-        decl["path"], decl["lowerdir"], decl["upperdir"], decl["workdir"],
-        decl["options"], decl.get("datadir") or (), method=method, links_root=links_root)
+        decl.path, decl.lowerdir, decl.upperdir, decl.workdir,
+        decl.options, decl.datadir, method=method, links_root=links_root)
 
 
 def umount2(path):
@@ -279,12 +276,12 @@ def _name_to_handle(path):
 def upper_facts(decl, entries, live, userxattr=False):
     """What ``_safety.check_upper`` needs to know about the declared upper and work dirs."""
     facts = {}
-    upper, work = decl["upperdir"], decl["workdir"]
+    upper, work = decl.upperdir, decl.workdir
     if upper is None:
         return facts
     own = set()
     if live is not None:
-        own = set(e.mount_id for e in entries if e.mount_point == decl["path"])
+        own = set(e.mount_id for e in entries if e.mount_point == decl.path)
     shared = find_shared([upper, work], entries, own, os.path.exists, os.path.realpath)
     if shared is not None:
         facts["shared"] = shared
@@ -299,8 +296,8 @@ def upper_facts(decl, entries, live, userxattr=False):
     except (OSError, AttributeError):
         raw = None
     facts["origin"] = parse_origin(raw) if raw else None
-    if facts["origin"] is not None and decl["lowerdir"]:
-        facts["lower_handle"] = _name_to_handle(decl["lowerdir"][0])
+    if facts["origin"] is not None and decl.lowerdir:
+        facts["lower_handle"] = _name_to_handle(decl.lowerdir[0])
     return facts
 
 

@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils import _fstab
+from ansible_collections.overlayfs.mounts.plugins.module_utils import _backends
 from ansible_collections.overlayfs.mounts.plugins.module_utils._drift import live_vs_persisted, resolved
 from ansible_collections.overlayfs.mounts.plugins.module_utils._mount_api import links_dir_for
 from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import (
@@ -21,7 +22,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import
     ENGINE_NONE,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._options import visible_options
-from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import entry_config, unit_config
+from ansible_collections.overlayfs.mounts.plugins.module_utils._paths import inside
 from ansible_collections.overlayfs.mounts.plugins.module_utils._plan import live_state, public_live
 
 
@@ -32,28 +33,6 @@ def _live_overlays(entries):
         if entry.fstype == "overlay":
             previous = found.get(entry.mount_point)
             found[entry.mount_point] = (entry, previous[1] + 1 if previous else 1)
-    return found
-
-
-def fstab_overlays(text):
-    """``{mount point: [entry configs]}`` of the overlay lines of an fstab text."""
-    found = {}
-    for line in _fstab.parse(text or ""):
-        entry = line.entry
-        if entry is not None and entry.vfstype == "overlay":
-            path = _fstab.normalize_mount_point(entry.file)
-            found.setdefault(path, []).append(entry_config(entry))
-    return found
-
-
-def unit_overlays(units, readlink=None):
-    """``{mount point: unit config}`` of the overlay units among ``(path, text)`` pairs."""
-    found = {}
-    for unit_path, text in units:
-        config = unit_config(text, readlink)
-        if config is not None and config["path"]:
-            config["unit"] = unit_path
-            found.setdefault(_fstab.normalize_mount_point(config["path"]), config)
     return found
 
 
@@ -76,65 +55,61 @@ def engine_of_record(state, managed, links_root=DEFAULT_LINKS_ROOT):
     if managed:
         return ENGINE_COLLECTION
     base = state.get("relative_to") if state is not None else None
-    if base and links_root and base.startswith(links_root.rstrip("/") + "/"):
+    if base and links_root and inside(base, links_root):
         return ENGINE_COLLECTION
     return ENGINE_NONE
 
 
-def gather(entries, defaults, fstab_text, units, paths=None, exists=None, realpath=None, readlink=None,
-           links_root=DEFAULT_LINKS_ROOT):
+def gather(entries, defaults, persisted, paths=None, exists=None, realpath=None, links_root=DEFAULT_LINKS_ROOT):
     """The ``overlay_mounts`` list of overlay_mount_info.
 
-    ``units`` is a list of ``(unit file path, text)``; ``paths`` limits the
-    result to those mount points; ``exists`` lets relative layer paths be
-    resolved; ``realpath`` resolves layer symlinks (``resolve_layers``);
-    ``readlink`` follows the short layer links of units persisted through them;
-    ``links_root`` is where overlay_mount keeps short layer links (a mount
-    made through them is this collection's).
+    ``persisted`` maps each backend's name to ``{mount point: [configs]}``
+    (``Backend.scan``); ``paths`` limits the result to those mount points;
+    ``exists`` lets relative layer paths be resolved; ``realpath`` resolves
+    layer symlinks (``resolve_layers``); ``links_root`` is where
+    overlay_mount keeps short layer links (a mount made through them is this
+    collection's).
     """
     live = _live_overlays(entries)
-    fstab = fstab_overlays(fstab_text)
-    units_by_path = unit_overlays(units, readlink)
     wanted = set(_fstab.normalize_mount_point(p) for p in paths) if paths else None
-    every = set(live) | set(fstab) | set(units_by_path)
-    result = []
-    for path in sorted(every):
-        if wanted is not None and path not in wanted:
-            continue
-        state = None
-        stacked = 0
-        if path in live:
-            top, stacked = live[path]
-            bases = [links_dir_for(links_root, path)] if links_root else []
-            state = live_state(top, defaults, exists=exists, realpath=realpath, bases=bases)
-        fstab_conf = fstab.get(path, [])
-        unit_conf = units_by_path.get(path)
-        persisted = {"fstab": fstab_conf[0] if fstab_conf else None, "systemd": unit_conf}
-        kinds = [k for k in ("fstab", "systemd") if persisted[k]]
-        source = state or persisted["fstab"] or unit_conf
-        options = source["options"] if state else _as_shown(source, defaults)
-        managed = bool((fstab_conf and fstab_conf[0].get("managed")) or (unit_conf and unit_conf.get("managed")))
-        record = {
-            "path": path,
-            "lowerdir": source["lowerdir"],
-            "upperdir": source["upperdir"],
-            "workdir": source["workdir"],
-            "options": options,
-            "mounted": state is not None,
-            "persisted": "both" if len(kinds) == 2 else (kinds[0] if kinds else "none"),
-            "managed": managed,
-            "engine": engine_of_record(state, managed, links_root),
-            "resolved": state["resolved"] if state else None,
-            "source": state["source"] if state else None,
-            "mount_id": state["mount_id"] if state else None,
-            "stacked": stacked,
-            "live": public_live(state),
-            "fstab": fstab_conf,
-            "systemd": unit_conf,
-            "drift": live_vs_persisted(state, persisted, defaults),
-        }
-        if len(fstab_conf) > 1:
+    every = set(live).union(*(persisted.get(b.name, {}) for b in _backends.BACKENDS))
+    return [_record(path, live.get(path), persisted, defaults, exists, realpath, links_root)
+            for path in sorted(every) if wanted is None or path in wanted]
+
+
+def _record(path, top, persisted, defaults, exists, realpath, links_root):
+    """One overlay of the inventory: live (``top``: entry and stack count, or None) and persisted."""
+    state, stacked = None, 0
+    if top is not None:
+        stacked = top[1]
+        bases = [links_dir_for(links_root, path)] if links_root else []
+        state = live_state(top[0], defaults, exists=exists, realpath=realpath, bases=bases)
+    shown = dict((b.name, b.public(persisted.get(b.name, {}).get(path, []))) for b in _backends.BACKENDS)
+    firsts = [conf for conf in (b.first(shown[b.name]) for b in _backends.BACKENDS) if conf is not None]
+    source = state or firsts[0]
+    managed = any(conf.get("managed") for conf in firsts)
+    record = {
+        "path": path,
+        "lowerdir": source["lowerdir"],
+        "upperdir": source["upperdir"],
+        "workdir": source["workdir"],
+        "options": source["options"] if state else _as_shown(source, defaults),
+        "mounted": state is not None,
+        "persisted": _backends.persisted_kind(shown),
+        "managed": managed,
+        "engine": engine_of_record(state, managed, links_root),
+        "resolved": state["resolved"] if state else None,
+        "source": state["source"] if state else None,
+        "mount_id": state["mount_id"] if state else None,
+        "stacked": stacked,
+        "live": public_live(state),
+    }
+    record.update(shown)
+    record["drift"] = live_vs_persisted(state, dict((b.name, b.first(shown[b.name])) for b in _backends.BACKENDS),
+                                        defaults)
+    for b in _backends.BACKENDS:
+        count = b.count(shown[b.name])
+        if count > 1:
             record["drift"].append({"field": "persisted", "declared": None, "live": None,
-                                    "persisted": "fstab (%d lines)" % len(fstab_conf), "source": "fstab"})
-        result.append(record)
-    return result
+                                    "persisted": "%s (%d lines)" % (b.name, count), "source": b.name})
+    return record

@@ -33,7 +33,7 @@ import os
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils import _safepath
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
-from ansible_collections.overlayfs.mounts.plugins.module_utils._escape import escape_layer, join_layers
+from ansible_collections.overlayfs.mounts.plugins.module_utils._escape import escape_layer
 from ansible_collections.overlayfs.mounts.plugins.module_utils._features import (
     FSCONFIG_CMD_CREATE,
     FSCONFIG_SET_FLAG,
@@ -50,6 +50,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._features import 
     syscall,
     to_bytes,
 )
+from ansible_collections.overlayfs.mounts.plugins.module_utils._optstring import overlay_data
 
 _FSMOUNT_CLOEXEC = 0x1
 _MOVE_MOUNT_F_EMPTY_PATH = 0x4
@@ -169,19 +170,6 @@ def mount_new_api(target, lowerdir, upperdir, workdir, options, datadir=()):
     return METHOD_NEW_API
 
 
-def legacy_data(lowerdir, upperdir, workdir, options, datadir=()):
-    """The option string the legacy mount(2) takes for this overlay."""
-    value = join_layers(lowerdir)
-    if datadir:
-        value += "::" + "::".join(escape_layer(p) for p in datadir)
-    parts = ["lowerdir=" + value]
-    if upperdir:
-        parts.append("upperdir=" + escape_layer(upperdir))
-        parts.append("workdir=" + escape_layer(workdir))
-    parts.extend(options)
-    return ",".join(parts)
-
-
 def _mount2(target, data, what):
     log = KernelLog()
     try:
@@ -204,7 +192,7 @@ def _check_size(data, hint):
 
 def mount_legacy(target, lowerdir, upperdir, workdir, options, datadir=()):
     """Mount with mount(2), refusing option data that the kernel would cut."""
-    data = legacy_data(lowerdir, upperdir, workdir, options, datadir)
+    data = overlay_data(lowerdir, upperdir, workdir, options, datadir)
     _check_size(data, "use method auto or symlinks, or shorter layer paths")
     _mount2(target, data, "")
     return METHOD_LEGACY
@@ -246,7 +234,7 @@ def mount_links(target, lowerdir, upperdir, workdir, options, datadir=(), links_
         raise OverlayError("method symlinks needs a links_dir for the short layer links")
     directory = links_dir_for(links_root, target)
     lower_names, data_names = prepare_links(directory, lowerdir, datadir)
-    data = legacy_data(lower_names, upperdir, workdir, options, data_names)
+    data = overlay_data(lower_names, upperdir, workdir, options, data_names)
     _check_size(data, "even with short layer links; use shorter upper and work paths")
     previous = os.open(".", os.O_RDONLY)
     try:
@@ -260,7 +248,7 @@ def mount_links(target, lowerdir, upperdir, workdir, options, datadir=(), links_
 
 def _links_data(lowerdir, upperdir, workdir, options, datadir):
     lower_names, data_names = _link_names(lowerdir, datadir)
-    return legacy_data(lower_names, upperdir, workdir, options, data_names)
+    return overlay_data(lower_names, upperdir, workdir, options, data_names)
 
 
 def plan_methods(feats, lowerdir, upperdir, workdir, options, datadir=(), method="auto", links_root=None):
@@ -275,7 +263,7 @@ def plan_methods(feats, lowerdir, upperdir, workdir, options, datadir=(), method
     Pure: ``feats`` is a :class:`_features.Features`.
     """
     longest = max([len(to_bytes(p)) for p in list(lowerdir) + list(datadir)] or [0])
-    data_size = len(to_bytes(legacy_data(lowerdir, upperdir, workdir, options, datadir)))
+    data_size = len(to_bytes(overlay_data(lowerdir, upperdir, workdir, options, datadir)))
     links_size = len(to_bytes(_links_data(lowerdir, upperdir, workdir, options, datadir)))
     can = {
         METHOD_NEW_API: feats.lowerdir_plus and longest <= NEW_API_VALUE_LIMIT,

@@ -121,11 +121,7 @@ def check_declaration(decl, extra=()):
 
     ``extra`` adds ``(field, path)`` pairs (fstab, unit_dir, links_dir).
     """
-    named = [("path", decl["path"])]
-    named += [("lowerdir[%d]" % i, p) for i, p in enumerate(decl["lowerdir"])]
-    named += [("datadir[%d]" % i, p) for i, p in enumerate(decl.get("datadir") or ())]
-    if decl.get("upperdir") is not None:
-        named += [("upperdir", decl["upperdir"]), ("workdir", decl["workdir"])]
+    named = [("path", decl.path)] + decl.named_dirs()
     named += [(field, p) for field, p in extra if p]
     for field, path in named:
         resolve_safely(field, path)

@@ -87,7 +87,7 @@ def check_upper(decl, facts, index_on, clear_volatile):
 
     Returns the list of safe remedies to carry out (``clear_volatile``).
     """
-    if decl["upperdir"] is None:
+    if not decl.writable:
         return []
     shared = facts.get("shared")
     if shared is not None and shared.get("engine"):
@@ -97,20 +97,20 @@ def check_upper(decl, facts, index_on, clear_volatile):
             "answers EBUSY, or the container's files get corrupted), and this collection never "
             "writes into a container engine's storage: give this overlay its own upper and work "
             "dirs outside the engine's storage root"
-            % (decl["upperdir"], decl["workdir"], shared["path"], shared["engine"]),
+            % (decl.upperdir, decl.workdir, shared["path"], shared["engine"]),
             shared_with=shared["path"], engine=shared["engine"])
     if shared is not None:
         raise OverlayError(
             "upperdir: %s (or workdir %s) is already used by the overlay mounted at %s; one upper "
             "and work dir pair must never serve two overlays at once (the kernel answers EBUSY, "
             "or the data gets corrupted): give this overlay its own upper and work dirs"
-            % (decl["upperdir"], decl["workdir"], shared["path"]), shared_with=shared["path"])
+            % (decl.upperdir, decl.workdir, shared["path"]), shared_with=shared["path"])
     fstype = facts.get("upper_fstype")
     if fstype in UNSUITABLE_UPPER_FS or (fstype or "").startswith("fuse"):
         raise OverlayError(
             "upperdir: %s is on a %s filesystem, which lacks the extended attributes or d_type "
             "support an overlay's upper dir needs: put upper and work on ext4, xfs, btrfs or tmpfs"
-            % (decl["upperdir"], fstype))
+            % (decl.upperdir, fstype))
     remedies = []
     if facts.get("volatile_marker"):
         if not clear_volatile:
@@ -120,7 +120,7 @@ def check_upper(decl, facts, index_on, clear_volatile):
                 "upper dir may be inconsistent. If the host has not crashed since that overlay "
                 "was mounted, set clear_volatile: true to remove the marker (upper data is not "
                 "touched); otherwise recreate upper and work"
-                % (decl["workdir"], facts["volatile_marker"]))
+                % (decl.workdir, facts["volatile_marker"]))
         remedies.append({"action": "clear_volatile", "path": facts["volatile_marker"]})
     origin = facts.get("origin")
     lower_handle = facts.get("lower_handle")
@@ -129,5 +129,5 @@ def check_upper(decl, facts, index_on, clear_volatile):
             "upperdir: %s was used with index=on over other lower layers: its recorded origin does "
             "not match the top lower layer %s, and the kernel would refuse the mount (ESTALE). "
             "Mount it over the lowers it was made with, use a fresh upper and work dir, or mount "
-            "with index=off" % (decl["upperdir"], decl["lowerdir"][0] if decl["lowerdir"] else "?"))
+            "with index=off" % (decl.upperdir, decl.lowerdir[0] if decl.lowerdir else "?"))
     return remedies

@@ -10,15 +10,15 @@ as systemd 252 reads it (checked with ``systemd-analyze verify``):
   (so a literal ``%`` is written ``%%``), and a line that ends in an odd
   number of backslashes continues on the next line. A value that would end in
   whitespace or a lone backslash, or that holds a line break, is refused
-  (``_fstab.check_unit_value``).
+  (``:func:`check_unit_value```).
 * ``Where=`` and ``Options=`` take the rest of the line literally (no quotes,
   no C escapes); systemd hands ``Options=`` to mount(8) as ``-o``, so it has
-  fstab's option syntax (see ``_fstab.format_mount_options``), and backslashes
+  fstab's option syntax (see ``_optstring.format_mount_options``), and backslashes
   in layer paths work here, unlike in fstab.
 * ``RequiresMountsFor=`` is a list of words: whitespace separates them, and
   single or double quotes and backslashes are special. A path with any of
   those is double-quoted, with ``\\`` and ``"`` backslash-escaped inside;
-  ``_fstab.split_unit_words`` reads it back.
+  ``_optstring.split_unit_words`` reads it back.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -28,8 +28,7 @@ __metaclass__ = type
 import string
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
-from ansible_collections.overlayfs.mounts.plugins.module_utils._fstab import (
-    check_unit_value,
+from ansible_collections.overlayfs.mounts.plugins.module_utils._optstring import (
     format_mount_options,
     parse_overlay_options,
     requires_mounts_for,
@@ -46,6 +45,26 @@ _NAME_MAX = 255  # one path component, as systemd's path_is_valid checks
 _UNESCAPED_BYTES = frozenset(bytearray((string.ascii_letters + string.digits + ":_.").encode("ascii")))
 _WORD_SPECIALS = frozenset(" \t\"'\\")
 _WHITESPACE = " \t\r"  # what systemd strips around keys and values (line breaks aside)
+
+
+def check_unit_value(field, value):
+    """Refuse a value a systemd unit file line cannot carry as it is.
+
+    systemd strips whitespace around a value, reads a line that ends in an odd
+    number of backslashes as continued on the next one, and ends a line at a
+    CR or LF. The generator writes an fstab mount point as ``Where=``, so the
+    same rules hold for it.
+    """
+    if "\n" in value or "\r" in value:
+        raise OverlayError("%s: %r contains a line break, which a unit file cannot carry" % (field, value))
+    if value != value.strip(" \t"):
+        raise OverlayError(
+            "%s: %r starts or ends with whitespace, which systemd strips from unit file values"
+            % (field, value))
+    if (len(value) - len(value.rstrip("\\"))) % 2:
+        raise OverlayError(
+            "%s: %r ends with a backslash, which systemd reads as a line continuation"
+            % (field, value))
 
 
 def _path_components(path):
@@ -116,7 +135,7 @@ def render_unit(path, lowerdir, upperdir=None, workdir=None, options=(), extra_o
 
     Write it as :func:`unit_name_for` ``(path)``. ``Where=`` is ``path``
     simplified the way systemd simplifies it; ``Options=`` is
-    ``_fstab.format_mount_options`` of the other arguments; one
+    ``_optstring.format_mount_options`` of the other arguments; one
     ``RequiresMountsFor=`` line per lower, data, upper and work dir orders the
     mount after whatever holds them (``requires`` replaces that list).
     With ``working_directory``, the layers may be names relative to it (short
@@ -162,7 +181,7 @@ def parse_unit(text):
 
     Returns a dict with ``managed`` (the first line is :data:`MANAGED_MARKER`),
     ``description``, ``what``, ``where``, ``type`` (None when absent), the
-    keys of ``_fstab.parse_overlay_options`` for ``Options=``, with
+    keys of ``_optstring.parse_overlay_options`` for ``Options=``, with
     ``requires_mounts_for`` taken from ``RequiresMountsFor=`` and then from any
     ``x-systemd.requires-mounts-for`` in Options= (systemd-fstab-generator
     writes both), each path once, and ``wanted_by``.

@@ -201,14 +201,13 @@ overlay_mounts:
         - {field: lowerdir, live: [/srv/l2], persisted: [/srv/l1, /srv/l2], source: fstab, declared: null}
 """
 
-import glob
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils import _host as host
+from ansible_collections.overlayfs.mounts.plugins.module_utils._backends import BACKENDS
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
-from ansible_collections.overlayfs.mounts.plugins.module_utils._files import read_text
 from ansible_collections.overlayfs.mounts.plugins.module_utils._inventory import gather
 
 
@@ -224,14 +223,10 @@ def main():
     )
     p = module.params
     try:
-        units = []
-        for directory in p["unit_dir"]:
-            for unit_path in sorted(glob.glob(os.path.join(glob.escape(directory), "*.mount"))):
-                text = read_text(unit_path)
-                if text is not None:
-                    units.append((unit_path, text))
+        persisted = dict((b.name, b.scan(p[b.location] if isinstance(p[b.location], list) else [p[b.location]]))
+                         for b in BACKENDS)
         mounts = gather(
-            host.read_mountinfo(), host.read_defaults(), read_text(p["fstab"]), units,
+            host.read_mountinfo(), host.read_defaults(), persisted,
             paths=p["path"], exists=host.cached(os.path.exists),
             realpath=host.real_paths() if p["resolve_layers"] else None)
     except OverlayError as error:

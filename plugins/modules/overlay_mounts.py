@@ -259,7 +259,7 @@ order:
   elements: str
 """
 
-import glob
+import itertools
 import os
 
 from ansible.module_utils.basic import AnsibleModule
@@ -270,10 +270,13 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._batch import (
     prune_order,
     prune_targets,
 )
-from ansible_collections.overlayfs.mounts.plugins.module_utils._converge import planned_fstab_line, run
+from ansible_collections.overlayfs.mounts.plugins.module_utils._backend import HostFacts
+from ansible_collections.overlayfs.mounts.plugins.module_utils._backend_fstab import planned_line
+from ansible_collections.overlayfs.mounts.plugins.module_utils._backends import BACKENDS, scan
+from ansible_collections.overlayfs.mounts.plugins.module_utils._converge import run
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
-from ansible_collections.overlayfs.mounts.plugins.module_utils._files import mount_fsconfig, preverify_lines, read_text
-from ansible_collections.overlayfs.mounts.plugins.module_utils._inventory import fstab_overlays, unit_overlays
+from ansible_collections.overlayfs.mounts.plugins.module_utils._files import mount_fsconfig, preverify_lines
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import lowerdir_plus
 from ansible_collections.overlayfs.mounts.plugins.module_utils._kernel import ensure_overlay
 from ansible_collections.overlayfs.mounts.plugins.module_utils._spec import (
     MOUNT_REQUIRED_IF,
@@ -295,27 +298,18 @@ def _one(module, params, provided=(), cache=None):
 
 
 def _prune(module, declared, defaults, entries):
-    fstabs = sorted(set([defaults["fstab"]] + [e["fstab"] for e in entries]))
-    unit_dirs = sorted(set([defaults["unit_dir"]] + [e["unit_dir"] for e in entries]))
-    found_fstab = dict((f, fstab_overlays(read_text(f))) for f in fstabs)
-    found_units = {}
-    for directory in unit_dirs:
-        units = []
-        for unit_path in sorted(glob.glob(os.path.join(glob.escape(directory), "*.mount"))):
-            text = read_text(unit_path)
-            if text is not None:
-                units.append((unit_path, text))
-        found_units[directory] = unit_overlays(units)
-    targets = prune_targets(declared, found_fstab, found_units)
+    """Remove the managed overlays that left the list, from every place the task names."""
+    locations = dict((b.name, sorted(set([defaults[b.location]] + [e[b.location] for e in entries])))
+                     for b in BACKENDS)
+    targets = prune_targets(declared, scan(locations))
     pruned = []
     for path in prune_order(targets):
-        where = targets[path]
-        for fstab in where["fstab"] or [defaults["fstab"]]:
-            for unit_dir in where["unit_dir"] or [defaults["unit_dir"]]:
-                entry = dict((key, spec.get("default")) for key, spec in entry_spec().items())
-                entry.update(path=path, state="absent")
-                pruned.append(_one(module, merged_params(entry, dict(defaults, fstab=fstab, unit_dir=unit_dir)),
-                                   cache={}))
+        places = [[(b.location, where) for where in targets[path].get(b.name) or [defaults[b.location]]]
+                  for b in BACKENDS]
+        for combination in itertools.product(*places):
+            entry = dict((key, spec.get("default")) for key, spec in entry_spec().items())
+            entry.update(path=path, state="absent")
+            pruned.append(_one(module, merged_params(entry, dict(defaults, **dict(combination))), cache={}))
     return pruned
 
 
@@ -346,8 +340,8 @@ def main():
     cache = {}  # host reads shared between entries, refreshed after a change
     if not module.check_mode:
         # One findmnt --verify for every fstab line of the batch, not one per entry.
-        fsconfig = mount_fsconfig(module)
-        planned = dict(filter(None, (planned_fstab_line(entry, fsconfig) for entry in entries)))
+        facts = HostFacts(lowerdir_plus(), mount_fsconfig(module), None)
+        planned = dict(filter(None, (planned_line(entry, facts) for entry in entries)))
         cache["verified_lines"] = preverify_lines(module, planned)
     for index in order:
         results[index] = _one(module, entries[index], provided, cache)

@@ -15,8 +15,9 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._batch import (
     prune_order,
     prune_targets,
 )
-from ansible_collections.overlayfs.mounts.plugins.module_utils._inventory import fstab_overlays, unit_overlays
-from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import fstab_line, unit_text
+from ansible_collections.overlayfs.mounts.plugins.module_utils._backend_fstab import FstabBackend, fstab_line
+from ansible_collections.overlayfs.mounts.plugins.module_utils._backend_systemd import SystemdBackend, unit_plan
+from ansible_collections.overlayfs.mounts.plugins.module_utils._declaration import Declaration
 from ansible_collections.overlayfs.mounts.plugins.module_utils._spec import INHERITED
 
 # The task-level settings; any inherited setting added later gets a recognisable value.
@@ -119,7 +120,19 @@ def test_empty_list():
 # ---- prune ----------------------------------------------------------------------------
 
 def _decl(path, lowerdir=("/srv/l1", "/srv/l2")):
-    return {"path": path, "lowerdir": list(lowerdir), "upperdir": None, "workdir": None, "options": []}
+    return Declaration(path, lowerdir)
+
+
+def fstab_overlays(text):
+    return FstabBackend.configs_in([("fstab", text)])
+
+
+def unit_overlays(units):
+    return SystemdBackend.configs_in(units)
+
+
+def found(fstabs, unit_dirs):
+    return {"fstab": fstabs, "systemd": unit_dirs}
 
 
 FSTAB = "\n".join([
@@ -131,8 +144,8 @@ FSTAB = "\n".join([
 ]) + "\n"
 OTHER_FSTAB = fstab_line(_decl("/srv/old"), []) + "\n" + fstab_line(_decl("/srv/elsewhere"), []) + "\n"
 UNITS = [
-    ("/u/srv-kept.mount", unit_text(_decl("/srv/kept"), [])),
-    ("/u/srv-unit.mount", unit_text(_decl("/srv/unit"), [])),
+    ("/u/srv-kept.mount", unit_plan(_decl("/srv/kept"), [])[0]),
+    ("/u/srv-unit.mount", unit_plan(_decl("/srv/unit"), [])[0]),
     ("/u/srv-handunit.mount", "[Mount]\nWhat=overlay\nWhere=/srv/handunit\nType=overlay\n"
                               "Options=lowerdir=/a:/b\n"),
 ]
@@ -141,31 +154,31 @@ UNITS = [
 def test_prune_targets_only_managed_overlays_that_left_the_list():
     targets = prune_targets(
         ["/srv/kept", "/srv/elsewhere/"],
-        {"/etc/fstab": fstab_overlays(FSTAB), "/tmp/fstab": fstab_overlays(OTHER_FSTAB)},
-        {"/u": unit_overlays(UNITS)})
+        found({"/etc/fstab": fstab_overlays(FSTAB), "/tmp/fstab": fstab_overlays(OTHER_FSTAB)},
+              {"/u": unit_overlays(UNITS)}))
     assert targets == {
-        "/srv/old": {"fstab": ["/etc/fstab", "/tmp/fstab"], "unit_dir": []},
-        "/srv/old/inner": {"fstab": ["/etc/fstab"], "unit_dir": []},
-        "/srv/unit": {"fstab": [], "unit_dir": ["/u"]},
+        "/srv/old": {"fstab": ["/etc/fstab", "/tmp/fstab"]},
+        "/srv/old/inner": {"fstab": ["/etc/fstab"]},
+        "/srv/unit": {"systemd": ["/u"]},
     }
 
 
 def test_a_declared_overlay_is_never_pruned():
     declared = ["/srv/kept", "/srv/old", "/srv/old/inner", "/srv/unit", "/srv/elsewhere"]
-    assert prune_targets(declared, {"/etc/fstab": fstab_overlays(FSTAB), "/tmp/fstab": fstab_overlays(OTHER_FSTAB)},
-                         {"/u": unit_overlays(UNITS)}) == {}
+    assert prune_targets(declared, found({"/etc/fstab": fstab_overlays(FSTAB), "/tmp/fstab": fstab_overlays(OTHER_FSTAB)},
+                                         {"/u": unit_overlays(UNITS)})) == {}
 
 
 def test_nothing_managed_nothing_pruned():
     hand = "overlay /srv/hand overlay lowerdir=/srv/h1:/srv/h2 0 0\n"
-    assert prune_targets([], {"/etc/fstab": fstab_overlays(hand)}, {"/u": unit_overlays(UNITS[2:])}) == {}
-    assert prune_targets([], {"/etc/fstab": {}}, {}) == {}
+    assert prune_targets([], found({"/etc/fstab": fstab_overlays(hand)}, {"/u": unit_overlays(UNITS[2:])})) == {}
+    assert prune_targets([], found({"/etc/fstab": {}}, {})) == {}
 
 
 def test_prune_targets_when_fstab_and_unit_both_hold_it():
-    targets = prune_targets([], {"/etc/fstab": fstab_overlays(fstab_line(_decl("/srv/unit"), []))},
-                            {"/u": unit_overlays(UNITS)})
-    assert targets["/srv/unit"] == {"fstab": ["/etc/fstab"], "unit_dir": ["/u"]}
+    targets = prune_targets([], found({"/etc/fstab": fstab_overlays(fstab_line(_decl("/srv/unit"), []))},
+                                      {"/u": unit_overlays(UNITS)}))
+    assert targets["/srv/unit"] == {"fstab": ["/etc/fstab"], "systemd": ["/u"]}
 
 
 @pytest.mark.parametrize("given, expected", [

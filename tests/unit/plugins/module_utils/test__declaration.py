@@ -9,16 +9,21 @@ __metaclass__ = type
 import pytest
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._declaration import (
+    Declaration,
     check_host,
     check_layout,
     check_workdir,
-    from_params,
+    dir_attributes,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import parse
 
 GOOD = dict(path="/srv/merged", lowerdir=["/srv/l1", "/srv/l2"], upperdir="/srv/upper",
             workdir="/srv/work", options=[], state="mounted")
+
+
+def from_params(**params):
+    return Declaration.from_params(params)
 
 
 def _decl(**changes):
@@ -29,8 +34,9 @@ def _decl(**changes):
 
 def test_normalises_paths_and_options():
     decl = _decl(path="/srv//merged/", lowerdir=["/srv/./l1", "/srv/l2/"], options=["volatile", "index=off"])
-    assert decl == {"path": "/srv/merged", "lowerdir": ["/srv/l1", "/srv/l2"], "upperdir": "/srv/upper",
-                    "workdir": "/srv/work", "options": ["index=off", "volatile"]}
+    assert decl.as_result() == {"path": "/srv/merged", "lowerdir": ["/srv/l1", "/srv/l2"], "upperdir": "/srv/upper",
+                                "workdir": "/srv/work", "options": ["index=off", "volatile"]}
+    assert decl.datadir == [] and decl.layers == decl.lowerdir and decl.writable
 
 
 @pytest.mark.parametrize("changes, field, fragment", [
@@ -54,13 +60,13 @@ def test_from_params_errors(changes, field, fragment):
 
 
 def test_unmounted_needs_only_a_path():
-    decl = from_params("/srv/m", None, None, None, [], "unmounted")
-    assert decl["path"] == "/srv/m" and decl["lowerdir"] == []
+    decl = from_params(path="/srv/m", lowerdir=None, upperdir=None, workdir=None, options=[], state="unmounted")
+    assert decl.path == "/srv/m" and decl.lowerdir == [] and not decl.writable
 
 
 def test_injection_through_a_path_stays_a_path():
     decl = _decl(lowerdir=["/srv/l1,upperdir=/etc", "/srv/l2"])
-    assert decl["lowerdir"][0] == "/srv/l1,upperdir=/etc"
+    assert decl.lowerdir[0] == "/srv/l1,upperdir=/etc"
 
 
 @pytest.mark.parametrize("changes, field, fragment", [
@@ -159,3 +165,35 @@ def test_foreign_work_dir_content_refused(listing, shown):
     message = error.value.message
     assert message.startswith("workdir: '/srv/work' holds %s," % shown)
     assert "swapped" in message and "move the files away" in message
+
+
+# ---- the Declaration object --------------------------------------------------------------
+
+def test_canonical_resolves_every_path_and_keeps_the_rest():
+    decl = Declaration("/m", ["/l1", "/l2"], "/u", "/w", ["index=off"], ["/d"], state="present")
+    real = decl.canonical(lambda p: "/real" + p)
+    assert real.all_paths() == ["/real/m", "/real/l1", "/real/l2", "/real/d", "/real/u", "/real/w"]
+    assert (real.options, real.state) == (["index=off"], "present")
+    assert real.named_dirs()[2] == ("datadir[0]", "/real/d")
+    assert real.as_result()["datadir"] == ["/real/d"]
+    assert real != decl and real == decl.canonical(lambda p: "/real" + p)
+
+
+@pytest.mark.parametrize("mode, owner, group, expected", [
+    (None, None, None, (None, None, None)),
+    ("0750", "0", "0", (0o750, 0, 0)),
+    (0o700, "root", "root", (0o700, 0, 0)),
+])
+def test_dir_attributes(mode, owner, group, expected):
+    assert dir_attributes(mode, owner, group) == expected
+
+
+@pytest.mark.parametrize("args, field", [
+    (("rwx", None, None), "mode"),
+    ((None, "no-such-user-here", None), "owner"),
+    ((None, None, "no-such-group-here"), "group"),
+])
+def test_dir_attributes_errors_name_the_field(args, field):
+    with pytest.raises(OverlayError) as error:
+        dir_attributes(*args)
+    assert error.value.message.startswith(field + ":")

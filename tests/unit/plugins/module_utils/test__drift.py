@@ -5,7 +5,7 @@
 
 The live side is built from mountinfo lines as the kernel writes them, the
 persisted side from the fstab lines and unit files the collection itself
-writes (``_persist.fstab_line``/``unit_text``), read back as the modules do.
+writes (``_backend_fstab.fstab_line``/``_backend_systemd.unit_plan``), read back as the modules do.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -14,21 +14,18 @@ __metaclass__ = type
 
 import pytest
 
+from ansible_collections.overlayfs.mounts.plugins.module_utils._backend_fstab import fstab_line, persisted_entries
+from ansible_collections.overlayfs.mounts.plugins.module_utils._backend_systemd import unit_config, unit_plan
+from ansible_collections.overlayfs.mounts.plugins.module_utils._backends import persisted_kind
+from ansible_collections.overlayfs.mounts.plugins.module_utils._declaration import Declaration
 from ansible_collections.overlayfs.mounts.plugins.module_utils._drift import (
     against_config,
     against_live,
     declared_drift,
     live_vs_persisted,
-    persisted_kind,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import parse_line
 from ansible_collections.overlayfs.mounts.plugins.module_utils._options import defaults_from_parameters
-from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import (
-    fstab_line,
-    persisted_entries,
-    unit_config,
-    unit_text,
-)
 from ansible_collections.overlayfs.mounts.plugins.module_utils._plan import live_state
 
 DEFAULTS = defaults_from_parameters({})
@@ -41,7 +38,9 @@ RO_DECL = {"path": "/srv/ro", "lowerdir": [L1, L2], "upperdir": None, "workdir":
 
 
 def decl(**changes):
-    return dict(DECL, **changes)
+    fields = dict(DECL)
+    fields.update(changes)
+    return fields
 
 
 def mountinfo(lowerdir=(L1, L2), upperdir="/srv/u", workdir="/srv/w", shown=("uuid=on",),
@@ -70,11 +69,17 @@ def persisted(fstab=(), unit=None, enabled=False, path="/srv/m"):
     }
 
 
-LINE = fstab_line(DECL, [])
-UNIT = unit_text(DECL, [])
+LINE = fstab_line(Declaration(**DECL), [])
+UNIT = unit_plan(Declaration(**DECL), [])[0]
 NOTHING = persisted()
 IN_FSTAB = persisted([LINE])
 AS_UNIT = persisted(unit=UNIT, enabled=True)
+
+
+def drift(declared, state, persist, extras, boot, live_state_, persisted_, defaults):
+    """declared_drift of a declaration given as a dict of fields, with its state."""
+    return declared_drift(Declaration(**dict(declared, state=state)), persist, extras, boot, live_state_, persisted_,
+                          defaults)
 
 
 def row(field, declared, live_value, persisted_value):
@@ -94,12 +99,12 @@ DECLARED_CASES = [
      "mounted", "fstab", [], True, live(shown=()), IN_FSTAB, []),
     ("read-only overlay shows redirect_dir=on", RO_DECL, "mounted", "fstab", [], True,
      live(path="/srv/ro", upperdir=None, shown=("redirect_dir=on",), form="lowerdir"),
-     persisted([fstab_line(RO_DECL, [])], path="/srv/ro"), []),
+     persisted([fstab_line(Declaration(**RO_DECL), [])], path="/srv/ro"), []),
     ("in sync as a unit", DECL, "mounted", "systemd", [], True, live(), AS_UNIT, []),
     ("boot=false: noauto in fstab", DECL, "mounted", "fstab", ["noauto"], False, live(),
-     persisted([fstab_line(DECL, ["noauto"])]), []),
+     persisted([fstab_line(Declaration(**DECL), ["noauto"])]), []),
     ("boot=false: unit not linked", DECL, "mounted", "systemd", ["noauto"], False, live(),
-     persisted(unit=unit_text(DECL, ["noauto"]), enabled=False), []),
+     persisted(unit=unit_plan(Declaration(**DECL), ["noauto"])[0], enabled=False), []),
     ("persist none ignores fstab", DECL, "mounted", "none", [], True, live(), NOTHING, []),
 
     # ---- mounted ------------------------------------------------------------------------
@@ -122,16 +127,16 @@ DECLARED_CASES = [
      [], True, live(), IN_FSTAB,
      [row("lowerdir", [L3, L1, L2], [L1, L2], [L1, L2])]),
     ("lowerdir: only the fstab line was edited", DECL, "mounted", "fstab", [], True, live(),
-     persisted([fstab_line(decl(lowerdir=[L2]), [])]),
+     persisted([fstab_line(Declaration(**decl(lowerdir=[L2])), [])]),
      [row("lowerdir", [L1, L2], [L1, L2], [L2])]),
     ("lowerdir: only the unit differs", DECL, "mounted", "systemd", [], True, live(),
-     persisted(unit=unit_text(decl(lowerdir=[L1, L3]), []), enabled=True),
+     persisted(unit=unit_plan(Declaration(**decl(lowerdir=[L1, L3])), [])[0], enabled=True),
      [row("lowerdir", [L1, L2], [L1, L2], [L1, L3])]),
     ("upperdir and workdir", DECL, "mounted", "fstab", [], True,
      live(upperdir="/srv/u2", workdir="/srv/w2"), IN_FSTAB,
      [row("upperdir", "/srv/u", "/srv/u2", "/srv/u"), row("workdir", "/srv/w", "/srv/w2", "/srv/w")]),
     ("workdir only in fstab", DECL, "mounted", "fstab", [], True, live(),
-     persisted([fstab_line(decl(workdir="/srv/w9"), [])]),
+     persisted([fstab_line(Declaration(**decl(workdir="/srv/w9")), [])]),
      [row("workdir", "/srv/w", "/srv/w", "/srv/w9")]),
     ("live has no upper at all", DECL, "mounted", "fstab", [], True,
      live(upperdir=None, shown=("redirect_dir=on",)), IN_FSTAB,
@@ -147,16 +152,16 @@ DECLARED_CASES = [
      live(), IN_FSTAB,
      [row("options.index", "on", "off", "off")]),
     ("options.uuid declared off, kernel says on", decl(options=["uuid=off"]), "mounted", "fstab", [], True,
-     live(shown=("uuid=on",)), persisted([fstab_line(decl(options=["uuid=off"]), [])]),
+     live(shown=("uuid=on",)), persisted([fstab_line(Declaration(**decl(options=["uuid=off"])), [])]),
      [row("options.uuid", "off", "on", "off")]),
     ("options.volatile flag", decl(options=["volatile"]), "mounted", "fstab", [], True, live(), IN_FSTAB,
      [row("options.volatile", True, False, False)]),
     ("options: only fstab differs", DECL, "mounted", "fstab", [], True, live(),
-     persisted([fstab_line(decl(options=["redirect_dir=nofollow"]), [])]),
+     persisted([fstab_line(Declaration(**decl(options=["redirect_dir=nofollow"])), [])]),
      [row("options.redirect_dir", "follow", "follow", "nofollow")]),
     ("options: metacopy=on implies redirect_dir=on", decl(options=["metacopy=on"]), "mounted", "fstab", [],
      True, live(shown=("redirect_dir=on", "metacopy=on", "uuid=on")),
-     persisted([fstab_line(decl(options=["metacopy=on"]), [])]), []),
+     persisted([fstab_line(Declaration(**decl(options=["metacopy=on"])), [])]), []),
 
     # ---- persistence --------------------------------------------------------------------
     ("persisted missing", DECL, "mounted", "fstab", [], True, live(), NOTHING,
@@ -172,10 +177,10 @@ DECLARED_CASES = [
     ("boot_options added in the declaration", DECL, "mounted", "fstab", ["nofail"], True, live(), IN_FSTAB,
      [row("boot_options", ["nofail"], None, [])]),
     ("boot_options removed from the declaration", DECL, "mounted", "systemd", [], True, live(),
-     persisted(unit=unit_text(DECL, ["nofail"]), enabled=True),
+     persisted(unit=unit_plan(Declaration(**DECL), ["nofail"])[0], enabled=True),
      [row("boot_options", [], None, ["nofail"])]),
     ("boot_options in another order are the same", DECL, "mounted", "fstab", ["nofail", "_netdev"], True,
-     live(), persisted([fstab_line(DECL, ["_netdev", "nofail"])]), []),
+     live(), persisted([fstab_line(Declaration(**DECL), ["_netdev", "nofail"])]), []),
     ("boot=false in fstab means noauto", DECL, "mounted", "fstab", ["noauto"], False, live(), IN_FSTAB,
      [row("boot_options", ["noauto"], None, [])]),
     ("boot: unit not linked for boot", DECL, "mounted", "systemd", [], True, live(),
@@ -193,10 +198,10 @@ DECLARED_CASES = [
     ("present, not persisted", DECL, "present", "fstab", [], True, None, NOTHING,
      [row("persisted", "fstab", None, "none")]),
     ("present, fstab line has other layers", DECL, "present", "fstab", [], True, None,
-     persisted([fstab_line(decl(lowerdir=[L3]), [])]),
+     persisted([fstab_line(Declaration(**decl(lowerdir=[L3])), [])]),
      [row("lowerdir", [L1, L2], None, [L3])]),
     ("present, unit has other options", DECL, "present", "systemd", [], True, live(),
-     persisted(unit=unit_text(decl(options=["index=on"]), []), enabled=True),
+     persisted(unit=unit_plan(Declaration(**decl(options=["index=on"])), [])[0], enabled=True),
      [row("options.index", "off", None, "on")]),
 
     # ---- unmounted ----------------------------------------------------------------------
@@ -220,8 +225,8 @@ DECLARED_CASES = [
 @pytest.mark.parametrize(
     "declared, state, persist, extras, boot, live_state_, persisted_, expected",
     [case[1:] for case in DECLARED_CASES], ids=[case[0] for case in DECLARED_CASES])
-def test_declared_drift(declared, state, persist, extras, boot, live_state_, persisted_, expected):
-    assert declared_drift(declared, state, persist, extras, boot, live_state_, persisted_, DEFAULTS) == expected
+def test_drift(declared, state, persist, extras, boot, live_state_, persisted_, expected):
+    assert drift(declared, state, persist, extras, boot, live_state_, persisted_, DEFAULTS) == expected
 
 
 @pytest.mark.parametrize("declared, shown, expected", [
@@ -233,11 +238,11 @@ def test_declared_drift(declared, state, persist, extras, boot, live_state_, per
 ])
 def test_declared_drift_against_other_module_defaults(declared, shown, expected):
     state = live(defaults=INDEX_ON, shown=shown)
-    assert declared_drift(declared, "mounted", "none", [], True, state, NOTHING, INDEX_ON) == expected
+    assert drift(declared, "mounted", "none", [], True, state, NOTHING, INDEX_ON) == expected
 
 
 def test_rows_come_in_field_order():
-    rows = declared_drift(
+    rows = drift(
         decl(options=["index=on", "volatile"]), "mounted", "fstab", ["nofail"], True,
         live(lowerdir=(L2,), upperdir="/srv/u2", workdir="/srv/w2", shown=("metacopy=on", "redirect_dir=on")),
         persisted([LINE, LINE]), DEFAULTS)
@@ -249,7 +254,7 @@ def test_rows_come_in_field_order():
 def test_an_invalid_persisted_option_is_reported_whole():
     hand = "overlay /srv/m overlay lowerdir=/srv/l1:/srv/l2,upperdir=/srv/u,workdir=/srv/w,index=maybe," \
            "x-overlayfs.managed 0 0"
-    rows = declared_drift(DECL, "present", "fstab", [], True, None, persisted([hand]), DEFAULTS)
+    rows = drift(DECL, "present", "fstab", [], True, None, persisted([hand]), DEFAULTS)
     assert rows == [row("options", [], None, ["index=maybe"])]
 
 
@@ -257,7 +262,7 @@ def test_a_data_only_layer_on_the_host_is_drift():
     line = "412 22 0:50 / /srv/m rw - overlay overlay rw,lowerdir+=/srv/l1,lowerdir+=/srv/l2," \
            "datadir+=/srv/data,upperdir=/srv/u,workdir=/srv/w,metacopy=on,redirect_dir=on"
     state = live_state(parse_line(line), DEFAULTS)
-    fields = [r["field"] for r in declared_drift(DECL, "mounted", "none", [], True, state, NOTHING, DEFAULTS)]
+    fields = [r["field"] for r in drift(DECL, "mounted", "none", [], True, state, NOTHING, DEFAULTS)]
     assert fields == ["datadir", "options.redirect_dir", "options.metacopy"]
 
 
@@ -298,14 +303,14 @@ INFO_CASES = [
     ("persisted both ways, not mounted", None, {"fstab": FSTAB_CONF, "systemd": UNIT_CONF},
      [info_row("mounted", False, True, "fstab"), info_row("mounted", False, True, "systemd")]),
     ("noauto line, not mounted: no drift", None,
-     {"fstab": persisted_entries(fstab_line(DECL, ["noauto"]) + "\n", "/srv/m")[0], "systemd": None}, []),
+     {"fstab": persisted_entries(fstab_line(Declaration(**DECL), ["noauto"]) + "\n", "/srv/m")[0], "systemd": None}, []),
     ("layers reordered", live(lowerdir=(L2, L1)), {"fstab": FSTAB_CONF, "systemd": None},
      [info_row("lowerdir", [L2, L1], [L1, L2], "fstab")]),
-    ("unit has another upper", live(), {"fstab": None, "systemd": unit_config(unit_text(
-        decl(upperdir="/srv/u9", workdir="/srv/w9"), []))},
+    ("unit has another upper", live(), {"fstab": None, "systemd": unit_config(unit_plan(
+        Declaration(**decl(upperdir="/srv/u9", workdir="/srv/w9")), [])[0])},
      [info_row("upperdir", "/srv/u", "/srv/u9", "systemd"), info_row("workdir", "/srv/w", "/srv/w9", "systemd")]),
     ("options differ from one source only", live(shown=("index=on", "uuid=on")),
-     {"fstab": FSTAB_CONF, "systemd": unit_config(unit_text(decl(options=["index=on"]), []))},
+     {"fstab": FSTAB_CONF, "systemd": unit_config(unit_plan(Declaration(**decl(options=["index=on"])), [])[0])},
      [info_row("options.index", "on", "off", "fstab")]),
 ]
 

@@ -17,15 +17,12 @@ import pytest
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._fstab import (
-    MOUNT_DATA_MAX,
     FstabEntry,
     append_entry,
     find_entries,
-    format_mount_options,
     mount_uses_fsconfig,
     normalize_mount_point,
     parse,
-    parse_overlay_options,
     remove_entries,
     render,
     render_entry,
@@ -36,6 +33,11 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import
     overlay_config,
     parse as parse_mountinfo,
     top_mount_at,
+)
+from ansible_collections.overlayfs.mounts.plugins.module_utils._optstring import (
+    MOUNT_DATA_MAX,
+    format_mount_options,
+    parse_overlay_options,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._systemd import (
     parse_unit,
@@ -519,15 +521,6 @@ def test_octal_escapes_are_decoded_per_byte():
     """A UTF-8 mount point written byte by byte, as util-linux writes it, is recognised."""
     lines = parse("overlay /srv/caf\\303\\251 overlay lowerdir=/a:/b 0 0\n")
     assert [e.file for e in find_entries(lines, u"/srv/caf\u00e9")] == [u"/srv/caf\u00e9"]
-
-
-@pytest.mark.parametrize("text", ["UUID=1 / ext4 defaults 0 1\r", "a\nb c d e 0 0\r", "x\r\ny\r"])
-def test_bare_cr_at_the_end_survives_add_and_remove(text):
-    from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import edit_fstab
-    decl = {"path": "/m", "lowerdir": ["/l1", "/l2"], "upperdir": None, "workdir": None, "options": []}
-    added, _info = edit_fstab(text, decl, True, [])
-    assert added.startswith(text)
-    assert edit_fstab(added, decl, False, [])[0] == text
 
 
 @pytest.mark.parametrize("path", ["/srv/a,x-y", "/srv/u,ro", "/srv/a,comment=z", "/srv/a,X-q",

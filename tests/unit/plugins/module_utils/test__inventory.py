@@ -9,14 +9,12 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.overlayfs.mounts.plugins.module_utils._inventory import (
-    fstab_overlays,
-    gather,
-    unit_overlays,
-)
+from ansible_collections.overlayfs.mounts.plugins.module_utils._backend_fstab import FstabBackend, fstab_line
+from ansible_collections.overlayfs.mounts.plugins.module_utils._backend_systemd import SystemdBackend, unit_plan
+from ansible_collections.overlayfs.mounts.plugins.module_utils._declaration import Declaration
+from ansible_collections.overlayfs.mounts.plugins.module_utils._inventory import gather as gather_persisted
 from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import parse
 from ansible_collections.overlayfs.mounts.plugins.module_utils._options import defaults_from_parameters
-from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import fstab_line, unit_text
 
 DEFAULTS = defaults_from_parameters({})
 DOCKER_ROOT = "/var/lib/docker/overlay2"
@@ -47,6 +45,21 @@ MOUNTINFO = "\n".join([
     DOCKER, PLUS, STACK_LOW, STACK_TOP,
 ]) + "\n"
 
+
+def fstab_overlays(text):
+    return FstabBackend.configs_in([("/etc/fstab", text)])
+
+
+def unit_overlays(units):
+    return SystemdBackend.configs_in(units)
+
+
+def gather(entries, defaults, fstab_text, units, **kwargs):
+    """gather() over an fstab text and unit files, read as overlay_mount_info reads them."""
+    persisted = {"fstab": fstab_overlays(fstab_text), "systemd": unit_overlays(units)}
+    return gather_persisted(entries, defaults, persisted, **kwargs)
+
+
 APP = {
     "path": "/srv/app data/merged", "lowerdir": ["/srv/layers/app v2", "/srv/layers/base"],
     "upperdir": "/srv/state/app data/upper", "workdir": "/srv/state/app data/work", "options": [],
@@ -58,14 +71,14 @@ CACHE = {"path": "/srv/cache", "lowerdir": ["/srv/c1", "/srv/c2"], "upperdir": "
 USER_FSTAB = "\n".join([
     "# /etc/fstab: static file system information.",
     "UUID=4b1c /  ext4  errors=remount-ro  0 1",
-    fstab_line(APP, ["nofail"]),
+    fstab_line(Declaration(**APP), ["nofail"]),
     "# a hand-written overlay, not ours",
     "overlay /srv/hand overlay lowerdir=/srv/h1:/srv/h2,noauto 0 0",
-    fstab_line(CACHE, []),
+    fstab_line(Declaration(**CACHE), []),
 ]) + "\n"
 UNITS = [
-    ("/etc/systemd/system/srv-stack.mount", unit_text(STACK, [])),
-    ("/etc/systemd/system/srv-app\\x20data-merged.mount", unit_text(APP, [])),
+    ("/etc/systemd/system/srv-stack.mount", unit_plan(Declaration(**STACK), [])[0]),
+    ("/etc/systemd/system/srv-app\\x20data-merged.mount", unit_plan(Declaration(**APP), [])[0]),
     ("/etc/systemd/system/home.mount", "[Mount]\nWhat=/dev/vdc\nWhere=/home\nType=ext4\n"),
 ]
 
@@ -199,7 +212,7 @@ def test_live_and_persisted_disagree():
 
 
 def test_duplicate_fstab_lines_are_drift():
-    text = USER_FSTAB + fstab_line(CACHE, []) + "\n"
+    text = USER_FSTAB + fstab_line(Declaration(**CACHE), []) + "\n"
     record = by_path(gather(parse(MOUNTINFO), DEFAULTS, text, []))["/srv/cache"]
     assert len(record["fstab"]) == 2
     assert record["drift"][-1] == {"field": "persisted", "declared": None, "live": None,
@@ -236,14 +249,14 @@ def test_fstab_overlays_ignore_other_filesystems_and_comments():
 def test_unit_overlays_keep_only_overlay_units():
     found = unit_overlays(UNITS)
     assert sorted(found) == ["/srv/app data/merged", "/srv/stack"]
-    assert found["/srv/stack"]["unit"] == "/etc/systemd/system/srv-stack.mount"
-    assert found["/srv/stack"]["managed"] is True
+    assert [c["unit"] for c in found["/srv/stack"]] == ["/etc/systemd/system/srv-stack.mount"]
+    assert found["/srv/stack"][0]["managed"] is True
 
 
 def test_a_hand_written_unit_is_not_managed():
     text = "[Mount]\nWhat=overlay\nWhere=/srv/u/\nType=overlay\nOptions=lowerdir=/a:/b\n"
     found = unit_overlays([("/etc/systemd/system/srv-u.mount", text)])
-    assert list(found) == ["/srv/u"] and found["/srv/u"]["managed"] is False
+    assert list(found) == ["/srv/u"] and found["/srv/u"][0]["managed"] is False
 
 
 def test_two_thousand_container_mounts():

@@ -12,9 +12,9 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import Ov
 from ansible_collections.overlayfs.mounts.plugins.module_utils._features import Features
 from ansible_collections.overlayfs.mounts.plugins.module_utils._mount_api import (
     _form_refused,
-    legacy_data,
     plan_methods,
 )
+from ansible_collections.overlayfs.mounts.plugins.module_utils._optstring import overlay_data
 
 # The three kinds of kernel in the test matrix, as _features probes them.
 NEW = Features("6.12.0", new_api=True, native_params=True, lowerdir_plus=True)      # Debian 13
@@ -82,7 +82,7 @@ def test_forced_methods_that_fit():
 
 def test_the_page_limit_counts_the_whole_option_string():
     lower = layers(33)
-    data = legacy_data(lower, UPPER, WORK, ["index=off"])
+    data = overlay_data(lower, UPPER, WORK, ["index=off"])
     assert len(data) > 4000
     fits = plan_methods(LEGACY_PARSER, lower, UPPER, WORK, ["index=off"], (), "auto", None)
     assert fits == (["mount2"] if len(data) <= 4095 else [])

@@ -22,6 +22,7 @@ import posixpath
 
 import pytest
 
+from ansible_collections.overlayfs.mounts.plugins.module_utils._declaration import Declaration
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._inventory import gather
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host import readlink, symlinks_in
@@ -37,7 +38,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import
     resolve_paths,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._options import defaults_from_parameters
-from ansible_collections.overlayfs.mounts.plugins.module_utils._plan import live_state, make_plan
+from ansible_collections.overlayfs.mounts.plugins.module_utils._plan import Observed, live_state, make_plan
 from ansible_collections.overlayfs.mounts.plugins.module_utils._safety import check_upper, find_shared
 
 DEFAULTS = defaults_from_parameters({})
@@ -207,7 +208,7 @@ def test_whole_host_inventory_of_both_engines():
                 return f.realpath(path)
         return path
 
-    records = gather(parse("\n".join(lines + [own])), DEFAULTS, "", [], exists=exists, realpath=realpath,
+    records = gather(parse("\n".join(lines + [own])), DEFAULTS, {}, exists=exists, realpath=realpath,
                      links_root=links)
     by_path = dict((r["path"], r) for r in records)
     assert len(records) == 7
@@ -252,9 +253,9 @@ def test_other_dirs_of_the_storage_root_are_not_shared(container):
 def test_the_refusal_names_the_container_and_the_engine():
     container = [c for c in CONTAINERS if c["engine"] == "docker" and c["depth"] == 120][0]
     data = container["inspect"]
-    decl = {"upperdir": data["LowerDir"].split(":")[3], "workdir": "/srv/w", "lowerdir": ["/srv/l"]}
+    decl = Declaration("/srv/m", ["/srv/l"], data["LowerDir"].split(":")[3], "/srv/w")
     with pytest.raises(OverlayError) as caught:
-        check_upper(decl, {"shared": _shared(container, [decl["upperdir"], "/srv/w"])}, False, False)
+        check_upper(decl, {"shared": _shared(container, [decl.upperdir, "/srv/w"])}, False, False)
     assert "layer dir of the container mounted at %s by docker" % data["MergedDir"] in caught.value.message
     assert caught.value.details == {"shared_with": data["MergedDir"], "engine": "docker"}
 
@@ -264,10 +265,9 @@ def test_the_refusal_names_the_container_and_the_engine():
 def test_overlay_mount_refuses_an_engines_mount_point(container, state):
     fs = Storage(container)
     live = live_state(parse_line(container["line"]), DEFAULTS, exists=fs.exists, realpath=fs.realpath)
-    decl = {"path": live["path"], "lowerdir": live["lowerdir"], "upperdir": live["upperdir"],
-            "workdir": live["workdir"], "options": []}
+    decl = Declaration(live["path"], live["lowerdir"], live["upperdir"], live["workdir"], state=state)
     with pytest.raises(OverlayError) as caught:
-        make_plan(decl, state, live, 1, DEFAULTS, [])
+        make_plan(decl, Observed(live, 1, None), DEFAULTS)
     assert "root filesystem of a container" in caught.value.message
     assert caught.value.details == {"engine": container["engine"]}
 

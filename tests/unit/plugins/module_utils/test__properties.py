@@ -21,7 +21,8 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from ansible_collections.overlayfs.mounts.plugins.module_utils import _fstab, _persist, _systemd  # noqa: E402
+from ansible_collections.overlayfs.mounts.plugins.module_utils import _backend_fstab, _fstab, _optstring, _systemd  # noqa: E402
+from ansible_collections.overlayfs.mounts.plugins.module_utils._declaration import Declaration  # noqa: E402
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError  # noqa: E402
 from ansible_collections.overlayfs.mounts.plugins.module_utils._escape import (  # noqa: E402
     decode_octal,
@@ -112,18 +113,17 @@ def test_fstab_parse_render_exact(text):
     assert _fstab.render(_fstab.parse(text)) == text
 
 
-DECL = {"path": "/srv/merged", "lowerdir": ["/srv/l1", "/srv/l2"], "upperdir": "/srv/u",
-        "workdir": "/srv/w", "options": []}
+DECL = Declaration("/srv/merged", ["/srv/l1", "/srv/l2"], "/srv/u", "/srv/w")
 
 
 @PROPERTY
 @given(fstab_text | any_text.filter(lambda t: "merged" not in t))
 def test_fstab_add_then_remove_is_identity(text):
-    added, _info = _persist.edit_fstab(text, DECL, True, [])
-    assert _fstab.find_entries(_fstab.parse(added), DECL["path"])
-    again, _info = _persist.edit_fstab(added, DECL, True, [])
+    added, _info = _backend_fstab.edit_fstab(text, DECL, True, [])
+    assert _fstab.find_entries(_fstab.parse(added), DECL.path)
+    again, _info = _backend_fstab.edit_fstab(added, DECL, True, [])
     assert again == added
-    removed, info = _persist.edit_fstab(added, DECL, False, [])
+    removed, info = _backend_fstab.edit_fstab(added, DECL, False, [])
     assert info["removed"] == 1
     assert removed == text
 
@@ -144,10 +144,10 @@ def test_fstab_entry_round_trip(path, layers, writable):
         return
     entry = _fstab.parse(line + "\n")[0].entry
     assert entry.file == path
-    parsed = _fstab.parse_overlay_options(entry.mntops)
+    parsed = _optstring.parse_overlay_options(entry.mntops)
     assert (parsed["lowerdir"], parsed["upperdir"], parsed["workdir"]) == (layers, upper, work)
     assert parsed["extra_options"] == ["nofail"]
-    assert set(parsed["requires_mounts_for"]) == set(_fstab.requires_mounts_for(layers, upper, work))
+    assert set(parsed["requires_mounts_for"]) == set(_optstring.requires_mounts_for(layers, upper, work))
 
 
 @PROPERTY

@@ -9,29 +9,12 @@ __metaclass__ = type
 import pytest
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
-from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import (
-    boot_extras,
-    edit_fstab,
-    fstab_line,
-    persisted_entries,
-    unit_config,
-    unit_plan,
-    unit_text,
-)
+from ansible_collections.overlayfs.mounts.plugins.module_utils._backend import boot_extras
+from ansible_collections.overlayfs.mounts.plugins.module_utils._backend_fstab import edit_fstab, fstab_line, persisted_entries
+from ansible_collections.overlayfs.mounts.plugins.module_utils._declaration import Declaration
 
-DECL = {"path": "/srv/m", "lowerdir": ["/srv/l1", "/srv/l2"], "upperdir": "/srv/u", "workdir": "/srv/w",
-        "options": ["index=off"]}
+DECL = Declaration("/srv/m", ["/srv/l1", "/srv/l2"], "/srv/u", "/srv/w", ["index=off"])
 USER_FSTAB = "# /etc/fstab: static file system information.\nUUID=1\t/\text4\terrors=remount-ro 0 1\n\n# end"
-
-
-@pytest.mark.parametrize("boot, options, expected", [
-    (True, [], []),
-    (False, [], ["noauto"]),
-    (True, ["nofail", "nofail", " _netdev "], ["nofail", "_netdev"]),
-    (False, ["x-systemd.device-timeout=5s"], ["noauto", "x-systemd.device-timeout=5s"]),
-])
-def test_boot_extras(boot, options, expected):
-    assert boot_extras(boot, options) == expected
 
 
 def test_an_unmarked_line_is_taken_over_and_marked():
@@ -40,12 +23,6 @@ def test_an_unmarked_line_is_taken_over_and_marked():
     text, _info = edit_fstab(hand, DECL, True, [])
     assert persisted_entries(text, "/srv/m")[0]["managed"] is True
     assert text.count("\n") == 1
-
-
-@pytest.mark.parametrize("options", [["noauto"], ["auto"], [""], ["x-overlayfs.managed"]])
-def test_boot_extras_refuses_what_boot_owns(options):
-    with pytest.raises(OverlayError, match="^boot_options:"):
-        boot_extras(True, options)
 
 
 def test_add_keeps_every_user_line_and_the_final_newline_convention():
@@ -75,7 +52,7 @@ def test_an_equivalent_hand_written_line_is_kept_as_written():
 def test_a_changed_declaration_replaces_the_line_in_place():
     before, _info = edit_fstab("a /b c\n", DECL, True, [])
     before += "d /e f\n"
-    changed = dict(DECL, lowerdir=["/srv/l2", "/srv/l1"])
+    changed = Declaration(**dict(DECL.config(), lowerdir=["/srv/l2", "/srv/l1"]))
     after, _info = edit_fstab(before, changed, True, [])
     lines = after.splitlines()
     assert lines[0] == "a /b c" and lines[2] == "d /e f"
@@ -92,7 +69,7 @@ def test_duplicates_are_collapsed_into_one():
 
 def test_remove_takes_every_overlay_line_of_the_mount_point_only():
     line = fstab_line(DECL, [])
-    other = fstab_line(dict(DECL, path="/srv/other"), [])
+    other = fstab_line(Declaration(**dict(DECL.config(), path="/srv/other")), [])
     text = line + "\n" + other + "\n" + line + "\n"
     after, info = edit_fstab(text, DECL, False, [])
     assert after == other + "\n" and info["removed"] == 2
@@ -108,41 +85,10 @@ def test_noauto_when_not_at_boot():
     assert persisted_entries(text, "/srv/m")[0]["boot_options"] == ["noauto", "nofail"]
 
 
-def test_unit_round_trip():
-    text = unit_text(DECL, ["noauto", "nofail"])
-    config = unit_config(text)
-    assert config["managed"] is True
-    assert config["path"] == "/srv/m"
-    assert config["lowerdir"] == ["/srv/l1", "/srv/l2"]
-    assert config["options"] == ["index=off"]
-    assert config["boot_options"] == ["nofail"]
-    assert set(config["requires_mounts_for"]) == {"/srv/l1", "/srv/l2", "/srv/u", "/srv/w"}
-
-
-def test_a_unit_of_another_type_is_not_an_overlay_unit():
-    assert unit_config("[Mount]\nWhat=/dev/sdb1\nWhere=/srv/m\nType=ext4\n") is None
-
-
 # 16 layers of about 100 bytes with a comma in one: no lowerdir+ (mount(8)
 # splits at the comma), so only the one-page lowerdir= form holds them.
-COMMA_DECL = dict(DECL, options=[], lowerdir=["/srv/" + "x" * 90 + "/layer-%d" % i for i in range(16)]
-                  + ["/srv/with,comma"])
-
-
-def test_a_unit_takes_short_links_where_mount_uses_fsconfig():
-    text, links = unit_plan(COMMA_DECL, [], links_dir="/var/lib/l/m", fsconfig=True)
-    assert links == "/var/lib/l/m"
-    assert "\nOptions=lowerdir=0:1:2:3:4:5:6:7:8:9:10:11:12:13:14:15:16,upperdir=/srv/u,workdir=/srv/w\n" in text
-    assert "\nWorkingDirectory=/var/lib/l/m\n" in text
-
-
-@pytest.mark.parametrize("fsconfig", [None, False])
-def test_a_unit_keeps_full_paths_where_mount_uses_mount2(fsconfig):
-    notes = []
-    text, links = unit_plan(COMMA_DECL, [], links_dir="/var/lib/l/m", notes=notes, fsconfig=fsconfig)
-    assert links is None
-    assert "\nOptions=lowerdir=/srv/xxx" in text and "/srv/with\\,comma," in text
-    assert "WorkingDirectory" not in text and len(notes) == 1
+COMMA_DECL = Declaration("/srv/m", ["/srv/" + "x" * 90 + "/layer-%d" % i for i in range(16)] + ["/srv/with,comma"],
+                         "/srv/u", "/srv/w")
 
 
 def test_fstab_refuses_the_one_page_form_where_mount_uses_fsconfig():
@@ -161,24 +107,17 @@ def test_a_line_written_for_mount2_is_not_kept_once_mount_uses_fsconfig():
     assert edit_fstab(short, DECL, True, [], fsconfig=True)[0] == short
 
 
-# Issue 9: boot_options that would eat the marker or set layers ---------------
-
-@pytest.mark.parametrize("option", ["lowerdir+=/x", "datadir+=/x", "lowerdir=/x", "upperdir=/x", "workdir=/x",
-                                    "index=off", "x-systemd.requires-mounts-for=/x",
-                                    'x-opt="unbalanced', "x-opt=a\\", "a,b"])
-def test_boot_options_refused(option):
-    with pytest.raises(OverlayError) as error:
-        boot_extras(True, [option])
-    assert error.value.message.startswith("boot_options:")
-
-
-def test_boot_option_quotes_balanced_and_escaped_backslash_accepted():
-    assert boot_extras(True, ['x-opt="a b"', "x-two=c\\\\"]) == ['x-opt="a b"', "x-two=c\\\\"]
-
-
 def test_defaults_in_boot_options_causes_no_drift():
-    decl = {"path": "/m", "lowerdir": ["/l1", "/l2"], "upperdir": None, "workdir": None, "options": []}
+    decl = Declaration("/m", ["/l1", "/l2"])
     extras = boot_extras(True, ["defaults", "nofail"])
     assert extras == ["nofail"]
     text, _info = edit_fstab("", decl, True, extras)
     assert edit_fstab(text, decl, True, boot_extras(True, ["defaults", "nofail"]))[0] == text
+
+
+@pytest.mark.parametrize("text", ["UUID=1 / ext4 defaults 0 1\r", "a\nb c d e 0 0\r", "x\r\ny\r"])
+def test_bare_cr_at_the_end_survives_add_and_remove(text):
+    decl = Declaration("/m", ["/l1", "/l2"])
+    added, _info = edit_fstab(text, decl, True, [])
+    assert added.startswith(text)
+    assert edit_fstab(added, decl, False, [])[0] == text

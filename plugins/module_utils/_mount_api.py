@@ -118,20 +118,13 @@ def mount_new_api(target, lowerdir, upperdir, workdir, options, datadir=()):
         e = config(FSCONFIG_SET_STRING, "source", "overlay")
         if e:
             raise _kernel_error("fsconfig(source)", e, read_fs_log(fd), target)
-        for index, layer in enumerate(lowerdir):
-            e = config(FSCONFIG_SET_STRING, "lowerdir+", layer)
+        for key, layer in [("lowerdir+", p) for p in lowerdir] + [("datadir+", p) for p in datadir]:
+            e = config(FSCONFIG_SET_STRING, key, layer)
             if e:
                 log = read_fs_log(fd)
                 if e == errno.EINVAL and _form_refused(log):
-                    raise NewApiUnsupported("this kernel takes no lowerdir+: %s" % "; ".join(log))
-                raise _kernel_error("fsconfig(lowerdir+=%s)" % layer, e, log, target)
-        for layer in datadir:
-            e = config(FSCONFIG_SET_STRING, "datadir+", layer)
-            if e:
-                log = read_fs_log(fd)
-                if e == errno.EINVAL and _form_refused(log):
-                    raise NewApiUnsupported("this kernel takes no datadir+: %s" % "; ".join(log))
-                raise _kernel_error("fsconfig(datadir+=%s)" % layer, e, log, target)
+                    raise NewApiUnsupported("this kernel takes no %s: %s" % (key, "; ".join(log)))
+                raise _kernel_error("fsconfig(%s=%s)" % (key, layer), e, log, target)
         if upperdir:
             for key, value in (("upperdir", upperdir), ("workdir", workdir)):
                 # These two keys still go through the kernel's unescape.

@@ -53,6 +53,17 @@ description:
     directories) and the error names the step.
 author:
   - overlayfs.mounts developers (@overlayfs-mounts)
+requirements:
+  - Linux 5.10 or newer with overlayfs, built in or as the C(overlay) module
+  - Linux 6.8 or newer (C(lowerdir+) through the new mount API, C(fsopen))
+    for O(method=fsconfig); older kernels mount with mount(2) or through short links
+  - Linux 6.5 or newer for O(datadir), 6.6 for C(verity), C(uuid=auto) and
+    C(uuid=null), 6.15 for C(fsync); 5.10 also lacks C(userxattr) and
+    C(uuid). Options the running kernel lacks are refused before anything
+    is touched
+  - util-linux - mount(8) mounts the persisted overlay at boot; C(findmnt),
+    when installed, checks a new fstab line first
+  - systemd (C(systemctl)) for O(persist=systemd)
 options:
   path:
     description:
@@ -349,8 +360,10 @@ drift:
     - {field: persisted, declared: fstab, live: null, persisted: none}
 mount_method:
   description:
-    - How the overlay was mounted, when this task mounted it; V(null) when
-      this task mounted nothing.
+    - How this task mounted the overlay. V(null) when it mounted nothing -
+      the overlay was already mounted as declared, O(state) is not
+      V(mounted), or the task ran in check mode (which mounts nothing, so
+      does not know the method either).
     - V(fsconfig) is the new mount API with one C(lowerdir+) per layer;
       V(mount2) is the legacy mount(2) system call; V(symlinks) is mount(2)
       through short links to the layers; V(systemd) is the unit started by

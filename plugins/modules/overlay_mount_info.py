@@ -32,6 +32,9 @@ description:
   - Changes nothing. Reads only, so it runs the same in check mode.
 author:
   - overlayfs.mounts developers (@overlayfs-mounts)
+requirements:
+  - Linux. Reads only mountinfo, the overlay module's parameters, the fstab
+    file and unit files; needs neither util-linux nor systemd
 options:
   path:
     description:

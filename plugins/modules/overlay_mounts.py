@@ -31,6 +31,18 @@ description:
     disk. Overlays the collection did not write are never touched.
 author:
   - overlayfs.mounts developers (@overlayfs-mounts)
+requirements:
+  - Linux 5.10 or newer with overlayfs, built in or as the C(overlay) module
+  - Linux 6.8 or newer (C(lowerdir+) through the new mount API, C(fsopen))
+    for O(mounts[].method=fsconfig); older kernels mount with mount(2) or through short links
+  - Linux 6.5 or newer for O(mounts[].datadir), 6.6 for C(verity), C(uuid=auto) and
+    C(uuid=null), 6.15 for C(fsync); 5.10 also lacks C(userxattr) and
+    C(uuid). Options the running kernel lacks are refused before anything
+    is touched
+  - util-linux - mount(8) mounts the persisted overlay at boot; C(findmnt),
+    when installed, checks a new fstab line first
+  - systemd (C(systemctl)) for O(mounts[].persist=systemd)
+  - kmod (C(modprobe)) for O(load_module=true) when overlayfs is not loaded
 options:
   mounts:
     description:

@@ -23,6 +23,7 @@ import yaml
 from ansible.utils.plugin_docs import add_fragments
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils import _spec
+from ansible_collections.overlayfs.mounts.plugins.module_utils._options import OPTIONS
 from ansible_collections.overlayfs.mounts.plugins.modules import overlay_mount, overlay_mount_info, overlay_mounts
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
@@ -177,3 +178,11 @@ def test_role_variables_match_the_task_options():
             assert (mine["default"], theirs["default"]) == (True, False)
         else:
             assert mine["default"] == theirs["default"], variable
+
+
+def test_every_overlay_option_is_documented():
+    """overlay_mount's O(options) lists each option of the table with its values."""
+    text = " ".join(_documented(overlay_mount)["options"]["options"]["description"])
+    for option in OPTIONS:
+        written = option.name if option.values is None else "%s=%s" % (option.name, "|".join(option.values))
+        assert "C(%s)" % written in text, written

@@ -15,28 +15,62 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from collections import namedtuple
+
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
 
 ON_OFF = ("on", "off")
 
-# name -> allowed values, or None for a flag; in the kernel's display order.
-OPTION_VALUES = (
-    ("default_permissions", None),
-    ("redirect_dir", ("on", "follow", "nofollow", "off")),
-    ("index", ON_OFF),
-    ("uuid", ("on", "off", "null", "auto")),
-    ("nfs_export", ON_OFF),
-    ("xino", ("on", "off", "auto")),
-    ("metacopy", ON_OFF),
-    ("volatile", None),
-    ("userxattr", None),
-    ("verity", ("on", "off", "require")),
+
+class Parameter(namedtuple("Parameter", "name kconfig value")):
+    """A file of /sys/module/overlay/parameters that sets an option's default.
+
+    ``name`` is the file, ``kconfig`` its value (True for ``Y``) while the
+    overlay module is not loaded, ``value`` the option's default when the
+    file reads ``Y``.
+    """
+
+    __slots__ = ()
+
+
+class Option(namedtuple("Option", "name values default parameters")):
+    """One overlay mount option: a row of :data:`OPTIONS`.
+
+    ``values`` are the allowed values, or None for a flag (given as just its
+    name). ``default`` is the kernel's default: False for a flag, else the
+    value it takes when none of ``parameters`` reads ``Y``; the first that
+    does gives its own ``value`` instead.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, name, values, default, parameters=()):
+        return super(Option, cls).__new__(cls, name, values, default, tuple(parameters))
+
+
+# Every overlay option, in the kernel's display order (mountinfo, and the
+# order options are written in). Adding a row is all a new option needs here;
+# every lookup below reads this table.
+OPTIONS = (
+    Option("default_permissions", None, False),
+    Option("redirect_dir", ("on", "follow", "nofollow", "off"), "nofollow",
+           (Parameter("redirect_dir", False, "on"), Parameter("redirect_always_follow", True, "follow"))),
+    Option("index", ON_OFF, "off", (Parameter("index", False, "on"),)),
+    # Probed, not a parameter: defaults_from_parameters takes it (uuid_default).
+    Option("uuid", ("on", "off", "null", "auto"), "auto"),
+    Option("nfs_export", ON_OFF, "off", (Parameter("nfs_export", False, "on"),)),
+    Option("xino", ("on", "off", "auto"), "off", (Parameter("xino_auto", False, "auto"),)),
+    Option("metacopy", ON_OFF, "off", (Parameter("metacopy", False, "on"),)),
+    Option("volatile", None, False),
+    Option("userxattr", None, False),
+    Option("verity", ("on", "off", "require"), "off"),
     # Linux 6.15+; fsync=volatile is the volatile flag (see parse_option).
-    ("fsync", ("auto", "strict", "volatile")),
+    Option("fsync", ("auto", "strict", "volatile"), "auto"),
 )
-_VALUES = dict(OPTION_VALUES)
-_ORDER = dict((name, i) for i, (name, _v) in enumerate(OPTION_VALUES))
-FLAGS = tuple(name for name, values in OPTION_VALUES if values is None)
+
+# ``(name, allowed values or None)`` in display order, for the modules that
+# import the option names (derived from OPTIONS once, at import).
+OPTION_VALUES = tuple((option.name, option.values) for option in OPTIONS)
 
 # Given as their own parameters, never inside ``options``.
 _LAYER_KEYS = {
@@ -44,15 +78,26 @@ _LAYER_KEYS = {
     "upperdir": "upperdir", "workdir": "workdir",
 }
 
-# Kconfig defaults, used when the overlay module is not loaded yet.
-BUILTIN_PARAMETERS = {
-    "redirect_dir": False,
-    "redirect_always_follow": True,
-    "index": False,
-    "nfs_export": False,
-    "metacopy": False,
-    "xino_auto": False,
-}
+
+def _row(name):
+    """The OPTIONS row of ``name``, or None for a name overlayfs does not have."""
+    for option in OPTIONS:
+        if option.name == name:
+            return option
+    return None
+
+
+def _position(name):
+    return [option.name for option in OPTIONS].index(name)
+
+
+def _kconfig(name):
+    """The Kconfig default of an overlay module parameter, used while the module is not loaded."""
+    for option in OPTIONS:
+        for parameter in option.parameters:
+            if parameter.name == name:
+                return parameter.kconfig
+    raise KeyError(name)
 
 
 def defaults_from_parameters(parameters, uuid_default="auto"):
@@ -64,34 +109,21 @@ def defaults_from_parameters(parameters, uuid_default="auto"):
     uuid was a plain on/off switch (probed, see _features.uuid_default).
     """
     def flag(name):
-        value = parameters.get(name, BUILTIN_PARAMETERS[name])
+        value = parameters.get(name, _kconfig(name))
         if isinstance(value, bool):
             return value
         return str(value).strip().upper() in ("Y", "1", "ON", "TRUE")
 
-    if flag("redirect_dir"):
-        redirect = "on"
-    elif flag("redirect_always_follow"):
-        redirect = "follow"
-    else:
-        redirect = "nofollow"
-    return {
-        "default_permissions": False,
-        "redirect_dir": redirect,
-        "index": "on" if flag("index") else "off",
-        "uuid": uuid_default,
-        "nfs_export": "on" if flag("nfs_export") else "off",
-        "xino": "auto" if flag("xino_auto") else "off",
-        "metacopy": "on" if flag("metacopy") else "off",
-        "volatile": False,
-        "userxattr": False,
-        "verity": "off",
-        "fsync": "auto",
-        # What an explicit redirect_dir=off turns into (6.5+ never shows "off").
-        "_redirect_off": "follow" if flag("redirect_always_follow") else "nofollow",
-        # Kernels with uuid modes fall back to uuid=null without an upper dir.
-        "_uuid_null": uuid_default == "auto",
-    }
+    config = {}
+    for option in OPTIONS:
+        config[option.name] = next(
+            (parameter.value for parameter in option.parameters if flag(parameter.name)), option.default)
+    config["uuid"] = uuid_default
+    # What an explicit redirect_dir=off turns into (6.5+ never shows "off").
+    config["_redirect_off"] = "follow" if flag("redirect_always_follow") else "nofollow"
+    # Kernels with uuid modes fall back to uuid=null without an upper dir.
+    config["_uuid_null"] = uuid_default == "auto"
+    return config
 
 
 def parse_option(text, field="options"):
@@ -107,12 +139,13 @@ def parse_option(text, field="options"):
         raise OverlayError(
             "%s: '%s' is set by the %s parameter of this module, not through options"
             % (field, text, _LAYER_KEYS[name]))
-    if name not in _VALUES:
+    option = _row(name)
+    if option is None:
         raise OverlayError(
             "%s: '%s' is not an overlay mount option; valid options are %s"
             % (field, text, ", ".join(
-                n if v is None else "%s=%s" % (n, "|".join(v)) for n, v in OPTION_VALUES)))
-    allowed = _VALUES[name]
+                o.name if o.values is None else "%s=%s" % (o.name, "|".join(o.values)) for o in OPTIONS)))
+    allowed = option.values
     if allowed is None:
         if sep:
             raise OverlayError("%s: '%s' is a flag and takes no value; write just '%s'" % (field, text, name))
@@ -146,7 +179,7 @@ def parse_options(options, field="options"):
                 "%s: '%s' is given twice with different values (%s and %s); keep one"
                 % (field, name, format_option(name, chosen[name]), format_option(name, value)))
         chosen[name] = value
-    return sorted(chosen.items(), key=lambda item: _ORDER[item[0]])
+    return sorted(chosen.items(), key=lambda item: _position(item[0]))
 
 
 def format_option(name, value):
@@ -248,10 +281,10 @@ def live_config(shown, defaults, has_upper=None):
             config["volatile"] = True
             continue
         name, sep, value = text.partition("=")
-        allowed = _VALUES.get(name, False)
-        if allowed is False:
+        option = _row(name)
+        if option is None:
             foreign.append(text)
-        elif allowed is None:
+        elif option.values is None:
             config[name] = True
         else:
             config[name] = value
@@ -273,7 +306,7 @@ def compared_keys(declared_pairs):
     one). xino is handled in :func:`option_differences`.
     """
     declared = dict(declared_pairs)
-    keys = [name for name, _v in OPTION_VALUES if name != "uuid"]
+    keys = [option.name for option in OPTIONS if option.name != "uuid"]
     if declared.get("uuid") in ("on", "off", "null"):
         keys.append("uuid")
     if declared.get("verity", "off") != "off" and "metacopy" not in declared:
@@ -308,7 +341,8 @@ def option_differences(declared_pairs, declared_config, live_cfg, shown):
 def visible_options(config, defaults, skip=()):
     """Options as the kernel would show them: the non-default ones, canonical."""
     out = []
-    for name, _v in OPTION_VALUES:
+    for option in OPTIONS:
+        name = option.name
         if name in skip:
             continue
         value = config[name]

@@ -1,10 +1,13 @@
 # -*- coding: utf-8 -*-
 # Copyright: overlayfs.mounts contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""overlay_mount's argument spec, shared with the batch module overlay_mounts.
+"""The argument specs of the collection's modules, in one place.
 
-One spec, so that an entry of ``overlay_mounts`` is checked exactly as an
-``overlay_mount`` task is: same types, choices, defaults and constraints.
+One spec for an overlay, so that an entry of ``overlay_mounts`` is checked
+exactly as an ``overlay_mount`` task is: same types, choices, defaults and
+constraints. The modules' DOCUMENTATION (with its doc fragments) and the
+overlay_host role's meta/argument_specs.yml say the same; the unit test
+test__spec.py checks that they do.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -52,3 +55,28 @@ def entry_spec():
     for name in INHERITED:
         spec[name].pop("default", None)
     return spec
+
+
+# overlay_mounts' own task options, beside the INHERITED ones.
+BATCH_OPTIONS = dict(
+    prune=dict(type="bool", default=False),
+    load_module=dict(type="bool", default=False),
+    modules_load_file=dict(type="path", default="/etc/modules-load.d/overlay.conf"),
+)
+
+
+def batch_spec():
+    """overlay_mounts' argument spec: the entries, the defaults of their INHERITED settings, its own options."""
+    spec = dict((name, copy.deepcopy(MOUNT_SPEC[name])) for name in INHERITED)
+    spec.update(copy.deepcopy(BATCH_OPTIONS))
+    spec["mounts"] = dict(type="list", elements="dict", required=True, options=entry_spec(),
+                          required_if=MOUNT_REQUIRED_IF, required_together=MOUNT_REQUIRED_TOGETHER)
+    return spec
+
+
+INFO_SPEC = dict(
+    path=dict(type="list", elements="path", aliases=["name"]),
+    fstab=dict(type="path", default="/etc/fstab"),
+    unit_dir=dict(type="list", elements="path", default=["/etc/systemd/system"]),
+    resolve_layers=dict(type="bool", default=False),
+)

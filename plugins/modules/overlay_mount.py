@@ -53,6 +53,17 @@ description:
     directories) and the error names the step.
 author:
   - overlayfs.mounts developers (@overlayfs-mounts)
+requirements:
+  - Linux 5.10 or newer with overlayfs, built in or as the C(overlay) module
+  - Linux 6.8 or newer (C(lowerdir+) through the new mount API, C(fsopen))
+    for O(method=fsconfig); older kernels mount with mount(2) or through short links
+  - Linux 6.5 or newer for O(datadir), 6.6 for C(verity), C(uuid=auto) and
+    C(uuid=null), 6.15 for C(fsync); 5.10 also lacks C(userxattr) and
+    C(uuid). Options the running kernel lacks are refused before anything
+    is touched
+  - util-linux - mount(8) mounts the persisted overlay at boot; C(findmnt),
+    when installed, checks a new fstab line first
+  - systemd (C(systemctl)) for O(persist=systemd)
 options:
   path:
     description:
@@ -109,78 +120,6 @@ options:
     type: list
     elements: str
     default: []
-  state:
-    description:
-      - V(mounted) makes sure the overlay is mounted at O(path) exactly as
-        declared and persisted as O(persist) says. It creates missing
-        directories (see O(create_dirs)), writes the fstab line or the unit,
-        mounts the overlay when it is not mounted, and unmounts and mounts it
-        again when its layers, upper, work dir or options differ and nothing
-        uses it. If the mount fails, fstab and the unit are restored exactly.
-      - V(present) makes sure the overlay is persisted as O(persist) says (so it
-        is mounted at the next boot) and creates missing directories, but leaves
-        the live mount as it is. Lower dirs may be missing (a warning says so).
-      - V(unmounted) makes sure no overlay is mounted at O(path). Nothing else is
-        touched; persistence, directories and their data stay. A mount of
-        another filesystem type at O(path) is left alone with a warning.
-      - V(absent) makes sure the overlay is neither mounted nor persisted. It
-        unmounts it (through systemd when its unit is active), stops and
-        disables its unit, removes the unit file and the overlay's fstab lines
-        for O(path), whatever O(persist) says. Directories, and the upper dir's
-        data, always stay.
-    type: str
-    choices: [mounted, present, unmounted, absent]
-    default: mounted
-  persist:
-    description:
-      - How the overlay comes back after a reboot.
-      - V(fstab) writes one line for O(path) in O(fstab), with an
-        C(x-systemd.requires-mounts-for=) option for every lower, upper and work
-        dir, so that systemd mounts what they sit on (other overlays included)
-        first. Other lines, comments, blank lines, order, mode, owner and the
-        file's final newline stay exactly as they were; more lines for the same
-        mount point are collapsed into one, with a warning. An overlay unit for
-        O(path) in O(unit_dir) is removed (the live mount stays).
-      - V(systemd) writes a native C(.mount) unit in O(unit_dir), named as
-        C(systemd-escape --path --suffix=mount) names it, and links it into
-        C(local-fs.target.wants) (when O(boot)). On a host booted with systemd it
-        then runs daemon-reload and mounts by starting the unit; on a host
-        without a running systemd (chroot, image build) it skips those steps
-        with a warning and mounts directly. The overlay's fstab lines for
-        O(path) are removed.
-      - V(none) touches neither fstab nor units.
-      - Files are written atomically (temporary file in the same directory,
-        fsync, rename) under a lock on the fstab directory, so concurrent runs
-        do not lose each other's edits; a new fstab line is checked with
-        C(findmnt --verify) before it replaces the file.
-    type: str
-    choices: [fstab, systemd, none]
-    default: fstab
-  fstab:
-    description:
-      - The fstab file to edit. When it is a symlink, the file it points to is
-        replaced atomically in its own directory; the link stays.
-    type: path
-    default: /etc/fstab
-  unit_dir:
-    description:
-      - The directory of the systemd unit file. It is created if missing.
-      - A running systemd only starts units from its own unit directories; with
-        another directory the overlay is mounted directly.
-    type: path
-    default: /etc/systemd/system
-  backup:
-    description:
-      - Keep a timestamped copy of the fstab file before changing it.
-    type: bool
-    default: false
-  boot:
-    description:
-      - Whether the overlay is mounted at boot.
-      - V(false) writes C(noauto) in fstab and does not link the unit into
-        C(local-fs.target.wants).
-    type: bool
-    default: true
   boot_options:
     description:
       - Mount options that only matter for the persisted overlay, written after
@@ -193,39 +132,6 @@ options:
     type: list
     elements: str
     default: []
-  create_dirs:
-    description:
-      - Create a missing mount point, upper dir and work dir (and their missing
-        parents). With V(false) a missing one is an error.
-      - A missing lower dir is always an error.
-    type: bool
-    default: true
-  method:
-    description:
-      - How the overlay is mounted.
-      - V(auto) uses the new mount API with one C(lowerdir+) value per layer
-        where the kernel has it (probed; Linux 6.8+; no limit on the number of
-        layers or the total length, but each path at most 255 bytes), else the
-        legacy mount(2) when the option string fits in its one page, else
-        V(symlinks) (with O(links_dir)).
-      - V(fsconfig), V(mount2) and V(symlinks) force one way. V(symlinks) links
-        every layer as C(0), C(1), ... in a directory under O(links_dir) and
-        mounts with the legacy mount(2) and those short relative names (as
-        Docker's overlay2 does), so that 500 layers of long paths fit in one page.
-      - Whatever the method, the result is read back from mountinfo and verified;
-        C(mount_method) says which was used.
-    type: str
-    choices: [auto, fsconfig, mount2, symlinks]
-    default: auto
-  links_dir:
-    description:
-      - Where the short layer links of V(symlinks) mounts are kept, one
-        directory per mount point. They must stay while the overlay is mounted,
-        since mountinfo names the layers through them.
-      - It must be owned by root and not writable by group or others; only the
-        numbered links this module makes are ever removed from it.
-    type: path
-    default: /var/lib/overlayfs-mounts/links
   clear_volatile:
     description:
       - A mount with the C(volatile) option leaves the marker directory
@@ -262,15 +168,15 @@ notes:
     C(on), C(off) or C(null), because with the default C(auto) the kernel picks
     a value per upper dir; C(xino) is only compared when the kernel shows it,
     since it is hidden whenever all layers share one filesystem.
+extends_documentation_fragment:
+  - overlayfs.mounts.host
+  - overlayfs.mounts.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 seealso:
   - name: Overlay filesystem
@@ -454,8 +360,10 @@ drift:
     - {field: persisted, declared: fstab, live: null, persisted: none}
 mount_method:
   description:
-    - How the overlay was mounted, when this task mounted it; V(null) when
-      this task mounted nothing.
+    - How this task mounted the overlay. V(null) when it mounted nothing -
+      the overlay was already mounted as declared, O(state) is not
+      V(mounted), or the task ran in check mode (which mounts nothing, so
+      does not know the method either).
     - V(fsconfig) is the new mount API with one C(lowerdir+) per layer;
       V(mount2) is the legacy mount(2) system call; V(symlinks) is mount(2)
       through short links to the layers; V(systemd) is the unit started by

@@ -32,6 +32,9 @@ description:
   - Changes nothing. Reads only, so it runs the same in check mode.
 author:
   - overlayfs.mounts developers (@overlayfs-mounts)
+requirements:
+  - Linux. Reads only mountinfo, the overlay module's parameters, the fstab
+    file and unit files; needs neither util-linux nor systemd
 options:
   path:
     description:
@@ -60,16 +63,8 @@ options:
         C(path) their C(UpperDir), C(WorkDir) and C(MergedDir).
     type: bool
     default: false
-attributes:
-  check_mode:
-    description: Can run in check mode; it only reads, so it does the same as a normal run.
-    support: full
-  diff_mode:
-    description: Returns no diff, since it changes nothing.
-    support: none
-  idempotent:
-    description: Reads only; running it twice gives the same result and changes nothing.
-    support: full
+extends_documentation_fragment:
+  - overlayfs.mounts.attributes.info_module
 notes:
   - Overlay options are normalised as in M(overlayfs.mounts.overlay_mount);
     values equal to the kernel's defaults are left out, and options of other

@@ -31,6 +31,18 @@ description:
     disk. Overlays the collection did not write are never touched.
 author:
   - overlayfs.mounts developers (@overlayfs-mounts)
+requirements:
+  - Linux 5.10 or newer with overlayfs, built in or as the C(overlay) module
+  - Linux 6.8 or newer (C(lowerdir+) through the new mount API, C(fsopen))
+    for O(mounts[].method=fsconfig); older kernels mount with mount(2) or through short links
+  - Linux 6.5 or newer for O(mounts[].datadir), 6.6 for C(verity), C(uuid=auto) and
+    C(uuid=null), 6.15 for C(fsync); 5.10 also lacks C(userxattr) and
+    C(uuid). Options the running kernel lacks are refused before anything
+    is touched
+  - util-linux - mount(8) mounts the persisted overlay at boot; C(findmnt),
+    when installed, checks a new fstab line first
+  - systemd (C(systemctl)) for O(mounts[].persist=systemd)
+  - kmod (C(modprobe)) for O(load_module=true) when overlayfs is not loaded
 options:
   mounts:
     description:
@@ -119,45 +131,25 @@ options:
       group:
         description: Group of created directories.
         type: str
+  # state to links_dir: type, choices and default come from the overlayfs.mounts.host fragment.
   state:
     description: Default O(mounts[].state) for entries that do not set one.
-    type: str
-    choices: [mounted, present, unmounted, absent]
-    default: mounted
   persist:
     description: Default O(mounts[].persist) for entries that do not set one.
-    type: str
-    choices: [fstab, systemd, none]
-    default: fstab
   fstab:
     description: Default fstab file.
-    type: path
-    default: /etc/fstab
   unit_dir:
     description: Default unit directory.
-    type: path
-    default: /etc/systemd/system
   backup:
     description: Default for O(mounts[].backup).
-    type: bool
-    default: false
   boot:
     description: Default for O(mounts[].boot).
-    type: bool
-    default: true
   create_dirs:
     description: Default for O(mounts[].create_dirs).
-    type: bool
-    default: true
   method:
     description: Default O(mounts[].method).
-    type: str
-    choices: [auto, fsconfig, mount2, symlinks]
-    default: auto
   links_dir:
     description: Default O(mounts[].links_dir).
-    type: path
-    default: /var/lib/overlayfs-mounts/links
   load_module:
     description:
       - Make sure the running kernel has overlayfs before anything else - load
@@ -177,15 +169,15 @@ options:
         no longer listed in O(mounts). Upper data stays on disk.
     type: bool
     default: false
+extends_documentation_fragment:
+  - overlayfs.mounts.host
+  - overlayfs.mounts.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 notes:
   - In check mode the task is a complete drift report for the whole list; see

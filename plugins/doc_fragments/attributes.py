@@ -1,0 +1,42 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+    """The ``attributes`` block of this collection's modules.
+
+    ``DOCUMENTATION`` describes the attributes of the modules that change the
+    host; each such module says its own ``support`` (Ansible merges the
+    module's keys of an attribute over the fragment's). ``INFO_MODULE`` is the
+    whole block of a module that only reads.
+    """
+
+    DOCUMENTATION = r"""
+options: {}
+attributes:
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+  idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
+"""
+
+    INFO_MODULE = r"""
+options: {}
+attributes:
+  check_mode:
+    description: Can run in check mode; it only reads, so it does the same as a normal run.
+    support: full
+  diff_mode:
+    description: Returns no diff, since it changes nothing.
+    support: none
+  idempotent:
+    description: Reads only; running it twice gives the same result and changes nothing.
+    support: full
+"""

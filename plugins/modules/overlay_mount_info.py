@@ -203,17 +203,13 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.overlayfs.mounts.plugins.module_utils import _host as host
 from ansible_collections.overlayfs.mounts.plugins.module_utils._backends import BACKENDS
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._spec import INFO_SPEC
 from ansible_collections.overlayfs.mounts.plugins.module_utils._inventory import gather
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type="list", elements="path", aliases=["name"]),
-            fstab=dict(type="path", default="/etc/fstab"),
-            unit_dir=dict(type="list", elements="path", default=["/etc/systemd/system"]),
-            resolve_layers=dict(type="bool", default=False),
-        ),
+        argument_spec=INFO_SPEC,
         supports_check_mode=True,
     )
     p = module.params

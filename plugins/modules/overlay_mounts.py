@@ -270,13 +270,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import Ov
 from ansible_collections.overlayfs.mounts.plugins.module_utils._files import mount_fsconfig, preverify_lines
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host import lowerdir_plus
 from ansible_collections.overlayfs.mounts.plugins.module_utils._kernel import ensure_overlay
-from ansible_collections.overlayfs.mounts.plugins.module_utils._spec import (
-    MOUNT_REQUIRED_IF,
-    MOUNT_REQUIRED_TOGETHER,
-    MOUNT_SPEC,
-    INHERITED,
-    entry_spec,
-)
+from ansible_collections.overlayfs.mounts.plugins.module_utils._spec import INHERITED, batch_spec, entry_spec
 
 
 def _one(module, params, provided=(), cache=None):
@@ -306,25 +300,14 @@ def _prune(module, declared, defaults, entries):
 
 
 def main():
-    task_options = dict((name, dict(MOUNT_SPEC[name])) for name in INHERITED)
-    module = AnsibleModule(
-        argument_spec=dict(
-            mounts=dict(type="list", elements="dict", required=True, options=entry_spec(),
-                        required_if=MOUNT_REQUIRED_IF, required_together=MOUNT_REQUIRED_TOGETHER),
-            prune=dict(type="bool", default=False),
-            load_module=dict(type="bool", default=False),
-            modules_load_file=dict(type="path", default="/etc/modules-load.d/overlay.conf"),
-            **task_options
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=batch_spec(), supports_check_mode=True)
     kernel_changed, kernel = False, None
     if module.params["load_module"]:
         try:
             kernel_changed, kernel = ensure_overlay(module, module.params["modules_load_file"])
         except OverlayError as error:
             module.fail_json(msg=error.message, **error.details)
-    defaults = dict((name, module.params[name]) for name in task_options)
+    defaults = dict((name, module.params[name]) for name in INHERITED)
     entries = [merged_params(entry, defaults) for entry in module.params["mounts"]]
     order = apply_order(entries)
     results = [None] * len(entries)

@@ -111,10 +111,10 @@ def test_resolve_live_and_drift(frobnicate):
 
 
 def test_fstab_line_round_trip(fresh):
-    fstab = fresh("_fstab")
-    mntops = fstab.format_mount_options(options=["frobnicate=on"], extra_options=["nofail"], **LAYERS)
+    fstab, optstring = fresh("_fstab"), fresh("_optstring")
+    mntops = optstring.format_mount_options(options=["frobnicate=on"], extra_options=["nofail"], **LAYERS)
     assert mntops == "lowerdir=/srv/l1:/srv/l2,upperdir=/srv/upper,workdir=/srv/work,frobnicate=on,nofail"
-    parsed = fstab.parse_overlay_options(mntops)
+    parsed = optstring.parse_overlay_options(mntops)
     assert (parsed["options"], parsed["extra_options"]) == (["frobnicate=on"], ["nofail"])
     line = fstab.render_entry("/srv/merged", options=["frobnicate=on"], **LAYERS)
     assert ",frobnicate=on,x-systemd.requires-mounts-for=" in line
@@ -141,8 +141,8 @@ def test_drift_between_declared_and_persisted(fresh):
 
 def test_fresh_modules_are_gone_afterwards():
     """The fixture put the original modules back: they refuse frobnicate again."""
-    from ansible_collections.overlayfs.mounts.plugins.module_utils import _fstab
+    from ansible_collections.overlayfs.mounts.plugins.module_utils import _optstring
 
-    assert sys.modules[PACKAGE + "._fstab"] is _fstab
+    assert sys.modules[PACKAGE + "._optstring"] is _optstring
     with pytest.raises(OverlayError, match="not an overlay mount option"):
-        _fstab.format_mount_options(options=["frobnicate=on"], **LAYERS)
+        _optstring.format_mount_options(options=["frobnicate=on"], **LAYERS)

@@ -184,10 +184,6 @@ class Features(object):
                 "one page), lowerdir+ %s" % (self.release, yes(self.new_api), yes(self.native_params),
                                              yes(self.lowerdir_plus)))
 
-    def as_dict(self):
-        return {"release": self.release, "overlay": self.overlay, "new_api": self.new_api,
-                "native_params": self.native_params, "lowerdir_plus": self.lowerdir_plus}
-
 
 def _unknown(log):
     return any("nknown parameter" in line for line in log)

@@ -180,14 +180,6 @@ def _join(base, path):
     return joined
 
 
-def relative_base(path, bases, exists):
-    """The first of ``bases`` under which the relative ``path`` exists, or None.
-
-    ``exists`` is a callable (``os.path.exists`` on a host).
-    """
-    return common_base([path], bases, exists)
-
-
 def common_base(paths, bases, exists):
     """The first of ``bases`` under which every relative path of ``paths`` exists, or None."""
     for base in bases:
@@ -197,17 +189,6 @@ def common_base(paths, bases, exists):
         else:
             return base
     return None
-
-
-def resolve_relative(path, bases, exists):
-    """Resolve a relative layer path against the first base where it exists.
-
-    Returns the path unchanged when it is absolute or no base holds it.
-    """
-    if posixpath.isabs(path):
-        return path
-    base = relative_base(path, bases, exists)
-    return path if base is None else _join(base, path)
 
 
 def resolve_paths(cfg, mount_point, exists, bases=()):
@@ -371,15 +352,6 @@ class RealPaths(object):
 
 class _LinkLoop(Exception):
     pass
-
-
-def top_mount_at(entries, mount_point):
-    """The visible (last mounted) entry whose mount point is ``mount_point``."""
-    found = None
-    for entry in entries:
-        if entry.mount_point == mount_point:
-            found = entry
-    return found
 
 
 def mounts_at(entries, mount_point):

@@ -11,8 +11,12 @@ symlink at the repository from a temporary ``ansible_collections`` tree.
 from __future__ import absolute_import, division, print_function
 
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
+
+import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -31,3 +35,25 @@ def _make_importable():
 
 
 _make_importable()
+
+
+@pytest.fixture
+def private_mount():
+    """``private_mount(script, *args)``: run ``sh -c script`` in a private mount namespace.
+
+    The script mounts something and ends with ``cat /proc/self/mountinfo``;
+    the fixture returns that output (the mounts vanish with the shell). The
+    test is skipped without root, unshare and mount, or overlay support.
+    """
+    if not (hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("unshare") and shutil.which("mount")):
+        pytest.skip("needs root, unshare and mount")
+
+    def run(script, *args):
+        result = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"]
+                                + [str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                universal_newlines=True, check=False)
+        if result.returncode != 0 and "unknown filesystem type" in result.stderr:
+            pytest.skip("the kernel has no overlay support: %s" % result.stderr)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+    return run

@@ -32,7 +32,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._fstab import (
 from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import (
     overlay_config,
     parse as parse_mountinfo,
-    top_mount_at,
+    mounts_at,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._optstring import (
     MOUNT_DATA_MAX,
@@ -423,13 +423,7 @@ def test_systemd_fstab_generator_reads_rendered_lines_back(tmp_path):
         assert "%s: Where= setting doesn't match unit name" % name in verify.stdout, verify.stdout
 
 
-def _can_mount_overlays():
-    return (hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("unshare") is not None
-            and shutil.which("mount") is not None)
-
-
-@pytest.mark.skipif(not _can_mount_overlays(), reason="needs root, unshare and mount")
-def test_mount_reads_rendered_line_as_the_kernel_needs(tmp_path):
+def test_mount_reads_rendered_line_as_the_kernel_needs(tmp_path, private_mount):
     merged, layers, upper, work = _awkward_tree(str(tmp_path))
     for index, layer in enumerate(layers):
         (tmp_path / "lower" / os.path.basename(layer) / ("from-layer-%d" % index)).write_text("x")
@@ -437,13 +431,7 @@ def test_mount_reads_rendered_line_as_the_kernel_needs(tmp_path):
     fstab.write_text(render_entry(merged, layers, upper, work, ["index=off"], ["nofail"]) + "\n")
     # A private mount namespace: the mount disappears with the shell.
     script = 'mount --fstab "$1" "$2" && touch "$2/written" && cat /proc/self/mountinfo'
-    result = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
-                             str(fstab), merged],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
-    if result.returncode != 0 and "unknown filesystem type" in result.stderr:
-        pytest.skip("the kernel has no overlay support: %s" % result.stderr)
-    assert result.returncode == 0, result.stderr
-    live = overlay_config(top_mount_at(parse_mountinfo(result.stdout), merged))
+    live = overlay_config(mounts_at(parse_mountinfo(private_mount(script, fstab, merged)), merged)[-1])
     assert (live["lowerdir"], live["upperdir"], live["workdir"]) == (layers, upper, work)
     assert os.path.exists(os.path.join(upper, "written"))
 

@@ -9,15 +9,14 @@ __metaclass__ = type
 import pytest
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import (
+    common_base,
     mount_containing,
     mounts_at,
     overlay_config,
     parse,
     parse_line,
     relative_layer_bases,
-    resolve_relative,
     submounts,
-    top_mount_at,
 )
 
 # Lines as the kernel 6.18 on our machines writes them.
@@ -99,11 +98,9 @@ def test_podman_relative_layers_resolve_against_storage_root():
     bases = relative_layer_bases(cfg["upperdir"], cfg["workdir"])
     assert bases[0] == "/var/lib/containers/storage/overlay"
     existing = {"/var/lib/containers/storage/overlay/l/IQSJ6YKNG3Z3"}
-    assert resolve_relative("l/IQSJ6YKNG3Z3", bases, existing.__contains__) == \
-        "/var/lib/containers/storage/overlay/l/IQSJ6YKNG3Z3"
+    assert common_base(["l/IQSJ6YKNG3Z3"], bases, existing.__contains__) == "/var/lib/containers/storage/overlay"
     # Unknown: left as it is rather than guessed.
-    assert resolve_relative("l/T2XKPZ5LGQ2M", bases, existing.__contains__) == "l/T2XKPZ5LGQ2M"
-    assert resolve_relative("/abs", bases, existing.__contains__) == "/abs"
+    assert common_base(["l/IQSJ6YKNG3Z3", "l/T2XKPZ5LGQ2M"], bases, existing.__contains__) is None
     assert cfg["options"] == ["redirect_dir=nofollow", "metacopy=on", "volatile"]
 
 
@@ -126,8 +123,8 @@ def test_parse_keeps_order_and_finds_stacked_mounts():
     entries = parse("\n".join([ROOT, TMPFS, LEGACY, over]) + "\n")
     assert [e.mount_id for e in entries] == [22, 31, 67, 99]
     assert [e.mount_id for e in mounts_at(entries, "/tmp/exp/mer ged")] == [67, 99]
-    assert top_mount_at(entries, "/tmp/exp/mer ged").fstype == "tmpfs"
-    assert top_mount_at(entries, "/nowhere") is None
+    assert mounts_at(entries, "/tmp/exp/mer ged")[-1].fstype == "tmpfs"
+    assert mounts_at(entries, "/nowhere") == []
 
 
 @pytest.mark.parametrize("path, mount_id", [

@@ -16,7 +16,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import Ov
 from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import (
     overlay_config,
     parse as parse_mountinfo,
-    top_mount_at,
+    mounts_at,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._systemd import (
     MANAGED_MARKER,
@@ -258,13 +258,7 @@ def test_systemd_analyze_verify_catches_a_wrong_name(tmp_path):
     assert "srv-other.mount has a bad unit file setting" in verify.stdout
 
 
-def _can_mount_overlays():
-    return (hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("unshare") is not None
-            and shutil.which("mount") is not None)
-
-
-@pytest.mark.skipif(not _can_mount_overlays(), reason="needs root, unshare and mount")
-def test_mount_reads_unit_options_as_the_kernel_needs(tmp_path):
+def test_mount_reads_unit_options_as_the_kernel_needs(tmp_path, private_mount):
     """Run what systemd runs for the unit: mount What Where -t Type -o Options."""
     merged, layers, upper, work = _awkward_tree(str(tmp_path), "mer ged")
     # mountinfo shows a \v raw, and _mountinfo.parse splits lines at it.
@@ -275,11 +269,6 @@ def test_mount_reads_unit_options_as_the_kernel_needs(tmp_path):
     options = next(line for line in text.split("\n") if line.startswith("Options="))
     options = options[len("Options="):].replace("%%", "%")
     script = 'mount "$1" "$2" -t "$3" -o "$4" && cat /proc/self/mountinfo'
-    result = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
-                             unit["what"], unit["where"], unit["type"], options],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
-    if result.returncode != 0 and "unknown filesystem type" in result.stderr:
-        pytest.skip("the kernel has no overlay support: %s" % result.stderr)
-    assert result.returncode == 0, result.stderr
-    live = overlay_config(top_mount_at(parse_mountinfo(result.stdout), merged))
+    mountinfo = private_mount(script, unit["what"], unit["where"], unit["type"], options)
+    live = overlay_config(mounts_at(parse_mountinfo(mountinfo), merged)[-1])
     assert (live["lowerdir"], live["upperdir"], live["workdir"]) == (layers, upper, work)

@@ -166,9 +166,9 @@ def _matching_indexes(lines, mount_point, vfstype):
     wanted = normalize_mount_point(mount_point)
     return [
         index for index, line in enumerate(lines)
-        if line.entry is not None
-        and (vfstype is None or line.entry.vfstype == vfstype)
-        and normalize_mount_point(line.entry.file) == wanted
+        if line.entry is not None and
+        (vfstype is None or line.entry.vfstype == vfstype) and
+        normalize_mount_point(line.entry.file) == wanted
     ]
 
 

@@ -20,6 +20,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._escape import (
     split_options,
     unescape_layer,
 )
+from ansible_collections.overlayfs.mounts.plugins.module_utils._paths import at_or_inside, inside
 
 
 class MountEntry(object):
@@ -255,10 +256,9 @@ def engine_layout(mount_point, paths):
     if upper is not None and (upper != layer_dir + "/diff" or paths["workdir"] != layer_dir + "/work"):
         return None
     first = paths["lowerdir"][0]
-    prefix = root.rstrip("/") + "/"
-    if not first.startswith(prefix):
+    if not inside(first, root):
         return None
-    rest = first[len(prefix):]
+    rest = first[len(root.rstrip("/")) + 1:]
     if rest.startswith("l/") or (rest.endswith("/diff") and rest.count("/") == 1):
         return root
     return None
@@ -369,7 +369,7 @@ def mount_containing(entries, path):
     best_len = -1
     for entry in entries:
         point = entry.mount_point
-        if point == "/" or path == point or path.startswith(point + "/"):
+        if at_or_inside(path, point):
             length = len(point)
             if length >= best_len:
                 best, best_len = entry, length
@@ -378,5 +378,4 @@ def mount_containing(entries, path):
 
 def submounts(entries, mount_point):
     """Entries mounted strictly below ``mount_point``."""
-    prefix = mount_point.rstrip("/") + "/"
-    return [e for e in entries if e.mount_point.startswith(prefix)]
+    return [e for e in entries if inside(e.mount_point, mount_point)]

@@ -21,6 +21,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import
     overlay_config,
     resolve_paths,
 )
+from ansible_collections.overlayfs.mounts.plugins.module_utils._paths import inside
 
 # Filesystems that lack the xattrs or d_type an upper dir needs (or are read-only).
 UNSUITABLE_UPPER_FS = frozenset([
@@ -56,12 +57,12 @@ def find_shared(mine, entries, own_mount_ids=(), exists=None, realpath=None):
         found = bool(mine & theirs)
         if not found and root is not None:
             prefix = root.rstrip("/") + "/"
-            near = set(_layer_dir(d, prefix) for d in mine if d.startswith(prefix))
+            near = set(_layer_dir(d, prefix) for d in mine if inside(d, root))
             if near:
                 in_use = set([entry.mount_point[:-len("/merged")]])
                 for layer in paths["lowerdir"] + paths["datadir"]:
                     real = realpath(layer) if realpath is not None and layer[:1] == "/" else layer
-                    if real.startswith(prefix):
+                    if inside(real, root):
                         in_use.add(_layer_dir(real, prefix))
                 found = bool(near & in_use)
         if found:

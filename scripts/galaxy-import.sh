@@ -57,6 +57,7 @@ main() {
     rm -rf "$work"
     mkdir -p "$work/tmp"
     logfile="$work/import.log"
+    tarball="$(realpath "$tarball")"
     tarball="$(tarball_to_import "$tarball" "$work/scratch")"
 
     # Galaxy's own settings, plus flake8 (off by default, on in Automation

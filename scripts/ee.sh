@@ -105,6 +105,7 @@ EOF
     # the project's collections/requirements.yml, from Galaxy or a hub).
     printf -- '---\nANSIBLE_COLLECTIONS_PATH: %s\nANSIBLE_NOCOLOR: "1"\n' "$COLLECTIONS_DIR" >"$pdd/env/envvars"
     log "ansible-runner run $pdd -p drift_report.yml (an overlay re-layered by hand, in a private mount namespace)"
+    # shellcheck disable=SC2016  # expanded by the inner bash
     unshare --mount --propagation private bash -euc '
         s=$1; pdd=$2
         mkdir -p "$s/lower1" "$s/lower2" "$s/upper" "$s/work" "$s/merged" "$s/units"

@@ -79,6 +79,7 @@ EOF
     # The importer prints one line per plugin; its ansible-lint step is
     # quiet for a minute or more, hence the heartbeat. It writes
     # importer_result.json into the current dir: run it in $work.
+    # shellcheck disable=SC2016  # expanded by the inner bash
     GALAXY_IMPORTER_CONFIG="$work/galaxy-importer.cfg" with_heartbeat galaxy-importer \
         bash -o pipefail -c 'cd "$3" && python -m galaxy_importer.main "$1" 2>&1 | sed -u "s/^/    /" | tee "$2"' \
         _ "$tarball" "$logfile" "$work" >&2 || rc=$?

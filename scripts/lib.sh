@@ -6,6 +6,8 @@
 # shellcheck disable=SC2034  # (file-wide) globals here are used by the scripts that source this file
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
+# The newest ansible-core on Python 3.13, for sanity and unit tests on it.
+VENV_NEWEST="$ROOT/.venv-newest"
 CACHE="$ROOT/.cache"
 # Collections we install (ours) or extract (containers.podman, ansible.posix).
 COLLECTIONS_DIR="$CACHE/collections"

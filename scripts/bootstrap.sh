@@ -2,25 +2,31 @@
 # Prepare a machine for this collection's tests. Idempotent, and a warm run
 # takes about a second. Works with only PyPI and Debian apt reachable.
 #
-#   scripts/bootstrap.sh            .venv, ansible-test's pip cache, collections
+#   scripts/bootstrap.sh            .venv, .venv-newest, ansible-test's pip cache, collections
 #   scripts/bootstrap.sh --system   also apt packages + /etc/containers/containers.conf
 #                                   (same as BOOTSTRAP_SYSTEM=1)
 #
 # Steps:
 #   1. .venv with requirements-dev.txt (skipped while the stamp matches its sha256)
-#   2. ~/.ansible/test/cache: pip 24.2 wheel + get_pip_24_2.py shim, because
+#   2. .venv-newest: Python 3.13 with requirements-newest.txt (the newest
+#      ansible-core that installs here), for sanity and unit tests on it
+#   3. ~/.ansible/test/cache: the pip wheel + get_pip_<ver>.py shim for each
+#      ansible-test in use (2.19 wants pip 24.2, 2.21 pip 25.2), because
 #      ansible-test otherwise downloads get-pip.py from a host we cannot reach
-#   3. containers.podman and ansible.posix under .cache/collections, taken from
+#   4. containers.podman and ansible.posix under .cache/collections, taken from
 #      the `ansible` wheel on PyPI (Galaxy is unreachable)
-#   4. (--system) podman, runc, debootstrap, shellcheck; containers.conf
+#   5. (--system) podman, runc, debootstrap, shellcheck; containers.conf
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # ansible 12.x is the last line that still supports Python 3.11 (ansible-core 2.19).
 ANSIBLE_PKG_VERSION="${ANSIBLE_PKG_VERSION:-12.3.0}"
-# ansible-test 2.19 bootstraps its venvs with this pip version.
-ANSIBLE_TEST_PIP_VERSION=24.2
+# The pip versions ansible-test bootstraps its venvs with: 2.19 (.venv) and
+# 2.21 (.venv-newest).
+ANSIBLE_TEST_PIP_VERSIONS=(24.2 25.2)
+# The second venv's Python: the newest that pyenv carries here.
+NEWEST_PYTHON="${NEWEST_PYTHON:-/root/.pyenv/versions/3.13.0/bin/python3}"
 ANSIBLE_TEST_CACHE="$HOME/.ansible/test/cache"
 
 pick_python() {
@@ -35,23 +41,27 @@ pick_python() {
     fi
 }
 
+# ensure_venv DIR REQUIREMENTS PYTHON: DIR holds REQUIREMENTS (skipped while
+# the stamp matches their sha256).
 ensure_venv() {
-    local stamp="$VENV/.requirements-dev.sha256" want
-    want="$(sha256sum "$ROOT/requirements-dev.txt" | cut -d' ' -f1)"
-    if [[ -x $VENV/bin/python ]] && "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
+    local venv=$1 req=$2 py=$3 name
+    name="$(basename "$venv")"
+    local stamp="$venv/.requirements.sha256" want
+    want="$(sha256sum "$req" | cut -d' ' -f1)"
+    if [[ -x $venv/bin/python ]] && "$venv/bin/python" -c 'import sys' 2>/dev/null; then
         if [[ -f $stamp && "$(cat "$stamp")" == "$want" ]]; then
-            log ".venv up to date"
+            log "$name up to date"
             return 0
         fi
     else
-        local py
-        py="$(pick_python)"
-        log "creating .venv with $py ($("$py" --version 2>&1))"
-        rm -rf "$VENV"
-        "$py" -m venv "$VENV"
+        log "creating $name with $py ($("$py" --version 2>&1))"
+        rm -rf "$venv"
+        "$py" -m venv "$venv"
     fi
-    log "pip install -r requirements-dev.txt"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$ROOT/requirements-dev.txt"
+    log "$name: pip install -r $(basename "$req")"
+    # pip's complaints about the machine's file:// extra indexes are noise.
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req" 2>&1 \
+        | { grep -v "^WARNING: Location 'file:" || true; } >&2
     echo "$want" >"$stamp"
 }
 
@@ -60,13 +70,22 @@ ensure_venv() {
 # --no-wheel`. Our shim runs pip from the wheel instead, dropping the two
 # flags that pip 24.2 rejects.
 ensure_ansible_test_cache() {
-    local wheel="$ANSIBLE_TEST_CACHE/pip-$ANSIBLE_TEST_PIP_VERSION-py3-none-any.whl"
-    local shim="$ANSIBLE_TEST_CACHE/get_pip_${ANSIBLE_TEST_PIP_VERSION//./_}.py"
+    local version
+    for version in "${ANSIBLE_TEST_PIP_VERSIONS[@]}"; do
+        ensure_pip_shim "$version"
+    done
+}
+
+ensure_pip_shim() {
+    local version=$1
+    local wheel="$ANSIBLE_TEST_CACHE/pip-$version-py3-none-any.whl"
+    local shim="$ANSIBLE_TEST_CACHE/get_pip_${version//./_}.py"
     mkdir -p "$ANSIBLE_TEST_CACHE"
     if [[ ! -f $wheel ]]; then
-        log "downloading pip $ANSIBLE_TEST_PIP_VERSION wheel for ansible-test"
+        log "downloading pip $version wheel for ansible-test"
         "$VENV/bin/python" -m pip download -q --disable-pip-version-check --no-deps \
-            --only-binary=:all: "pip==$ANSIBLE_TEST_PIP_VERSION" -d "$ANSIBLE_TEST_CACHE"
+            --only-binary=:all: "pip==$version" -d "$ANSIBLE_TEST_CACHE" 2>&1 \
+            | { grep -v "^WARNING: Location 'file:" || true; } >&2
     fi
     [[ -f $wheel ]] || die "expected $wheel"
     cat >"$shim.tmp" <<EOF
@@ -117,6 +136,19 @@ EOF
     done
 }
 
+# pythonX.Y links to pyenv's interpreters in .cache/pythons, for
+# ansible-test's compile and import tests on each (scripts/sanity.sh --targets).
+ensure_python_links() {
+    local dir="$CACHE/pythons" py v
+    mkdir -p "$dir"
+    for py in /root/.pyenv/versions/3.1[23].*/bin/python3.1[23]; do
+        [[ -x $py ]] || continue
+        v="$(basename "$py")"
+        ln -sfn "$py" "$dir/$v"
+    done
+    log "Pythons for compile/import: $(cd "$dir" && echo python*)"
+}
+
 main() {
     local system=${BOOTSTRAP_SYSTEM:-0}
     while (($#)); do
@@ -128,8 +160,11 @@ main() {
         shift
     done
     [[ $system == 1 ]] && ensure_system
-    ensure_venv
+    ensure_venv "$VENV" "$ROOT/requirements-dev.txt" "$(pick_python)"
+    [[ -x $NEWEST_PYTHON ]] || die "no $NEWEST_PYTHON for .venv-newest (set NEWEST_PYTHON)"
+    ensure_venv "$VENV_NEWEST" "$ROOT/requirements-newest.txt" "$NEWEST_PYTHON"
     ensure_ansible_test_cache
+    ensure_python_links
     ensure_collections
     log "bootstrap done: $VENV"
 }

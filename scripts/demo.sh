@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: build and install the collection into .venv, then, on this
 # host, inside a private mount namespace and under a scratch directory:
-#   1. converge the classic overlay (examples/demo.yml) and show where files come from,
+#   1. converge the classic overlay (examples/demo.yml) and show where merged/a, b and c
+#      come from (lower1, lower1, upper) and that a new file lands in upper,
 #   2. run the same play again and show that it reports changed=0,
 #   3. change the live mount by hand (swap the layers) and show the drift report
 #      (overlayfs.mounts.drift_report, in check mode) that catches it.

@@ -6,6 +6,8 @@
 # shellcheck disable=SC2034  # (file-wide) globals here are used by the scripts that source this file
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
+# The newest ansible-core on Python 3.13, for sanity and unit tests on it.
+VENV_NEWEST="$ROOT/.venv-newest"
 CACHE="$ROOT/.cache"
 # Collections we install (ours) or extract (containers.podman, ansible.posix).
 COLLECTIONS_DIR="$CACHE/collections"
@@ -40,8 +42,8 @@ apt_install_missing() {
 }
 
 # Podman as shipped fails here: its default nofile ulimit is above this VM's
-# hard limit, and crun refuses the hybrid cgroup layout. See MACHINE.md.
-CONTAINERS_CONF_CONTENT='# Written by overlayfs.mounts scripts/bootstrap.sh (see MACHINE.md).
+# hard limit, and crun refuses the hybrid cgroup layout; the settings below fix both.
+CONTAINERS_CONF_CONTENT='# Written by overlayfs.mounts scripts/bootstrap.sh (see scripts/lib.sh).
 [containers]
 default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
 
@@ -95,4 +97,23 @@ stage() {
     "$@"
     printf -- '---- %s: ok in %ss\n' "$_STAGE_NAME" "$((SECONDS - _STAGE_START))" >&2
     _STAGE_NAME=""
+}
+
+# Run "$@" and, while it runs, print "... LABEL: still running (Ns)" every
+# HEARTBEAT_SECONDS (default 30), so that a long quiet step (ansible-lint,
+# debootstrap, an import) never leaves the log silent for a minute. Returns
+# the command's exit status.
+with_heartbeat() {
+    local label=$1 every=${HEARTBEAT_SECONDS:-30} rc=0 ticker start=$SECONDS
+    shift
+    (
+        while sleep "$every"; do
+            printf '... %s: still running (%ss)\n' "$label" "$((SECONDS - start))" >&2
+        done
+    ) &
+    ticker=$!
+    "$@" || rc=$?
+    kill "$ticker" 2>/dev/null || true
+    wait "$ticker" 2>/dev/null || true
+    return "$rc"
 }

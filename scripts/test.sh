@@ -2,11 +2,22 @@
 # The whole test suite in one command, also on a fresh machine (.ci/run
 # executes this). Stops at the first failing stage.
 #
-#   bootstrap   .venv, ansible-test's pip shim, podman/runc/debootstrap/shellcheck
+#   bootstrap   .venv, .venv-newest, ansible-test's pip shims, podman/runc/debootstrap/shellcheck
 #   collection  build + install the collection tarball, copy the tree for ansible-test
-#   sanity      ansible-test sanity, no ignore files
+#   sanity      ansible-test sanity, no ignore files (ansible-core 2.19, Python 3.11)
+#   newest      ansible-test sanity and the unit tests on the newest ansible-core
+#               (Python 3.13)
+#   targets     ansible-test's compile and import tests on Python 3.12 and 3.13;
+#               the modules compiled with Debian 11's Python 3.9 (its podman image)
 #   lint        ansible-lint (production profile) on roles/ examples/ playbooks/
 #               extensions/ tests/integration/targets/ (those holding YAML)
+#   galaxy      galaxy-importer on the built tarball (ansible-lint and flake8 on)
+#   changelog   antsibull-changelog lint
+#   docsite     antsibull-docs lint (strict references) and the HTML docsite in
+#               build/docsite
+#   ee          ansible-builder introspect/create; the AWX wrapper of the drift
+#               report under ansible-runner, its job events checked
+#   integration two integration targets run by `ansible-test integration`
 #   molecule    molecule test --all per scenario folder (only if any exist)
 #   kernels     the modules on Debian's 5.10, 6.1 and 6.12 kernels under qemu
 #               (scripts/kernel-matrix.sh, docs/kernels.md)
@@ -31,6 +42,47 @@ run_sanity() {
     OVERLAYFS_FRESH_COPY=1 "$ROOT/scripts/sanity.sh"
 }
 
+run_newest() {
+    OVERLAYFS_FRESH_COPY=1 "$ROOT/scripts/sanity.sh" --newest
+    "$ROOT/scripts/units.sh" --newest
+}
+
+run_targets() {
+    OVERLAYFS_FRESH_COPY=1 "$ROOT/scripts/sanity.sh" --targets
+    "$ROOT/scripts/compile-py39.sh"
+}
+
+run_galaxy() {
+    "$ROOT/scripts/galaxy-import.sh"
+}
+
+run_changelog() {
+    log "antsibull-changelog lint"
+    (cd "$ROOT" && antsibull-changelog lint && antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml)
+    log "changelog fragments and changelogs/changelog.yaml are valid"
+}
+
+run_docsite() {
+    "$ROOT/scripts/docsite.sh"
+}
+
+run_ee() {
+    "$ROOT/scripts/ee.sh"
+}
+
+# Two targets through ansible-test itself (in its copy of the tree), to show
+# that the targets have the shape it runs; pytest runs them all below.
+INTEGRATION_SAMPLE=(overlay_mount_unsafe_upper overlay_mount_persist_failure)
+run_integration() {
+    log "ansible-test integration ${INTEGRATION_SAMPLE[*]}"
+    (cd "$ANSIBLE_TEST_ROOT" && ansible-test integration --local --python 3.11 --color no --allow-destructive \
+        "${INTEGRATION_SAMPLE[@]}") >"$CACHE/ansible-test-integration.log" 2>&1 &
+    local pid=$! rc=0
+    with_heartbeat "ansible-test integration" wait "$pid" || rc=$?
+    grep -E '^(Running .* integration test|localhost +: ok=|FATAL|ERROR)' "$CACHE/ansible-test-integration.log" >&2 || true
+    ((rc == 0)) || { tail -n 40 "$CACHE/ansible-test-integration.log" >&2; die "ansible-test integration failed (log: $CACHE/ansible-test-integration.log)"; }
+}
+
 run_lint() {
     local d targets=()
     for d in roles examples playbooks extensions tests/integration/targets; do
@@ -45,7 +97,10 @@ run_lint() {
     log "ansible-lint ${targets[*]}"
     # --offline: don't try to install requirements from Galaxy (unreachable).
     # The scenarios use containers.podman, extracted into .cache/collections.
-    (cd "$ROOT" && ANSIBLE_COLLECTIONS_PATH="$COLLECTIONS_DIR" ansible-lint --offline "${targets[@]}")
+    # It prints nothing until it has read everything (minutes on a busy
+    # machine), hence the heartbeat.
+    (cd "$ROOT" && ANSIBLE_COLLECTIONS_PATH="$COLLECTIONS_DIR" with_heartbeat ansible-lint \
+        ansible-lint --offline "${targets[@]}")
 }
 
 # Folders holding molecule scenarios: extensions/ and roles/*/ with
@@ -135,7 +190,14 @@ main() {
     use_venv
     stage collection run_collection
     stage sanity run_sanity
+    stage newest run_newest
+    stage targets run_targets
     stage ansible-lint run_lint
+    stage galaxy-importer run_galaxy
+    stage changelog run_changelog
+    stage docsite run_docsite
+    stage ee run_ee
+    stage ansible-test-integration run_integration
     stage molecule run_molecule
     stage engines run_engines
     stage kernels run_kernels

@@ -4,10 +4,11 @@
 # hand, run the overlayfs.mounts.drift_report playbook and check drift.json and
 # drift.md row by row, and that no host changed while reporting.
 set -eux
+# shellcheck source-path=SCRIPTDIR source=../common/target.sh
+source ../common/target.sh
 
-root=$(realpath "$OVERLAY_TEST_ROOT")
-
-playbook() {
+# Over the inventory's hosts (local connections, one scratch root each).
+inventory_playbook() {
     ansible-playbook -i inventory.yml \
         -e ansible_python_interpreter="$ANSIBLE_PYTHON_INTERPRETER" \
         -e test_root="$root" "$@"
@@ -19,13 +20,11 @@ snapshot() {
     done
 }
 
-playbook converge.yml
+inventory_playbook converge.yml
 snapshot > "$root/before-report.txt"
-playbook overlayfs.mounts.drift_report -e drift_report_dir="$root/report"
+inventory_playbook overlayfs.mounts.drift_report -e drift_report_dir="$root/report"
 snapshot > "$root/after-report.txt"
 # Reporting changed no host: fstab checksums, files, units and mountinfo.
 diff -u "$root/before-report.txt" "$root/after-report.txt"
 grep -c ' - overlay ' "$root/after-report.txt"
-ansible-playbook -i localhost, -c local \
-    -e ansible_python_interpreter="$ANSIBLE_PYTHON_INTERPRETER" \
-    -e test_root="$root" verify.yml
+playbook verify.yml

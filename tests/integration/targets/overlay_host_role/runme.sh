@@ -4,18 +4,19 @@
 # changed=0, prune of an overlay that left the list (upper data stays), the
 # modules-load file written to a scratch path.
 set -eux
+# shellcheck source-path=SCRIPTDIR source=../common/target.sh
+source ../common/target.sh
 
-root=$(realpath "$OVERLAY_TEST_ROOT")
-
-playbook() {
+# Over the inventory's hosts (local connections, one scratch root each).
+inventory_playbook() {
     ansible-playbook -i inventory.yml \
         -e ansible_python_interpreter="$ANSIBLE_PYTHON_INTERPRETER" \
         -e test_root="$root" "$@"
 }
 
-playbook converge.yml -e phase=check --check
-playbook converge.yml -e phase=apply
-playbook converge.yml -e phase=rerun | tee "$root/rerun.log"
+inventory_playbook converge.yml -e phase=check --check
+inventory_playbook converge.yml -e phase=apply
+inventory_playbook converge.yml -e phase=rerun | tee "$root/rerun.log"
 grep -E '^units_host +: ok=[0-9]+ +changed=0 +unreachable=0 +failed=0 ' "$root/rerun.log"
 grep -E '^fstab_host +: ok=[0-9]+ +changed=0 +unreachable=0 +failed=0 ' "$root/rerun.log"
-playbook converge.yml -e phase=prune
+inventory_playbook converge.yml -e phase=prune

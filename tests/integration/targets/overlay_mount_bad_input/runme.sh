@@ -2,7 +2,7 @@
 # overlay_mount refuses bad input, in check mode and in a real run alike,
 # with a message naming the field, and changes nothing on disk or in mountinfo.
 set -eux
+# shellcheck source-path=SCRIPTDIR source=../common/target.sh
+source ../common/target.sh
 
-ansible-playbook -i localhost, -c local \
-    -e ansible_python_interpreter="$ANSIBLE_PYTHON_INTERPRETER" \
-    -e test_root="$OVERLAY_TEST_ROOT" bad_input.yml
+playbook bad_input.yml

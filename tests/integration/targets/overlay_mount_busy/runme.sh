@@ -3,6 +3,8 @@
 # hold it; a re-layering and state=unmounted must fail, name the holders and
 # leave the mount intact.
 set -eux
+# shellcheck source-path=SCRIPTDIR source=../common/target.sh
+source ../common/target.sh
 
 # The playbook kills its holders; should it fail half-way, kill them here (by
 # the PIDs they wrote), so no process outlives the test.
@@ -15,6 +17,4 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ansible-playbook -i localhost, -c local \
-    -e ansible_python_interpreter="$ANSIBLE_PYTHON_INTERPRETER" \
-    -e test_root="$OVERLAY_TEST_ROOT" busy.yml
+playbook busy.yml

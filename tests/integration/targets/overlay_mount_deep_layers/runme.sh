@@ -3,7 +3,7 @@
 # forced short-link fallback: every layer read back from mountinfo, a file of
 # the bottom layer read through merged; data-only layers.
 set -eux
+# shellcheck source-path=SCRIPTDIR source=../common/target.sh
+source ../common/target.sh
 
-ansible-playbook -i localhost, -c local \
-    -e ansible_python_interpreter="$ANSIBLE_PYTHON_INTERPRETER" \
-    -e test_root="$OVERLAY_TEST_ROOT" deep_layers.yml
+playbook deep_layers.yml

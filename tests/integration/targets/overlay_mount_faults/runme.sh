@@ -5,4 +5,6 @@
 # After each: fstab byte-identical or correctly changed, no stray mount,
 # created dirs removed, and the next run converges.
 set -eux
+# shellcheck source-path=SCRIPTDIR source=../common/target.sh
+source ../common/target.sh
 PYTHONPATH=../common exec "$ANSIBLE_PYTHON_INTERPRETER" faults.py

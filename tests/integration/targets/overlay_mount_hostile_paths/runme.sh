@@ -5,6 +5,8 @@
 # commas, a symlinked fstab and fstab lines the boot must read (checked by
 # mounting them with mount(8)).
 set -eux
+# shellcheck source-path=SCRIPTDIR source=../common/target.sh
+source ../common/target.sh
 # A private tmpfs on /mnt (this runs in its own mount namespace) gives nobody
 # a path it can reach without opening the test root to everyone.
 mount -t tmpfs -o mode=755 tmpfs /mnt

@@ -5,15 +5,9 @@
 # overlay_mount_info reads from lowerdir+ and legacy mounts, docker-style
 # relative short-link layers and escaped spaces.
 set -eux
+# shellcheck source-path=SCRIPTDIR source=../common/target.sh
+source ../common/target.sh
 
-# Expected paths are compared with what the modules canonicalise.
-root=$(realpath "$OVERLAY_TEST_ROOT")
-
-playbook() {
-    ansible-playbook -i localhost, -c local \
-        -e ansible_python_interpreter="$ANSIBLE_PYTHON_INTERPRETER" \
-        -e test_root="$root" "$@"
-}
 
 playbook drift.yml
 playbook info.yml

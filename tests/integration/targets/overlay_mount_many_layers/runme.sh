@@ -2,7 +2,7 @@
 # overlay_mount with 100 lower layers of long paths: far past the one page the
 # legacy mount(2) takes, mounted and verified exactly, never partially.
 set -eux
+# shellcheck source-path=SCRIPTDIR source=../common/target.sh
+source ../common/target.sh
 
-ansible-playbook -i localhost, -c local \
-    -e ansible_python_interpreter="$ANSIBLE_PYTHON_INTERPRETER" \
-    -e test_root="$OVERLAY_TEST_ROOT" many_layers.yml
+playbook many_layers.yml

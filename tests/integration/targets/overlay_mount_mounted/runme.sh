@@ -4,7 +4,7 @@
 # idempotent re-run and diff, checked on the live host (main.yml imports the
 # four playbooks, so ansible-playbook starts once).
 set -eux
+# shellcheck source-path=SCRIPTDIR source=../common/target.sh
+source ../common/target.sh
 
-ansible-playbook -i localhost, -c local \
-    -e ansible_python_interpreter="$ANSIBLE_PYTHON_INTERPRETER" \
-    -e test_root="$OVERLAY_TEST_ROOT" main.yml
+playbook main.yml

@@ -1,15 +1,10 @@
 # shellcheck shell=bash
-# Sourced by the runme.sh of the overlay_mount_persist_* targets.
+# Sourced by the runme.sh of the overlay_mount_persist_* targets, after
+# ../common/target.sh (which gives playbook).
 
 # Each module run costs an ansible-core start-up; pipelining saves writing
 # the module to a temporary file first.
 export ANSIBLE_PIPELINING=1
-
-playbook() {
-    ansible-playbook -i localhost, -c local \
-        -e ansible_python_interpreter="$ANSIBLE_PYTHON_INTERPRETER" \
-        -e test_root="$OVERLAY_TEST_ROOT" "$@"
-}
 
 # Run independent playbooks in one ansible-playbook process each, all at
 # once (module runs are CPU-bound; they use separate dirs and fstab files),

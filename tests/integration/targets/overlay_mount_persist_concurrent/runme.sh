@@ -3,6 +3,8 @@
 # mounting ten overlays of its own in one scratch fstab; none of the twenty
 # edits may get lost, and the user's lines stay as they were.
 set -eux
+# shellcheck source-path=SCRIPTDIR source=../common/target.sh
+source ../common/target.sh
 
 # shellcheck source-path=SCRIPTDIR source=../overlay_mount_persist_common/lib.sh
 source ../overlay_mount_persist_common/lib.sh

@@ -3,6 +3,8 @@
 # idempotent re-run and diff on a scratch fstab, then duplicates, backup and
 # the default /etc/fstab (the runner overlays /etc, so the host's stays).
 set -eux
+# shellcheck source-path=SCRIPTDIR source=../common/target.sh
+source ../common/target.sh
 
 # shellcheck source-path=SCRIPTDIR source=../overlay_mount_persist_common/lib.sh
 source ../overlay_mount_persist_common/lib.sh

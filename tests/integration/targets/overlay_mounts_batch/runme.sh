@@ -4,9 +4,7 @@
 # apply, idempotent re-run, diff; a failing entry next to working ones; prune
 # of managed overlays that left the list, next to a hand-written fstab line.
 set -eux
+# shellcheck source-path=SCRIPTDIR source=../common/target.sh
+source ../common/target.sh
 
-root=$(realpath "$OVERLAY_TEST_ROOT")
-
-ansible-playbook -i localhost, -c local \
-    -e ansible_python_interpreter="$ANSIBLE_PYTHON_INTERPRETER" \
-    -e test_root="$root" batch.yml
+playbook batch.yml

@@ -1,9 +1,10 @@
 # -*- coding: utf-8 -*-
-"""Observe in one round trip what the overlay_host scenarios assert on.
+"""Observe in one round trip what the molecule scenarios assert on.
 
-Runs in the instance (`ansible.builtin.script`): one connection for a whole
-check instead of one per mount point, unit and file. It only observes; every
-judgment is an assert task in the scenario.
+Shared by every scenario (default, fstab, persist). Runs in the instance
+(`ansible.builtin.script`): one connection for a whole check instead of one
+per mount point, unit and file. It only observes; every judgment is an
+assert task in the scenario.
 
 Argument: JSON {"mounts": [mount points], "unit_dir": dir, "files": [paths],
                 "dirs": [dirs], "write_tests": [dirs]}.
@@ -13,7 +14,8 @@ Prints JSON:
                     "active": `systemctl is-active NAME`,
                     "enabled": `systemctl is-enabled NAME`,
                     "show": some `systemctl show NAME` properties,
-                    "file": whether UNIT_DIR/NAME exists}}
+                    "file": UNIT_DIR/NAME's text, or null when there is none,
+                    "wants": whether UNIT_DIR/local-fs.target.wants/NAME exists}}
   files:    {path: text, or null when there is no such file}
   dirs:     {dir: {name: text} for each regular file directly in dir, or null
              when dir does not exist}
@@ -28,7 +30,7 @@ import os
 import subprocess
 import sys
 
-SHOW = "LoadState,ActiveState,UnitFileState,FragmentPath,SourcePath,Where,What,Type"
+SHOW = "Id,LoadState,ActiveState,UnitFileState,FragmentPath,SourcePath,What,Where,Type,Options,RequiresMountsFor"
 
 
 def run(*argv):
@@ -64,7 +66,8 @@ def unit(path, unit_dir):
         "active": run("systemctl", "is-active", "--", name).stdout.strip(),
         "enabled": run("systemctl", "is-enabled", "--", name).stdout.strip(),
         "show": dict(line.split("=", 1) for line in show.stdout.splitlines() if "=" in line),
-        "file": os.path.lexists(os.path.join(unit_dir, name)),
+        "file": read(os.path.join(unit_dir, name)),
+        "wants": os.path.lexists(os.path.join(unit_dir, "local-fs.target.wants", name)),
     }
 
 

@@ -10,7 +10,7 @@ DOCUMENTATION = r"""
 ---
 name: drift_report
 short_description: Build the fleet overlay drift report from per-host data
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Takes a dictionary of host name to the data the C(overlayfs.mounts.drift_report)
     playbook gathers on that host (C(declared) drift rows, C(declared_paths),

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: overlay_mount
 short_description: Make a live overlayfs mount match its declaration
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Declares one overlayfs mount (an ordered stack of lower directories, an
     optional upper and work directory, overlay options and a mount point) and

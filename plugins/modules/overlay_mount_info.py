@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: overlay_mount_info
 short_description: List a host's overlayfs mounts, live and persisted, with their drift
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads every overlay mounted now (C(/proc/self/mountinfo)), every overlay
     line of an fstab file and every C(.mount) unit of type overlay in the unit

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: overlay_mounts
 short_description: Converge a host's whole list of overlayfs mounts in one task
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Takes a list of overlays, each with the parameters of
     M(overlayfs.mounts.overlay_mount), and makes the host match all of them in

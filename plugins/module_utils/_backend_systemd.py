@@ -228,8 +228,8 @@ class SystemdBackend(Backend):
 
     @property
     def mounts_itself(self):
-        return (self.keep and self.facts.booted and
-                os.path.realpath(self.unit_dir) in SYSTEMD_UNIT_PATH)
+        searched = os.path.realpath(self.unit_dir) in SYSTEMD_UNIT_PATH
+        return self.keep and self.facts.booted and searched
 
     def stop(self, module):
         if not (self.facts.booted and self.before is not None):

@@ -164,12 +164,10 @@ def normalize_mount_point(path):
 
 def _matching_indexes(lines, mount_point, vfstype):
     wanted = normalize_mount_point(mount_point)
-    return [
-        index for index, line in enumerate(lines)
-        if line.entry is not None and
-        (vfstype is None or line.entry.vfstype == vfstype) and
-        normalize_mount_point(line.entry.file) == wanted
-    ]
+
+    def matches(entry):
+        return entry is not None and vfstype in (None, entry.vfstype) and normalize_mount_point(entry.file) == wanted
+    return [index for index, line in enumerate(lines) if matches(line.entry)]
 
 
 def find_entries(lines, mount_point, vfstype="overlay"):

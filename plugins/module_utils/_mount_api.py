@@ -87,8 +87,8 @@ def _form_refused(log):
     it ("unrecognized mount option"), and it keeps all values in one page
     ("VFS: Legacy: Cumulative options too large").
     """
-    return any("Legacy:" in line or ("unrecognized mount option" in line and "dir+=" in line) or
-               ("nknown parameter" in line and "dir+" in line) for line in log)
+    unrecognized = ("unrecognized mount option", "dir+="), ("nknown parameter", "dir+")
+    return any("Legacy:" in line or any(a in line and b in line for a, b in unrecognized) for line in log)
 
 
 def mount_new_api(target, lowerdir, upperdir, workdir, options, datadir=()):

@@ -84,8 +84,7 @@ def check_comma_pieces(field, path):
         return
     for piece in path.split(",")[1:]:
         name = piece.partition("=")[0]
-        if (not piece or "=" in piece or name.lower().startswith("x-") or
-                name in _LIBMOUNT_OPTION_NAMES):
+        if not piece or "=" in piece or name.lower().startswith("x-") or name in _LIBMOUNT_OPTION_NAMES:
             raise OverlayError(
                 "%s: %r has the piece %r after a comma, which mount(8) would take as a mount "
                 "option of its own (it splits options at every comma): the persisted overlay "
@@ -195,12 +194,12 @@ def format_mount_options(lowerdir, upperdir=None, workdir=None, options=(), extr
                 "extra_options: %r is set through its own parameter, not as an extra option" % option)
 
     plain_value = lower_list(lowerdir, datadir)
+    each_value_fits = all(_size(p) <= VALUE_MAX and "," not in p for p in list(lowerdir) + list(datadir))
     plain = overlay_data(lowerdir, upperdir, workdir, options, datadir)
     added = overlay_data(lowerdir, upperdir, workdir, options, datadir, one_by_one=True)
     forms = {
         "lowerdir": (plain, _size(plain) <= MOUNT_DATA_MAX and _size(plain_value) <= VALUE_MAX),
-        "lowerdir+": (added, _size(added) <= MOUNT_DATA_MAX and
-                      all(_size(p) <= VALUE_MAX and "," not in p for p in list(lowerdir) + list(datadir))),
+        "lowerdir+": (added, _size(added) <= MOUNT_DATA_MAX and each_value_fits),
     }
     # util-linux before 2.39 only: one page in all, no limit per value.
     forms["legacy"] = (plain, _size(plain) <= MOUNT_DATA_MAX)

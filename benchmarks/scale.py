@@ -43,7 +43,9 @@ memory of the child) and once under cProfile on a fresh scratch; the
 profile is split into phases (argument checks, kernel module, the batch's
 findmnt check, and per overlay: validate, mountinfo reads, fstab planning,
 mkdir, lock, fstab write, mount, verify; and the result) and its heaviest
-functions are listed. ``--profile-dump DIR`` keeps the raw pstats files.
+functions are listed. ``--profile-dump DIR`` keeps the raw pstats files;
+``--profile-read DIR`` prints the phase tables of such files again (no root
+needed).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -199,8 +201,10 @@ PHASES = [
     ("batch: mount -V, plan every line, one findmnt --verify",
      [("_files.py", "mount_fsconfig", "main"), ("_converge.py", "planned_fstab_line", None),
       ("_files.py", "preverify_lines", None)]),
+    ("batch: order (apply_order)", [("_batch.py", "apply_order", "main")]),
     ("per overlay: read mountinfo (before)", [("_host.py", "read_mountinfo", "run")]),
     ("per overlay: fstab plan (read, parse, edit in memory)", [("_converge.py", "__init__", "run")]),
+    ("per overlay: persisted lines for the result", [("_converge.py", "persisted", "run")]),
     ("per overlay: mkdir", [("_host.py", "make_dirs", "run")]),
     ("per overlay: lock", [("_files.py", "__enter__", "run")]),
     ("per overlay: fstab write (re-read, edit, findmnt, write)", [("_converge.py", "write", "run")]),
@@ -308,6 +312,46 @@ def module_in_child(arguments, work, profile_path=None):
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, result
 
 
+def print_phases(counts, stats_of, top):
+    """The phase tables of converge (a) and re-run (b); ``stats_of(count, kind)`` gives pstats.Stats."""
+    for kind, label in (("a", "converge"), ("b", "re-run")):
+        print()
+        print("%s under cProfile: seconds (share of main)" % label)
+        print()
+        tables = dict((count, phase_table(stats_of(count, kind), count)) for count in counts)
+        print("| phase | " + " | ".join("%d overlays" % c for c in counts) + " |")
+        print("|---|" + "---|" * len(counts))
+        labels = [row[0] for row in tables[counts[0]][0]]
+        for at, phase in enumerate(labels):
+            cells = []
+            for count in counts:
+                value = tables[count][0][at][1]
+                total = tables[count][1]
+                cells.append("-" if value is None else "%.3f (%.0f%%)" % (value, 100.0 * value / total if total else 0))
+            print("| %s | %s |" % (phase, " | ".join(cells)))
+        print("| main() | %s |" % " | ".join("%.3f" % tables[c][1] for c in counts))
+        if top:
+            stream = io.StringIO()
+            stats = stats_of(counts[-1], kind)
+            stats.stream = stream
+            stats.sort_stats("tottime").print_stats(top)
+            print()
+            print("%s, %d overlays: the %d functions with the most own time" % (label, counts[-1], top))
+            print()
+            text = stream.getvalue()
+            print(text[text.find("   ncalls"):].rstrip())
+
+
+def read_profiles(args):
+    """``--profile-read DIR``: the phase tables of pstats files an earlier ``--profile-dump`` kept."""
+    counts = sorted(set(int(name.split("-")[1]) for name in os.listdir(args.profile_read)
+                        if name.startswith("overlay_mounts-") and name.endswith(".pstats")))
+    if not counts:
+        sys.exit("no overlay_mounts-N-a.pstats files in %s" % args.profile_read)
+    print_phases(counts, lambda count, kind: pstats.Stats(
+        os.path.join(args.profile_read, "overlay_mounts-%d-%s.pstats" % (count, kind))), args.top)
+
+
 def profile(args, venv, work):
     _collection_path.importable()
     runner = Runner(venv, collections_path(args.collections, work), work, args.verbose, measure_modules=True)
@@ -392,32 +436,7 @@ def profile(args, venv, work):
             wall, cpu, rss, _result = plain[kind]
             print("| %d | %s | %.2f | %.2f | %.2f | %.0f |" % (count, label, wall, cpu, 1000.0 * cpu / count,
                                                                rss / 1024.0))
-    for kind, label in (("a", "converge"), ("b", "re-run")):
-        print()
-        print("%s under cProfile: seconds (share of main)" % label)
-        print()
-        tables = dict((count, phase_table(rows[count][1][kind], count)) for count in args.counts)
-        print("| phase | " + " | ".join("%d overlays" % c for c in args.counts) + " |")
-        print("|---|" + "---|" * len(args.counts))
-        labels = [label for label, _v in tables[args.counts[0]][0]]
-        for at, phase in enumerate(labels):
-            cells = []
-            for count in args.counts:
-                value = tables[count][0][at][1]
-                total = tables[count][1]
-                cells.append("-" if value is None else "%.3f (%.0f%%)" % (value, 100.0 * value / total if total else 0))
-            print("| %s | %s |" % (phase, " | ".join(cells)))
-        print("| main() | %s |" % " | ".join("%.3f" % tables[c][1] for c in args.counts))
-        top = args.counts[-1]
-        stream = io.StringIO()
-        stats = rows[top][1][kind]
-        stats.stream = stream
-        stats.sort_stats("tottime").print_stats(args.top)
-        print()
-        print("%s, %d overlays: the %d functions with the most own time" % (label, top, args.top))
-        print()
-        text = stream.getvalue()
-        print(text[text.find("   ncalls"):].rstrip())
+    print_phases(args.counts, lambda count, kind: rows[count][1][kind], args.top)
 
 
 def main():
@@ -431,10 +450,16 @@ def main():
     parser.add_argument("--profile", action="store_true",
                         help="instead of the timed table: fixed costs, and the module's main() under cProfile")
     parser.add_argument("--profile-dump", help="with --profile: keep the pstats files in this dir")
+    parser.add_argument("--profile-read", metavar="DIR",
+                        help="only print the phase tables of the pstats files --profile-dump kept in DIR")
     parser.add_argument("--top", type=int, default=25, help="with --profile: functions listed (default 25)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every run")
     args = parser.parse_args()
     args.counts = [int(c) for c in args.counts.split(",")]
+    if args.profile_read:
+        _collection_path.importable()
+        read_profiles(args)
+        return
     if args.profile_dump:
         args.profile_dump = os.path.abspath(args.profile_dump)
         if not os.path.isdir(args.profile_dump):

@@ -171,7 +171,7 @@ def timed(args, venv, work):
         low, high = args.counts[0], args.counts[-1]
         for kind, label in (("a", "converge"), ("b", "re-run")):
             lo, hi = mod((kind, low), 1), mod((kind, high), 1)
-            mid = [c for c in args.counts[1:-1]]
+            mid = args.counts[1:-1]
             text = "module cpu per added overlay, %s: %d->%d %.2f ms" % (
                 label, low, high, 1000.0 * (hi - lo) / (high - low))
             for m in mid:

@@ -43,8 +43,11 @@ profile_tasks callback and prints it.
 
 Needs root. Prints a table (wall seconds of whole ansible-playbook runs, and
 their CPU seconds, steadier on a loaded machine) and whether the targets are
-met: the role at least 8x faster than the loop on (a) and (b), and role (b)
-at most 1.5x ping. The verdict uses the wall-clock medians.
+met (issue 14): the role's first converge at least 10x faster than the loop
+and at most 1.5x ping, its re-run at most 1.25x ping. The verdict uses the
+wall-clock medians; the CPU ratios are printed beside them. The shared
+helpers (scratch tmpfs, checks, timed runs) are in ``_bench.py``; 1,000
+overlays, the growth table and the module profile are in ``scale.py``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -52,214 +55,26 @@ from __future__ import absolute_import, division, print_function
 import argparse
 import json
 import os
-import re
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
-PLAYBOOKS = os.path.join(HERE, "playbooks")
-CACHE_COLLECTIONS = os.path.join(REPO, ".cache", "collections")
-POSIX = os.path.join(CACHE_COLLECTIONS, "ansible_collections", "ansible", "posix")
-NS_FLAG = "OVERLAYFS_BENCH_IN_NAMESPACE"
+from _bench import (
+    collections_path,
+    drop_scratch,
+    find_venv,
+    fresh_scratch,
+    load as _load,
+    reexec_in_namespace,
+    verify,
+    Runner,
+)
 
-TARGET_LOOP_OVER_ROLE = 8.0
-TARGET_ROLE_B_OVER_PING = 1.5
-
-RECAP = re.compile(r"^localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
-
-
-def reexec_in_namespace():
-    """Run this script again in a private mount namespace, once."""
-    if os.environ.get(NS_FLAG) == "1":
-        return
-    if os.geteuid() != 0:
-        sys.exit("needs root (mounts overlays in a private mount namespace)")
-    env = dict(os.environ, **{NS_FLAG: "1"})
-    command = ["unshare", "--mount", "--propagation", "private", sys.executable, os.path.abspath(__file__)]
-    os.execvpe("unshare", command + sys.argv[1:], env)
-
-
-def find_venv(explicit):
-    candidates = [explicit] if explicit else [os.path.join(REPO, ".venv"), "/tmp/probe-venv"]
-    for venv in candidates:
-        if venv and os.access(os.path.join(venv, "bin", "ansible-playbook"), os.X_OK):
-            return venv
-    sys.exit("no venv with ansible-playbook in %s: run scripts/bootstrap.sh" % ", ".join(c for c in candidates if c))
-
-
-def collections_path(kind, work):
-    if not os.path.isdir(POSIX):
-        sys.exit("ansible.posix is missing from %s: run scripts/bootstrap.sh" % CACHE_COLLECTIONS)
-    if kind == "installed":
-        if not os.path.isdir(os.path.join(CACHE_COLLECTIONS, "ansible_collections", "overlayfs", "mounts")):
-            sys.exit("overlayfs.mounts is not installed in %s: run scripts/collection.sh" % CACHE_COLLECTIONS)
-        return CACHE_COLLECTIONS
-    root = os.path.join(work, "collections")
-    for namespace, name, source in (("overlayfs", "mounts", REPO), ("ansible", "posix", POSIX)):
-        os.makedirs(os.path.join(root, "ansible_collections", namespace))
-        os.symlink(source, os.path.join(root, "ansible_collections", namespace, name))
-    return root
-
-
-def declare(root, count):
-    """The overlays and their directories under ``root`` (mount points are left to the modules)."""
-    overlays = []
-    base = os.path.join(root, "layers", "base")
-    os.makedirs(base)
-    with open(os.path.join(base, "base.txt"), "w") as handle:
-        handle.write("base\n")
-    for i in range(count):
-        app = os.path.join(root, "layers", "app%02d" % i)
-        os.makedirs(app)
-        with open(os.path.join(app, "app.txt"), "w") as handle:
-            handle.write("app %d\n" % i)
-        upper = os.path.join(root, "state", "app%02d" % i, "upper")
-        work = os.path.join(root, "state", "app%02d" % i, "work")
-        os.makedirs(upper)
-        os.makedirs(work)
-        overlays.append({"path": os.path.join(root, "mnt", "app%02d" % i),
-                         "lowerdir": [app, base], "upperdir": upper, "workdir": work})
-    os.makedirs(os.path.join(root, "units"))
-    os.makedirs(os.path.join(root, "modules-load.d"))  # as on a real host (the module expects it)
-    with open(os.path.join(root, "fstab"), "w") as handle:
-        handle.write("# scratch fstab of benchmarks/role_vs_loop.py\n")
-    return overlays
-
-
-def fresh_scratch(base, count):
-    root = tempfile.mkdtemp(prefix="run-", dir=base)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=755", "bench", root], check=True)
-    overlays = declare(root, count)
-    vars_file = os.path.join(root, "vars.json")
-    with open(vars_file, "w") as handle:
-        json.dump({"bench_root": root, "bench_overlays": overlays}, handle)
-    return root, overlays, vars_file
-
-
-def drop_scratch(root):
-    subprocess.run(["umount", "-R", "-l", root], check=False)
-    os.rmdir(root)
-
-
-def _unescape(field):
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
-
-
-def live_overlays(prefix):
-    """{mount point: (lowers, upper, work)} of the overlays mounted under ``prefix``."""
-    found = {}
-    stacked = 0
-    with open("/proc/self/mountinfo") as handle:
-        for line in handle:
-            fields = line.split()
-            dash = fields.index("-")
-            mount_point = _unescape(fields[4])
-            if fields[dash + 1] != "overlay" or not mount_point.startswith(prefix + "/"):
-                continue
-            lowers, upper, work = [], None, None
-            for option in fields[dash + 3].split(","):
-                key, _sep, value = option.partition("=")
-                if key == "lowerdir":
-                    lowers.extend(_unescape(v) for v in value.split(":"))
-                elif key == "lowerdir+":
-                    lowers.append(_unescape(value))
-                elif key == "upperdir":
-                    upper = _unescape(value)
-                elif key == "workdir":
-                    work = _unescape(value)
-            if mount_point in found:
-                stacked += 1
-            found[mount_point] = (lowers, upper, work)
-    return found, stacked
-
-
-def verify(root, overlays, case):
-    """Exactly the declared overlays are live and persisted; raise otherwise."""
-    found, stacked = live_overlays(root + "/mnt")
-    problems = []
-    if stacked:
-        problems.append("%d overlays mounted twice (stacked)" % stacked)
-    for decl in overlays:
-        live = found.get(decl["path"])
-        if live is None:
-            problems.append("%s not mounted" % decl["path"])
-        elif live != (decl["lowerdir"], decl["upperdir"], decl["workdir"]):
-            problems.append("%s mounted as %r" % (decl["path"], live))
-        elif not (os.path.exists(os.path.join(decl["path"], "base.txt"))
-                  and os.path.exists(os.path.join(decl["path"], "app.txt"))):
-            problems.append("%s does not show both lower layers" % decl["path"])
-    if len(found) != len(overlays):
-        problems.append("%d overlays mounted, %d declared" % (len(found), len(overlays)))
-    with open(os.path.join(root, "fstab")) as handle:
-        lines = [line for line in handle if line.split()[:1] == ["overlay"]]
-    if len(lines) != len(overlays):
-        problems.append("%d overlay lines in the scratch fstab, %d declared" % (len(lines), len(overlays)))
-    if problems:
-        raise SystemExit("%s: verification failed: %s" % (case, "; ".join(problems[:5])))
-    return len(found)
-
-
-def _child_cpu():
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-class Runner(object):
-    def __init__(self, venv, collections, work, verbose):
-        self.playbook = os.path.join(venv, "bin", "ansible-playbook")
-        self.python = os.path.join(venv, "bin", "python")
-        self.work = work
-        self.verbose = verbose
-        self.env = dict(
-            os.environ,
-            ANSIBLE_COLLECTIONS_PATH=collections,
-            ANSIBLE_CONFIG=os.path.join(work, "ansible.cfg"),  # no user or /etc config
-            ANSIBLE_NOCOLOR="1",
-            ANSIBLE_STDOUT_CALLBACK="default",
-            ANSIBLE_LOCALHOST_WARNING="0",
-            ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-            ANSIBLE_RETRY_FILES_ENABLED="0",
-        )
-        for name in ("ANSIBLE_ROLES_PATH", "ANSIBLE_CALLBACKS_ENABLED", "ANSIBLE_CALLBACK_WHITELIST",
-                     "ANSIBLE_PIPELINING", "ANSIBLE_KEEP_REMOTE_FILES", "ANSIBLE_DEBUG"):
-            self.env.pop(name, None)  # no extra callbacks; ansible's defaults otherwise
-        with open(self.env["ANSIBLE_CONFIG"], "w") as handle:
-            handle.write("[defaults]\n")
-
-    def run(self, name, vars_file, expect_changed, extra_env=None):
-        """Wall and CPU seconds of one ansible-playbook run; checks the recap."""
-        command = [self.playbook, "-i", "localhost,", "-c", "local",
-                   "-e", "ansible_python_interpreter=%s" % self.python,
-                   "-e", "@%s" % vars_file, os.path.join(PLAYBOOKS, name + ".yml")]
-        env = dict(self.env, **(extra_env or {}))
-        cpu = _child_cpu()
-        start = time.monotonic()
-        proc = subprocess.run(command, env=env, cwd=self.work, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, universal_newlines=True, check=False)
-        wall = time.monotonic() - start
-        cpu = _child_cpu() - cpu
-        recap = RECAP.search(proc.stdout)
-        if proc.returncode != 0 or recap is None or int(recap.group(4)):
-            sys.stderr.write(proc.stdout[-6000:])
-            raise SystemExit("%s: ansible-playbook failed (rc %d)" % (name, proc.returncode))
-        changed = int(recap.group(2))
-        if expect_changed is not None and not expect_changed(changed):
-            sys.stderr.write(proc.stdout[-6000:])
-            raise SystemExit("%s: unexpected changed=%d" % (name, changed))
-        if self.verbose:
-            sys.stderr.write("  %-8s %6.2f s wall %6.2f s cpu changed=%d\n" % (name, wall, cpu, changed))
-        return wall, cpu, proc.stdout
-
-
-def _load():
-    with open("/proc/loadavg") as handle:
-        return " ".join(handle.read().split()[:3])
+# Issue 14's targets for 50 overlays.
+TARGET_LOOP_OVER_ROLE_A = 10.0
+TARGET_ROLE_A_OVER_PING = 1.5
+TARGET_ROLE_B_OVER_PING = 1.25
 
 
 CASES = [
@@ -292,7 +107,7 @@ def main():
                         help="also print one idempotent role run with the profile_tasks callback")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every run")
     args = parser.parse_args()
-    reexec_in_namespace()
+    reexec_in_namespace(__file__)
 
     venv = find_venv(args.venv)
     work = tempfile.mkdtemp(prefix="overlayfs-role-vs-loop-")
@@ -367,8 +182,7 @@ def main():
         if case in ("role_a", "role_b"):
             loop = "loop_" + case[-1]
             text = "loop/role %.1fx (cpu %.1fx)" % (med[loop] / med[case], cpu_med[loop] / cpu_med[case])
-            if case == "role_b":
-                text += ", %.2fx ping (cpu %.2fx)" % (med[case] / med["ping"], cpu_med[case] / cpu_med["ping"])
+            text += ", %.2fx ping (cpu %.2fx)" % (med[case] / med["ping"], cpu_med[case] / cpu_med["ping"])
             return text
         return "%.2fx ping (cpu %.2fx)" % (med[case] / med["ping"], cpu_med[case] / cpu_med["ping"])
 
@@ -390,10 +204,10 @@ def main():
             label, med[case], min(values), max(values), cpu_med[case], "-" if case == "ping" else ratio(case)))
     print()
     checks = [
-        ("loop/role (a) >= %gx" % TARGET_LOOP_OVER_ROLE, med["loop_a"] / med["role_a"],
-         cpu_med["loop_a"] / cpu_med["role_a"], lambda r: r >= TARGET_LOOP_OVER_ROLE),
-        ("loop/role (b) >= %gx" % TARGET_LOOP_OVER_ROLE, med["loop_b"] / med["role_b"],
-         cpu_med["loop_b"] / cpu_med["role_b"], lambda r: r >= TARGET_LOOP_OVER_ROLE),
+        ("loop/role (a) >= %gx" % TARGET_LOOP_OVER_ROLE_A, med["loop_a"] / med["role_a"],
+         cpu_med["loop_a"] / cpu_med["role_a"], lambda r: r >= TARGET_LOOP_OVER_ROLE_A),
+        ("role (a)/ping <= %gx" % TARGET_ROLE_A_OVER_PING, med["role_a"] / med["ping"],
+         cpu_med["role_a"] / cpu_med["ping"], lambda r: r <= TARGET_ROLE_A_OVER_PING),
         ("role (b)/ping <= %gx" % TARGET_ROLE_B_OVER_PING, med["role_b"] / med["ping"],
          cpu_med["role_b"] / cpu_med["ping"], lambda r: r <= TARGET_ROLE_B_OVER_PING),
     ]

@@ -233,6 +233,12 @@ def preverify_lines(module, lines):
     lines findmnt finds nothing wrong with, leaving aside a mount point that
     does not exist yet (the run that writes the line creates it first). A batch
     of overlays then needs one findmnt run instead of one per overlay.
+
+    The lines are ours and their paths canonical already (symlinks
+    resolved), so findmnt runs with ``--nocanonicalize``: canonicalizing
+    them again would change no path, and libmount's path cache makes that
+    cost grow with the cube of the line count (28 s for 1,000 lines,
+    36 ms without it). findmnt's output is split by mount point once.
     """
     findmnt = module.get_bin_path("findmnt")
     if not findmnt or not lines:
@@ -241,28 +247,37 @@ def preverify_lines(module, lines):
     try:
         with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as handle:
             handle.write("\n".join(lines.values()) + "\n")
-        _rc, out, _err = module.run_command([findmnt, "--verify", "--verbose", "--tab-file", path])
+        _rc, out, _err = module.run_command(
+            [findmnt, "--verify", "--verbose", "--nocanonicalize", "--tab-file", path])
     finally:
         os.unlink(path)
+    found = problems_by_target(out)
     verified = set()
     for target, line in lines.items():
-        problems = [p for p in verify_problems(out, target)
+        problems = [p for p in found.get(target, ())
                     if not (p.startswith("unreachable on boot required target") and not os.path.exists(target))]
         if not problems:
             verified.add(line)
     return verified
 
 
-def verify_problems(output, target):
-    """The ``[E]`` lines findmnt --verify --verbose prints for ``target``."""
-    problems = []
+def problems_by_target(output):
+    """``{mount point: [its [E] lines]}`` of findmnt --verify --verbose output, in one pass."""
+    found = {}
     current = None
     for line in output.splitlines():
         if line and not line.startswith(" "):
-            current = line.strip()
-        elif current == target and line.strip().startswith("[E]"):
-            problems.append(line.strip()[3:].strip())
-    return problems
+            current = found.setdefault(line.strip(), [])
+        elif current is not None:
+            text = line.strip()
+            if text.startswith("[E]"):
+                current.append(text[3:].strip())
+    return found
+
+
+def verify_problems(output, target):
+    """The ``[E]`` lines findmnt --verify --verbose prints for ``target``."""
+    return problems_by_target(output).get(target, [])
 
 
 def mount_fsconfig(module):

@@ -28,7 +28,7 @@ class MountEntry(object):
 
     __slots__ = (
         "mount_id", "parent_id", "device", "root", "mount_point", "mount_options",
-        "optional", "fstype", "source", "super_options",
+        "optional", "fstype", "source", "super_options", "derived",
     )
 
     def __init__(self, mount_id, parent_id, device, root, mount_point, mount_options,
@@ -43,6 +43,10 @@ class MountEntry(object):
         self.fstype = fstype
         self.source = source
         self.super_options = super_options
+        # What pure functions of this line computed from it, kept for the
+        # next read of mountinfo (``parse`` hands out the same entry for
+        # the same line); None until one keeps something.
+        self.derived = None
 
     @property
     def is_overlay(self):
@@ -69,15 +73,31 @@ def parse_line(line):
         return None
 
 
+# Entries already parsed, by their line. A batch reads mountinfo again after
+# every overlay it mounts, and all but the new lines were seen before: a
+# line's entry depends on nothing but its text (and entries are never
+# changed), so each line is parsed once per run.
+_PARSED_LINES = {}
+_PARSED_LINES_LIMIT = 100000
+
+
 def parse(text):
     """All entries of a mountinfo text, in file order (later mounts last)."""
     entries = []
     append = entries.append
+    known = _PARSED_LINES
+    if len(known) > _PARSED_LINES_LIMIT:
+        known.clear()
     for line in text.split("\n"):
-        if line:
+        entry = known.get(line)
+        if entry is None:
+            if not line:
+                continue
             entry = parse_line(line)
-            if entry is not None:
-                append(entry)
+            if entry is None:
+                continue
+            known[line] = entry
+        append(entry)
     return entries
 
 

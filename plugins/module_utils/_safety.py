@@ -37,6 +37,26 @@ def _layer_dir(path, prefix):
     return prefix + path[len(prefix):].split("/", 1)[0]
 
 
+def _overlay_facts(entry, exists):
+    """``(paths, upper and work set, engine root)`` of an overlay entry, for find_shared.
+
+    Kept on the entry when no path of it is relative (``exists`` then plays
+    no part): a batch checks every overlay it mounts against every live
+    one, and mountinfo hands out the same entries again (``_mountinfo.parse``).
+    """
+    derived = entry.derived
+    if derived is not None and "shared" in derived:
+        return derived["shared"]
+    paths = resolve_paths(overlay_config(entry), entry.mount_point, exists)
+    theirs = frozenset(posixpath.normpath(d) for d in (paths["upperdir"], paths["workdir"]) if d)
+    facts = (paths, theirs, engine_layout(entry.mount_point, paths))
+    if paths["base"] is None and paths["resolved"]:
+        if derived is None:
+            derived = entry.derived = {}
+        derived["shared"] = facts
+    return facts
+
+
 def find_shared(mine, entries, own_mount_ids=(), exists=None, realpath=None):
     """The first live overlay (other than ours) an upper or work dir of ``mine`` would share.
 
@@ -51,10 +71,8 @@ def find_shared(mine, entries, own_mount_ids=(), exists=None, realpath=None):
     for entry in entries:
         if entry.fstype != "overlay" or entry.mount_id in own_mount_ids:
             continue
-        paths = resolve_paths(overlay_config(entry), entry.mount_point, exists)
-        theirs = set(posixpath.normpath(d) for d in (paths["upperdir"], paths["workdir"]) if d)
-        root = engine_layout(entry.mount_point, paths)
-        found = bool(mine & theirs)
+        paths, theirs, root = _overlay_facts(entry, exists)
+        found = not mine.isdisjoint(theirs)
         if not found and root is not None:
             prefix = root.rstrip("/") + "/"
             near = set(_layer_dir(d, prefix) for d in mine if inside(d, root))

@@ -155,6 +155,35 @@ def test_many_lines_parse_linearly():
     assert overlays[-1]["upperdir"] == "/var/lib/docker/overlay2/id1999/diff"
 
 
+def test_reading_again_parses_only_new_lines(monkeypatch):
+    """A batch reads mountinfo after every mount: the lines seen before are not parsed again."""
+    from ansible_collections.overlayfs.mounts.plugins.module_utils import _mountinfo
+    monkeypatch.setattr(_mountinfo, "_PARSED_LINES", {})
+    parsed = []
+    real = _mountinfo.parse_line
+
+    def counting(line):
+        parsed.append(line)
+        return real(line)
+    monkeypatch.setattr(_mountinfo, "parse_line", counting)
+    first = parse("\n".join([ROOT, TMPFS, "garbage"]) + "\n")
+    second = parse("\n".join([ROOT, TMPFS, "garbage", LEGACY]) + "\n")
+    assert parsed == [ROOT, TMPFS, "garbage", "garbage", LEGACY]  # a bad line is never kept
+    assert [e.mount_id for e in second] == [22, 31, 67]
+    assert second[:2] == first
+    assert overlay_config(second[2]) == overlay_config(real(LEGACY))
+
+
+def test_parsed_lines_are_forgotten_past_the_limit(monkeypatch):
+    from ansible_collections.overlayfs.mounts.plugins.module_utils import _mountinfo
+    monkeypatch.setattr(_mountinfo, "_PARSED_LINES", {})
+    monkeypatch.setattr(_mountinfo, "_PARSED_LINES_LIMIT", 2)
+    parse("\n".join([ROOT, TMPFS, LEGACY]))
+    assert len(_mountinfo._PARSED_LINES) == 3
+    assert [e.mount_id for e in parse(READ_ONLY)] == [88]
+    assert list(_mountinfo._PARSED_LINES) == [READ_ONLY]
+
+
 def test_only_newline_ends_a_line():
     # The kernel escapes space, tab, newline and backslash, nothing else:
     # a vertical tab or form feed in a path reaches us raw.

@@ -250,6 +250,26 @@ def test_other_dirs_of_the_storage_root_are_not_shared(container):
     assert _shared(container, ["/srv/u", "/srv/w"]) is None
 
 
+def test_shared_facts_are_kept_only_where_no_path_is_relative():
+    """find_shared keeps an overlay's facts on its entry for the next check, unless ``exists`` shaped them."""
+    absolute = ("70 22 0:60 / /srv/m rw - overlay overlay rw,lowerdir=/srv/l,"
+                "upperdir=/srv/u,workdir=/srv/w")
+    relative = ("71 22 0:61 / /srv/store/ab/merged rw - overlay overlay rw,lowerdir=l/X,"
+                "upperdir=u,workdir=w")
+    entries = parse(absolute + "\n" + relative)
+    here = set(["/srv/store/l/X", "/srv/store/u", "/srv/store/w"])
+    assert find_shared(["/srv/u", "/srv/x"], entries, (), here.__contains__)["mount_id"] == 70
+    assert entries[0].derived is not None and entries[1].derived is None
+    # The relative one resolves against /srv/store (the mount point's grandparent) while its dirs exist there, not after.
+    assert find_shared(["/srv/store/u", "/srv/x"], entries, (), here.__contains__)["mount_id"] == 71
+    assert find_shared(["/srv/store/u", "/srv/x"], entries, (), set().__contains__) is None
+    # Kept facts give the same answers, and ours (by mount id) is still skipped.
+    again = parse(absolute + "\n" + relative)
+    assert again[0] is entries[0]
+    assert find_shared(["/srv/w"], again, (), here.__contains__)["mount_id"] == 70
+    assert find_shared(["/srv/w"], again, set([70]), here.__contains__) is None
+
+
 def test_the_refusal_names_the_container_and_the_engine():
     container = [c for c in CONTAINERS if c["engine"] == "docker" and c["depth"] == 120][0]
     data = container["inspect"]

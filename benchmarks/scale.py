@@ -1,0 +1,478 @@
+#!/usr/bin/env python
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""How the role's cost grows: 10, 100 and 1,000 overlays against a ping playbook.
+
+For each count N (default 10, 100, 1000) the script declares N overlays on a
+fresh scratch tmpfs, each with a lower layer of its own over a shared base
+layer, an upper and a work dir, persisted in a scratch fstab, and times
+whole ansible-playbook runs of ``playbooks/role.yml`` (the role
+overlayfs.mounts.overlay_host) over the local connection:
+
+* converge: the first run on the fresh scratch;
+* re-run: the same playbook again, which must report changed=0;
+* ping: a one-task ``ansible.builtin.ping`` playbook, the baseline, run
+  before every converge so that it meets the same load.
+
+The module process runs under GNU time (``/usr/bin/time``, through a
+two-line shell wrapper given as the Python interpreter, in the ping runs
+too): its wall and CPU seconds and its peak memory (max RSS) are reported
+beside the whole run's. After every run the script checks from
+/proc/self/mountinfo that exactly N overlays are mounted with the declared
+lowers, upper and work dir, none stacked, that a file of each lower shows
+through the merged dir, and that the fstab holds N overlay lines.
+
+Everything runs in one private mount namespace (the script re-executes
+itself under ``unshare --mount --propagation private``). The cases are
+interleaved and rotate between repetitions; figures are medians, and every
+ratio is against the ping runs of the same invocation.
+
+    python3 benchmarks/scale.py [--counts 10,100,1000] [--runs 3]
+        [--collections live|installed] [--profile] [-v]
+
+Targets (issue 14) at 1,000 overlays: converge at most 4x ping, re-run at
+most 2x ping. They are reported, not enforced.
+
+``--profile`` times nothing against ping; it shows where the time goes.
+First the fixed costs, from whole ansible-playbook runs: ping, the role
+with no overlays, each with its module process. Then, for each count, the
+overlay_mounts module's ``main()`` is run in a forked child (in this private
+namespace) with the arguments the role passes, once plain (wall, CPU, peak
+memory of the child) and once under cProfile on a fresh scratch; the
+profile is split into phases (argument checks, kernel module, the batch's
+findmnt check, and per overlay: validate, mountinfo reads, fstab planning,
+mkdir, lock, fstab write, mount, verify; and the result) and its heaviest
+functions are listed. ``--profile-dump DIR`` keeps the raw pstats files;
+``--profile-read DIR`` prints the phase tables of such files again (no root
+needed).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+from _bench import (
+    collections_path,
+    drop_scratch,
+    find_venv,
+    fresh_scratch,
+    load,
+    reexec_in_namespace,
+    verify,
+    Runner,
+)
+import _collection_path
+
+TARGET_CONVERGE_OVER_PING = 4.0
+TARGET_RERUN_OVER_PING = 2.0
+TARGET_COUNT = 1000
+
+
+def role_args(root, overlays):
+    """The overlay_mounts arguments the role passes for ``playbooks/role.yml`` (role defaults kept)."""
+    return {
+        "mounts": overlays,
+        "persist": "fstab",
+        "fstab": os.path.join(root, "fstab"),
+        "unit_dir": os.path.join(root, "units"),
+        "backup": False,
+        "prune": False,
+        "load_module": True,
+        "modules_load_file": os.path.join(root, "modules-load.d", "overlay.conf"),
+    }
+
+
+# --- timed runs --------------------------------------------------------------
+
+def timed(args, venv, work):
+    runner = Runner(venv, collections_path(args.collections, work), work, args.verbose, measure_modules=True)
+    scratch = os.path.join(work, "scratch")
+    os.makedirs(scratch)
+    empty_vars = os.path.join(work, "empty-vars.json")
+    with open(empty_vars, "w") as handle:
+        json.dump({"bench_root": os.path.join(work, "empty"), "bench_overlays": []}, handle)
+    samples = {}
+
+    def record(case, result):
+        samples.setdefault(case, []).append(result)
+
+    def ping():
+        record("ping", runner.run("ping", empty_vars, lambda c: c == 0))
+
+    def converge(count):
+        def step():
+            root, overlays, vars_file = fresh_scratch(scratch, count)
+            try:
+                record(("a", count), runner.run("role", vars_file, lambda c: c >= 1))
+                verify(root, overlays, "converge of %d" % count)
+                record(("b", count), runner.run("role", vars_file, lambda c: c == 0))
+                verify(root, overlays, "re-run of %d" % count)
+            finally:
+                drop_scratch(root)
+        return step
+
+    steps = []
+    for count in args.counts:
+        steps += [ping, converge(count)]
+    load_before = load()
+    for rep in range(args.runs):
+        if args.verbose:
+            sys.stderr.write("repetition %d, load %s\n" % (rep + 1, load()))
+        shift = (2 * rep) % len(steps)
+        for step in steps[shift:] + steps[:shift]:
+            step()
+    load_after = load()
+
+    def med(case, index):
+        return statistics.median(r[index] for r in samples[case])
+
+    def mod(case, index):
+        return statistics.median(r[3][index] for r in samples[case])
+
+    ping_wall, ping_cpu = med("ping", 0), med("ping", 1)
+    print("role overlayfs.mounts.overlay_host on N overlays (own lower + shared base, upper, work), "
+          "persist fstab (scratch), local connection, private mount namespace")
+    print("ansible-playbook from %s, collections: %s; %d runs per case, interleaved, medians"
+          % (venv, args.collections, args.runs))
+    print("machine: %d CPUs, load average %s before, %s after" % (os.cpu_count(), load_before, load_after))
+    print("verified after every run: N overlays live with the declared layers, upper and work, none stacked, "
+          "both lowers visible, N overlay lines in the fstab; re-run changed=0")
+    print("wall/cpu: the whole ansible-playbook run (cpu: user + system of it and its children); "
+          "module: the module process alone (GNU time); RSS: its peak memory")
+    print()
+    print("ping: %.2f s wall (min %.2f, max %.2f), %.2f s cpu; its module %.2f s cpu, %d MiB RSS; %d runs"
+          % (ping_wall, min(r[0] for r in samples["ping"]), max(r[0] for r in samples["ping"]), ping_cpu,
+             mod("ping", 1), mod("ping", 2) // 1024, len(samples["ping"])))
+    print()
+    header = ("| overlays | run | wall s | x ping | cpu s | x ping (cpu) | module wall s | module cpu s "
+              "| module cpu ms per overlay | module peak RSS MiB |")
+    print(header)
+    print("|" + "---|" * (header.count("|") - 1))
+    for count in args.counts:
+        for kind, label in (("a", "converge"), ("b", "re-run")):
+            case = (kind, count)
+            print("| %d | %s | %.2f | %.2fx | %.2f | %.2fx | %.2f | %.2f | %.2f | %.0f |" % (
+                count, label, med(case, 0), med(case, 0) / ping_wall, med(case, 1), med(case, 1) / ping_cpu,
+                mod(case, 0), mod(case, 1), 1000.0 * (mod(case, 1) - mod("ping", 1)) / count,
+                mod(case, 2) / 1024.0))
+    print()
+    if len(args.counts) >= 2:
+        low, high = args.counts[0], args.counts[-1]
+        for kind, label in (("a", "converge"), ("b", "re-run")):
+            lo, hi = mod((kind, low), 1), mod((kind, high), 1)
+            mid = args.counts[1:-1]
+            text = "module cpu per added overlay, %s: %d->%d %.2f ms" % (
+                label, low, high, 1000.0 * (hi - lo) / (high - low))
+            for m in mid:
+                text += "; %d->%d %.2f ms, %d->%d %.2f ms" % (
+                    low, m, 1000.0 * (mod((kind, m), 1) - lo) / (m - low),
+                    m, high, 1000.0 * (hi - mod((kind, m), 1)) / (high - m))
+            print(text)
+        print()
+    if TARGET_COUNT in args.counts:
+        for kind, name, target in (("a", "converge", TARGET_CONVERGE_OVER_PING),
+                                   ("b", "re-run", TARGET_RERUN_OVER_PING)):
+            wall = med((kind, TARGET_COUNT), 0) / ping_wall
+            cpu = med((kind, TARGET_COUNT), 1) / ping_cpu
+            print("target %d overlays, %-8s <= %gx ping: wall %5.2fx %-8s (cpu %5.2fx %s)" % (
+                TARGET_COUNT, name, target, wall, "met" if wall <= target else "NOT MET",
+                cpu, "met" if cpu <= target else "not met"))
+
+
+# --- profile -----------------------------------------------------------------
+
+# Phases of a module run: (label, [(file basename, function name, caller function name or None)]).
+# The cumulative time of each listed function (from that caller only, when one is named) counts for
+# the phase. Names that the code no longer has show as "-".
+PHASES = [
+    ("arguments: AnsibleModule and its spec", [("basic.py", "__init__", "main")]),
+    ("kernel: overlay module, modules-load file", [("_kernel.py", "ensure_overlay", None)]),
+    ("batch: mount -V, plan every line, one findmnt --verify",
+     [("_files.py", "mount_fsconfig", "main"), ("_converge.py", "planned_fstab_line", None),
+      ("_files.py", "preverify_lines", None)]),
+    ("batch: order (apply_order)", [("_batch.py", "apply_order", "main")]),
+    ("per overlay: read mountinfo (before)", [("_host.py", "read_mountinfo", "run")]),
+    ("per overlay: fstab plan (read, parse, edit in memory)", [("_converge.py", "__init__", "run")]),
+    ("per overlay: persisted lines for the result", [("_converge.py", "persisted", "run")]),
+    ("per overlay: mkdir", [("_host.py", "make_dirs", "run")]),
+    ("per overlay: lock", [("_files.py", "__enter__", "run")]),
+    ("per overlay: fstab write (re-read, edit, findmnt, write)", [("_converge.py", "write", "run")]),
+    ("per overlay: mount", [("_host.py", "mount", "run")]),
+    ("per overlay: verify (mountinfo after the mount)", [("_converge.py", "_verify", "run")]),
+    ("result: exit_json", [("basic.py", "exit_json", "main")]),
+]
+RUN = ("_converge.py", "run")
+MAIN = ("overlay_mounts.py", "main")
+
+
+def _find(stats, base, name):
+    """The pstats keys of function ``name`` in a file named ``base``."""
+    return [key for key in stats.stats if key[2] == name and os.path.basename(key[0]) == base]
+
+
+def _cumulative(stats, base, name, caller):
+    keys = _find(stats, base, name)
+    if not keys:
+        return None
+    total = 0.0
+    for key in keys:
+        _cc, _nc, _tt, ct, callers = stats.stats[key]
+        if caller is None:
+            total += ct
+        else:
+            total += sum(c[3] for k, c in callers.items() if k[2] == caller)
+    return total
+
+
+def phase_table(stats, count):
+    """Rows ``(label, seconds or None)`` that add up to main()'s time, and main()'s time."""
+    main_time = _cumulative(stats, MAIN[0], MAIN[1], None) or 0.0
+    rows = []
+    inside_run = 0.0
+    for label, parts in PHASES:
+        values = [_cumulative(stats, *part) for part in parts]
+        known = [v for v in values if v is not None]
+        value = sum(known) if known else None
+        rows.append((label, value))
+        if label.startswith("per overlay") and value is not None:
+            inside_run += value
+    run_time = _cumulative(stats, RUN[0], RUN[1], None)
+    if run_time is not None:
+        at = next(i for i, (label, _v) in enumerate(rows) if label.startswith("per overlay"))
+        rows.insert(at, ("per overlay: validate and plan (the rest of run)", run_time - inside_run))
+    accounted = sum(v for _label, v in rows if v is not None)
+    rows.append(("other (between entries, prune, outside the phases)", main_time - accounted))
+    return rows, main_time
+
+
+def _drive(args_json, out_path, profile_path):
+    """In a forked child: overlay_mounts' main() on ``args_json``; stdout to ``out_path``."""
+    from ansible.module_utils import basic  # pylint: disable=import-outside-toplevel
+    from ansible_collections.overlayfs.mounts.plugins.modules import overlay_mounts  # noqa
+
+    basic._ANSIBLE_ARGS = args_json.encode("utf-8")  # pylint: disable=protected-access
+    if hasattr(basic, "_ANSIBLE_PROFILE"):  # ansible-core 2.19+: how the arguments are encoded
+        basic._ANSIBLE_PROFILE = "legacy"  # pylint: disable=protected-access
+    fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    sys.stdout.flush()
+    os.dup2(fd, 1)
+    sys.stdout = io.TextIOWrapper(os.fdopen(1, "wb", closefd=False), encoding="utf-8")
+    profiler = cProfile.Profile() if profile_path else None
+    try:
+        if profiler:
+            profiler.enable()
+        overlay_mounts.main()
+    except SystemExit:
+        pass
+    finally:
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(profile_path)
+        sys.stdout.flush()
+
+
+def module_in_child(arguments, work, profile_path=None):
+    """``(wall, cpu, max RSS KiB, result)`` of one in-process module run in a forked child."""
+    out_path = os.path.join(work, "module-out.json")
+    args_json = json.dumps({"ANSIBLE_MODULE_ARGS": arguments})
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            _drive(args_json, out_path, profile_path)
+        except BaseException:  # pylint: disable=broad-except
+            import traceback  # pylint: disable=import-outside-toplevel
+            traceback.print_exc()
+            code = 1
+        os._exit(code)  # pylint: disable=protected-access
+    _pid, status, usage = os.wait4(pid, 0)
+    wall = time.monotonic() - start
+    if status != 0:
+        raise SystemExit("the module's child failed (status %d)" % status)
+    with open(out_path) as handle:
+        text = handle.read()
+    try:
+        result = json.loads(text[text.index("{"):])
+    except ValueError:
+        raise SystemExit("the module printed no JSON: %s" % text[-2000:])
+    if result.get("failed"):
+        raise SystemExit("the module failed: %s" % result.get("msg"))
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, result
+
+
+def print_phases(counts, stats_of, top):
+    """The phase tables of converge (a) and re-run (b); ``stats_of(count, kind)`` gives pstats.Stats."""
+    for kind, label in (("a", "converge"), ("b", "re-run")):
+        print()
+        print("%s under cProfile: seconds (share of main)" % label)
+        print()
+        tables = dict((count, phase_table(stats_of(count, kind), count)) for count in counts)
+        print("| phase | " + " | ".join("%d overlays" % c for c in counts) + " |")
+        print("|---|" + "---|" * len(counts))
+        labels = [row[0] for row in tables[counts[0]][0]]
+        for at, phase in enumerate(labels):
+            cells = []
+            for count in counts:
+                value = tables[count][0][at][1]
+                total = tables[count][1]
+                cells.append("-" if value is None else "%.3f (%.0f%%)" % (value, 100.0 * value / total if total else 0))
+            print("| %s | %s |" % (phase, " | ".join(cells)))
+        print("| main() | %s |" % " | ".join("%.3f" % tables[c][1] for c in counts))
+        if top:
+            stream = io.StringIO()
+            stats = stats_of(counts[-1], kind)
+            stats.stream = stream
+            stats.sort_stats("tottime").print_stats(top)
+            print()
+            print("%s, %d overlays: the %d functions with the most own time" % (label, counts[-1], top))
+            print()
+            text = stream.getvalue()
+            print(text[text.find("   ncalls"):].rstrip())
+
+
+def read_profiles(args):
+    """``--profile-read DIR``: the phase tables of pstats files an earlier ``--profile-dump`` kept."""
+    counts = sorted(set(int(name.split("-")[1]) for name in os.listdir(args.profile_read)
+                        if name.startswith("overlay_mounts-") and name.endswith(".pstats")))
+    if not counts:
+        sys.exit("no overlay_mounts-N-a.pstats files in %s" % args.profile_read)
+    print_phases(counts, lambda count, kind: pstats.Stats(
+        os.path.join(args.profile_read, "overlay_mounts-%d-%s.pstats" % (count, kind))), args.top)
+
+
+def profile(args, venv, work):
+    _collection_path.importable()
+    runner = Runner(venv, collections_path(args.collections, work), work, args.verbose, measure_modules=True)
+    scratch = os.path.join(work, "scratch")
+    os.makedirs(scratch)
+    empty_vars = os.path.join(work, "empty-vars.json")
+    with open(empty_vars, "w") as handle:
+        json.dump({"bench_root": os.path.join(work, "empty"), "bench_overlays": []}, handle)
+    for sub in ("units", "modules-load.d"):
+        os.makedirs(os.path.join(work, "empty", sub))
+    load_before = load()
+
+    # Fixed costs: whole ansible-playbook runs and their module processes.
+    fixed = {"ping": [], "role_0": []}
+    runner.run("role", empty_vars, None)  # the modules-load.d file may be new: untimed
+    for _rep in range(args.runs):
+        fixed["ping"].append(runner.run("ping", empty_vars, lambda c: c == 0))
+        fixed["role_0"].append(runner.run("role", empty_vars, lambda c: c == 0))
+
+    # The module in-process, plain and under cProfile.
+    rows = {}
+    for count in args.counts:
+        plain = {}
+        root, overlays, _vars = fresh_scratch(scratch, count)
+        try:
+            arguments = role_args(root, overlays)
+            plain["a"] = module_in_child(arguments, work)
+            if not plain["a"][3]["changed"]:
+                raise SystemExit("converge of %d reported no change" % count)
+            verify(root, overlays, "in-process converge of %d" % count)
+            plain["b"] = module_in_child(arguments, work)
+            if plain["b"][3]["changed"]:
+                raise SystemExit("re-run of %d reported a change" % count)
+            verify(root, overlays, "in-process re-run of %d" % count)
+        finally:
+            drop_scratch(root)
+        profiled = {}
+        root, overlays, _vars = fresh_scratch(scratch, count)
+        try:
+            arguments = role_args(root, overlays)
+            for kind in ("a", "b"):
+                path = os.path.join(args.profile_dump or work, "overlay_mounts-%d-%s.pstats" % (count, kind))
+                result = module_in_child(arguments, work, path)
+                if bool(result[3]["changed"]) != (kind == "a"):
+                    raise SystemExit("profiled run %s of %d: changed=%s" % (kind, count, result[3]["changed"]))
+                verify(root, overlays, "profiled run %s of %d" % (kind, count))
+                profiled[kind] = pstats.Stats(path)
+        finally:
+            drop_scratch(root)
+        rows[count] = (plain, profiled)
+        if args.verbose:
+            sys.stderr.write("profiled %d overlays, load %s\n" % (count, load()))
+    load_after = load()
+
+    def med(case, index):
+        return statistics.median(r[index] for r in fixed[case])
+
+    def mod(case, index):
+        return statistics.median(r[3][index] for r in fixed[case])
+
+    print("where the role's time goes; %d CPUs, load average %s before, %s after"
+          % (os.cpu_count(), load_before, load_after))
+    print()
+    print("fixed costs, whole ansible-playbook runs (%d each, medians; module = the module process alone):"
+          % args.runs)
+    print()
+    print("| run | wall s | cpu s | module wall s | module cpu s | module peak RSS MiB | controller wall s |")
+    print("|---|---|---|---|---|---|---|")
+    for case, label in (("ping", "ping playbook"), ("role_0", "role, 0 overlays")):
+        print("| %s | %.2f | %.2f | %.2f | %.2f | %.0f | %.2f |" % (
+            label, med(case, 0), med(case, 1), mod(case, 0), mod(case, 1), mod(case, 2) / 1024.0,
+            med(case, 0) - mod(case, 0)))
+    print()
+    print("the module's main() in a forked child, without Ansible around it (plain run: "
+          "wall, CPU, peak RSS of the child):")
+    print()
+    print("| overlays | run | wall s | cpu s | cpu ms per overlay | peak RSS MiB |")
+    print("|---|---|---|---|---|---|")
+    for count in args.counts:
+        plain = rows[count][0]
+        for kind, label in (("a", "converge"), ("b", "re-run")):
+            wall, cpu, rss, _result = plain[kind]
+            print("| %d | %s | %.2f | %.2f | %.2f | %.0f |" % (count, label, wall, cpu, 1000.0 * cpu / count,
+                                                               rss / 1024.0))
+    print_phases(args.counts, lambda count, kind: rows[count][1][kind], args.top)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
+    parser.add_argument("--counts", default="10,100,1000",
+                        help="overlay counts, comma-separated (default 10,100,1000)")
+    parser.add_argument("--runs", type=int, default=3, help="repetitions of every case (default 3)")
+    parser.add_argument("--collections", choices=("live", "installed"), default="live",
+                        help="this work tree (default) or .cache/collections as installed")
+    parser.add_argument("--venv", help="venv with ansible-playbook (default .venv, then /tmp/probe-venv)")
+    parser.add_argument("--profile", action="store_true",
+                        help="instead of the timed table: fixed costs, and the module's main() under cProfile")
+    parser.add_argument("--profile-dump", help="with --profile: keep the pstats files in this dir")
+    parser.add_argument("--profile-read", metavar="DIR",
+                        help="only print the phase tables of the pstats files --profile-dump kept in DIR")
+    parser.add_argument("--top", type=int, default=25, help="with --profile: functions listed (default 25)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print every run")
+    args = parser.parse_args()
+    args.counts = [int(c) for c in args.counts.split(",")]
+    if args.profile_read:
+        _collection_path.importable()
+        read_profiles(args)
+        return
+    if args.profile_dump:
+        args.profile_dump = os.path.abspath(args.profile_dump)
+        if not os.path.isdir(args.profile_dump):
+            os.makedirs(args.profile_dump)
+    reexec_in_namespace(__file__)
+
+    venv = find_venv(args.venv)
+    work = tempfile.mkdtemp(prefix="overlayfs-scale-")
+    try:
+        (profile if args.profile else timed)(args, venv, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -114,6 +114,8 @@ def edit_fstab(text, decl, keep, extras, lowerdir_plus=True, notes=None, fsconfi
             "mount point: remove that line or choose another path" % (others[0].vfstype, path, others[0].raw))
     entries = _fstab.find_entries(lines, path)
     if entries and _entry_matches(entries[0], decl, extras, fsconfig):
+        if len(entries) == 1:
+            return text, info  # in place already, as the user spelled it
         # Keep the user's own spelling of an equivalent line; drop duplicates.
         new_lines, info["duplicates"] = _fstab.replace_entry(lines, path, entries[0].raw)
         return _fstab.render(new_lines), info

@@ -15,7 +15,6 @@ __metaclass__ = type
 
 import posixpath
 
-from ansible_collections.overlayfs.mounts.plugins.module_utils._paths import at_or_inside
 from ansible_collections.overlayfs.mounts.plugins.module_utils._spec import INHERITED
 
 SETUP_STATES = ("mounted", "present")
@@ -36,21 +35,37 @@ def _dirs(entry):
     return [posixpath.normpath(d) for d in dirs]
 
 
-def _depends_on(entries, index, candidates):
-    """The candidates whose mount point holds one of entry ``index``'s dirs."""
-    mine = _dirs(entries[index])
+def _ancestors(path):
+    """``path`` and each of its parents, up to ``/`` (or the first part of a relative path)."""
+    found = [path]
+    while posixpath.dirname(path) != path and posixpath.dirname(path):
+        path = posixpath.dirname(path)
+        found.append(path)
+    return found
+
+
+def _depends_on(entries, index, points):
+    """The entries whose mount point holds one of entry ``index``'s dirs.
+
+    ``points`` maps each candidate's normalised mount point to its indexes:
+    a dir depends on the mount points at or above it, found by walking up
+    its parents rather than by comparing it with every candidate.
+    """
     own = posixpath.normpath(entries[index]["path"])
-    found = []
-    for other in candidates:
-        point = posixpath.normpath(entries[other]["path"])
-        if other != index and point != own and any(at_or_inside(d, point) for d in mine):
-            found.append(other)
+    found = set()
+    for directory in _dirs(entries[index]):
+        for parent in _ancestors(directory):
+            if parent != own:
+                found.update(other for other in points.get(parent, ()) if other != index)
     return found
 
 
 def _topological(entries, indexes):
     """``indexes`` with every entry after those it depends on; input order otherwise."""
-    deps = dict((i, set(_depends_on(entries, i, indexes))) for i in indexes)
+    points = {}
+    for i in indexes:
+        points.setdefault(posixpath.normpath(entries[i]["path"]), []).append(i)
+    deps = dict((i, _depends_on(entries, i, points)) for i in indexes)
     done, ordered = set(), []
     while len(ordered) < len(indexes):
         ready = [i for i in indexes if i not in done and deps[i] <= done]

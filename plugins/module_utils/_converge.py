@@ -297,7 +297,9 @@ def _mount(task, step):
         task.result["mount_method"] = step["via"]
     else:
         task.result["mount_method"] = host.mount(task.decl, task.params["method"], task.params["links_dir"])
-    task.result["live"] = public_live(verify(task.decl, task.defaults, task.params["links_dir"]))
+    live, entries = verify(task.decl, task.defaults, task.params["links_dir"])
+    task.result["live"] = public_live(live)
+    task.cache["entries"] = entries  # read after this mount: the host as the next entry finds it
 
 
 #: What carries out each action of a plan, apart from the backends' own steps.
@@ -350,8 +352,12 @@ def _refuse_if_busy(task):
 # Verify -----------------------------------------------------------------
 
 def verify(decl, defaults, links_root=None):
-    """Read mountinfo again; unmount and fail unless the kernel mounted exactly ``decl``."""
-    live, _count, foreign = observe(decl.path, host.read_mountinfo(), defaults, links_root,
+    """Read mountinfo again; unmount and fail unless the kernel mounted exactly ``decl``.
+
+    Returns the live overlay and the mountinfo entries read.
+    """
+    entries = host.read_mountinfo()
+    live, _count, foreign = observe(decl.path, entries, defaults, links_root,
                                     exists=os.path.exists, realpath=os.path.realpath)
     if live is None:
         raise OverlayError(
@@ -368,7 +374,7 @@ def verify(decl, defaults, links_root=None):
         raise OverlayError(
             "the kernel mounted something other than what was declared at %s (%s); %s"
             % (decl.path, detail, undone), drift=diffs, live=public_live(live))
-    return live
+    return live, entries
 
 
 # Roll back --------------------------------------------------------------

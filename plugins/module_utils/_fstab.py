@@ -96,9 +96,10 @@ _PARSED = {}
 def parse(text):
     """Split an fstab text into FstabLine objects; :func:`render` joins them back exactly.
 
-    The lines are immutable and the list is never changed in place by this
-    module, so the result for one text is kept and shared: a batch of
-    overlays reads the same fstab many times.
+    The lines are immutable and the list is never changed in place (callers
+    must not change it either), so the result for one text is kept and
+    shared: a batch of overlays reads the same fstab many times, and the
+    index :func:`find_entries` builds for a list is kept with it.
 
     For a byte-exact file, read it with ``newline=""`` (Python's default
     newline handling would turn CRLF into LF) and ``errors="surrogateescape"``,
@@ -109,7 +110,7 @@ def parse(text):
         if len(_PARSED) > 8:
             _PARSED.clear()
         lines = _PARSED[text] = _parse_lines(text)
-    return list(lines)
+    return lines
 
 
 def _parse_lines(text):
@@ -131,10 +132,18 @@ def render(lines):
     return "".join(line.text + line.ending for line in lines)
 
 
+_ENTRIES = {}
+
+
 def _line(text, ending):
     if "\n" in text:
         raise OverlayError("an fstab line cannot contain a line break: %r" % text)
-    return FstabLine(text, ending, _parse_entry(text))
+    entry = _ENTRIES.get(text)
+    if entry is None:
+        if len(_ENTRIES) > 100000:
+            _ENTRIES.clear()
+        entry = _ENTRIES[text] = (_parse_entry(text),)
+    return FstabLine(text, ending, entry[0])
 
 
 def _parse_entry(text):
@@ -155,19 +164,46 @@ def _parse_entry(text):
         mntops, freq, passno, text)
 
 
+_NORMALIZED = {}
+
+
 def normalize_mount_point(path):
     """``path`` with repeated and trailing slashes and ``.``/``..`` steps folded."""
     if not path:
         return path
-    return posixpath.normpath(re.sub("/+", "/", path))
+    found = _NORMALIZED.get(path)
+    if found is None:
+        if len(_NORMALIZED) > 100000:
+            _NORMALIZED.clear()
+        found = _NORMALIZED[path] = posixpath.normpath(re.sub("/+", "/", path))
+    return found
+
+
+_INDEXES = {}
+
+
+def _index(lines):
+    """``{normalised mount point: [line indexes]}`` of ``lines``, built once per list.
+
+    Kept (with the list, so that its id stays its own) for the last few
+    lists: one fstab text is looked up several times per overlay.
+    """
+    cached = _INDEXES.get(id(lines))
+    if cached is not None and cached[0] is lines:
+        return cached[1]
+    index = {}
+    for number, line in enumerate(lines):
+        if line.entry is not None:
+            index.setdefault(normalize_mount_point(line.entry.file), []).append(number)
+    if len(_INDEXES) > 16:
+        _INDEXES.clear()
+    _INDEXES[id(lines)] = (lines, index)
+    return index
 
 
 def _matching_indexes(lines, mount_point, vfstype):
-    wanted = normalize_mount_point(mount_point)
-
-    def matches(entry):
-        return entry is not None and vfstype in (None, entry.vfstype) and normalize_mount_point(entry.file) == wanted
-    return [index for index, line in enumerate(lines) if matches(line.entry)]
+    found = _index(lines).get(normalize_mount_point(mount_point), ())
+    return [number for number in found if vfstype in (None, lines[number].entry.vfstype)]
 
 
 def find_entries(lines, mount_point, vfstype="overlay"):

@@ -20,7 +20,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._escape import (
     split_options,
     unescape_layer,
 )
-from ansible_collections.overlayfs.mounts.plugins.module_utils._paths import at_or_inside, inside
+from ansible_collections.overlayfs.mounts.plugins.module_utils._paths import inside
 
 
 class MountEntry(object):
@@ -374,9 +374,30 @@ class _LinkLoop(Exception):
     pass
 
 
+_POINTS = {}
+
+
+def _by_mount_point(entries):
+    """``{mount point: [entries, oldest first]}``, built once per entries list.
+
+    Kept (with the list, so that its id stays its own) for the last few
+    lists: a batch looks up many paths in one read of mountinfo.
+    """
+    cached = _POINTS.get(id(entries))
+    if cached is not None and cached[0] is entries:
+        return cached[1]
+    index = {}
+    for entry in entries:
+        index.setdefault(entry.mount_point, []).append(entry)
+    if len(_POINTS) > 8:
+        _POINTS.clear()
+    _POINTS[id(entries)] = (entries, index)
+    return index
+
+
 def mounts_at(entries, mount_point):
     """Every entry stacked on ``mount_point``, oldest first."""
-    return [e for e in entries if e.mount_point == mount_point]
+    return list(_by_mount_point(entries).get(mount_point, ()))
 
 
 def mount_containing(entries, path):
@@ -385,15 +406,16 @@ def mount_containing(entries, path):
     The longest mount point that is ``path`` or one of its parents; among
     mounts stacked on one point, the last one is the visible one.
     """
-    best = None
-    best_len = -1
-    for entry in entries:
-        point = entry.mount_point
-        if at_or_inside(path, point):
-            length = len(point)
-            if length >= best_len:
-                best, best_len = entry, length
-    return best
+    index = _by_mount_point(entries)
+    path = path.rstrip("/") or "/"
+    while True:
+        stacked = index.get(path)
+        if stacked:
+            return stacked[-1]
+        parent = posixpath.dirname(path.rstrip("/")) or "/"
+        if parent == path:
+            return None
+        path = parent
 
 
 def submounts(entries, mount_point):

@@ -189,3 +189,14 @@ def test_prune_targets_when_fstab_and_unit_both_hold_it():
 ])
 def test_prune_order_deepest_first(given, expected):
     assert prune_order(given) == expected
+
+
+def test_order_of_invalid_paths_ends():
+    """Relative or empty paths (refused later, per entry) do not hang the ordering."""
+    entries = [entry("rel/m", ["rel/m2/x", ""]), entry("rel/m2", ["a", "/"])]
+    assert sorted(apply_order(entries)) == [0, 1]
+
+
+def test_order_of_a_thousand_independent_overlays_keeps_the_input_order():
+    entries = [entry("/srv/m%d" % i, ["/srv/l%d" % i, "/srv/base"]) for i in range(1000)]
+    assert apply_order(entries) == list(range(1000))

@@ -528,3 +528,17 @@ def test_comma_pieces_mount_would_take_are_refused(path, field):
 def test_plain_comma_pieces_are_kept(path):
     line = render_entry("/srv/m", [path, "/srv/l2"], "/up/u", "/up/w")
     assert parse_overlay_options(parse(line)[0].entry.mntops)["lowerdir"] == [path, "/srv/l2"]
+
+
+def test_lookups_stay_right_across_many_edited_lists():
+    """The per-list index of find_entries never answers for another list."""
+    text = "UUID=1 / ext4 defaults 0 1\n"
+    for i in range(40):
+        lines = parse(text)
+        assert find_entries(lines, "/srv/m%d" % i) == []
+        lines, _dups = set_entry(lines, "/srv/m%d" % i, "overlay /srv/m%d overlay lowerdir=/a:/b 0 0" % i)
+        assert [e.file for e in find_entries(lines, "/srv//m%d/" % i)] == ["/srv/m%d" % i]
+        text = render(lines)
+    lines, removed = remove_entries(parse(text), "/srv/m7")
+    assert removed == 1 and find_entries(lines, "/srv/m7") == [] and len(find_entries(lines, "/srv/m8")) == 1
+    assert len([line for line in parse(text) if line.entry is not None]) == 41

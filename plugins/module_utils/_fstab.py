@@ -128,8 +128,19 @@ def _parse_lines(text):
 
 
 def render(lines):
-    """The text of ``lines``, byte for byte what :func:`parse` read."""
-    return "".join(line.text + line.ending for line in lines)
+    """The text of ``lines``, byte for byte what :func:`parse` read.
+
+    The lines are kept as the parse of that text: the text is what the
+    next :func:`parse` of the file written from it (by the next overlay of a
+    batch) reads back.
+    """
+    text = "".join([line.text + line.ending for line in lines])
+    # A line ending in a bare CR reads back differently (as a CRLF line): parse that text anew.
+    if text not in _PARSED and not any(line.text.endswith("\r") for line in lines):
+        if len(_PARSED) > 8:
+            _PARSED.clear()
+        _PARSED[text] = lines if isinstance(lines, list) else list(lines)
+    return text
 
 
 _ENTRIES = {}
@@ -195,10 +206,14 @@ def _index(lines):
     for number, line in enumerate(lines):
         if line.entry is not None:
             index.setdefault(normalize_mount_point(line.entry.file), []).append(number)
+    _keep_index(lines, index)
+    return index
+
+
+def _keep_index(lines, index):
     if len(_INDEXES) > 16:
         _INDEXES.clear()
     _INDEXES[id(lines)] = (lines, index)
-    return index
 
 
 def _matching_indexes(lines, mount_point, vfstype):
@@ -250,6 +265,13 @@ def append_entry(lines, text):
         result[-1] = result[-1]._replace(ending=ending)
         last_ending = ""
     result.append(_line(text, last_ending))
+    cached = _INDEXES.get(id(lines))
+    if cached is not None and cached[0] is lines and result[-1].entry is not None:
+        # The old index and one more line: no need to read every line again.
+        index = dict(cached[1])
+        point = normalize_mount_point(result[-1].entry.file)
+        index[point] = index.get(point, []) + [len(result) - 1]
+        _keep_index(result, index)
     return result
 
 

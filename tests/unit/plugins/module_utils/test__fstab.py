@@ -542,3 +542,16 @@ def test_lookups_stay_right_across_many_edited_lists():
     lines, removed = remove_entries(parse(text), "/srv/m7")
     assert removed == 1 and find_entries(lines, "/srv/m7") == [] and len(find_entries(lines, "/srv/m8")) == 1
     assert len([line for line in parse(text) if line.entry is not None]) == 41
+
+
+@pytest.mark.parametrize("text", ["a b c d 0 0\n", "a b c d 0 0\r\n", "a b c d 0 0\r", "x\r\ny\r", ""])
+def test_a_rendered_text_parses_as_a_fresh_read_would(text):
+    lines, _dups = set_entry(parse(text), "/srv/m", "overlay /srv/m overlay lowerdir=/a:/b 0 0")
+    rendered = render(lines)
+    assert parse(rendered) == _fresh_parse(rendered)
+    assert render(remove_entries(parse(rendered), "/srv/m")[0]) == render(remove_entries(_fresh_parse(rendered), "/srv/m")[0])
+
+
+def _fresh_parse(text):
+    from ansible_collections.overlayfs.mounts.plugins.module_utils import _fstab
+    return _fstab._parse_lines(text)

@@ -199,17 +199,18 @@ PHASES = [
     ("arguments: AnsibleModule and its spec", [("basic.py", "__init__", "main")]),
     ("kernel: overlay module, modules-load file", [("_kernel.py", "ensure_overlay", None)]),
     ("batch: mount -V, plan every line, one findmnt --verify",
-     [("_files.py", "mount_fsconfig", "main"), ("_converge.py", "planned_fstab_line", None),
+     [("_files.py", "mount_fsconfig", "main"), ("_backend_fstab.py", "planned_line", None),
       ("_files.py", "preverify_lines", None)]),
     ("batch: order (apply_order)", [("_batch.py", "apply_order", "main")]),
-    ("per overlay: read mountinfo (before)", [("_host.py", "read_mountinfo", "run")]),
-    ("per overlay: fstab plan (read, parse, edit in memory)", [("_converge.py", "__init__", "run")]),
-    ("per overlay: persisted lines for the result", [("_converge.py", "persisted", "run")]),
-    ("per overlay: mkdir", [("_host.py", "make_dirs", "run")]),
-    ("per overlay: lock", [("_files.py", "__enter__", "run")]),
-    ("per overlay: fstab write (re-read, edit, findmnt, write)", [("_converge.py", "write", "run")]),
-    ("per overlay: mount", [("_host.py", "mount", "run")]),
-    ("per overlay: verify (mountinfo after the mount)", [("_converge.py", "_verify", "run")]),
+    ("per overlay: declare (validate, safe paths, host checks)", [("_converge.py", "declare", "run")]),
+    ("per overlay: observe (mountinfo, backends read and plan fstab/unit)", [("_converge.py", "observe_host", "run")]),
+    ("per overlay: plan (make_plan, upper checks)", [("_converge.py", "plan", "run")]),
+    ("per overlay: report (drift, persisted lines)", [("_converge.py", "report", "run")]),
+    ("per overlay: mkdir", [("_host.py", "make_dirs", "_create_dir")]),
+    ("per overlay: lock", [("_files.py", "__enter__", "act")]),
+    ("per overlay: fstab write (re-read, edit, findmnt, write)", [("_backend_fstab.py", "_write", "step")]),
+    ("per overlay: mount", [("_host.py", "mount", "_mount")]),
+    ("per overlay: verify (mountinfo after the mount)", [("_converge.py", "verify", "_mount")]),
     ("result: exit_json", [("basic.py", "exit_json", "main")]),
 ]
 RUN = ("_converge.py", "run")
@@ -250,7 +251,7 @@ def phase_table(stats, count):
     run_time = _cumulative(stats, RUN[0], RUN[1], None)
     if run_time is not None:
         at = next(i for i, (label, _v) in enumerate(rows) if label.startswith("per overlay"))
-        rows.insert(at, ("per overlay: validate and plan (the rest of run)", run_time - inside_run))
+        rows.insert(at, ("per overlay: the rest of run (act, rollback bookkeeping)", run_time - inside_run))
     accounted = sum(v for _label, v in rows if v is not None)
     rows.append(("other (between entries, prune, outside the phases)", main_time - accounted))
     return rows, main_time

@@ -123,21 +123,42 @@ def live_overlays(prefix):
             mount_point = _unescape(fields[4])
             if fields[dash + 1] != "overlay" or not mount_point.startswith(prefix + "/"):
                 continue
-            lowers, upper, work = [], None, None
-            for option in fields[dash + 3].split(","):
-                key, _sep, value = option.partition("=")
-                if key == "lowerdir":
-                    lowers.extend(_unescape(v) for v in value.split(":"))
-                elif key == "lowerdir+":
-                    lowers.append(_unescape(value))
-                elif key == "upperdir":
-                    upper = _unescape(value)
-                elif key == "workdir":
-                    work = _unescape(value)
             if mount_point in found:
                 stacked += 1
-            found[mount_point] = (lowers, upper, work)
+            found[mount_point] = overlay_paths(fields[dash + 3])
     return found, stacked
+
+
+def overlay_paths(super_options):
+    """``(lowers, upper, work)`` of an overlay's super options as mountinfo shows them.
+
+    A parser of its own, simpler than the collection's, so that the
+    benchmarks check the mounts independently of the code they measure.
+    """
+    lowers, upper, work = [], None, None
+    for option in super_options.rstrip("\n").split(","):
+        key, _sep, value = option.partition("=")
+        if key == "lowerdir":
+            lowers.extend(_unescape(v) for v in value.split(":"))
+        elif key == "lowerdir+":
+            lowers.append(_unescape(value))
+        elif key == "upperdir":
+            upper = _unescape(value)
+        elif key == "workdir":
+            work = _unescape(value)
+    return lowers, upper, work
+
+
+def prepare(work):
+    """The scratch dir and an empty declaration (``empty-vars.json``) for runs under ``work``."""
+    scratch = os.path.join(work, "scratch")
+    os.makedirs(scratch)
+    empty_vars = os.path.join(work, "empty-vars.json")
+    with open(empty_vars, "w") as handle:
+        json.dump({"bench_root": os.path.join(work, "empty"), "bench_overlays": []}, handle)
+    for sub in ("units", "modules-load.d"):
+        os.makedirs(os.path.join(work, "empty", sub))
+    return scratch, empty_vars
 
 
 def verify(root, overlays, case):

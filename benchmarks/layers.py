@@ -55,6 +55,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 
+from _bench import overlay_paths  # noqa: E402
 from _collection_path import importable  # noqa: E402
 
 
@@ -132,15 +133,7 @@ def live_overlay(target):
             dash = fields.index("-")
             if _unescape(fields[4]) != target or fields[dash + 1] != "overlay":
                 continue
-            layers, upper = [], None
-            for option in fields[dash + 3].rstrip("\n").split(","):
-                key, _sep, value = option.partition("=")
-                if key == "lowerdir":
-                    layers.extend(_unescape(v) for v in value.split(":"))
-                elif key == "lowerdir+":
-                    layers.append(_unescape(value))
-                elif key == "upperdir":
-                    upper = _unescape(value)
+            layers, upper, _work = overlay_paths(fields[dash + 3])
             found = (layers, upper)  # the last one is the top of a stack
     return found
 

@@ -53,7 +53,6 @@ overlays, the growth table and the module profile are in ``scale.py``.
 from __future__ import absolute_import, division, print_function
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -66,6 +65,7 @@ from _bench import (
     find_venv,
     fresh_scratch,
     load as _load,
+    prepare,
     reexec_in_namespace,
     verify,
     Runner,
@@ -118,13 +118,7 @@ def main():
     verified = {}
     try:
         runner = Runner(venv, collections_path(args.collections, work), work, args.verbose)
-        scratch = os.path.join(work, "scratch")
-        os.makedirs(scratch)
-        empty_vars = os.path.join(work, "empty-vars.json")
-        with open(empty_vars, "w") as handle:
-            json.dump({"bench_root": os.path.join(work, "empty"), "bench_overlays": []}, handle)
-        for sub in ("units", "modules-load.d"):
-            os.makedirs(os.path.join(work, "empty", sub))
+        scratch, empty_vars = prepare(work)
 
         def record(case, result):
             samples[case].append(result[0])

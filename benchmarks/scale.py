@@ -68,6 +68,7 @@ from _bench import (
     find_venv,
     fresh_scratch,
     load,
+    prepare,
     reexec_in_namespace,
     verify,
     Runner,
@@ -97,11 +98,7 @@ def role_args(root, overlays):
 
 def timed(args, venv, work):
     runner = Runner(venv, collections_path(args.collections, work), work, args.verbose, measure_modules=True)
-    scratch = os.path.join(work, "scratch")
-    os.makedirs(scratch)
-    empty_vars = os.path.join(work, "empty-vars.json")
-    with open(empty_vars, "w") as handle:
-        json.dump({"bench_root": os.path.join(work, "empty"), "bench_overlays": []}, handle)
+    scratch, empty_vars = prepare(work)
     samples = {}
 
     def record(case, result):
@@ -356,13 +353,7 @@ def read_profiles(args):
 def profile(args, venv, work):
     _collection_path.importable()
     runner = Runner(venv, collections_path(args.collections, work), work, args.verbose, measure_modules=True)
-    scratch = os.path.join(work, "scratch")
-    os.makedirs(scratch)
-    empty_vars = os.path.join(work, "empty-vars.json")
-    with open(empty_vars, "w") as handle:
-        json.dump({"bench_root": os.path.join(work, "empty"), "bench_overlays": []}, handle)
-    for sub in ("units", "modules-load.d"):
-        os.makedirs(os.path.join(work, "empty", sub))
+    scratch, empty_vars = prepare(work)
     load_before = load()
 
     # Fixed costs: whole ansible-playbook runs and their module processes.

@@ -18,6 +18,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import contextlib
+import itertools
 import os
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils import _backends as backends
@@ -25,6 +26,13 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils import _files as 
 from ansible_collections.overlayfs.mounts.plugins.module_utils import _host as host
 from ansible_collections.overlayfs.mounts.plugins.module_utils import _safepath
 from ansible_collections.overlayfs.mounts.plugins.module_utils._backend import HostFacts, boot_extras
+from ansible_collections.overlayfs.mounts.plugins.module_utils._backend_fstab import planned_line
+from ansible_collections.overlayfs.mounts.plugins.module_utils._batch import (
+    apply_order,
+    merged_params,
+    prune_order,
+    prune_targets,
+)
 from ansible_collections.overlayfs.mounts.plugins.module_utils._declaration import (
     Declaration,
     check_host,
@@ -44,6 +52,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._plan import (
     public_live,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._safety import VOLATILE_MARKER, check_upper
+from ansible_collections.overlayfs.mounts.plugins.module_utils._spec import INHERITED, entry_spec
 
 WRITING = ("mounted", "present")
 
@@ -151,10 +160,15 @@ def _check_on_host(task, provided):
 
 # Observe ----------------------------------------------------------------
 
+def host_facts(module):
+    """What rendering persisted forms depends on, read once per run (the reads are cached)."""
+    return HostFacts(host.lowerdir_plus(), files.mount_fsconfig(module), files.systemd_booted())
+
+
 def observe_host(task):
     """Read what is mounted at the mount point and what every backend persists for it."""
     p, decl = task.params, task.decl
-    task.facts = HostFacts(host.lowerdir_plus(), files.mount_fsconfig(task.module), files.systemd_booted())
+    task.facts = host_facts(task.module)
     task.touch = decl.state == "absent" or (decl.state in WRITING and p["persist"] != "none")
     notes = []
     for backend in backends.for_task(p, decl, task.extras, task.facts):
@@ -421,3 +435,66 @@ def _restore_mount(old, path):
     except OverlayError as error:
         return "putting back the previous overlay also failed: %s" % error.message
     return "the previous overlay was mounted again"
+
+
+# A whole list (overlay_mounts) ----------------------------------------------
+
+def run_batch(module):
+    """Carry out every entry of overlay_mounts, then prune; return ``(result, failed results)``.
+
+    Entries run in ``_batch.apply_order``, each exactly as one overlay_mount
+    task (a failure becomes that entry's failed result), sharing the host
+    reads; every planned fstab line is checked with one findmnt first.
+    """
+    p = module.params
+    defaults = dict((name, p[name]) for name in INHERITED)
+    entries = [merged_params(entry, defaults) for entry in p["mounts"]]
+    order = apply_order(entries)
+    results, provided, cache = [None] * len(entries), [], {}
+    if not module.check_mode:
+        facts = host_facts(module)
+        cache["verified_lines"] = files.preverify_lines(
+            module, dict(filter(None, (planned_line(entry, facts) for entry in entries))))
+    for index in order:
+        results[index] = _run_entry(module, entries[index], provided, cache)
+        if entries[index]["state"] in WRITING:
+            provided.append(os.path.realpath(entries[index]["path"]))
+    pruned = _prune(module, [e["path"] for e in entries], defaults, entries) if p["prune"] else []
+    everything = results + pruned
+    out = {
+        "changed": any(r.get("changed") for r in everything),
+        "overlays": results,
+        "pruned": pruned,
+        "order": [entries[i]["path"] for i in order] + [r["path"] for r in pruned],
+        "drift": [dict(row, path=r["path"]) for r in everything for row in r.get("drift", [])],
+    }
+    diffs = [d for r in everything for d in r.pop("diff", [])]
+    if module._diff:
+        out["diff"] = diffs
+    return out, [r for r in everything if r.get("failed")]
+
+
+def _run_entry(module, params, provided=(), cache=None):
+    """overlay_mount's result for one entry; a failure becomes a failed result."""
+    try:
+        result = run(module, params, provided, cache)
+    except OverlayError as error:
+        result = dict(error.details, failed=True, changed=False, msg=error.message)
+    result["path"] = params["path"]
+    return result
+
+
+def _prune(module, declared, defaults, entries):
+    """Remove the managed overlays that left the list, from every place the task names."""
+    locations = dict((b.name, sorted(set([defaults[b.location]] + [e[b.location] for e in entries])))
+                     for b in backends.BACKENDS)
+    targets = prune_targets(declared, backends.scan(locations))
+    pruned = []
+    for path in prune_order(targets):
+        places = [[(b.location, where) for where in targets[path].get(b.name) or [defaults[b.location]]]
+                  for b in backends.BACKENDS]
+        for combination in itertools.product(*places):
+            entry = dict((key, spec.get("default")) for key, spec in entry_spec().items())
+            entry.update(path=path, state="absent")
+            pruned.append(_run_entry(module, merged_params(entry, dict(defaults, **dict(combination))), cache={}))
+    return pruned

@@ -251,52 +251,12 @@ order:
   elements: str
 """
 
-import itertools
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.overlayfs.mounts.plugins.module_utils._batch import (
-    apply_order,
-    merged_params,
-    prune_order,
-    prune_targets,
-)
-from ansible_collections.overlayfs.mounts.plugins.module_utils._backend import HostFacts
-from ansible_collections.overlayfs.mounts.plugins.module_utils._backend_fstab import planned_line
-from ansible_collections.overlayfs.mounts.plugins.module_utils._backends import BACKENDS, scan
-from ansible_collections.overlayfs.mounts.plugins.module_utils._converge import run
+from ansible_collections.overlayfs.mounts.plugins.module_utils._converge import run_batch
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
-from ansible_collections.overlayfs.mounts.plugins.module_utils._files import mount_fsconfig, preverify_lines
-from ansible_collections.overlayfs.mounts.plugins.module_utils._host import lowerdir_plus
 from ansible_collections.overlayfs.mounts.plugins.module_utils._kernel import ensure_overlay
-from ansible_collections.overlayfs.mounts.plugins.module_utils._spec import INHERITED, batch_spec, entry_spec
-
-
-def _one(module, params, provided=(), cache=None):
-    """overlay_mount's result for one entry; a failure becomes a failed result."""
-    try:
-        result = run(module, params, provided, cache)
-    except OverlayError as error:
-        result = dict(error.details, failed=True, changed=False, msg=error.message)
-    result["path"] = params["path"]
-    return result
-
-
-def _prune(module, declared, defaults, entries):
-    """Remove the managed overlays that left the list, from every place the task names."""
-    locations = dict((b.name, sorted(set([defaults[b.location]] + [e[b.location] for e in entries])))
-                     for b in BACKENDS)
-    targets = prune_targets(declared, scan(locations))
-    pruned = []
-    for path in prune_order(targets):
-        places = [[(b.location, where) for where in targets[path].get(b.name) or [defaults[b.location]]]
-                  for b in BACKENDS]
-        for combination in itertools.product(*places):
-            entry = dict((key, spec.get("default")) for key, spec in entry_spec().items())
-            entry.update(path=path, state="absent")
-            pruned.append(_one(module, merged_params(entry, dict(defaults, **dict(combination))), cache={}))
-    return pruned
+from ansible_collections.overlayfs.mounts.plugins.module_utils._spec import batch_spec
 
 
 def main():
@@ -307,42 +267,13 @@ def main():
             kernel_changed, kernel = ensure_overlay(module, module.params["modules_load_file"])
         except OverlayError as error:
             module.fail_json(msg=error.message, **error.details)
-    defaults = dict((name, module.params[name]) for name in INHERITED)
-    entries = [merged_params(entry, defaults) for entry in module.params["mounts"]]
-    order = apply_order(entries)
-    results = [None] * len(entries)
-    provided = []
-    cache = {}  # host reads shared between entries, refreshed after a change
-    if not module.check_mode:
-        # One findmnt --verify for every fstab line of the batch, not one per entry.
-        facts = HostFacts(lowerdir_plus(), mount_fsconfig(module), None)
-        planned = dict(filter(None, (planned_line(entry, facts) for entry in entries)))
-        cache["verified_lines"] = preverify_lines(module, planned)
-    for index in order:
-        results[index] = _one(module, entries[index], provided, cache)
-        if entries[index]["state"] in ("mounted", "present"):
-            provided.append(os.path.realpath(entries[index]["path"]))
-    pruned = _prune(module, [e["path"] for e in entries], defaults, entries) if module.params["prune"] else []
-
-    everything = results + pruned
-    out = {
-        "changed": kernel_changed or any(r.get("changed") for r in everything),
-        "kernel": kernel,
-        "overlays": results,
-        "pruned": pruned,
-        "order": [entries[i]["path"] for i in order] + [r["path"] for r in pruned],
-        "drift": [dict(row, path=r["path"]) for r in everything for row in r.get("drift", [])],
-    }
-    diffs = []
-    for r in everything:
-        diffs.extend(r.pop("diff", []))
-    if module._diff:
-        out["diff"] = diffs
-    failed = [r for r in everything if r.get("failed")]
+    out, failed = run_batch(module)
+    out.update(changed=kernel_changed or out["changed"], kernel=kernel)
     if failed:
         module.fail_json(
             msg="%d of %d overlays failed: %s" % (
-                len(failed), len(everything), "; ".join("%s: %s" % (r["path"], r["msg"]) for r in failed)),
+                len(failed), len(out["overlays"]) + len(out["pruned"]),
+                "; ".join("%s: %s" % (r["path"], r["msg"]) for r in failed)),
             **out)
     module.exit_json(**out)
 

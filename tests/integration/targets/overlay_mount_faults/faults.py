@@ -96,11 +96,17 @@ def converge(args, fstab, before):
     return text
 
 
-def scenario_full_disk():
-    etc = os.path.join(BASE, "full", "etc")
-    tmpfs(etc, "size=64k")
+def user_fstab(name, options):
+    """``(etc, fstab)``: a tmpfs etc of its own (``options``) holding an fstab with USER_TEXT."""
+    etc = os.path.join(BASE, name, "etc")
+    tmpfs(etc, options)
     fstab = os.path.join(etc, "fstab")
     write(fstab, USER_TEXT)
+    return etc, fstab
+
+
+def scenario_full_disk():
+    etc, fstab = user_fstab("full", "size=64k")
     fill_blocks(etc)
     args = declaration("full", fstab, backup=True)
     result = run(args, fails=True)
@@ -114,10 +120,7 @@ def scenario_full_disk():
 
 
 def scenario_no_inodes():
-    etc = os.path.join(BASE, "inodes", "etc")
-    tmpfs(etc, "size=1m,nr_inodes=16")
-    fstab = os.path.join(etc, "fstab")
-    write(fstab, USER_TEXT)
+    etc, fstab = user_fstab("inodes", "size=1m,nr_inodes=16")
     fillers = fill_inodes(etc)
     args = declaration("inodes", fstab)
     result = run(args, fails=True)
@@ -130,10 +133,7 @@ def scenario_no_inodes():
 
 
 def scenario_read_only():
-    etc = os.path.join(BASE, "ro", "etc")
-    tmpfs(etc, "size=1m")
-    fstab = os.path.join(etc, "fstab")
-    write(fstab, USER_TEXT)
+    etc, fstab = user_fstab("ro", "size=1m")
     sh("mount", "-o", "remount,ro", etc)
     args = declaration("ro", fstab)
     result = run(args, fails=True)
@@ -145,10 +145,7 @@ def scenario_read_only():
 
 
 def scenario_immutable():
-    etc = os.path.join(BASE, "immutable", "etc")
-    tmpfs(etc, "size=1m")
-    fstab = os.path.join(etc, "fstab")
-    write(fstab, USER_TEXT)
+    _etc, fstab = user_fstab("immutable", "size=1m")
     sh("chattr", "+i", fstab)
     args = declaration("immutable", fstab, backup=True)
     result = run(args, fails=True)

@@ -208,6 +208,10 @@ PHASES = [
     ("per overlay: fstab write (re-read, edit, findmnt, write)", [("_backend_fstab.py", "_write", "step")]),
     ("per overlay: mount", [("_host.py", "mount", "_mount")]),
     ("per overlay: verify (mountinfo after the mount)", [("_converge.py", "verify", "_mount")]),
+    ("group: verify (one mountinfo read, then each mount)",
+     [("_host.py", "read_mountinfo", "settle"), ("_converge.py", "verify", "settle")]),
+    ("group: fstab write (re-read, every edit, findmnt, one write)",
+     [("_backend_fstab.py", "write_together", "settle")]),
     ("result: exit_json", [("basic.py", "exit_json", "main")]),
 ]
 RUN = ("_converge.py", "run")

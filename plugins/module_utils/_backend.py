@@ -117,6 +117,19 @@ class Backend(object):
 
     # One declaration ---------------------------------------------------
 
+    #: Whether a batch may collect this backend's writes to one file and make
+    #: them at once (:meth:`write_together`); otherwise each entry writes its own.
+    batched = False
+
+    @classmethod
+    def write_together(cls, module, location, members):
+        """Make the deferred writes of ``members`` (``[(task, backend)]``) to ``location``.
+
+        Returns ``[(task, OverlayError)]`` of the members whose write failed.
+        Only backends with :attr:`batched` defer their writes.
+        """
+        raise NotImplementedError("%s writes each entry's files itself" % cls.name)
+
     def __init__(self, params, decl, extras, facts):
         self.params = params
         self.decl = decl
@@ -175,6 +188,9 @@ class Backend(object):
     def stop(self, module):
         """Unmount through this backend when it has the mount active; True when it did."""
         return False
+
+    def release(self):
+        """Drop what planning kept that a finished task no longer needs (large file texts)."""
 
     def done(self, module, state):
         """Called after a successful run: tell what could not be done on this host."""

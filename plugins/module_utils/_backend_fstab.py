@@ -102,11 +102,21 @@ def edit_fstab(text, decl, keep, extras, lowerdir_plus=True, notes=None, fsconfi
     mount point is an error when the overlay is to be written.
     """
     lines = _fstab.parse(text)
+    new_lines, info = edit_lines(lines, decl, keep, extras, lowerdir_plus, notes, fsconfig)
+    return (text if new_lines is lines else _fstab.render(new_lines)), info
+
+
+def edit_lines(lines, decl, keep, extras, lowerdir_plus=True, notes=None, fsconfig=None):
+    """:func:`edit_fstab` on parsed lines: ``(new_lines, info)``, ``lines`` itself when unchanged.
+
+    A batch makes the edits of many overlays one after the other on the same
+    lines and renders the text once.
+    """
     path = decl.path
     info = {"duplicates": 0, "removed": 0}
     if not keep:
         new_lines, info["removed"] = _fstab.remove_entries(lines, path)
-        return _fstab.render(new_lines), info
+        return (new_lines if info["removed"] else lines), info
     others = [e for e in _fstab.find_entries(lines, path, vfstype=None) if e.vfstype != "overlay"]
     if others:
         raise OverlayError(
@@ -115,15 +125,15 @@ def edit_fstab(text, decl, keep, extras, lowerdir_plus=True, notes=None, fsconfi
     entries = _fstab.find_entries(lines, path)
     if entries and _entry_matches(entries[0], decl, extras, fsconfig):
         if len(entries) == 1:
-            return text, info  # in place already, as the user spelled it
+            return lines, info  # in place already, as the user spelled it
         # Keep the user's own spelling of an equivalent line; drop duplicates.
         new_lines, info["duplicates"] = _fstab.replace_entry(lines, path, entries[0].raw)
-        return _fstab.render(new_lines), info
+        return new_lines, info
     new_lines, info["duplicates"] = _fstab.set_entry(lines, path, fstab_line(decl, extras, lowerdir_plus, notes, fsconfig))
-    return _fstab.render(new_lines), info
+    return new_lines, info
 
 
-def planned_line(params, facts):
+def planned_line(params, facts, realpath=os.path.realpath):
     """``(mount point, fstab line)`` a task with ``params`` would write, or None.
 
     For a batch's one findmnt check of all its lines; None also when the
@@ -132,7 +142,7 @@ def planned_line(params, facts):
     if params["state"] not in ("mounted", "present") or params["persist"] != FstabBackend.name:
         return None
     try:
-        decl = Declaration.from_params(params).canonical()
+        decl = Declaration.from_params(params).canonical(realpath)
         extras = boot_extras(params["boot"], params["boot_options"])
         return decl.path, fstab_line(decl, extras, facts.lowerdir_plus, fsconfig=facts.fsconfig)
     except OverlayError:
@@ -150,6 +160,7 @@ class FstabBackend(Backend):
     name = "fstab"
     location = "fstab"
     many = True
+    batched = True
 
     @classmethod
     def configs_in(cls, sources, readlink=None):
@@ -234,7 +245,16 @@ class FstabBackend(Backend):
         files.clean_stale_temps(self.path)
 
     def _write(self, ctx):
-        """Edit fstab again on the text read now (under the lock), check the line, write it."""
+        """Edit fstab again on the text read now (under the lock), check the line, write it.
+
+        In a batch the edit joins the batch's others to the same file, which
+        :meth:`write_together` makes at once after their mounts are verified.
+        """
+        together = ctx.cache.get("write_together")
+        if together is not None:
+            together.setdefault((type(self), self.path), []).append((ctx, self))
+            ctx.written_later.append(self.path)
+            return None
         current = files.read_text(self.path)
         if current is None and not self.keep:
             return None
@@ -264,6 +284,64 @@ class FstabBackend(Backend):
 
     def _line(self):
         return fstab_line(self.decl, self.extras, self.facts.lowerdir_plus, fsconfig=self.facts.fsconfig)
+
+    def release(self):
+        self.before = self.after = None
+
+    @classmethod
+    def write_together(cls, module, location, members):
+        """Make the fstab edits of a batch's overlays (``[(task, backend)]``) in one write.
+
+        Under the lock the file is read afresh and each member's edit is made
+        again on it, in order, as :meth:`_write` does for one overlay; a
+        member whose edit fails now fails alone. Every line not yet checked
+        by the batch's findmnt run is checked, and the file is written once
+        (with one backup when any member asked for it). Returns the failed
+        members, ``[(task, OverlayError)]``: all of them when writing failed.
+        """
+        path = location
+        failed, written, unchecked = [], [], []
+        with files.DirectoryLock(os.path.dirname(path) or "."):
+            current = files.read_text(path)
+            lines = _fstab.parse(current or "")
+            for task, backend in members:
+                if current is None and not backend.keep:
+                    continue
+                try:
+                    new_lines, _info = edit_lines(lines, backend.decl, backend.keep, backend.extras,
+                                                  backend.facts.lowerdir_plus, fsconfig=backend.facts.fsconfig)
+                except OverlayError as error:
+                    failed.append((task, error))
+                    continue
+                if new_lines is not lines:
+                    lines = new_lines
+                    written.append((task, backend))
+                    if backend.keep and backend._line() not in task.verified:
+                        unchecked.append(backend.decl.path)
+            new = _fstab.render(lines)
+            if not written or new == (current or ""):
+                return failed
+            backup_file = None
+
+            def check(tmp):
+                for point in unchecked:
+                    files.findmnt_verify(module, tmp, point)
+
+            try:
+                if current is not None and any(backend.params["backup"] for _task, backend in written):
+                    backup_file = files.backup(path)
+                files.write_atomic(module, path, new, validate=check if unchecked else None,
+                                   step="writing fstab")
+            except Exception as error:  # whatever went wrong, no member's line was written
+                if backup_file:
+                    files.remove_file(backup_file)
+                reason = error if isinstance(error, OverlayError) else OverlayError(
+                    "writing %s failed: %s" % (path, error))
+                return failed + [(task, reason) for task, _backend in written]
+        for task, backend in written:
+            if backup_file and backend.params["backup"]:
+                task.result["backup_file"] = backup_file
+        return failed
 
     def _restore(self, module, written, original):
         if files.read_text(self.path) != written:

@@ -36,11 +36,24 @@ def _dirs(entry):
 
 
 def _ancestors(path):
-    """``path`` and each of its parents, up to ``/`` (or the first part of a relative path)."""
+    """``path`` and each of its parents, up to ``/`` (or the first part of a relative path).
+
+    ``path`` is normalised (no trailing or doubled slashes, as ``posixpath.normpath``
+    leaves it); the parents are found by cutting at each slash from the right.
+    """
     found = [path]
-    while posixpath.dirname(path) != path and posixpath.dirname(path):
-        path = posixpath.dirname(path)
+    if path.startswith("//"):  # kept by normpath, as POSIX allows; rare enough for the slow way
+        while posixpath.dirname(path) != path and posixpath.dirname(path):
+            path = posixpath.dirname(path)
+            found.append(path)
+        return found
+    cut = path.rfind("/")
+    while cut > 0:
+        path = path[:cut]
         found.append(path)
+        cut = path.rfind("/")
+    if cut == 0 and path != "/":
+        found.append("/")
     return found
 
 
@@ -109,3 +122,57 @@ def prune_targets(declared_paths, found):
 def prune_order(paths):
     """Deepest mount points first, so stacked overlays come down top first."""
     return sorted(paths, key=lambda p: (-p.count("/"), p))
+
+
+class Unverified(object):
+    """The mounts a batch has made and not yet checked against mountinfo.
+
+    Reading mountinfo costs the kernel time in proportion to every mount of
+    the host, so a batch checks the mounts it makes in groups, one read per
+    group, instead of one read per mount. An entry must never be planned on
+    a stale read that misses one of these mounts, so :meth:`touches` tells
+    whether an entry's paths meet one: a pending mount point, upper or work
+    dir (or an engine storage root) at, above or below any path of the
+    entry, or a pending lower layer at, above or below the entry's mount
+    point, upper or work dir. Two overlays sharing a lower layer do not
+    meet. Lookups walk the parents of each path, so checking an entry costs
+    the depth of its paths, not the size of the group.
+    """
+
+    def __init__(self):
+        self.items = []
+        self._points = {}  # path: True when a mount point, upper or work dir (False: lower only)
+        self._below = {}  # each such path and its parents: True when one below is not a lower
+
+    def __len__(self):
+        return len(self.items)
+
+    def add(self, item, lowers, others):
+        """Keep ``item``, mounted with lower layers ``lowers`` and other paths ``others``."""
+        self.items.append(item)
+        for paths, strong in ((lowers, False), (others, True)):
+            for path in paths:
+                path = posixpath.normpath(path)
+                self._points[path] = self._points.get(path, False) or strong
+                for parent in _ancestors(path):
+                    self._below[parent] = self._below.get(parent, False) or strong
+
+    def touches(self, lowers, others):
+        """True when an entry with ``lowers`` and ``others`` meets a pending mount."""
+        for paths, strong in ((lowers, False), (others, True)):
+            for path in paths:
+                path = posixpath.normpath(path)
+                below = self._below.get(path)
+                if below is not None and (strong or below):
+                    return True
+                for parent in _ancestors(path):
+                    point = self._points.get(parent)
+                    if point is not None and (strong or point):
+                        return True
+        return False
+
+    def take(self):
+        """The pending items, in the order they were added; the group is empty after."""
+        items, self.items = self.items, []
+        self._points, self._below = {}, {}
+        return items

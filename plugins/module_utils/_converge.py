@@ -10,7 +10,9 @@ files the backends edit; every step returns its undo, and a failed step
 rolls back what the earlier ones changed: fstab and the unit file come back
 byte for byte, a re-layered overlay is mounted again as it was, created dirs
 are removed while still empty. A mount is verified against mountinfo before
-the task counts as done.
+the task counts as done; in a batch (:func:`run_batch`) mounts are verified
+in groups, one mountinfo read for many mounts, and an entry that meets an
+unverified mount waits for its group's check (``_batch.Unverified``).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -18,6 +20,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import contextlib
+import functools
 import itertools
 import os
 
@@ -28,6 +31,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils import _safepath
 from ansible_collections.overlayfs.mounts.plugins.module_utils._backend import HostFacts, boot_extras
 from ansible_collections.overlayfs.mounts.plugins.module_utils._backend_fstab import planned_line
 from ansible_collections.overlayfs.mounts.plugins.module_utils._batch import (
+    Unverified,
     apply_order,
     merged_params,
     prune_order,
@@ -42,7 +46,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._declaration impo
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._drift import declared_drift
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
-from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import mount_containing, submounts
+from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import engine_layout, mount_containing, submounts
 from ansible_collections.overlayfs.mounts.plugins.module_utils._options import parse_options, resolve
 from ansible_collections.overlayfs.mounts.plugins.module_utils._paths import at_or_inside
 from ansible_collections.overlayfs.mounts.plugins.module_utils._plan import (
@@ -55,6 +59,21 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._safety import VO
 from ansible_collections.overlayfs.mounts.plugins.module_utils._spec import INHERITED, entry_spec
 
 WRITING = ("mounted", "present")
+
+
+def _realpath(cache, path):
+    """os.path.realpath, each path resolved once until this run changes the host.
+
+    A batch resolves the same paths when it checks its fstab lines, when
+    each entry is declared and when its live mount is read; the answers are
+    dropped (``cache["realpaths"]``) before any entry acts, since a mount or
+    a new dir can change them, and after a group's mounts are undone.
+    """
+    memo = cache.setdefault("realpaths", {})
+    found = memo.get(path)
+    if found is None:
+        found = memo[path] = host.realpath(path)
+    return found
 
 
 class _Task(object):
@@ -70,6 +89,8 @@ class _Task(object):
         self.touch = False
         self.step = None
         self.undo = []  # (kind, function) of the steps done: persist, mount or dirs
+        self.unverified = False  # mounted in a batch, to be verified with its group (settle)
+        self.written_later = []  # in a batch: files whose edit the group writes (settle)
         self.verified = cache.get("verified_lines", ())
 
     @property
@@ -77,6 +98,9 @@ class _Task(object):
         if "entries" not in self.cache:
             self.cache["entries"] = host.read_mountinfo()
         return self.cache["entries"]
+
+    def realpath(self, path):
+        return _realpath(self.cache, path)
 
     @property
     def defaults(self):
@@ -106,9 +130,30 @@ def run(module, params=None, provided=(), cache=None):
             backend.clean_stale()
     if module.check_mode or not task.plan["actions"]:
         return task.result
-    task.cache.pop("entries", None)  # this task changes the host: read mountinfo afresh next time
+    entries = task.cache.pop("entries", None)  # this task changes the host: read mountinfo afresh next time
+    task.cache.pop("realpaths", None)
     act(task)
+    if task.unverified or task.written_later:
+        _join_group(task, entries)
     return task.result
+
+
+def _join_group(task, entries):
+    """Leave the rest of the task (verify, write fstab) to its batch's group (:func:`settle`)."""
+    decl = task.decl
+    if task.unverified:
+        root = engine_layout(decl.path, {"lowerdir": decl.lowerdir, "upperdir": decl.upperdir,
+                                         "workdir": decl.workdir})
+        task.cache["unverified"].add(task, decl.layers,
+                                     [p for p in (decl.path, decl.upperdir, decl.workdir, root) if p])
+    else:
+        task.cache["unverified"].add(task, [], [decl.path])
+    for backend in task.backends:
+        backend.release()  # the result is made; a group of 1,000 must not keep 1,000 fstab texts
+    if entries is not None and not any(step["action"] == "unmount" for step in task.plan["actions"]):
+        # Only the new mount is missing from that read; an entry that meets
+        # it waits for its group's check, which reads mountinfo again.
+        task.cache.setdefault("entries", entries)
 
 
 # Declare ----------------------------------------------------------------
@@ -123,7 +168,13 @@ def declare(task, provided=()):
             "to be created): remove the link or point it at a directory" % declared.path)
     _safepath.check_declaration(declared, [("fstab", p.get("fstab")), ("unit_dir", p.get("unit_dir")),
                                            ("links_dir", p.get("links_dir"))])
-    task.decl = decl = declared.canonical()
+    decl = declared.canonical(task.realpath)
+    unverified = task.cache.get("unverified")
+    if unverified and unverified.touches(decl.layers, [p for p in (decl.path, decl.upperdir, decl.workdir) if p]):
+        # This entry meets an unverified mount: finish its group before reading the host.
+        settle(task.cache)
+        decl = declared.canonical(task.realpath)  # a mount the group undid may have changed a path
+    task.decl = decl
     task.extras = boot_extras(p["boot"], p["boot_options"])
     if decl.state == "mounted" and p.get("method") == "symlinks" and p.get("links_dir"):
         _safepath.check_links_root(p["links_dir"])
@@ -182,7 +233,7 @@ def observe_host(task):
         for warning in backend.plan_warnings(task.module.check_mode):
             task.module.warn(warning)
     task.seen = observe(decl.path, task.entries, task.defaults, p["links_dir"],
-                        exists=os.path.exists, realpath=os.path.realpath)
+                        exists=os.path.exists, realpath=task.realpath)
 
 
 # Plan -------------------------------------------------------------------
@@ -246,15 +297,22 @@ def report(task):
 
 # Act --------------------------------------------------------------------
 
+@contextlib.contextmanager
+def _locked(task):
+    """Hold the locks on the dirs of the files the task's backends edit."""
+    locks = sorted(set(filter(None, (b.lock_dir() for b in task.backends)))) if task.touch else []
+    with contextlib.ExitStack() as stack:
+        for directory in locks:
+            stack.enter_context(files.DirectoryLock(directory))
+        yield
+
+
 def act(task):
     """Carry out the planned steps; on a failure undo the earlier ones and raise."""
-    locks = sorted(set(filter(None, (b.lock_dir() for b in task.backends)))) if task.touch else []
     steps = dict(STEPS)
     for backend in task.backends:
         steps.update((name, _persist_step(function)) for name, function in backend.steps.items())
-    with contextlib.ExitStack() as stack:
-        for directory in locks:  # from reading the files again to the mount that follows
-            stack.enter_context(files.DirectoryLock(directory))
+    with _locked(task):  # from reading the files again to the mount that follows
         try:
             for step in task.plan["actions"]:
                 task.step = step["action"]
@@ -305,12 +363,19 @@ def _clear_volatile(_task, step):
 
 
 def _mount(task, step):
-    """Mount (or start the unit that mounts), then verify what the kernel mounted."""
+    """Mount (or start the unit that mounts), then verify what the kernel mounted.
+
+    In a batch a direct mount joins the group that :func:`settle` verifies.
+    """
+    unverified = task.cache.get("unverified")
     if step.get("via"):
         next(b for b in task.backends if b.name == step["via"]).start(task.module)
         task.result["mount_method"] = step["via"]
     else:
         task.result["mount_method"] = host.mount(task.decl, task.params["method"], task.params["links_dir"])
+        if unverified is not None:
+            task.unverified = True  # verified with its group (settle)
+            return
     live, entries = verify(task.decl, task.defaults, task.params["links_dir"])
     task.result["live"] = public_live(live)
     task.cache["entries"] = entries  # read after this mount: the host as the next entry finds it
@@ -365,14 +430,16 @@ def _refuse_if_busy(task):
 
 # Verify -----------------------------------------------------------------
 
-def verify(decl, defaults, links_root=None):
+def verify(decl, defaults, links_root=None, entries=None):
     """Read mountinfo again; unmount and fail unless the kernel mounted exactly ``decl``.
 
-    Returns the live overlay and the mountinfo entries read.
+    Returns the live overlay and the mountinfo entries read (``entries``,
+    when a read made after the mount is given).
     """
-    entries = host.read_mountinfo()
+    if entries is None:
+        entries = host.read_mountinfo()
     live, _count, foreign = observe(decl.path, entries, defaults, links_root,
-                                    exists=os.path.exists, realpath=os.path.realpath)
+                                    exists=os.path.exists, realpath=host.realpath)
     if live is None:
         raise OverlayError(
             "the mount of %s reported success but mountinfo shows %s there"
@@ -389,6 +456,73 @@ def verify(decl, defaults, links_root=None):
             "the kernel mounted something other than what was declared at %s (%s); %s"
             % (decl.path, detail, undone), drift=diffs, live=public_live(live))
     return live, entries
+
+
+def settle(cache):
+    """Finish a batch's group: verify its mounts with one mountinfo read, write its files once.
+
+    Each mount is checked exactly as :func:`verify` checks a single one; one
+    that the kernel mounted otherwise is unmounted and its task rolled back
+    (dirs removed while empty, a re-layered overlay put back), and its fstab
+    edit is dropped. Then each file's remaining edits are made in one write
+    (``write_together`` of the backend); a task whose edit fails there has its
+    overlay unmounted again and is rolled back too. A failed task's result
+    becomes a failed one.
+    """
+    unverified = cache.get("unverified")
+    if not unverified:
+        return
+    tasks = unverified.take()
+    intact = True
+    mounted = [task for task in tasks if task.unverified]
+    entries = host.read_mountinfo() if mounted else None
+    for task in mounted:
+        task.unverified = False
+        try:
+            live, _entries = verify(task.decl, task.defaults, task.params["links_dir"], entries)
+        except OverlayError as error:
+            intact = False
+            _fail_in_group(task, "mount", error)
+            continue
+        task.result["live"] = public_live(live)
+        task.undo.append(("mount", functools.partial(_take_down, task.decl.path)))
+    writes, failed = cache["write_together"], []
+    for (backend, location), members in sorted(writes.items(), key=lambda item: item[0][1]):
+        live_members = [(task, b) for task, b in members if not task.result.get("failed")]
+        if live_members:
+            failed += backend.write_together(tasks[0].module, location, live_members)
+    writes.clear()
+    for task, error in failed:
+        intact = False
+        _fail_in_group(task, "write_fstab", error)
+    if intact and entries is not None:
+        cache["entries"] = entries
+    elif not intact:
+        cache.pop("entries", None)
+        cache.pop("realpaths", None)
+
+
+def _fail_in_group(task, step, error):
+    """Roll back a task of a settled group and turn its result into a failed one."""
+    task.step = step
+    with _locked(task):
+        failure = _failure(task, error)
+    message = failure.message
+    if task.written_later:
+        files_named = ", ".join(task.written_later)
+        message += "; %s %s not changed" % (files_named, "was" if len(task.written_later) == 1 else "were")
+    keep = dict((key, task.result[key]) for key in ("path",) if key in task.result)
+    task.result.clear()
+    task.result.update(failure.details, failed=True, changed=False, msg=message, **keep)
+
+
+def _take_down(path):
+    """Undo a verified mount of a group whose file write failed."""
+    try:
+        host.umount2(path)
+    except OSError as error:
+        return "unmounting %s again failed (%s): unmount it by hand" % (path, error)
+    return "%s was unmounted again" % path
 
 
 # Roll back --------------------------------------------------------------
@@ -453,12 +587,17 @@ def run_batch(module):
     results, provided, cache = [None] * len(entries), [], {}
     if not module.check_mode:
         facts = host_facts(module)
+        resolve = functools.partial(_realpath, cache)
         cache["verified_lines"] = files.preverify_lines(
-            module, dict(filter(None, (planned_line(entry, facts) for entry in entries))))
-    for index in order:
-        results[index] = _run_entry(module, entries[index], provided, cache)
-        if entries[index]["state"] in WRITING:
-            provided.append(os.path.realpath(entries[index]["path"]))
+            module, dict(filter(None, (planned_line(entry, facts, resolve) for entry in entries))))
+        cache["unverified"], cache["write_together"] = Unverified(), {}
+    try:
+        for index in order:
+            results[index] = _run_entry(module, entries[index], provided, cache)
+            if entries[index]["state"] in WRITING:
+                provided.append(os.path.realpath(entries[index]["path"]))
+    finally:
+        settle(cache)  # every mount of the batch is verified, whatever happened meanwhile
     pruned = _prune(module, [e["path"] for e in entries], defaults, entries) if p["prune"] else []
     everything = results + pruned
     out = {

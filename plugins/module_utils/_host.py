@@ -54,6 +54,38 @@ def read_defaults(directory=PARAMETERS_DIR):
     return defaults_from_parameters(values, uuid_default())
 
 
+_O_PATH = getattr(os, "O_PATH", 0)
+FD_LINK = "/proc/self/fd/%d"
+
+
+def realpath(path):
+    """``os.path.realpath(path)``, asked of the kernel when ``path`` exists.
+
+    The kernel resolves the whole path for one ``open(O_PATH)`` (which opens
+    nothing for reading and works on any file type), and
+    ``/proc/self/fd/N`` names what it found: three system calls, where
+    ``os.path.realpath`` makes one ``lstat`` per component. A path that does
+    not exist, a dangling or looping link, or a host without ``/proc`` falls
+    back to ``os.path.realpath``, which resolves what exists and keeps the
+    rest as written.
+    """
+    if not _O_PATH:
+        return os.path.realpath(path)
+    try:
+        fd = os.open(path, _O_PATH | os.O_CLOEXEC)
+    except (OSError, ValueError):
+        return os.path.realpath(path)
+    try:
+        found = os.readlink(FD_LINK % fd)
+    except OSError:
+        found = None
+    finally:
+        os.close(fd)
+    if not found or found[:1] != "/" or found.endswith(" (deleted)"):
+        return os.path.realpath(path)
+    return found
+
+
 def cached(function):
     """``function`` of one path, each path looked up once (a module run's host reads)."""
     cache = {}

@@ -19,6 +19,20 @@ description:
     M(overlayfs.mounts.overlay_mount) task would be (same validation, planning,
     persistence, verification and rollback), so per-overlay behaviour is
     identical; only the cost of one task per overlay goes away.
+  - So that a long list costs time in proportion to its length, mounts are
+    verified in groups, and each fstab file is written once per group.
+    Every new mount is still compared with C(/proc/self/mountinfo), but one
+    read serves the whole group. Then the fstab lines of the mounts that
+    passed are written in one write, under the fstab lock. Every line is
+    still checked with C(findmnt --verify).
+  - A mount that the kernel made differently from its entry is unmounted
+    again, and that entry alone fails; its fstab line is never written. When
+    the group's fstab write fails (a full disk, for example), every overlay
+    whose line was in that write is unmounted again, and its entry fails.
+    O(mounts[].backup) keeps one copy of fstab from before that write.
+  - An entry whose paths meet a mount of the group that is not verified yet
+    (stacked on it, inside it, or sharing its upper or work dir) waits until
+    that group has been checked. Sharing a lower layer does not count.
   - Entries are ordered so that an overlay whose lower, upper or work dir lies
     on another listed overlay's mount point is set up after it and torn down
     before it.

@@ -21,8 +21,8 @@ import sys
 import tempfile
 
 COLLECTIONS = os.environ["ANSIBLE_COLLECTIONS_PATH"]
-MODULE = os.path.join(COLLECTIONS, "ansible_collections", "overlayfs", "mounts", "plugins", "modules",
-                      "overlay_mount.py")
+MODULES = os.path.join(COLLECTIONS, "ansible_collections", "overlayfs", "mounts", "plugins", "modules")
+MODULE = os.path.join(MODULES, "overlay_mount.py")
 ROOT = os.environ["OVERLAY_TEST_ROOT"]
 
 
@@ -38,11 +38,14 @@ def args_file(args):
     return path
 
 
-def start(args, **popen):
-    """Start the module on ``args``; returns (process, args file)."""
-    env = dict(os.environ, PYTHONPATH=COLLECTIONS)
+def start(args, module=MODULE, **popen):
+    """Start ``module`` (overlay_mount, a module file or a script that runs one) on ``args``.
+
+    Returns (process, args file).
+    """
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([COLLECTIONS, os.path.dirname(os.path.abspath(__file__))]))
     path = args_file(args)
-    proc = subprocess.Popen([sys.executable, MODULE, path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, module, path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env=env, **popen)
     return proc, path
 
@@ -56,8 +59,8 @@ def finish(proc, path):
         raise AssertionError("module printed no JSON (rc=%s): %s %s" % (proc.returncode, out, err))
 
 
-def run(args, fails=False):
-    result = finish(*start(args))
+def run(args, fails=False, module=MODULE):
+    result = finish(*start(args, module))
     if bool(result.get("failed")) != fails:
         raise AssertionError("expected %s, got: %s" % ("a failure" if fails else "success",
                                                        json.dumps(result, indent=1)[:4000]))

@@ -11,9 +11,10 @@ import os
 import random
 import signal
 import subprocess
+import sys
 import time
 
-from moduledriver import ROOT, check, finish, log, overlay_mounts_under, read_bytes, run, start
+from moduledriver import MODULES, ROOT, check, finish, log, overlay_mounts_under, read_bytes, run, start
 
 USER_TEXT = (b"# /etc/fstab: kept byte for byte\n"
              b"UUID=0a1b / ext4 errors=remount-ro 0 1\r\n"
@@ -246,13 +247,94 @@ def scenario_concurrent(count=20):
     log("%d concurrent runs: every line written once, user lines intact" % count)
 
 
+BATCH = os.path.join(MODULES, "overlay_mounts.py")
+
+
+def batch_args(name, fstab, count=3, **extra):
+    """overlay_mounts' arguments for ``count`` overlays a, b, c, ... below ``BASE/name``."""
+    entries = [dict((k, v) for k, v in declaration("%s/%s" % (name, chr(ord("a") + i)), fstab).items()
+                    if k in ("path", "lowerdir", "upperdir", "workdir")) for i in range(count)]
+    args = {"mounts": entries, "fstab": fstab, "unit_dir": os.path.join(BASE, name, "units"),
+            "links_dir": os.path.join(BASE, "links"), "persist": "fstab",
+            "modules_load_file": os.path.join(BASE, name, "modules-load.conf")}
+    args.update(extra)
+    return args
+
+
+def scenario_wrong_mount_in_batch():
+    """A batch whose middle overlay the kernel mounts wrongly: found, undone alone."""
+    top = os.path.join(BASE, "wrong")
+    os.makedirs(top)
+    fstab = os.path.join(top, "fstab")
+    write(fstab, USER_TEXT)
+    args = batch_args("wrong", fstab)
+    entries = args["mounts"]
+    os.environ["WRONG_MOUNT"] = "/wrong/b/"
+    try:
+        result = run(args, fails=True, module=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                           "wrong_mount.py"))
+    finally:
+        del os.environ["WRONG_MOUNT"]
+    a, b, c = result["overlays"]
+    expected = ("something other than what was declared", "it was unmounted again", "%s was not changed" % fstab)
+    check(b.get("failed") and all(text in b["msg"] for text in expected), "b: %s" % b)
+    for good in (a, c):
+        check(not good.get("failed") and good["live"]["lowerdir"] == [LOWER1, LOWER2], "%s" % good)
+    check(sorted(overlay_mounts_under(top)) == [entries[0]["path"], entries[2]["path"]],
+          "mounted: %s" % overlay_mounts_under(top))
+    text = read_bytes(fstab)
+    lines = text[len(USER_TEXT):].decode("utf-8").splitlines()
+    points = [line.split(" ")[1] for line in lines]
+    check(text.startswith(USER_TEXT) and points == [entries[0]["path"], entries[2]["path"]], "fstab: %r" % text)
+    for created in (os.path.dirname(entries[1]["upperdir"]), entries[1]["path"]):
+        check(not os.path.lexists(created), "created dir left behind: %s" % created)
+    again = run(args, module=BATCH)
+    check(again["changed"] and [r["changed"] for r in again["overlays"]] == [False, True, False],
+          "the run after the fault: %s" % [r["changed"] for r in again["overlays"]])
+    check(not run(args, module=BATCH)["changed"], "the third run changed")
+    check(len(read_bytes(fstab)[len(USER_TEXT):].splitlines()) == 3, "fstab: %r" % read_bytes(fstab))
+    log("a wrong mount among three: it alone unmounted, its dirs removed, its fstab line never written; "
+        "the next run converges")
+
+
+def scenario_full_disk_batch():
+    """A batch's one fstab write fails: every overlay of it is unmounted again."""
+    etc, fstab = user_fstab("fullbatch", "size=64k")
+    fill_blocks(etc)
+    args = batch_args("fullbatch", fstab, backup=True)
+    result = run(args, fails=True, module=BATCH)
+    for entry in result["overlays"]:
+        check(entry.get("failed") and "No space left" in entry["msg"] and "was unmounted again" in entry["msg"],
+              "%s" % entry)
+    check(read_bytes(fstab) == USER_TEXT, "fstab changed: %r" % read_bytes(fstab))
+    check(not overlay_mounts_under(os.path.join(BASE, "fullbatch")), "stray mounts: %s"
+          % overlay_mounts_under(os.path.join(BASE, "fullbatch")))
+    for entry in args["mounts"]:
+        for created in (os.path.dirname(entry["upperdir"]), entry["path"]):
+            check(not os.path.lexists(created), "created dir left behind: %s" % created)
+    check(sorted(os.listdir(etc)) == ["filler", "fstab"], "files left next to fstab: %s" % os.listdir(etc))
+    os.unlink(os.path.join(etc, "filler"))
+    first = run(args, module=BATCH)
+    check(all(r["changed"] for r in first["overlays"]), "the run after the fault: %s" % first["overlays"])
+    check(len(overlay_mounts_under(os.path.join(BASE, "fullbatch"))) == 3, "not mounted after converging")
+    text = read_bytes(fstab)
+    check(text.startswith(USER_TEXT) and text.count(b"\n") == USER_TEXT.count(b"\n") + 3, "fstab: %r" % text)
+    backups = [read_bytes(os.path.join(etc, n)) for n in os.listdir(etc) if n.startswith("fstab.")]
+    check(backups == [USER_TEXT], "one complete backup of the batch's one write: %r" % backups)
+    check(not run(args, module=BATCH)["changed"], "the re-run changed")
+    log("full disk under a batch: %s" % result["overlays"][0]["msg"])
+
+
 def main():
     os.makedirs(LOWER1)
     os.makedirs(LOWER2)
     write(os.path.join(LOWER1, "a"), b"1")
     write(os.path.join(LOWER2, "b"), b"2")
-    for scenario in (scenario_full_disk, scenario_no_inodes, scenario_read_only, scenario_immutable,
-                     scenario_full_unit_dir, scenario_killed, scenario_concurrent):
+    scenarios = (scenario_full_disk, scenario_no_inodes, scenario_read_only, scenario_immutable,
+                 scenario_full_unit_dir, scenario_killed, scenario_concurrent, scenario_wrong_mount_in_batch,
+                 scenario_full_disk_batch)
+    chosen = sys.argv[1:]  # by hand: runme.sh scenario_killed ... runs only those
+    for scenario in [s for s in scenarios if not chosen or s.__name__ in chosen]:
         began = time.time()
         log("== %s" % scenario.__name__)
         scenario()

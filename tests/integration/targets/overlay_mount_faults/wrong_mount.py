@@ -1,0 +1,38 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run overlay_mounts with a mount that succeeds but mounts the wrong thing.
+
+``python wrong_mount.py ARGS.json``: every overlay whose mount point
+contains ``$WRONG_MOUNT`` is mounted with its lower layers in reverse order,
+as a mount helper that mangles the layer list, or a process racing the
+module, would leave it. The mount call itself succeeds; only the module's
+check of mountinfo after the mount can find out.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import runpy
+import sys
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils import _host
+from moduledriver import MODULES
+
+REAL_MOUNT = _host.mount
+
+
+def wrong_mount(decl, *args, **kwargs):
+    if os.environ["WRONG_MOUNT"] in decl.path:
+        decl = decl.__class__(decl.path, list(reversed(decl.lowerdir)), decl.upperdir, decl.workdir,
+                              decl.options, decl.datadir, decl.state)
+    return REAL_MOUNT(decl, *args, **kwargs)
+
+
+if __name__ == "__main__":
+    _host.mount = wrong_mount
+    module = os.path.join(MODULES, "overlay_mounts.py")
+    sys.argv[0] = module
+    runpy.run_path(module, run_name="__main__")

@@ -197,7 +197,7 @@ class FstabBackend(Backend):
             raise OverlayError(
                 "fstab: the directory of %s does not exist; give an fstab path in an existing "
                 "directory" % self.path)
-        self.before = self.after = files.read_text(self.path)
+        self.before = self.after = files.read_text_again(self.path)
 
     def _edit(self, text, notes=None):
         return edit_fstab(text or "", self.decl, self.keep, self.extras, self.facts.lowerdir_plus, notes,

@@ -76,6 +76,21 @@ def _realpath(cache, path):
     return found
 
 
+def _resolve_safely(cache, field, path):
+    """_safepath.resolve_safely, each path checked once until this run changes the host.
+
+    Every entry of a batch names the same fstab, unit dir and links dir, and
+    often the same base layer; a path that was refused is checked again (and
+    refused again) each time. Dropped with the realpaths (see _realpath).
+    """
+    memo = cache.setdefault("realpaths", {})
+    key = ("safe", path)
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = _safepath.resolve_safely(field, path)
+    return found
+
+
 class _Task(object):
     """One task's declaration, host reads and plan, shared by the steps that carry it out."""
 
@@ -167,7 +182,8 @@ def declare(task, provided=()):
             "path: '%s' is a symlink to nothing; the mount point must be a directory (or missing, "
             "to be created): remove the link or point it at a directory" % declared.path)
     _safepath.check_declaration(declared, [("fstab", p.get("fstab")), ("unit_dir", p.get("unit_dir")),
-                                           ("links_dir", p.get("links_dir"))])
+                                           ("links_dir", p.get("links_dir"))],
+                                functools.partial(_resolve_safely, task.cache))
     decl = declared.canonical(task.realpath)
     unverified = task.cache.get("unverified")
     if unverified and unverified.touches(decl.layers, [p for p in (decl.path, decl.upperdir, decl.workdir) if p]):

@@ -37,6 +37,34 @@ def read_text(path):
         raise OverlayError("cannot read %s: %s" % (path, error.strerror))
 
 
+_TEXTS = {}
+
+
+def read_text_again(path):
+    """:func:`read_text`, answered from memory while the file is unchanged.
+
+    For planning only: a batch plans every overlay against the same fstab,
+    and a text read once is the same object each time (so its parse and its
+    index are found again without rehashing 1,000 lines). Unchanged means the
+    same device, inode, size, mtime and ctime; every write (ours is a rename)
+    changes one of them. What is written is always edited on a fresh
+    :func:`read_text` under the lock.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        _TEXTS.pop(path, None)
+        return read_text(path)
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    kept = _TEXTS.get(path)
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    text = read_text(path)  # a change after the stat shows as a new key next time
+    if text is not None:
+        _TEXTS[path] = (key, text)
+    return text
+
+
 class DirectoryLock(object):
     """An exclusive flock on a directory, held while fstab is read, edited and used.
 

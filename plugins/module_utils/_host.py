@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ctypes
+import errno
 import os
 import stat
 
@@ -73,8 +74,8 @@ def realpath(path):
         return os.path.realpath(path)
     try:
         fd = os.open(path, _O_PATH | os.O_CLOEXEC)
-    except (OSError, ValueError):
-        return os.path.realpath(path)
+    except (OSError, ValueError) as error:
+        return _realpath_of_missing(path, error)
     try:
         found = os.readlink(FD_LINK % fd)
     except OSError:
@@ -84,6 +85,25 @@ def realpath(path):
     if not found or found[:1] != "/" or found.endswith(" (deleted)"):
         return os.path.realpath(path)
     return found
+
+
+def _realpath_of_missing(path, error):
+    """realpath of a path that could not be opened: its parent's, and the name as written.
+
+    That is what ``os.path.realpath`` makes of a last component that does
+    not exist (a mount point or upper dir still to be created). Anything
+    else (a dangling or looping link, ``..``, not a directory on the way)
+    goes to ``os.path.realpath`` itself.
+    """
+    parent, name = os.path.split(path)
+    if getattr(error, "errno", None) != errno.ENOENT or not parent or not name or name in (".", ".."):
+        return os.path.realpath(path)
+    try:
+        os.lstat(path)
+    except OSError as missing:
+        if missing.errno == errno.ENOENT:
+            return os.path.join(realpath(parent), name)
+    return os.path.realpath(path)
 
 
 def cached(function):

@@ -116,15 +116,16 @@ def resolve_safely(field, path):
     return resolved
 
 
-def check_declaration(decl, extra=()):
+def check_declaration(decl, extra=(), resolve=resolve_safely):
     """Resolve every path of a declaration safely; raise on the first unsafe one.
 
-    ``extra`` adds ``(field, path)`` pairs (fstab, unit_dir, links_dir).
+    ``extra`` adds ``(field, path)`` pairs (fstab, unit_dir, links_dir);
+    ``resolve`` is :func:`resolve_safely` or a memo of it.
     """
     named = [("path", decl.path)] + decl.named_dirs()
     named += [(field, p) for field, p in extra if p]
     for field, path in named:
-        resolve_safely(field, path)
+        resolve(field, path)
 
 
 def _open_dir(name, dir_fd, field, shown):

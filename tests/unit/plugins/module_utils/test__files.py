@@ -128,3 +128,19 @@ def test_batch_check_refuses_only_the_bad_line_and_stays_fast(tmp_path, module):
     elapsed = time.monotonic() - start
     assert verified == set(line for target, line in lines.items() if target != bad)
     assert elapsed < 5, "findmnt over 1,002 lines took %.1f s" % elapsed
+
+
+def test_read_text_again_answers_from_memory_only_while_the_file_is_unchanged(tmp_path):
+    fstab = tmp_path / "fstab"
+    fstab.write_text(u"a /b c\n")
+    first = files.read_text_again(str(fstab))
+    assert first == "a /b c\n" and files.read_text_again(str(fstab)) is first
+    replacement = tmp_path / "new"
+    replacement.write_text(u"a /b c\nd /e f\n")
+    os.rename(str(replacement), str(fstab))  # how every writer of this collection replaces it
+    assert files.read_text_again(str(fstab)) == "a /b c\nd /e f\n"
+    with open(str(fstab), "a") as handle:  # an editor appending in place
+        handle.write(u"g /h i\n")
+    assert files.read_text_again(str(fstab)).endswith("g /h i\n")
+    os.unlink(str(fstab))
+    assert files.read_text_again(str(fstab)) is None

@@ -36,6 +36,7 @@ PATHS = [
     "real", "real/sub", "real/file", "abs", "abs/sub", "rel", "chain/sub/up/file", "real/sub/up/sub",
     "rel/../file", "abs/../real/./sub", "space dir", "dangling", "dangling/more", "loop1", "loop1/x",
     "missing", "missing/deeper", "real/file/", "real/file/x", "real/sub/", "abs//sub", ".", "..",
+    "abs/missing", "chain/sub/missing/deeper", "rel/new", "dangling/../real", "real/missing/..", "loop1/../x",
 ]
 
 
@@ -58,3 +59,13 @@ def test_realpath_of_an_existing_path_asks_the_kernel(tree, monkeypatch):
 
     monkeypatch.setattr(_host.os.path, "realpath", not_called)
     assert _host.realpath(str(tree / "chain" / "sub" / "up" / "file")) == expected
+
+
+def test_realpath_of_a_dir_still_to_be_created_asks_the_kernel_for_its_parent(tree, monkeypatch):
+    expected = os.path.realpath(str(tree / "chain" / "sub" / "new" / "upper"))
+
+    def not_called(path):
+        raise AssertionError("walked %s component by component" % path)
+
+    monkeypatch.setattr(_host.os.path, "realpath", not_called)
+    assert _host.realpath(str(tree / "chain" / "sub" / "new" / "upper")) == expected

@@ -97,6 +97,15 @@ def converge(args, fstab, before):
     return text
 
 
+def plain_fstab(name):
+    """``(top, fstab)``: a new dir ``BASE/name`` holding an fstab with USER_TEXT."""
+    top = os.path.join(BASE, name)
+    os.makedirs(top)
+    fstab = os.path.join(top, "fstab")
+    write(fstab, USER_TEXT)
+    return top, fstab
+
+
 def user_fstab(name, options):
     """``(etc, fstab)``: a tmpfs etc of its own (``options``) holding an fstab with USER_TEXT."""
     etc = os.path.join(BASE, name, "etc")
@@ -158,10 +167,7 @@ def scenario_immutable():
 
 
 def scenario_full_unit_dir():
-    top = os.path.join(BASE, "unitfull")
-    os.makedirs(top)
-    fstab = os.path.join(top, "fstab")
-    write(fstab, USER_TEXT)
+    _top, fstab = plain_fstab("unitfull")
     args = declaration("unitfull", fstab)
     tmpfs(args["unit_dir"], "size=16k")
     run(args)
@@ -227,10 +233,7 @@ def scenario_killed(kills_wanted=30):
 
 
 def scenario_concurrent(count=20):
-    top = os.path.join(BASE, "concurrent")
-    os.makedirs(top)
-    fstab = os.path.join(top, "fstab")
-    write(fstab, USER_TEXT)
+    top, fstab = plain_fstab("concurrent")
     all_args = [declaration("concurrent/m%02d" % i, fstab) for i in range(count)]
     procs = [start(a) for a in all_args]
     results = [finish(*p) for p in procs]
@@ -263,10 +266,7 @@ def batch_args(name, fstab, count=3, **extra):
 
 def scenario_wrong_mount_in_batch():
     """A batch whose middle overlay the kernel mounts wrongly: found, undone alone."""
-    top = os.path.join(BASE, "wrong")
-    os.makedirs(top)
-    fstab = os.path.join(top, "fstab")
-    write(fstab, USER_TEXT)
+    top, fstab = plain_fstab("wrong")
     args = batch_args("wrong", fstab)
     entries = args["mounts"]
     os.environ["WRONG_MOUNT"] = "/wrong/b/"

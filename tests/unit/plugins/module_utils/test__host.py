@@ -51,21 +51,15 @@ def test_realpath_without_proc_falls_back(tree, monkeypatch):
     assert _host.realpath(str(tree / "chain" / "sub")) == str(tree / "real" / "sub")
 
 
-def test_realpath_of_an_existing_path_asks_the_kernel(tree, monkeypatch):
-    expected = os.path.realpath(str(tree / "chain" / "sub" / "up" / "file"))
+@pytest.mark.parametrize("relative", [
+    "chain/sub/up/file",  # exists: one open(O_PATH) and one readlink
+    "chain/sub/new/upper",  # to be created: its parent's, from the kernel, and the names as written
+])
+def test_realpath_asks_the_kernel(tree, monkeypatch, relative):
+    expected = os.path.realpath(str(tree / relative))
 
     def not_called(path):
         raise AssertionError("walked %s component by component" % path)
 
     monkeypatch.setattr(_host.os.path, "realpath", not_called)
-    assert _host.realpath(str(tree / "chain" / "sub" / "up" / "file")) == expected
-
-
-def test_realpath_of_a_dir_still_to_be_created_asks_the_kernel_for_its_parent(tree, monkeypatch):
-    expected = os.path.realpath(str(tree / "chain" / "sub" / "new" / "upper"))
-
-    def not_called(path):
-        raise AssertionError("walked %s component by component" % path)
-
-    monkeypatch.setattr(_host.os.path, "realpath", not_called)
-    assert _host.realpath(str(tree / "chain" / "sub" / "new" / "upper")) == expected
+    assert _host.realpath(str(tree / relative)) == expected

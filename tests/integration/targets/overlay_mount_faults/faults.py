@@ -264,17 +264,22 @@ def batch_args(name, fstab, count=3, **extra):
     return args
 
 
+def run_mangling(args, where):
+    """overlay_mounts on ``args``, its first mount of each path containing ``where`` made wrongly."""
+    os.environ["WRONG_MOUNT"] = where
+    try:
+        return run(args, fails=True, module=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                         "wrong_mount.py"))
+    finally:
+        del os.environ["WRONG_MOUNT"]
+
+
 def scenario_wrong_mount_in_batch():
     """A batch whose middle overlay the kernel mounts wrongly: found, undone alone."""
     top, fstab = plain_fstab("wrong")
     args = batch_args("wrong", fstab)
     entries = args["mounts"]
-    os.environ["WRONG_MOUNT"] = "/wrong/b/"
-    try:
-        result = run(args, fails=True, module=os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                           "wrong_mount.py"))
-    finally:
-        del os.environ["WRONG_MOUNT"]
+    result = run_mangling(args, "/wrong/b/")
     a, b, c = result["overlays"]
     expected = ("something other than what was declared", "it was unmounted again", "%s was not changed" % fstab)
     check(b.get("failed") and all(text in b["msg"] for text in expected), "b: %s" % b)
@@ -292,9 +297,21 @@ def scenario_wrong_mount_in_batch():
     check(again["changed"] and [r["changed"] for r in again["overlays"]] == [False, True, False],
           "the run after the fault: %s" % [r["changed"] for r in again["overlays"]])
     check(not run(args, module=BATCH)["changed"], "the third run changed")
-    check(len(read_bytes(fstab)[len(USER_TEXT):].splitlines()) == 3, "fstab: %r" % read_bytes(fstab))
+    converged = read_bytes(fstab)
+    check(len(converged[len(USER_TEXT):].splitlines()) == 3, "fstab: %r" % converged)
+    # Re-layering b (its lowers swapped) comes out wrong too: the old b must come back, line and all.
+    entries[1]["lowerdir"] = [LOWER2, LOWER1]
+    result = run_mangling(args, "/wrong/b/")
+    b = result["overlays"][1]
+    check(b.get("failed") and "the previous overlay was mounted again" in b["msg"], "re-layered b: %s" % b)
+    check(read_bytes(fstab) == converged, "fstab changed by a failed re-layering: %r" % read_bytes(fstab))
+    check(sorted(overlay_mounts_under(top)) == sorted(e["path"] for e in entries), "mounted: %s"
+          % overlay_mounts_under(top))
+    entries[1]["lowerdir"] = [LOWER1, LOWER2]
+    after = run(args, module=BATCH)
+    check(not after["changed"], "the old b was not put back as it was: %s" % [(r["path"], r["actions"]) for r in after["overlays"]])
     log("a wrong mount among three: it alone unmounted, its dirs removed, its fstab line never written; "
-        "the next run converges")
+        "the next run converges; a wrong re-layering puts the old overlay and line back")
 
 
 def scenario_full_disk_batch():
@@ -302,17 +319,18 @@ def scenario_full_disk_batch():
     etc, fstab = user_fstab("fullbatch", "size=64k")
     fill_blocks(etc)
     args = batch_args("fullbatch", fstab, backup=True)
-    result = run(args, fails=True, module=BATCH)
-    for entry in result["overlays"]:
-        check(entry.get("failed") and "No space left" in entry["msg"] and "was unmounted again" in entry["msg"],
-              "%s" % entry)
-    check(read_bytes(fstab) == USER_TEXT, "fstab changed: %r" % read_bytes(fstab))
-    check(not overlay_mounts_under(os.path.join(BASE, "fullbatch")), "stray mounts: %s"
-          % overlay_mounts_under(os.path.join(BASE, "fullbatch")))
-    for entry in args["mounts"]:
-        for created in (os.path.dirname(entry["upperdir"]), entry["path"]):
-            check(not os.path.lexists(created), "created dir left behind: %s" % created)
-    check(sorted(os.listdir(etc)) == ["filler", "fstab"], "files left next to fstab: %s" % os.listdir(etc))
+    for backup, fails_at in ((True, "backing up"), (False, "writing fstab")):
+        result = run(dict(args, backup=backup), fails=True, module=BATCH)
+        for entry in result["overlays"]:
+            expected = (fails_at, "No space left", "was unmounted again")
+            check(entry.get("failed") and all(text in entry["msg"] for text in expected), "%s" % entry)
+        check(read_bytes(fstab) == USER_TEXT, "fstab changed: %r" % read_bytes(fstab))
+        check(not overlay_mounts_under(os.path.join(BASE, "fullbatch")), "stray mounts: %s"
+              % overlay_mounts_under(os.path.join(BASE, "fullbatch")))
+        for entry in args["mounts"]:
+            for created in (os.path.dirname(entry["upperdir"]), entry["path"]):
+                check(not os.path.lexists(created), "created dir left behind: %s" % created)
+        check(sorted(os.listdir(etc)) == ["filler", "fstab"], "files left next to fstab: %s" % os.listdir(etc))
     os.unlink(os.path.join(etc, "filler"))
     first = run(args, module=BATCH)
     check(all(r["changed"] for r in first["overlays"]), "the run after the fault: %s" % first["overlays"])

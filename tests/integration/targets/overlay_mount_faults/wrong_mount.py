@@ -3,11 +3,12 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Run overlay_mounts with a mount that succeeds but mounts the wrong thing.
 
-``python wrong_mount.py ARGS.json``: every overlay whose mount point
-contains ``$WRONG_MOUNT`` is mounted with its lower layers in reverse order,
-as a mount helper that mangles the layer list, or a process racing the
-module, would leave it. The mount call itself succeeds; only the module's
-check of mountinfo after the mount can find out.
+``python wrong_mount.py ARGS.json``: the first mount of each overlay whose
+mount point contains ``$WRONG_MOUNT`` is made with its lower layers in
+reverse order, as a mount helper that mangles the layer list, or a process
+racing the module, would leave it. The mount call itself succeeds; only the
+module's check of mountinfo after the mount can find out. Later mounts of
+the same path (putting back a re-layered overlay) are made as asked.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -22,10 +23,12 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils import _host
 from moduledriver import MODULES
 
 REAL_MOUNT = _host.mount
+MANGLED = set()
 
 
 def wrong_mount(decl, *args, **kwargs):
-    if os.environ["WRONG_MOUNT"] in decl.path:
+    if os.environ["WRONG_MOUNT"] in decl.path and decl.path not in MANGLED:
+        MANGLED.add(decl.path)
         decl = decl.__class__(decl.path, list(reversed(decl.lowerdir)), decl.upperdir, decl.workdir,
                               decl.options, decl.datadir, decl.state)
     return REAL_MOUNT(decl, *args, **kwargs)

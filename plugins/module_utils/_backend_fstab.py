@@ -154,6 +154,38 @@ def persisted_entries(text, path):
     return [entry_config(e) for e in _fstab.find_entries(_fstab.parse(text), path)]
 
 
+def restore_text(module, path, written, original):
+    """Put ``path`` back to ``original`` (None: no file) unless it changed since ``written``."""
+    if files.read_text(path) != written:
+        raise OverlayError("it was changed by another program meanwhile and is left as it is now")
+    if original is None:
+        files.remove_file(path)
+    else:
+        files.write_atomic(module, path, original, step="restoring fstab")
+
+
+def _reload_or_restore(module, path, written, original):
+    """systemctl daemon-reload after a group's fstab write; on failure put the file back.
+
+    Returns ``(None, False)``, or the OverlayError to fail the group's
+    entries with and whether the file was put back.
+    """
+    try:
+        files.systemctl(module, "daemon-reload")
+        return None, False
+    except OverlayError as error:
+        message = "systemctl daemon-reload after writing %s failed: %s" % (path, error.message)
+    restored = False
+    try:
+        restore_text(module, path, written, original)
+        restored = True
+        message += "; %s was put back as it was" % path
+        files.systemctl(module, "daemon-reload")
+    except (OverlayError, OSError) as error:
+        message += "; then: %s" % getattr(error, "message", error)
+    return OverlayError(message), restored
+
+
 class FstabBackend(Backend):
     """Overlays as lines of an fstab file (``persist: fstab``)."""
 
@@ -296,8 +328,11 @@ class FstabBackend(Backend):
         again on it, in order, as :meth:`_write` does for one overlay; a
         member whose edit fails now fails alone. Every line not yet checked
         by the batch's findmnt run is checked, and the file is written once
-        (with one backup when any member asked for it). Returns the failed
-        members, ``[(task, OverlayError)]``: all of them when writing failed.
+        (with one backup when any member asked for it). Where systemd runs,
+        ``daemon-reload`` follows, so that its fstab generator sees the new
+        lines; if that fails, the file is put back as it was. Returns the
+        failed members, ``[(task, OverlayError)]``: all of them when writing
+        or reloading failed.
         """
         path = location
         failed, written, unchecked = [], [], []
@@ -338,15 +373,16 @@ class FstabBackend(Backend):
                 reason = error if isinstance(error, OverlayError) else OverlayError(
                     "writing %s failed: %s" % (path, error))
                 return failed + [(task, reason) for task, _backend in written]
+            if any(backend.facts.booted for _task, backend in written):
+                reason, restored = _reload_or_restore(module, path, new, current)
+                if reason is not None:
+                    if backup_file and restored:
+                        files.remove_file(backup_file)
+                    return failed + [(task, reason) for task, _backend in written]
         for task, backend in written:
             if backup_file and backend.params["backup"]:
                 task.result["backup_file"] = backup_file
         return failed
 
     def _restore(self, module, written, original):
-        if files.read_text(self.path) != written:
-            raise OverlayError("it was changed by another program meanwhile and is left as it is now")
-        if original is None:
-            files.remove_file(self.path)
-        else:
-            files.write_atomic(module, self.path, original, step="restoring fstab")
+        restore_text(module, self.path, written, original)

@@ -360,6 +360,8 @@ def _create_dir(task, step):
 
 
 def _daemon_reload(task, _step):
+    if task.written_later and not any(kind == "persist" for kind, _undo in task.undo):
+        return  # nothing written yet: the group's write reloads after it (write_together)
     files.systemctl(task.module, "daemon-reload")
 
 

@@ -23,8 +23,9 @@ description:
     verified in groups, and each fstab file is written once per group.
     Every new mount is still compared with C(/proc/self/mountinfo), but one
     read serves the whole group. Then the fstab lines of the mounts that
-    passed are written in one write, under the fstab lock. Every line is
-    still checked with C(findmnt --verify).
+    passed are written in one write, under the fstab lock, followed by one
+    C(systemctl daemon-reload) where systemd runs. Every line is still
+    checked with C(findmnt --verify).
   - A mount that the kernel made differently from its entry is unmounted
     again, and that entry alone fails; its fstab line is never written. When
     the group's fstab write fails (a full disk, for example), every overlay

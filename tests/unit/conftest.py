@@ -10,6 +10,7 @@ symlink at the repository from a temporary ``ansible_collections`` tree.
 
 from __future__ import absolute_import, division, print_function
 
+import json
 import os
 import shutil
 import subprocess
@@ -57,3 +58,16 @@ def private_mount():
         assert result.returncode == 0, result.stderr
         return result.stdout
     return run
+
+
+@pytest.fixture
+def module():
+    """A real AnsibleModule, for its real atomic_move."""
+    from ansible.module_utils import basic
+    saved = basic._ANSIBLE_ARGS, getattr(basic, "_ANSIBLE_PROFILE", None)
+    basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": {}}).encode("utf-8")
+    basic._ANSIBLE_PROFILE = "legacy"
+    try:
+        yield basic.AnsibleModule(argument_spec={})
+    finally:
+        basic._ANSIBLE_ARGS, basic._ANSIBLE_PROFILE = saved

@@ -8,9 +8,15 @@ __metaclass__ = type
 
 import pytest
 
+from ansible_collections.overlayfs.mounts.plugins.module_utils import _files as files
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
-from ansible_collections.overlayfs.mounts.plugins.module_utils._backend import boot_extras
-from ansible_collections.overlayfs.mounts.plugins.module_utils._backend_fstab import edit_fstab, fstab_line, persisted_entries
+from ansible_collections.overlayfs.mounts.plugins.module_utils._backend import HostFacts, boot_extras
+from ansible_collections.overlayfs.mounts.plugins.module_utils._backend_fstab import (
+    FstabBackend,
+    edit_fstab,
+    fstab_line,
+    persisted_entries,
+)
 from ansible_collections.overlayfs.mounts.plugins.module_utils._declaration import Declaration
 
 DECL = Declaration("/srv/m", ["/srv/l1", "/srv/l2"], "/srv/u", "/srv/w", ["index=off"])
@@ -121,3 +127,59 @@ def test_bare_cr_at_the_end_survives_add_and_remove(text):
     added, _info = edit_fstab(text, decl, True, [])
     assert added.startswith(text)
     assert edit_fstab(added, decl, False, [])[0] == text
+
+
+# write_together: a batch group's edits in one write ---------------------------
+
+class _Member(object):
+    """What write_together needs of a task: its checked lines and its result."""
+
+    def __init__(self, verified=()):
+        self.verified = verified
+        self.result = {}
+
+
+def _group(fstab, booted, backup=False):
+    members = []
+    for name in ("a", "b"):
+        decl = Declaration("/srv/%s" % name, ["/srv/l1"], "/srv/%s.u" % name, "/srv/%s.w" % name, [])
+        backend = FstabBackend({"fstab": str(fstab), "backup": backup}, decl, [], HostFacts(True, False, booted))
+        backend.keep = True
+        members.append((_Member(verified=set([backend._line()])), backend))
+    return members
+
+
+@pytest.mark.parametrize("booted", [True, False])
+def test_write_together_makes_every_edit_in_one_write(tmp_path, module, monkeypatch, booted):
+    fstab = tmp_path / "fstab"
+    fstab.write_text(USER_FSTAB)
+    calls = []
+    monkeypatch.setattr(files, "systemctl", lambda _module, *args: calls.append(args))
+    writes = []
+    real_write = files.write_atomic
+    monkeypatch.setattr(files, "write_atomic", lambda *a, **k: writes.append(a[1]) or real_write(*a, **k))
+    assert FstabBackend.write_together(module, str(fstab), _group(fstab, booted)) == []
+    text = fstab.read_text()
+    assert text.startswith(USER_FSTAB + "\n") and "overlay /srv/a " in text and "overlay /srv/b " in text
+    assert writes == [str(fstab)]
+    assert calls == ([("daemon-reload",)] if booted else [])  # systemd's fstab generator sees the lines
+
+
+def test_a_failed_reload_puts_fstab_back_and_fails_the_whole_write(tmp_path, module, monkeypatch):
+    fstab = tmp_path / "fstab"
+    fstab.write_text(USER_FSTAB)
+    calls = []
+
+    def systemctl(_module, *args):
+        calls.append(args)
+        if len(calls) == 1:
+            raise OverlayError("systemctl daemon-reload failed (rc=1): Access denied")
+
+    monkeypatch.setattr(files, "systemctl", systemctl)
+    members = _group(fstab, booted=True, backup=True)
+    failed = FstabBackend.write_together(module, str(fstab), members)
+    assert [task for task, _error in failed] == [task for task, _backend in members]
+    message = failed[0][1].message
+    assert "daemon-reload after writing" in message and "Access denied" in message and "put back" in message
+    assert fstab.read_text() == USER_FSTAB and calls == [("daemon-reload",)] * 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fstab"]  # no backup of a file that did not change

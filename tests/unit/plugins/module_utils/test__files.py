@@ -7,7 +7,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
 import os
 import subprocess
 import sys
@@ -16,19 +15,6 @@ import pytest
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils import _files as files
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
-
-
-@pytest.fixture
-def module():
-    """A real AnsibleModule, for its real atomic_move."""
-    from ansible.module_utils import basic
-    saved = basic._ANSIBLE_ARGS, getattr(basic, "_ANSIBLE_PROFILE", None)
-    basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": {}}).encode("utf-8")
-    basic._ANSIBLE_PROFILE = "legacy"
-    try:
-        yield basic.AnsibleModule(argument_spec={})
-    finally:
-        basic._ANSIBLE_ARGS, basic._ANSIBLE_PROFILE = saved
 
 
 def test_symlinked_fstab_target_is_written_in_its_own_dir(tmp_path, module):

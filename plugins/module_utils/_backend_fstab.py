@@ -279,13 +279,13 @@ class FstabBackend(Backend):
     def _write(self, ctx):
         """Edit fstab again on the text read now (under the lock), check the line, write it.
 
-        In a batch the edit joins the batch's others to the same file, which
-        :meth:`write_together` makes at once after their mounts are verified.
+        In a batch the edit waits: once the task has carried out all its
+        steps, it joins the edits of the batch's other entries to the same
+        file, which :meth:`write_together` makes at once after their mounts
+        are verified.
         """
-        together = ctx.cache.get("write_together")
-        if together is not None:
-            together.setdefault((type(self), self.path), []).append((ctx, self))
-            ctx.written_later.append(self.path)
+        if "write_together" in ctx.cache:
+            ctx.written_later.append((self.path, self))
             return None
         current = files.read_text(self.path)
         if current is None and not self.keep:

@@ -105,7 +105,7 @@ class _Task(object):
         self.step = None
         self.undo = []  # (kind, function) of the steps done: persist, mount or dirs
         self.unverified = False  # mounted in a batch, to be verified with its group (settle)
-        self.written_later = []  # in a batch: files whose edit the group writes (settle)
+        self.written_later = []  # in a batch: (file, backend) whose edit the group writes (settle)
         self.verified = cache.get("verified_lines", ())
 
     @property
@@ -154,8 +154,14 @@ def run(module, params=None, provided=(), cache=None):
 
 
 def _join_group(task, entries):
-    """Leave the rest of the task (verify, write fstab) to its batch's group (:func:`settle`)."""
+    """Leave the rest of the task (verify, write fstab) to its batch's group (:func:`settle`).
+
+    Only a task whose steps all succeeded joins: a failed one has been rolled
+    back, and its waiting edits are dropped with it.
+    """
     decl = task.decl
+    for location, backend in task.written_later:
+        task.cache["write_together"].setdefault((type(backend), location), []).append((task, backend))
     if task.unverified:
         root = engine_layout(decl.path, {"lowerdir": decl.lowerdir, "upperdir": decl.upperdir,
                                          "workdir": decl.workdir})
@@ -527,7 +533,7 @@ def _fail_in_group(task, step, error):
         failure = _failure(task, error)
     message = failure.message
     if task.written_later:
-        files_named = ", ".join(task.written_later)
+        files_named = ", ".join(location for location, _backend in task.written_later)
         message += "; %s %s not changed" % (files_named, "was" if len(task.written_later) == 1 else "were")
     keep = dict((key, task.result[key]) for key in ("path",) if key in task.result)
     task.result.clear()

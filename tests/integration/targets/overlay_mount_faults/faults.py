@@ -264,14 +264,20 @@ def batch_args(name, fstab, count=3, **extra):
     return args
 
 
-def run_mangling(args, where):
-    """overlay_mounts on ``args``, its first mount of each path containing ``where`` made wrongly."""
+def run_mangling(args, where, refused=False):
+    """overlay_mounts on ``args``, its first mount of each path containing ``where`` made wrongly.
+
+    ``refused``: the kernel refuses that mount instead (see wrong_mount.py).
+    """
     os.environ["WRONG_MOUNT"] = where
+    if refused:
+        os.environ["WRONG_MOUNT_FAILS"] = "1"
     try:
         return run(args, fails=True, module=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                          "wrong_mount.py"))
     finally:
         del os.environ["WRONG_MOUNT"]
+        os.environ.pop("WRONG_MOUNT_FAILS", None)
 
 
 def scenario_wrong_mount_in_batch():
@@ -314,6 +320,29 @@ def scenario_wrong_mount_in_batch():
         "the next run converges; a wrong re-layering puts the old overlay and line back")
 
 
+def scenario_refused_mount_in_batch():
+    """The kernel refuses the middle overlay's mount: its fstab edit, made later by the group, must go too."""
+    top, fstab = plain_fstab("refused")
+    args = batch_args("refused", fstab)
+    entries = args["mounts"]
+    result = run_mangling(args, "/refused/b/", refused=True)
+    a, b, c = result["overlays"]
+    check(b.get("failed") and not a.get("failed") and not c.get("failed"), "results: %s" % result["overlays"])
+    check(sorted(overlay_mounts_under(top)) == [entries[0]["path"], entries[2]["path"]],
+          "mounted: %s" % overlay_mounts_under(top))
+    text = read_bytes(fstab)
+    points = [line.split(" ")[1] for line in text[len(USER_TEXT):].decode("utf-8").splitlines()]
+    check(text.startswith(USER_TEXT) and points == [entries[0]["path"], entries[2]["path"]],
+          "a refused mount's line was written: %r" % text)
+    for created in (os.path.dirname(entries[1]["upperdir"]), entries[1]["path"]):
+        check(not os.path.lexists(created), "created dir left behind: %s" % created)
+    again = run(args, module=BATCH)
+    check([r["changed"] for r in again["overlays"]] == [False, True, False],
+          "the run after the fault: %s" % [r["changed"] for r in again["overlays"]])
+    check(not run(args, module=BATCH)["changed"], "the third run changed")
+    log("a refused mount among three: %s" % b["msg"])
+
+
 def scenario_full_disk_batch():
     """A batch's one fstab write fails: every overlay of it is unmounted again."""
     etc, fstab = user_fstab("fullbatch", "size=64k")
@@ -350,7 +379,7 @@ def main():
     write(os.path.join(LOWER2, "b"), b"2")
     scenarios = (scenario_full_disk, scenario_no_inodes, scenario_read_only, scenario_immutable,
                  scenario_full_unit_dir, scenario_killed, scenario_concurrent, scenario_wrong_mount_in_batch,
-                 scenario_full_disk_batch)
+                 scenario_refused_mount_in_batch, scenario_full_disk_batch)
     chosen = sys.argv[1:]  # by hand: runme.sh scenario_killed ... runs only those
     for scenario in [s for s in scenarios if not chosen or s.__name__ in chosen]:
         began = time.time()

@@ -9,6 +9,10 @@ reverse order, as a mount helper that mangles the layer list, or a process
 racing the module, would leave it. The mount call itself succeeds; only the
 module's check of mountinfo after the mount can find out. Later mounts of
 the same path (putting back a re-layered overlay) are made as asked.
+
+With ``$WRONG_MOUNT_FAILS`` set, that first mount is instead asked of the
+kernel with a lower layer that was removed after the module checked it, so
+the kernel itself refuses the mount (a race with another process).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -29,7 +33,10 @@ MANGLED = set()
 def wrong_mount(decl, *args, **kwargs):
     if os.environ["WRONG_MOUNT"] in decl.path and decl.path not in MANGLED:
         MANGLED.add(decl.path)
-        decl = decl.__class__(decl.path, list(reversed(decl.lowerdir)), decl.upperdir, decl.workdir,
+        lowers = list(reversed(decl.lowerdir))
+        if os.environ.get("WRONG_MOUNT_FAILS"):
+            lowers = [decl.lowerdir[0] + ".removed-meanwhile"] + decl.lowerdir[1:]
+        decl = decl.__class__(decl.path, lowers, decl.upperdir, decl.workdir,
                               decl.options, decl.datadir, decl.state)
     return REAL_MOUNT(decl, *args, **kwargs)
 

@@ -61,34 +61,34 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._spec import INHE
 WRITING = ("mounted", "present")
 
 
-def _realpath(cache, path):
-    """os.path.realpath, each path resolved once until this run changes the host.
+def _remembered(cache, key, compute):
+    """``compute()``, kept in ``cache["realpaths"]`` under ``key`` until this run changes the host.
 
     A batch resolves the same paths when it checks its fstab lines, when
-    each entry is declared and when its live mount is read; the answers are
-    dropped (``cache["realpaths"]``) before any entry acts, since a mount or
-    a new dir can change them, and after a group's mounts are undone.
+    each entry is declared and when its live mount is read. The answers are
+    dropped before any entry acts, since a mount or a new dir can change
+    them, and after a group's mounts are undone. A computation that raised
+    is not kept, so it is made (and raises) again next time.
     """
     memo = cache.setdefault("realpaths", {})
-    found = memo.get(path)
+    found = memo.get(key)
     if found is None:
-        found = memo[path] = host.realpath(path)
+        found = memo[key] = compute()
     return found
+
+
+def _realpath(cache, path):
+    """os.path.realpath (asked of the kernel), once per path until this run changes the host."""
+    return _remembered(cache, path, lambda: host.realpath(path))
 
 
 def _resolve_safely(cache, field, path):
-    """_safepath.resolve_safely, each path checked once until this run changes the host.
+    """_safepath.resolve_safely, once per path until this run changes the host.
 
     Every entry of a batch names the same fstab, unit dir and links dir, and
-    often the same base layer; a path that was refused is checked again (and
-    refused again) each time. Dropped with the realpaths (see _realpath).
+    often the same base layer.
     """
-    memo = cache.setdefault("realpaths", {})
-    key = ("safe", path)
-    found = memo.get(key)
-    if found is None:
-        found = memo[key] = _safepath.resolve_safely(field, path)
-    return found
+    return _remembered(cache, ("safe", path), lambda: _safepath.resolve_safely(field, path))
 
 
 class _Task(object):
@@ -471,11 +471,7 @@ def verify(decl, defaults, links_root=None, entries=None):
     diffs = differences(decl, live, defaults)
     if diffs:
         detail = "; ".join("%s: declared %r, mounted %r" % (d["field"], d["declared"], d["live"]) for d in diffs)
-        try:
-            host.umount2(decl.path)
-            undone = "it was unmounted again"
-        except OSError as error:
-            undone = "unmounting it again failed (%s): unmount it by hand" % error
+        undone = _unmount_again(decl.path, "it")
         raise OverlayError(
             "the kernel mounted something other than what was declared at %s (%s); %s"
             % (decl.path, detail, undone), drift=diffs, live=public_live(live))
@@ -509,7 +505,7 @@ def settle(cache):
             _fail_in_group(task, "mount", error)
             continue
         task.result["live"] = public_live(live)
-        task.undo.append(("mount", functools.partial(_take_down, task.decl.path)))
+        task.undo.append(("mount", functools.partial(_unmount_again, task.decl.path)))
     writes, failed = cache["write_together"], []
     for (backend, location), members in sorted(writes.items(), key=lambda item: item[0][1]):
         live_members = [(task, b) for task, b in members if not task.result.get("failed")]
@@ -540,13 +536,14 @@ def _fail_in_group(task, step, error):
     task.result.update(failure.details, failed=True, changed=False, msg=message, **keep)
 
 
-def _take_down(path):
-    """Undo a verified mount of a group whose file write failed."""
+def _unmount_again(path, name=None):
+    """Unmount a mount this task made; what happened, in words (``name``: how to call it)."""
+    name = name or path
     try:
         host.umount2(path)
     except OSError as error:
-        return "unmounting %s again failed (%s): unmount it by hand" % (path, error)
-    return "%s was unmounted again" % path
+        return "unmounting %s again failed (%s): unmount it by hand" % (name, error)
+    return "%s was unmounted again" % name
 
 
 # Roll back --------------------------------------------------------------

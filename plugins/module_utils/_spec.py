@@ -74,6 +74,24 @@ def batch_spec():
     return spec
 
 
+def invocation(params):
+    """overlay_mounts' ``invocation``: its arguments, each entry without the keys left at their default.
+
+    Ansible returns a module's checked arguments with its result and then
+    copies, scrubs and decodes them on both sides. Each entry of a batch
+    came back with every one of its keys, most of them null: about a sixth
+    of a re-run's result (270 of 1,730 bytes per overlay). What is left
+    shows what every entry declared; the task's own options stay whole.
+    """
+    defaults = dict((name, option.get("default")) for name, option in MOUNT_SPEC.items())
+    for name in INHERITED:
+        defaults[name] = None
+    args = dict(params)
+    args["mounts"] = [dict((key, value) for key, value in entry.items() if value != defaults.get(key))
+                      for entry in params["mounts"]]
+    return {"module_args": args}
+
+
 INFO_SPEC = dict(
     path=dict(type="list", elements="path", aliases=["name"]),
     fstab=dict(type="path", default="/etc/fstab"),

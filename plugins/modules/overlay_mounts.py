@@ -197,6 +197,10 @@ attributes:
 notes:
   - In check mode the task is a complete drift report for the whole list; see
     C(drift).
+  - The arguments Ansible shows with the result (C(invocation), with C(-vvv))
+    list each entry of O(mounts) without the keys it left at their default,
+    so that a long list does not come back with every key of every entry.
+    The task's own options are shown whole.
 seealso:
   - module: overlayfs.mounts.overlay_mount
   - module: overlayfs.mounts.overlay_mount_info
@@ -271,7 +275,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge import run_batch
 from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._kernel import ensure_overlay
-from ansible_collections.overlayfs.mounts.plugins.module_utils._spec import batch_spec
+from ansible_collections.overlayfs.mounts.plugins.module_utils._spec import batch_spec, invocation
 
 
 def main():
@@ -283,7 +287,7 @@ def main():
         except OverlayError as error:
             module.fail_json(msg=error.message, **error.details)
     out, failed = run_batch(module)
-    out.update(changed=kernel_changed or out["changed"], kernel=kernel)
+    out.update(changed=kernel_changed or out["changed"], kernel=kernel, invocation=invocation(module.params))
     if failed:
         module.fail_json(
             msg="%d of %d overlays failed: %s" % (

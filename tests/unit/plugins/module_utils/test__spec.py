@@ -15,6 +15,7 @@ __metaclass__ = type
 
 import copy
 import importlib
+import json
 import os
 
 import pytest
@@ -186,3 +187,37 @@ def test_every_overlay_option_is_documented():
     for option in OPTIONS:
         written = option.name if option.values is None else "%s=%s" % (option.name, "|".join(option.values))
         assert "C(%s)" % written in text, written
+
+
+def _checked_batch(args):
+    """overlay_mounts' arguments as AnsibleModule checks them against batch_spec()."""
+    from ansible.module_utils import basic
+    saved = basic._ANSIBLE_ARGS, getattr(basic, "_ANSIBLE_PROFILE", None)
+    basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode("utf-8")
+    basic._ANSIBLE_PROFILE = "legacy"
+    try:
+        return basic.AnsibleModule(argument_spec=_spec.batch_spec(), supports_check_mode=True).params
+    finally:
+        basic._ANSIBLE_ARGS, basic._ANSIBLE_PROFILE = saved
+
+
+def test_invocation_keeps_what_each_entry_declared():
+    given = [
+        {"path": "/srv/a", "lowerdir": ["/l/a", "/l/base"], "upperdir": "/u/a", "workdir": "/w/a"},
+        {"name": "/srv/b", "lowerdir": ["/l/b"], "options": ["index=on"], "persist": "none",
+         "clear_volatile": True, "mode": "0750", "state": "present"},
+        {"path": "/srv/c", "state": "absent", "persist": "fstab", "boot": True, "options": []},
+    ]
+    params = _checked_batch({"mounts": given, "fstab": "/tmp/fstab", "prune": True})
+    shown = _spec.invocation(params)["module_args"]
+    assert shown["mounts"] == [
+        {"path": "/srv/a", "lowerdir": ["/l/a", "/l/base"], "upperdir": "/u/a", "workdir": "/w/a"},
+        # As in ansible's own invocation, an alias shows beside the option it names.
+        {"name": "/srv/b", "path": "/srv/b", "lowerdir": ["/l/b"], "options": ["index=on"], "persist": "none",
+         "clear_volatile": True, "mode": "0750", "state": "present"},
+        # An inherited setting an entry states is kept even when it equals overlay_mount's default.
+        {"path": "/srv/c", "state": "absent", "persist": "fstab", "boot": True},
+    ]
+    # The task's own options stay whole, defaults included; params are not changed.
+    assert dict(shown, mounts=None) == dict(params, mounts=None)
+    assert len(params["mounts"][0]) == len(_spec.entry_spec())

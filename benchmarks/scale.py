@@ -29,10 +29,17 @@ interleaved and rotate between repetitions; figures are medians, and every
 ratio is against the ping runs of the same invocation.
 
     python3 benchmarks/scale.py [--counts 10,100,1000] [--runs 3]
-        [--collections live|installed] [--profile] [-v]
+        [--collections live|installed] [--profile | --floor] [-v]
 
 Targets (issue 14) at 1,000 overlays: converge at most 4x ping, re-run at
 most 2x ping. They are reported, not enforced.
+
+``--floor`` times, for each count, what ansible-core costs before the
+module does any work: a ping playbook given the N-overlay declaration
+(``-e @vars``), and the role run with ``overlay_mounts`` replaced by a module
+that reads nothing and answers with a fixed, empty result (the floor of any
+re-run through the role). Beside them: the real module as one plain task and
+the real role, both re-runs (changed=0) after a converge.
 
 ``--profile`` times nothing against ping; it shows where the time goes.
 First the fixed costs, from whole ansible-playbook runs: ping, the role
@@ -185,6 +192,106 @@ def timed(args, venv, work):
             print("target %d overlays, %-8s <= %gx ping: wall %5.2fx %-8s (cpu %5.2fx %s)" % (
                 TARGET_COUNT, name, target, wall, "met" if wall <= target else "NOT MET",
                 cpu, "met" if cpu <= target else "not met"))
+
+
+# --- floor -------------------------------------------------------------------
+
+STUB = '''#!/usr/bin/python
+# The floor (scale.py --floor): the role runs this in place of overlay_mounts, with the same
+# arguments. It reads nothing, does nothing and answers with a fixed, small result.
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+import sys
+
+from ansible.module_utils import basic  # noqa: F401  (an AnsiballZ module, as overlay_mounts is)
+
+print(json.dumps({"changed": False, "overlays": [], "pruned": [], "drift": []}))
+sys.exit(0)
+'''
+
+
+def floor_collections(work):
+    """A collections path where overlayfs.mounts is this work tree with ``overlay_mounts`` replaced by STUB."""
+    root = os.path.join(work, "floor")
+    collection = os.path.join(root, "ansible_collections", "overlayfs", "mounts")
+    os.makedirs(os.path.join(collection, "plugins", "modules"))
+    repo = _collection_path.REPO
+    for rel, skip in (("", ("plugins", ".git", ".venv", ".cache")), ("plugins", ("modules",)),
+                      ("plugins/modules", ("overlay_mounts.py",))):
+        for name in os.listdir(os.path.join(repo, rel)):
+            if name not in skip:
+                os.symlink(os.path.join(repo, rel, name), os.path.join(collection, rel, name))
+    with open(os.path.join(collection, "plugins", "modules", "overlay_mounts.py"), "w") as handle:
+        handle.write(STUB)
+    return root
+
+
+def floor(args, venv, work):
+    """What ansible-core costs around the module: the same role and declaration, a module that does nothing."""
+    runner = Runner(venv, collections_path(args.collections, work), work, args.verbose, measure_modules=True)
+    stub = Runner(venv, floor_collections(work), work, args.verbose, measure_modules=True)
+    scratch, empty_vars = prepare(work)
+    samples = {}
+
+    def record(case, result):
+        samples.setdefault(case, []).append(result)
+
+    def ping():
+        record("ping", runner.run("ping", empty_vars, lambda c: c == 0))
+
+    def cases(count):
+        def step():
+            root, overlays, vars_file = fresh_scratch(scratch, count)
+            try:
+                record(("declared", count), runner.run("ping", vars_file, lambda c: c == 0))
+                record(("floor", count), stub.run("role", vars_file, lambda c: c == 0))
+                runner.run("role", vars_file, lambda c: c >= 1)
+                verify(root, overlays, "converge of %d" % count)
+                record(("task", count), runner.run("module", vars_file, lambda c: c == 0))
+                record(("role", count), runner.run("role", vars_file, lambda c: c == 0))
+                verify(root, overlays, "re-run of %d" % count)
+            finally:
+                drop_scratch(root)
+        return step
+
+    steps = []
+    for count in args.counts:
+        steps += [ping, cases(count)]
+    load_before = load()
+    for rep in range(args.runs):
+        shift = (2 * rep) % len(steps)
+        for step in steps[shift:] + steps[:shift]:
+            step()
+    load_after = load()
+
+    def med(case, index):
+        return statistics.median(r[index] for r in samples[case])
+
+    def mod(case):
+        return statistics.median(r[3][1] for r in samples[case])
+
+    ping_wall, ping_cpu = med("ping", 0), med("ping", 1)
+    print("the floor of a re-run: what ansible-core costs around a module that does nothing")
+    print("ansible-playbook from %s, collections: %s; %d runs per case, interleaved, medians"
+          % (venv, args.collections, args.runs))
+    print("machine: %d CPUs, load average %s before, %s after" % (os.cpu_count(), load_before, load_after))
+    print("ctl cpu: the whole run's cpu minus the module process's cpu (GNU time)")
+    print()
+    print("| overlays | run | wall s | x ping | cpu s | x ping (cpu) | module cpu s | ctl cpu s |")
+    print("|---|---|---|---|---|---|---|---|")
+    print("| - | ping playbook | %.2f | 1.00x | %.2f | 1.00x | %.2f | %.2f |"
+          % (ping_wall, ping_cpu, mod("ping"), ping_cpu - mod("ping")))
+    for count in args.counts:
+        for kind, label in (("declared", "ping playbook, the declaration loaded (-e @vars)"),
+                            ("floor", "role, a module that does nothing (the floor)"),
+                            ("task", "overlay_mounts as one plain task, re-run"),
+                            ("role", "role, re-run")):
+            case = (kind, count)
+            print("| %d | %s | %.2f | %.2fx | %.2f | %.2fx | %.2f | %.2f |" % (
+                count, label, med(case, 0), med(case, 0) / ping_wall, med(case, 1), med(case, 1) / ping_cpu,
+                mod(case), med(case, 1) - mod(case)))
 
 
 # --- profile -----------------------------------------------------------------
@@ -445,6 +552,8 @@ def main():
     parser.add_argument("--venv", help="venv with ansible-playbook (default .venv, then /tmp/probe-venv)")
     parser.add_argument("--profile", action="store_true",
                         help="instead of the timed table: fixed costs, and the module's main() under cProfile")
+    parser.add_argument("--floor", action="store_true",
+                        help="instead of the timed table: the role with a module that does nothing, against ping")
     parser.add_argument("--profile-dump", help="with --profile: keep the pstats files in this dir")
     parser.add_argument("--profile-read", metavar="DIR",
                         help="only print the phase tables of the pstats files --profile-dump kept in DIR")
@@ -465,7 +574,7 @@ def main():
     venv = find_venv(args.venv)
     work = tempfile.mkdtemp(prefix="overlayfs-scale-")
     try:
-        (profile if args.profile else timed)(args, venv, work)
+        (profile if args.profile else floor if args.floor else timed)(args, venv, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

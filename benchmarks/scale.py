@@ -59,6 +59,7 @@ from __future__ import absolute_import, division, print_function
 
 import argparse
 import cProfile
+import functools
 import io
 import json
 import os
@@ -103,8 +104,17 @@ def role_args(root, overlays):
 
 # --- timed runs --------------------------------------------------------------
 
-def timed(args, venv, work):
-    runner = Runner(venv, collections_path(args.collections, work), work, args.verbose, measure_modules=True)
+def interleaved(args, venv, runner, work, per_count):
+    """Ping and ``per_count(count, scratch, record)`` for each count, ``args.runs`` times in rotating order.
+
+    ``scratch`` is ``(root, overlays, vars file)`` of a fresh scratch tmpfs
+    with ``count`` declared overlays, dropped afterwards. ``record(case, result)`` keeps a run's result under its case; ping's
+    case is "ping". Returns ``(samples, med, mod, conditions)``: samples
+    maps each case to its run results; ``med(case, i)`` is the median of
+    field i of those (0 wall, 1 cpu) and ``mod(case, i)`` that of their
+    module processes (0 wall, 1 cpu, 2 max RSS KiB); conditions are two
+    lines on the venv, the runs and the machine's load.
+    """
     scratch, empty_vars = prepare(work)
     samples = {}
 
@@ -114,21 +124,16 @@ def timed(args, venv, work):
     def ping():
         record("ping", runner.run("ping", empty_vars, lambda c: c == 0))
 
-    def converge(count):
-        def step():
-            root, overlays, vars_file = fresh_scratch(scratch, count)
-            try:
-                record(("a", count), runner.run("role", vars_file, lambda c: c >= 1))
-                verify(root, overlays, "converge of %d" % count)
-                record(("b", count), runner.run("role", vars_file, lambda c: c == 0))
-                verify(root, overlays, "re-run of %d" % count)
-            finally:
-                drop_scratch(root)
-        return step
+    def on_fresh_scratch(count):
+        fresh = fresh_scratch(scratch, count)
+        try:
+            per_count(count, fresh, record)
+        finally:
+            drop_scratch(fresh[0])
 
     steps = []
     for count in args.counts:
-        steps += [ping, converge(count)]
+        steps += [ping, functools.partial(on_fresh_scratch, count)]
     load_before = load()
     for rep in range(args.runs):
         if args.verbose:
@@ -144,12 +149,28 @@ def timed(args, venv, work):
     def mod(case, index):
         return statistics.median(r[3][index] for r in samples[case])
 
+    conditions = ("ansible-playbook from %s, collections: %s; %d runs per case, interleaved, medians\n"
+                  "machine: %d CPUs, load average %s before, %s after"
+                  % (venv, args.collections, args.runs, os.cpu_count(), load_before, load_after))
+    return samples, med, mod, conditions
+
+
+def timed(args, venv, work):
+    runner = Runner(venv, collections_path(args.collections, work), work, args.verbose, measure_modules=True)
+
+    def converge(count, scratch, record):
+        root, overlays, vars_file = scratch
+        record(("a", count), runner.run("role", vars_file, lambda c: c >= 1))
+        verify(root, overlays, "converge of %d" % count)
+        record(("b", count), runner.run("role", vars_file, lambda c: c == 0))
+        verify(root, overlays, "re-run of %d" % count)
+
+    samples, med, mod, conditions = interleaved(args, venv, runner, work, converge)
+
     ping_wall, ping_cpu = med("ping", 0), med("ping", 1)
     print("role overlayfs.mounts.overlay_host on N overlays (own lower + shared base, upper, work), "
           "persist fstab (scratch), local connection, private mount namespace")
-    print("ansible-playbook from %s, collections: %s; %d runs per case, interleaved, medians"
-          % (venv, args.collections, args.runs))
-    print("machine: %d CPUs, load average %s before, %s after" % (os.cpu_count(), load_before, load_after))
+    print(conditions)
     print("verified after every run: N overlays live with the declared layers, upper and work, none stacked, "
           "both lowers visible, N overlay lines in the fstab; re-run changed=0")
     print("wall/cpu: the whole ansible-playbook run (cpu: user + system of it and its children); "
@@ -232,57 +253,28 @@ def floor(args, venv, work):
     """What ansible-core costs around the module: the same role and declaration, a module that does nothing."""
     runner = Runner(venv, collections_path(args.collections, work), work, args.verbose, measure_modules=True)
     stub = Runner(venv, floor_collections(work), work, args.verbose, measure_modules=True)
-    scratch, empty_vars = prepare(work)
-    samples = {}
 
-    def record(case, result):
-        samples.setdefault(case, []).append(result)
+    def cases(count, scratch, record):
+        root, overlays, vars_file = scratch
+        record(("declared", count), runner.run("ping", vars_file, lambda c: c == 0))
+        record(("floor", count), stub.run("role", vars_file, lambda c: c == 0))
+        runner.run("role", vars_file, lambda c: c >= 1)
+        verify(root, overlays, "converge of %d" % count)
+        record(("task", count), runner.run("module", vars_file, lambda c: c == 0))
+        record(("role", count), runner.run("role", vars_file, lambda c: c == 0))
+        verify(root, overlays, "re-run of %d" % count)
 
-    def ping():
-        record("ping", runner.run("ping", empty_vars, lambda c: c == 0))
-
-    def cases(count):
-        def step():
-            root, overlays, vars_file = fresh_scratch(scratch, count)
-            try:
-                record(("declared", count), runner.run("ping", vars_file, lambda c: c == 0))
-                record(("floor", count), stub.run("role", vars_file, lambda c: c == 0))
-                runner.run("role", vars_file, lambda c: c >= 1)
-                verify(root, overlays, "converge of %d" % count)
-                record(("task", count), runner.run("module", vars_file, lambda c: c == 0))
-                record(("role", count), runner.run("role", vars_file, lambda c: c == 0))
-                verify(root, overlays, "re-run of %d" % count)
-            finally:
-                drop_scratch(root)
-        return step
-
-    steps = []
-    for count in args.counts:
-        steps += [ping, cases(count)]
-    load_before = load()
-    for rep in range(args.runs):
-        shift = (2 * rep) % len(steps)
-        for step in steps[shift:] + steps[:shift]:
-            step()
-    load_after = load()
-
-    def med(case, index):
-        return statistics.median(r[index] for r in samples[case])
-
-    def mod(case):
-        return statistics.median(r[3][1] for r in samples[case])
+    _samples, med, mod, conditions = interleaved(args, venv, runner, work, cases)
 
     ping_wall, ping_cpu = med("ping", 0), med("ping", 1)
     print("the floor of a re-run: what ansible-core costs around a module that does nothing")
-    print("ansible-playbook from %s, collections: %s; %d runs per case, interleaved, medians"
-          % (venv, args.collections, args.runs))
-    print("machine: %d CPUs, load average %s before, %s after" % (os.cpu_count(), load_before, load_after))
+    print(conditions)
     print("ctl cpu: the whole run's cpu minus the module process's cpu (GNU time)")
     print()
     print("| overlays | run | wall s | x ping | cpu s | x ping (cpu) | module cpu s | ctl cpu s |")
     print("|---|---|---|---|---|---|---|---|")
     print("| - | ping playbook | %.2f | 1.00x | %.2f | 1.00x | %.2f | %.2f |"
-          % (ping_wall, ping_cpu, mod("ping"), ping_cpu - mod("ping")))
+          % (ping_wall, ping_cpu, mod("ping", 1), ping_cpu - mod("ping", 1)))
     for count in args.counts:
         for kind, label in (("declared", "ping playbook, the declaration loaded (-e @vars)"),
                             ("floor", "role, a module that does nothing (the floor)"),
@@ -291,7 +283,7 @@ def floor(args, venv, work):
             case = (kind, count)
             print("| %d | %s | %.2f | %.2fx | %.2f | %.2fx | %.2f | %.2f |" % (
                 count, label, med(case, 0), med(case, 0) / ping_wall, med(case, 1), med(case, 1) / ping_cpu,
-                mod(case), med(case, 1) - mod(case)))
+                mod(case, 1), med(case, 1) - mod(case, 1)))
 
 
 # --- profile -----------------------------------------------------------------

@@ -36,10 +36,11 @@ most 2x ping. They are reported, not enforced.
 
 ``--floor`` times, for each count, what ansible-core costs before the
 module does any work: a ping playbook given the N-overlay declaration
-(``-e @vars``), and the role run with ``overlay_mounts`` replaced by a module
-that reads nothing and answers with a fixed, empty result (the floor of any
-re-run through the role). Beside them: the real module as one plain task and
-the real role, both re-runs (changed=0) after a converge.
+(``-e @vars``), and ``overlay_mounts`` replaced by a module that reads
+nothing and answers with a fixed, empty result, run as one plain task
+(``playbooks/module.yml``) and through the role (the floor of any re-run
+through the role). Beside them: the real module as one plain task and the
+real role, both re-runs (changed=0) after a converge.
 
 ``--profile`` times nothing against ping; it shows where the time goes.
 First the fixed costs, from whole ansible-playbook runs: ping, the role
@@ -257,6 +258,7 @@ def floor(args, venv, work):
     def cases(count, scratch, record):
         root, overlays, vars_file = scratch
         record(("declared", count), runner.run("ping", vars_file, lambda c: c == 0))
+        record(("stub task", count), stub.run("module", vars_file, lambda c: c == 0))
         record(("floor", count), stub.run("role", vars_file, lambda c: c == 0))
         runner.run("role", vars_file, lambda c: c >= 1)
         verify(root, overlays, "converge of %d" % count)
@@ -277,6 +279,7 @@ def floor(args, venv, work):
           % (ping_wall, ping_cpu, mod("ping", 1), ping_cpu - mod("ping", 1)))
     for count in args.counts:
         for kind, label in (("declared", "ping playbook, the declaration loaded (-e @vars)"),
+                            ("stub task", "a module that does nothing, as one plain task"),
                             ("floor", "role, a module that does nothing (the floor)"),
                             ("task", "overlay_mounts as one plain task, re-run"),
                             ("role", "role, re-run")):

@@ -83,9 +83,7 @@ def invocation(params):
     of a re-run's result (270 of 1,730 bytes per overlay). What is left
     shows what every entry declared; the task's own options stay whole.
     """
-    defaults = dict((name, option.get("default")) for name, option in MOUNT_SPEC.items())
-    for name in INHERITED:
-        defaults[name] = None
+    defaults = dict((name, option.get("default")) for name, option in entry_spec().items())
     args = dict(params)
     args["mounts"] = [dict((key, value) for key, value in entry.items() if value != defaults.get(key))
                       for entry in params["mounts"]]

@@ -10,6 +10,7 @@ symlink at the repository from a temporary ``ansible_collections`` tree.
 
 from __future__ import absolute_import, division, print_function
 
+import contextlib
 import json
 import os
 import shutil
@@ -60,14 +61,27 @@ def private_mount():
     return run
 
 
+@contextlib.contextmanager
+def _ansible_module(args, **spec):
+    """A real ``AnsibleModule(**spec)`` given ``args``, checked as in a module process."""
+    from ansible.module_utils import basic
+    saved = basic._ANSIBLE_ARGS, getattr(basic, "_ANSIBLE_PROFILE", None)
+    basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode("utf-8")
+    basic._ANSIBLE_PROFILE = "legacy"
+    try:
+        yield basic.AnsibleModule(**spec)
+    finally:
+        basic._ANSIBLE_ARGS, basic._ANSIBLE_PROFILE = saved
+
+
 @pytest.fixture
 def module():
     """A real AnsibleModule, for its real atomic_move."""
-    from ansible.module_utils import basic
-    saved = basic._ANSIBLE_ARGS, getattr(basic, "_ANSIBLE_PROFILE", None)
-    basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": {}}).encode("utf-8")
-    basic._ANSIBLE_PROFILE = "legacy"
-    try:
-        yield basic.AnsibleModule(argument_spec={})
-    finally:
-        basic._ANSIBLE_ARGS, basic._ANSIBLE_PROFILE = saved
+    with _ansible_module({}, argument_spec={}) as real:
+        yield real
+
+
+@pytest.fixture
+def ansible_module():
+    """``ansible_module(args, **spec)``: a context giving a real AnsibleModule that checked ``args``."""
+    return _ansible_module

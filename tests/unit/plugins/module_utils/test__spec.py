@@ -15,7 +15,6 @@ __metaclass__ = type
 
 import copy
 import importlib
-import json
 import os
 
 import pytest
@@ -189,26 +188,16 @@ def test_every_overlay_option_is_documented():
         assert "C(%s)" % written in text, written
 
 
-def _checked_batch(args):
-    """overlay_mounts' arguments as AnsibleModule checks them against batch_spec()."""
-    from ansible.module_utils import basic
-    saved = basic._ANSIBLE_ARGS, getattr(basic, "_ANSIBLE_PROFILE", None)
-    basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode("utf-8")
-    basic._ANSIBLE_PROFILE = "legacy"
-    try:
-        return basic.AnsibleModule(argument_spec=_spec.batch_spec(), supports_check_mode=True).params
-    finally:
-        basic._ANSIBLE_ARGS, basic._ANSIBLE_PROFILE = saved
-
-
-def test_invocation_keeps_what_each_entry_declared():
+def test_invocation_keeps_what_each_entry_declared(ansible_module):
     given = [
         {"path": "/srv/a", "lowerdir": ["/l/a", "/l/base"], "upperdir": "/u/a", "workdir": "/w/a"},
         {"name": "/srv/b", "lowerdir": ["/l/b"], "options": ["index=on"], "persist": "none",
          "clear_volatile": True, "mode": "0750", "state": "present"},
         {"path": "/srv/c", "state": "absent", "persist": "fstab", "boot": True, "options": []},
     ]
-    params = _checked_batch({"mounts": given, "fstab": "/tmp/fstab", "prune": True})
+    args = {"mounts": given, "fstab": "/tmp/fstab", "prune": True}
+    with ansible_module(args, argument_spec=_spec.batch_spec(), supports_check_mode=True) as checked:
+        params = checked.params
     shown = _spec.invocation(params)["module_args"]
     assert shown["mounts"] == [
         {"path": "/srv/a", "lowerdir": ["/l/a", "/l/base"], "upperdir": "/u/a", "workdir": "/w/a"},

@@ -39,9 +39,9 @@ from _collection_path import importable  # noqa: E402
 
 importable()
 
-from ansible_collections.overlayfs.mounts.plugins.module_utils import _host  # noqa: E402
-from ansible_collections.overlayfs.mounts.plugins.module_utils._inventory import gather  # noqa: E402
-from ansible_collections.overlayfs.mounts.plugins.module_utils._mountinfo import CONTAINER_ENGINES  # noqa: E402
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import system as _host  # noqa: E402
+from ansible_collections.overlayfs.mounts.plugins.module_utils._report.inventory import gather  # noqa: E402
+from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinfo import CONTAINER_ENGINES  # noqa: E402
 
 TARGET_MS = 25.0
 

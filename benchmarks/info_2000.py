@@ -35,11 +35,12 @@ from _collection_path import importable  # noqa: E402
 
 importable()
 
-from ansible_collections.overlayfs.mounts.plugins.module_utils import _inventory, _mountinfo  # noqa: E402
-from ansible_collections.overlayfs.mounts.plugins.module_utils._options import defaults_from_parameters  # noqa: E402
-from ansible_collections.overlayfs.mounts.plugins.module_utils._backend_fstab import FstabBackend, fstab_line  # noqa: E402
-from ansible_collections.overlayfs.mounts.plugins.module_utils._backend_systemd import SystemdBackend, unit_plan  # noqa: E402
-from ansible_collections.overlayfs.mounts.plugins.module_utils._declaration import Declaration  # noqa: E402
+from ansible_collections.overlayfs.mounts.plugins.module_utils._report import inventory as _inventory
+from ansible_collections.overlayfs.mounts.plugins.module_utils._formats import mountinfo as _mountinfo  # noqa: E402
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import defaults_from_parameters  # noqa: E402
+from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.fstab_backend import FstabBackend, fstab_line  # noqa: E402
+from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.systemd_backend import SystemdBackend, unit_plan  # noqa: E402
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import Declaration  # noqa: E402
 
 
 def build_mountinfo(count, layers=30):

@@ -61,8 +61,8 @@ from _collection_path import importable  # noqa: E402
 
 importable()
 
-from ansible_collections.overlayfs.mounts.plugins.module_utils import _mount_api  # noqa: E402
-from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError  # noqa: E402
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import mounting as _mount_api  # noqa: E402
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError  # noqa: E402
 
 CLONE_NEWNS = 0x00020000
 MS_REC = 0x4000

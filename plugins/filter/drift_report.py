@@ -67,7 +67,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.overlayfs.mounts.plugins.module_utils._report import build, markdown
+from ansible_collections.overlayfs.mounts.plugins.module_utils._report.fleet import build, markdown
 
 
 def drift_report(data, output="data", engines=None):

@@ -387,9 +387,9 @@ holders:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.overlayfs.mounts.plugins.module_utils._converge import run
-from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
-from ansible_collections.overlayfs.mounts.plugins.module_utils._spec import (
+from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.entry import run
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec import (
     MOUNT_REQUIRED_IF,
     MOUNT_REQUIRED_TOGETHER,
     MOUNT_SPEC,

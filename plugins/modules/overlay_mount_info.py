@@ -200,11 +200,11 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.overlayfs.mounts.plugins.module_utils import _host as host
-from ansible_collections.overlayfs.mounts.plugins.module_utils._backends import BACKENDS
-from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
-from ansible_collections.overlayfs.mounts.plugins.module_utils._spec import INFO_SPEC
-from ansible_collections.overlayfs.mounts.plugins.module_utils._inventory import gather
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import system as host
+from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.registry import BACKENDS
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec import INFO_SPEC
+from ansible_collections.overlayfs.mounts.plugins.module_utils._report.inventory import gather
 
 
 def main():

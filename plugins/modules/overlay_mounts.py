@@ -272,10 +272,10 @@ order:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.overlayfs.mounts.plugins.module_utils._converge import run_batch
-from ansible_collections.overlayfs.mounts.plugins.module_utils._errors import OverlayError
-from ansible_collections.overlayfs.mounts.plugins.module_utils._kernel import ensure_overlay
-from ansible_collections.overlayfs.mounts.plugins.module_utils._spec import batch_spec, invocation
+from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.entry import run_batch
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.kernel_module import ensure_overlay
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec import batch_spec, invocation
 
 
 def main():

@@ -5,7 +5,7 @@
 
 Run by hand on a host where scripts/engines.sh up has started the test
 containers: python3 tests/engines/capture_fixtures.py. Writes
-tests/unit/plugins/module_utils/fixtures/engines.json: per container its
+tests/unit/plugins/module_utils/_formats/fixtures/engines.json: per container its
 mountinfo line, GraphDriver.Data from inspect, the short links its layers
 name (link -> target, as readlink shows it), and the storage markers that
 exist, so the resolution rules are tested on what the engines really wrote.
@@ -19,7 +19,7 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(os.path.dirname(HERE), "unit", "plugins", "module_utils", "fixtures", "engines.json")
+OUT = os.path.join(os.path.dirname(HERE), "unit", "plugins", "module_utils", "_formats", "fixtures", "engines.json")
 DOCKER = os.environ.get("DOCKER_BIN", "/usr/bin/docker")
 NAME = os.environ.get("ENGINES_NAME", "ofm-engines")
 DEPTHS = os.environ.get("ENGINES_DEPTHS", "5 60 120").split()

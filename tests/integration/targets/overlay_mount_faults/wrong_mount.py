@@ -23,7 +23,7 @@ import os
 import runpy
 import sys
 
-from ansible_collections.overlayfs.mounts.plugins.module_utils import _host
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import system as _host
 from moduledriver import MODULES
 
 REAL_MOUNT = _host.mount

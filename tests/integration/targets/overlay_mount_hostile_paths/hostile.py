@@ -93,7 +93,7 @@ def attacks():
     refused(args_for(path=os.path.join(HOME, "rel", "merged"), persist="none"), "path", ["unsafe path transition"])
 
     # links_dir writable by nobody, with the overlay's link dir planted as a link to the victim.
-    from ansible_collections.overlayfs.mounts.plugins.module_utils._mount_api import links_dir_for
+    from ansible_collections.overlayfs.mounts.plugins.module_utils._host.mounting import links_dir_for
     links = os.path.join(SHARED, "links")
     as_nobody("mkdir", links)
     target = os.path.join(BASE, "safe", "m4")

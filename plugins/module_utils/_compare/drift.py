@@ -1,0 +1,156 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Where declared, live and persisted overlays disagree, field by field. Pure.
+
+A drift row is ``{field, declared, live, persisted}``; ``field`` is
+``mounted``, ``lowerdir``, ``upperdir``, ``workdir``, ``datadir``,
+``options.<name>``, ``persisted`` (how the overlay is persisted: a
+backend's name, ``both`` or ``none``), or a backend's boot settings
+(``boot_options``, ``boot``, ``managed``). A value
+that does not apply (no declaration in overlay_mount_info, nothing live) is
+None.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import registry as _backends
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import (
+    OPTION_VALUES,
+    option_differences,
+    parse_options,
+    resolve,
+)
+
+PATH_FIELDS = ("lowerdir", "upperdir", "workdir")
+_OPTION_NAMES = [name for name, _values in OPTION_VALUES]
+
+
+def resolved(config, defaults):
+    """``(pairs, effective options)`` of a declared or persisted config; (None, None) if invalid."""
+    try:
+        pairs = parse_options(config["options"])
+        return pairs, resolve(pairs, defaults, config["upperdir"] is not None)
+    except OverlayError:
+        return None, None
+
+
+def against_live(config, live, defaults):
+    """``{field: (config value, live value)}`` where ``live`` differs from ``config``."""
+    out = {}
+    for field in PATH_FIELDS:
+        if config[field] != live[field]:
+            out[field] = (config[field], live[field])
+    if live.get("datadir") != config.get("datadir", []):
+        out["datadir"] = (config.get("datadir", []), live.get("datadir"))
+    pairs, effective = resolved(config, defaults)
+    if pairs is None:
+        out["options"] = (config["options"], live["options"])
+        return out
+    for name, want, have in option_differences(pairs, effective, live.effective, live["shown_options"]):
+        out["options." + name] = (want, have)
+    return out
+
+
+def against_config(config, other, defaults):
+    """``{field: (config value, other value)}`` between two declared-style configs."""
+    out = {}
+    for field in PATH_FIELDS:
+        if config[field] != other[field]:
+            out[field] = (config[field], other[field])
+    if other.get("datadir") and other.get("datadir") != config.get("datadir", []):
+        out["datadir"] = (config.get("datadir", []), other["datadir"])
+    _pairs, mine = resolved(config, defaults)
+    _pairs, theirs = resolved(other, defaults)
+    if mine is None or theirs is None:
+        if config["options"] != other["options"]:
+            out["options"] = (config["options"], other["options"])
+        return out
+    for name in _OPTION_NAMES:
+        if mine[name] != theirs[name]:
+            out["options." + name] = (mine[name], theirs[name])
+    return out
+
+
+def value_of(config, field, defaults, live=False):
+    """The value of one drift field in a config (or live state)."""
+    if config is None:
+        return None
+    if field.startswith("options."):
+        name = field.split(".", 1)[1]
+        if live:
+            return config.effective[name]
+        _pairs, effective = resolved(config, defaults)
+        return effective[name] if effective else None
+    return config.get(field)
+
+
+def declared_drift(decl, persist, extras, boot, live, persisted, defaults):
+    """Drift of one overlay_mount declaration against the live host and what is persisted.
+
+    ``decl`` is a ``_declaration.Declaration``; ``persisted`` is the
+    module's ``persisted`` result (before the task), whose part for each
+    backend ``persist`` names is read through that backend.
+    """
+    state = decl.state
+    config = decl.config()
+    kind = _backends.persisted_kind(persisted)
+    backend = _backends.BY_NAME.get(persist)
+    conf = backend.first(persisted[backend.name]) if backend else None
+    compare_live = state == "mounted" and live is not None
+    compare_persisted = state in ("mounted", "present") and conf is not None
+    rows = []
+
+    def add(field, declared, live_value, persisted_value):
+        rows.append({"field": field, "declared": declared, "live": live_value, "persisted": persisted_value})
+
+    if state == "mounted" and live is None:
+        add("mounted", True, False, kind != "none")
+    if state in ("unmounted", "absent") and live is not None:
+        add("mounted", False, True, kind != "none")
+    fields = {}
+    if compare_live:
+        for field, (want, have) in against_live(config, live, defaults).items():
+            fields[field] = [want, have, value_of(conf, field, defaults)]
+    if compare_persisted:
+        for field, (want, have) in against_config(config, conf, defaults).items():
+            if field in fields:
+                fields[field][2] = have
+            else:
+                fields[field] = [want, value_of(live, field, defaults, live=True) if compare_live else None, have]
+    order = list(PATH_FIELDS) + ["datadir", "options"] + ["options." + n for n in _OPTION_NAMES]
+    for field in sorted(fields, key=lambda f: order.index(f) if f in order else len(order)):
+        add(field, *fields[field])
+
+    if state in ("mounted", "present") and backend is not None:
+        count = backend.count(persisted[backend.name])
+        if kind != persist:
+            add("persisted", persist, None, kind)
+        elif count > 1:
+            add("persisted", "%s (1 line)" % persist, None, "%s (%d lines)" % (persist, count))
+        if conf is not None:
+            for field, want, have in backend.boot_drift(conf, persisted, extras, boot):
+                add(field, want, None, have)
+    if state == "absent" and kind != "none":
+        add("persisted", "none", None, kind)
+    return rows
+
+
+def live_vs_persisted(live, persisted, defaults):
+    """Drift between a live overlay and what fstab/units persist for it (overlay_mount_info)."""
+    rows = []
+    for source in _backends.BY_NAME:
+        conf = persisted.get(source)
+        if not conf:
+            continue
+        if live is None:
+            if "noauto" not in (conf.get("boot_options") or []):
+                rows.append({"field": "mounted", "declared": None, "live": False, "persisted": True,
+                             "source": source})
+            continue
+        for field, (want, have) in sorted(against_live(conf, live, defaults).items()):
+            rows.append({"field": field, "declared": None, "live": have, "persisted": want, "source": source})
+    return rows

@@ -1,0 +1,178 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Order and prune a host's whole list of overlays. Pure.
+
+Each entry is then carried out exactly as one overlay_mount task
+(``_converge.run``); this file only decides the order, so that an overlay
+stacked on another one's merged dir is mounted after it and unmounted before
+it, and which earlier-managed overlays left the list.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import posixpath
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec import INHERITED
+
+SETUP_STATES = ("mounted", "present")
+
+
+def merged_params(entry, defaults):
+    """An entry with the task-level settings it does not set itself."""
+    params = dict(entry)
+    for name in INHERITED:
+        if params.get(name) is None:
+            params[name] = defaults[name]
+    return params
+
+
+def _dirs(entry):
+    dirs = list(entry.get("lowerdir") or [])
+    dirs += [d for d in (entry.get("upperdir"), entry.get("workdir")) if d]
+    return [posixpath.normpath(d) for d in dirs]
+
+
+def _ancestors(path):
+    """``path`` and each of its parents, up to ``/`` (or the first part of a relative path).
+
+    ``path`` is normalised (no trailing or doubled slashes, as ``posixpath.normpath``
+    leaves it); the parents are found by cutting at each slash from the right.
+    """
+    found = [path]
+    if path.startswith("//"):  # kept by normpath, as POSIX allows; rare enough for the slow way
+        while posixpath.dirname(path) != path and posixpath.dirname(path):
+            path = posixpath.dirname(path)
+            found.append(path)
+        return found
+    cut = path.rfind("/")
+    while cut > 0:
+        path = path[:cut]
+        found.append(path)
+        cut = path.rfind("/")
+    if cut == 0 and path != "/":
+        found.append("/")
+    return found
+
+
+def _depends_on(entries, index, points):
+    """The entries whose mount point holds one of entry ``index``'s dirs.
+
+    ``points`` maps each candidate's normalised mount point to its indexes:
+    a dir depends on the mount points at or above it, found by walking up
+    its parents rather than by comparing it with every candidate.
+    """
+    own = posixpath.normpath(entries[index]["path"])
+    found = set()
+    for directory in _dirs(entries[index]):
+        for parent in _ancestors(directory):
+            if parent != own:
+                found.update(other for other in points.get(parent, ()) if other != index)
+    return found
+
+
+def _topological(entries, indexes):
+    """``indexes`` with every entry after those it depends on; input order otherwise."""
+    points = {}
+    for i in indexes:
+        points.setdefault(posixpath.normpath(entries[i]["path"]), []).append(i)
+    deps = dict((i, _depends_on(entries, i, points)) for i in indexes)
+    done, ordered = set(), []
+    while len(ordered) < len(indexes):
+        ready = [i for i in indexes if i not in done and deps[i] <= done]
+        if not ready:  # a cycle: the kernel will say what is wrong; keep the input order
+            ready = [i for i in indexes if i not in done][:1]
+        for i in ready:
+            done.add(i)
+            ordered.append(i)
+    return ordered
+
+
+def apply_order(entries):
+    """Indexes of ``entries`` in the order to carry them out.
+
+    Set-up entries (mounted, present) first, each after the overlays it sits
+    on; then tear-down entries (unmounted, absent), each before the overlays
+    it sits on.
+    """
+    setup = [i for i, e in enumerate(entries) if e["state"] in SETUP_STATES]
+    teardown = [i for i, e in enumerate(entries) if e["state"] not in SETUP_STATES]
+    return _topological(entries, setup) + list(reversed(_topological(entries, teardown)))
+
+
+def prune_targets(declared_paths, found):
+    """Managed overlays that left the list: ``{path: {backend name: [locations]}}``.
+
+    ``found`` maps a backend's name to ``{location: {mount point: [configs]}}``
+    (``_backends.scan``). Only configs marked as written by this collection
+    count.
+    """
+    declared = set(posixpath.normpath(p) for p in declared_paths)
+    targets = {}
+    for name, locations in found.items():
+        for location, configs_by_path in locations.items():
+            for path, configs in configs_by_path.items():
+                if path not in declared and any(c.get("managed") for c in configs):
+                    targets.setdefault(path, {}).setdefault(name, []).append(location)
+    return targets
+
+
+def prune_order(paths):
+    """Deepest mount points first, so stacked overlays come down top first."""
+    return sorted(paths, key=lambda p: (-p.count("/"), p))
+
+
+class Unverified(object):
+    """The mounts a batch has made and not yet checked against mountinfo.
+
+    Reading mountinfo costs the kernel time in proportion to every mount of
+    the host, so a batch checks the mounts it makes in groups, one read per
+    group, instead of one read per mount. An entry must never be planned on
+    a stale read that misses one of these mounts, so :meth:`touches` tells
+    whether an entry's paths meet one: a pending mount point, upper or work
+    dir (or an engine storage root) at, above or below any path of the
+    entry, or a pending lower layer at, above or below the entry's mount
+    point, upper or work dir. Two overlays sharing a lower layer do not
+    meet. Lookups walk the parents of each path, so checking an entry costs
+    the depth of its paths, not the size of the group.
+    """
+
+    def __init__(self):
+        self.items = []
+        self._points = {}  # path: True when a mount point, upper or work dir (False: lower only)
+        self._below = {}  # each such path and its parents: True when one below is not a lower
+
+    def __len__(self):
+        return len(self.items)
+
+    def add(self, item, lowers, others):
+        """Keep ``item``, mounted with lower layers ``lowers`` and other paths ``others``."""
+        self.items.append(item)
+        for paths, strong in ((lowers, False), (others, True)):
+            for path in paths:
+                path = posixpath.normpath(path)
+                self._points[path] = self._points.get(path, False) or strong
+                for parent in _ancestors(path):
+                    self._below[parent] = self._below.get(parent, False) or strong
+
+    def touches(self, lowers, others):
+        """True when an entry with ``lowers`` and ``others`` meets a pending mount."""
+        for paths, strong in ((lowers, False), (others, True)):
+            for path in paths:
+                path = posixpath.normpath(path)
+                below = self._below.get(path)
+                if below is not None and (strong or below):
+                    return True
+                for parent in _ancestors(path):
+                    point = self._points.get(parent)
+                    if point is not None and (strong or point):
+                        return True
+        return False
+
+    def take(self):
+        """The pending items, in the order they were added; the group is empty after."""
+        items, self.items = self.items, []
+        self._points, self._below = {}, {}
+        return items

@@ -1,0 +1,232 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Name, render and read the systemd .mount unit of an overlay.
+
+Pure text in, text out, no Ansible imports. What a unit file line can carry,
+as systemd 252 reads it (checked with ``systemd-analyze verify``):
+
+* Every value is stripped of surrounding whitespace, ``%`` starts a specifier
+  (so a literal ``%`` is written ``%%``), and a line that ends in an odd
+  number of backslashes continues on the next line. A value that would end in
+  whitespace or a lone backslash, or that holds a line break, is refused
+  (``:func:`check_unit_value```).
+* ``Where=`` and ``Options=`` take the rest of the line literally (no quotes,
+  no C escapes); systemd hands ``Options=`` to mount(8) as ``-o``, so it has
+  fstab's option syntax (see ``_optstring.format_mount_options``), and backslashes
+  in layer paths work here, unlike in fstab.
+* ``RequiresMountsFor=`` is a list of words: whitespace separates them, and
+  single or double quotes and backslashes are special. A path with any of
+  those is double-quoted, with ``\\`` and ``"`` backslash-escaped inside;
+  ``_optstring.split_unit_words`` reads it back.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import string
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mount_data import (
+    format_mount_options,
+    parse_overlay_options,
+    requires_mounts_for,
+    split_unit_words,
+)
+
+MANAGED_MARKER = "# Managed by overlayfs.mounts"
+
+# systemd's UNIT_NAME_MAX is 256 bytes including the NUL; a longer name is
+# not even a valid file name.
+UNIT_NAME_MAX = 255
+_NAME_MAX = 255  # one path component, as systemd's path_is_valid checks
+
+_UNESCAPED_BYTES = frozenset(bytearray((string.ascii_letters + string.digits + ":_.").encode("ascii")))
+_WORD_SPECIALS = frozenset(" \t\"'\\")
+_WHITESPACE = " \t\r"  # what systemd strips around keys and values (line breaks aside)
+
+
+def check_unit_value(field, value):
+    """Refuse a value a systemd unit file line cannot carry as it is.
+
+    systemd strips whitespace around a value, reads a line that ends in an odd
+    number of backslashes as continued on the next one, and ends a line at a
+    CR or LF. The generator writes an fstab mount point as ``Where=``, so the
+    same rules hold for it.
+    """
+    if "\n" in value or "\r" in value:
+        raise OverlayError("%s: %r contains a line break, which a unit file cannot carry" % (field, value))
+    if value != value.strip(" \t"):
+        raise OverlayError(
+            "%s: %r starts or ends with whitespace, which systemd strips from unit file values"
+            % (field, value))
+    if (len(value) - len(value.rstrip("\\"))) % 2:
+        raise OverlayError(
+            "%s: %r ends with a backslash, which systemd reads as a line continuation"
+            % (field, value))
+
+
+def _path_components(path):
+    """The components of ``path`` after systemd's path_simplify; refuses what it refuses."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise OverlayError("path: %r is not an absolute path; a mount unit needs one" % (path,))
+    components = [c for c in path.split("/") if c not in ("", ".")]
+    if ".." in components:
+        raise OverlayError("path: %r contains '..'; give the path without it" % path)
+    for component in components:
+        if len(component.encode("utf-8", "surrogateescape")) > _NAME_MAX:
+            raise OverlayError(
+                "path: %r has a component longer than %d bytes, which no file system allows"
+                % (path, _NAME_MAX))
+    return components
+
+
+def escape_path(path):
+    """What ``systemd-escape --path PATH`` prints.
+
+    Repeated and trailing slashes and ``.`` components go; ``/`` becomes ``-``;
+    every byte of the UTF-8 form outside ``[A-Za-z0-9:_.]``, and a leading
+    ``.``, becomes ``\\xNN``; the root is ``-``. Unlike systemd-escape, which
+    only warns, a relative path is refused.
+    """
+    components = _path_components(path)
+    if not components:
+        return "-"
+    raw = bytearray("/".join(components).encode("utf-8", "surrogateescape"))
+    out = []
+    for position, byte in enumerate(raw):
+        if byte == 0x2F:  # "/"
+            out.append("-")
+        elif byte in _UNESCAPED_BYTES and not (position == 0 and byte == 0x2E):  # leading "."
+            out.append(chr(byte))
+        else:
+            out.append("\\x%02x" % byte)
+    return "".join(out)
+
+
+def unit_name_for(path):
+    """The only name systemd accepts for the mount unit of ``path``, e.g. ``srv-my\\x20dir.mount``."""
+    name = escape_path(path) + ".mount"
+    if len(name) > UNIT_NAME_MAX:
+        raise OverlayError(
+            "path: %r gives a unit name of %d characters; systemd allows at most %d: use a "
+            "shorter mount point" % (path, len(name), UNIT_NAME_MAX))
+    return name
+
+
+def _unit_value(key, value):
+    """``value`` ready to follow ``key=`` on a unit file line."""
+    check_unit_value(key + "=", value)
+    return value.replace("%", "%%")
+
+
+def _unit_word(path):
+    """``path`` as one word of a list setting such as RequiresMountsFor=."""
+    if any(c in _WORD_SPECIALS for c in path):
+        path = '"%s"' % path.replace("\\", "\\\\").replace('"', '\\"')
+    return path.replace("%", "%%")
+
+
+def render_unit(path, lowerdir, upperdir=None, workdir=None, options=(), extra_options=(),
+                datadir=(), description=None, working_directory=None, requires=None,
+                lowerdir_plus=True, notes=None, fsconfig=None):
+    """The text of the .mount unit that mounts the overlay at ``path``.
+
+    Write it as :func:`unit_name_for` ``(path)``. ``Where=`` is ``path``
+    simplified the way systemd simplifies it; ``Options=`` is
+    ``_optstring.format_mount_options`` of the other arguments; one
+    ``RequiresMountsFor=`` line per lower, data, upper and work dir orders the
+    mount after whatever holds them (``requires`` replaces that list).
+    With ``working_directory``, the layers may be names relative to it (short
+    links), and the unit runs mount(8) there. Raises OverlayError for what a
+    unit file cannot carry (see the module docstring).
+    """
+    where = "/" + "/".join(_path_components(path))
+    unit_name_for(where)  # refuses a mount point whose unit name systemd would reject
+    # Where= and Options= first: their errors name the real problem, while the
+    # default description would only repeat the path.
+    where_value = _unit_value("Where", where)
+    options_value = _unit_value(
+        "Options", format_mount_options(lowerdir, upperdir, workdir, options, extra_options, datadir,
+                                        lowerdir_plus=lowerdir_plus, notes=notes,
+                                        relative_layers=working_directory is not None, fsconfig=fsconfig))
+    if description is None:
+        description = "Overlay mount at %s" % where
+    lines = [MANAGED_MARKER, "[Unit]", "Description=" + _unit_value("Description", description)]
+    if requires is None:
+        requires = requires_mounts_for(lowerdir, upperdir, workdir, datadir)
+    lines += ["RequiresMountsFor=" + _unit_word(p) for p in requires]
+    lines += [
+        "",
+        "[Mount]",
+        "What=overlay",
+        "Where=" + where_value,
+        "Type=overlay",
+        "Options=" + options_value,
+    ]
+    if working_directory is not None:
+        # mount(8) resolves relative layer names against its working directory.
+        lines.append("WorkingDirectory=" + _unit_value("WorkingDirectory", working_directory))
+    lines += [
+        "",
+        "[Install]",
+        "WantedBy=local-fs.target",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def parse_unit(text):
+    """Read a .mount unit back into the arguments :func:`render_unit` took.
+
+    Returns a dict with ``managed`` (the first line is :data:`MANAGED_MARKER`),
+    ``description``, ``what``, ``where``, ``type`` (None when absent), the
+    keys of ``_optstring.parse_overlay_options`` for ``Options=``, with
+    ``requires_mounts_for`` taken from ``RequiresMountsFor=`` and then from any
+    ``x-systemd.requires-mounts-for`` in Options= (systemd-fstab-generator
+    writes both), each path once, and ``wanted_by``.
+    A later assignment wins; an empty one resets a list, as in systemd.
+    ``%%`` is read as ``%``; other specifiers and line continuations, which
+    :func:`render_unit` never writes, are left as they are.
+    """
+    # Only systemd's own line breaks and whitespace: str.splitlines() and
+    # str.strip() would also cut at characters a path may hold (\v, U+00A0).
+    lines = text.split("\n")
+    settings = {}
+    section = None
+    for line in lines:
+        stripped = line.strip(_WHITESPACE)
+        if not stripped or stripped[0] in "#;":
+            continue
+        if stripped.startswith("[") and stripped.endswith("]"):
+            section = stripped[1:-1]
+            continue
+        key, sep, value = stripped.partition("=")
+        if sep:
+            settings.setdefault((section, key.strip(_WHITESPACE)), []).append(
+                value.strip(_WHITESPACE).replace("%%", "%"))
+
+    def last(section, key):
+        values = settings.get((section, key))
+        return values[-1] if values else None
+
+    def word_list(section, key, split):
+        words = []
+        for value in settings.get((section, key), ()):
+            words = words + split(value) if value else []
+        return words
+
+    result = {
+        "managed": lines[0].rstrip(_WHITESPACE) == MANAGED_MARKER,
+        "description": last("Unit", "Description"),
+        "what": last("Mount", "What"),
+        "where": last("Mount", "Where"),
+        "type": last("Mount", "Type"),
+        "working_directory": last("Mount", "WorkingDirectory"),
+        "wanted_by": word_list("Install", "WantedBy", str.split),
+    }
+    result.update(parse_overlay_options(last("Mount", "Options") or ""))
+    # systemd keeps these as a set: a path named in both places counts once.
+    result["requires_mounts_for"] = list(dict.fromkeys(
+        word_list("Unit", "RequiresMountsFor", split_unit_words) + result["requires_mounts_for"]))
+    return result

@@ -1,0 +1,60 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Make sure the running kernel has overlayfs, now and at every boot."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.files import read_text, write_atomic
+
+FILESYSTEMS = "/proc/filesystems"
+MODULES_LOAD_TEXT = "# Written by overlayfs.mounts: load overlayfs at boot\noverlay\n"
+
+
+def overlay_listed(text):
+    """True when a /proc/filesystems text lists overlay."""
+    return any(line.split()[-1:] == ["overlay"] for line in (text or "").splitlines())
+
+
+def ensure_overlay(module, modules_load_file=None, filesystems=FILESYSTEMS):
+    """Load overlayfs when it is missing and keep it loaded at boot.
+
+    Returns ``(changed, info)``. In check mode nothing is loaded or written:
+    ``modprobe --dry-run`` tells whether loading would work.
+    """
+    info = {"available": overlay_listed(read_text(filesystems)), "loaded": False,
+            "modules_load_file": modules_load_file}
+    changed = False
+    if not info["available"]:
+        modprobe = module.get_bin_path("modprobe")
+        if modprobe is None:
+            raise OverlayError(
+                "this kernel does not list overlay in %s and there is no modprobe to load it: "
+                "use a kernel built with CONFIG_OVERLAY_FS" % filesystems)
+        cmd = [modprobe] + (["--dry-run"] if module.check_mode else []) + ["overlay"]
+        rc, _out, err = module.run_command(cmd)
+        if rc != 0:
+            raise OverlayError(
+                "this kernel does not support overlayfs: overlay is not in %s and %s failed (rc=%d): %s. "
+                "Use a kernel built with CONFIG_OVERLAY_FS=y or =m and install its modules"
+                % (filesystems, " ".join(cmd), rc, err.strip()))
+        if not module.check_mode and not overlay_listed(read_text(filesystems)):
+            raise OverlayError("%s succeeded but %s still does not list overlay" % (" ".join(cmd), filesystems))
+        info["loaded"] = changed = True
+    if modules_load_file and read_text(modules_load_file) != MODULES_LOAD_TEXT:
+        if not module.check_mode:
+            directory = os.path.dirname(modules_load_file)
+            try:
+                if directory and not os.path.isdir(directory):
+                    os.makedirs(directory, 0o755)
+                write_atomic(module, modules_load_file, MODULES_LOAD_TEXT)
+            except OSError as error:
+                raise OverlayError("modules_load_file: cannot write %s: %s" % (modules_load_file, error))
+        changed = True
+        info["modules_load_file_changed"] = True
+    return changed, info

@@ -1,0 +1,327 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Mount an overlay with the kernel's own system calls, not mount(8).
+
+mount(8) from util-linux 2.38 hands the option string to the legacy mount(2),
+which copies at most one page: a long ``lowerdir=`` is cut silently and the
+kernel mounts whatever fitted. util-linux 2.39+ caps each value at 256 bytes
+instead. So this module talks to the kernel directly:
+
+* the new mount API (fsopen/fsconfig/fsmount/move_mount) with one
+  ``lowerdir+`` value per layer, where the kernel has it (6.8+): no total
+  length limit and no escaping; the kernel's own error text is read back
+  from the fs context, so failures say what the kernel said;
+* else the legacy mount(2) with one option string, only when that string
+  fits in a page (older kernels parse fsconfig() values through the same
+  one-page buffer, so the new API buys nothing there);
+* else short relative links to the layers, mounted from the links'
+  directory, as Docker's overlay2 does.
+
+What the kernel accepts is probed, not guessed from its version (_features).
+The caller always re-reads mountinfo afterwards and verifies the result.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ctypes
+import errno
+import hashlib
+import os
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import safe_paths as _safepath
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.escape import escape_layer
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.kernel_features import (
+    FSCONFIG_CMD_CREATE,
+    FSCONFIG_SET_FLAG,
+    FSCONFIG_SET_STRING,
+    FSOPEN_CLOEXEC,
+    SYS_FSCONFIG,
+    SYS_FSMOUNT,
+    SYS_FSOPEN,
+    SYS_MOVE_MOUNT,
+    KernelLog,
+    features as kernel_features,
+    libc,
+    read_fs_log,
+    syscall,
+    to_bytes,
+)
+from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mount_data import overlay_data
+
+_FSMOUNT_CLOEXEC = 0x1
+_MOVE_MOUNT_F_EMPTY_PATH = 0x4
+_AT_FDCWD = -100
+
+# Legacy mount(2) copies one page of option data, terminating NUL included.
+LEGACY_DATA_LIMIT = 4095
+
+# fsconfig() copies a string value of at most 256 bytes, NUL included.
+NEW_API_VALUE_LIMIT = 255
+
+METHOD_NEW_API = "fsconfig"
+METHOD_LEGACY = "mount2"
+METHOD_LINKS = "symlinks"
+METHODS = ("auto", METHOD_NEW_API, METHOD_LEGACY, METHOD_LINKS)
+
+
+def _kernel_error(step, err, log, what):
+    message = "%s failed while mounting %s: %s" % (step, what, os.strerror(err))
+    if log:
+        message += "; the kernel said: %s" % "; ".join(log)
+    return OverlayError(message, kernel_log=log, errno=err)
+
+
+class NewApiUnsupported(Exception):
+    """The running kernel lacks fsopen() or the overlay's lowerdir+ key."""
+
+
+def _form_refused(log):
+    """True when the kernel's words say it cannot take this form at all, not this overlay.
+
+    Before 6.5 overlayfs options reach the kernel through the VFS's legacy
+    layer: it accepts ``lowerdir+`` and only the superblock creation refuses
+    it ("unrecognized mount option"), and it keeps all values in one page
+    ("VFS: Legacy: Cumulative options too large").
+    """
+    unrecognized = ("unrecognized mount option", "dir+="), ("nknown parameter", "dir+")
+    return any("Legacy:" in line or any(a in line and b in line for a, b in unrecognized) for line in log)
+
+
+def mount_new_api(target, lowerdir, upperdir, workdir, options, datadir=()):
+    """Mount with fsopen/fsconfig(lowerdir+ per layer)/fsmount/move_mount.
+
+    ``options`` are canonical overlay options (``name`` or ``name=value``).
+    Raises NewApiUnsupported when the kernel cannot do this, OverlayError
+    with the kernel's log when the kernel refuses the mount.
+    """
+    fd, err = syscall(SYS_FSOPEN, ctypes.c_char_p(b"overlay"), ctypes.c_uint(FSOPEN_CLOEXEC))
+    if fd < 0:
+        if err == errno.ENOSYS:
+            raise NewApiUnsupported("fsopen() is not available (kernel older than 5.2)")
+        if err == errno.ENODEV:
+            raise OverlayError("the kernel has no overlay filesystem (modprobe overlay)", errno=err)
+        raise _kernel_error("fsopen", err, [], target)
+    mount_fd = -1
+    try:
+        def config(cmd, key, value=None):
+            res, e = syscall(
+                SYS_FSCONFIG, ctypes.c_int(fd), ctypes.c_uint(cmd),
+                ctypes.c_char_p(to_bytes(key) if key is not None else None),
+                ctypes.c_char_p(to_bytes(value) if value is not None else None),
+                ctypes.c_int(0))
+            return e if res < 0 else 0
+
+        e = config(FSCONFIG_SET_STRING, "source", "overlay")
+        if e:
+            raise _kernel_error("fsconfig(source)", e, read_fs_log(fd), target)
+        for key, layer in [("lowerdir+", p) for p in lowerdir] + [("datadir+", p) for p in datadir]:
+            e = config(FSCONFIG_SET_STRING, key, layer)
+            if e:
+                log = read_fs_log(fd)
+                if e == errno.EINVAL and _form_refused(log):
+                    raise NewApiUnsupported("this kernel takes no %s: %s" % (key, "; ".join(log)))
+                raise _kernel_error("fsconfig(%s=%s)" % (key, layer), e, log, target)
+        if upperdir:
+            for key, value in (("upperdir", upperdir), ("workdir", workdir)):
+                # These two keys still go through the kernel's unescape.
+                e = config(FSCONFIG_SET_STRING, key, escape_layer(value))
+                if e:
+                    raise _kernel_error("fsconfig(%s=%s)" % (key, value), e, read_fs_log(fd), target)
+        for option in options:
+            key, sep, value = option.partition("=")
+            e = config(FSCONFIG_SET_STRING, key, value) if sep else config(FSCONFIG_SET_FLAG, key)
+            if e:
+                raise _kernel_error("fsconfig(%s)" % option, e, read_fs_log(fd), target)
+        kmsg = KernelLog()
+        try:
+            e = config(FSCONFIG_CMD_CREATE, None)
+            if e:
+                # Most of overlayfs's reasons go to the kernel log, not the fs context.
+                log = read_fs_log(fd) + kmsg.read()
+                if e == errno.EINVAL and _form_refused(log):
+                    raise NewApiUnsupported("this kernel refused lowerdir+: %s" % "; ".join(log))
+                raise _kernel_error("creating the overlay", e, log, target)
+        finally:
+            kmsg.close()
+        mount_fd, e = syscall(SYS_FSMOUNT, ctypes.c_int(fd), ctypes.c_uint(_FSMOUNT_CLOEXEC), ctypes.c_uint(0))
+        if mount_fd < 0:
+            raise _kernel_error("fsmount", e, read_fs_log(fd), target)
+        res, e = syscall(
+            SYS_MOVE_MOUNT, ctypes.c_int(mount_fd), ctypes.c_char_p(b""),
+            ctypes.c_int(_AT_FDCWD), ctypes.c_char_p(to_bytes(target)),
+            ctypes.c_uint(_MOVE_MOUNT_F_EMPTY_PATH))
+        if res < 0:
+            raise _kernel_error("move_mount", e, read_fs_log(fd), target)
+    finally:
+        if mount_fd >= 0:
+            os.close(mount_fd)
+        os.close(fd)
+    return METHOD_NEW_API
+
+
+def _mount2(target, data, what):
+    log = KernelLog()
+    try:
+        ctypes.set_errno(0)
+        res = libc().mount(to_bytes("overlay"), to_bytes(target), to_bytes("overlay"), ctypes.c_ulong(0), to_bytes(data))
+        if res != 0:
+            err = ctypes.get_errno()
+            raise _kernel_error("mount(2)%s" % what, err, log.read(), target)
+    finally:
+        log.close()
+
+
+def _check_size(data, hint):
+    size = len(to_bytes(data))
+    if size > LEGACY_DATA_LIMIT:
+        raise OverlayError(
+            "the overlay's option string is %d bytes, over the %d bytes the legacy mount(2) "
+            "accepts; %s" % (size, LEGACY_DATA_LIMIT, hint), option_bytes=size)
+
+
+def mount_legacy(target, lowerdir, upperdir, workdir, options, datadir=()):
+    """Mount with mount(2), refusing option data that the kernel would cut."""
+    data = overlay_data(lowerdir, upperdir, workdir, options, datadir)
+    _check_size(data, "use method auto or symlinks, or shorter layer paths")
+    _mount2(target, data, "")
+    return METHOD_LEGACY
+
+
+def links_dir_for(links_root, target):
+    """The directory of the short layer links of the overlay mounted at ``target``."""
+    name = target.strip("/").replace("/", "-") or "-"
+    # Readable, and unambiguous through the hash of the whole path.
+    digest = hashlib.sha1(to_bytes(target)).hexdigest()[:12]
+    return os.path.join(links_root, "%s-%s" % (name[-40:], digest))
+
+
+def prepare_links(directory, lowerdir, datadir=()):
+    """Make ``directory`` hold exactly the links ``0``, ``1``, ... to the layers.
+
+    Returns the relative names, in layer order. The directory and its parent
+    must be root's alone, and only numbered links are ever removed
+    (``_safepath.prepare_links``).
+    """
+    _safepath.prepare_links(directory, list(lowerdir) + list(datadir))
+    return _link_names(lowerdir, datadir)
+
+
+def _link_names(lowerdir, datadir=()):
+    """The short names ``0``, ``1``, ... of the layers and of the data-only layers."""
+    names = [str(i) for i in range(len(lowerdir) + len(datadir))]
+    return names[:len(lowerdir)], names[len(lowerdir):]
+
+
+def mount_links(target, lowerdir, upperdir, workdir, options, datadir=(), links_root=None):
+    """Mount with mount(2) through short relative links to the layers.
+
+    Docker's overlay2 does the same: the option string names ``0:1:2...``,
+    resolved against the link directory as the working directory, so
+    hundreds of layers fit in the one page the legacy call copies.
+    """
+    if not links_root:
+        raise OverlayError("method symlinks needs a links_dir for the short layer links")
+    directory = links_dir_for(links_root, target)
+    lower_names, data_names = prepare_links(directory, lowerdir, datadir)
+    data = overlay_data(lower_names, upperdir, workdir, options, data_names)
+    _check_size(data, "even with short layer links; use shorter upper and work paths")
+    previous = os.open(".", os.O_RDONLY)
+    try:
+        os.chdir(directory)
+        _mount2(target, data, " through the links in %s" % directory)
+    finally:
+        os.fchdir(previous)
+        os.close(previous)
+    return METHOD_LINKS
+
+
+def _links_data(lowerdir, upperdir, workdir, options, datadir):
+    lower_names, data_names = _link_names(lowerdir, datadir)
+    return overlay_data(lower_names, upperdir, workdir, options, data_names)
+
+
+def plan_methods(feats, lowerdir, upperdir, workdir, options, datadir=(), method="auto", links_root=None):
+    """The mount methods to try, in order, for this overlay on a kernel with ``feats``.
+
+    ``auto``: the new mount API with one ``lowerdir+`` per layer where the
+    kernel has it and every path fits in one fsconfig() value; then one
+    ``lowerdir=`` string through the legacy mount(2) when it fits in a page;
+    then short relative links to the layers (Docker's overlay2 way). A forced
+    method is checked against the kernel first. Raises OverlayError, saying
+    what the kernel supports and what would fit, when no method can work.
+    Pure: ``feats`` is a :class:`_features.Features`.
+    """
+    longest = max([len(to_bytes(p)) for p in list(lowerdir) + list(datadir)] or [0])
+    data_size = len(to_bytes(overlay_data(lowerdir, upperdir, workdir, options, datadir)))
+    links_size = len(to_bytes(_links_data(lowerdir, upperdir, workdir, options, datadir)))
+    can = {
+        METHOD_NEW_API: feats.lowerdir_plus and longest <= NEW_API_VALUE_LIMIT,
+        METHOD_LEGACY: data_size <= LEGACY_DATA_LIMIT,
+        METHOD_LINKS: bool(links_root) and links_size <= LEGACY_DATA_LIMIT,
+    }
+    why = {
+        METHOD_NEW_API: (
+            "one lowerdir+ per layer: this kernel has no lowerdir+" if not feats.lowerdir_plus else
+            "one lowerdir+ per layer: a layer path takes %d bytes, over the %d one fsconfig() value holds"
+            % (longest, NEW_API_VALUE_LIMIT)),
+        METHOD_LEGACY: "one lowerdir= option string: %d bytes, over the %d bytes the legacy mount(2) copies"
+                       % (data_size, LEGACY_DATA_LIMIT),
+        METHOD_LINKS: ("short links to the layers: no links_dir was given" if not links_root else
+                       "short links to the layers: still %d bytes, over %d (shorten the upper and work "
+                       "paths)" % (links_size, LEGACY_DATA_LIMIT)),
+    }
+    if method == "auto":
+        order = [m for m in (METHOD_NEW_API, METHOD_LEGACY, METHOD_LINKS) if can[m]]
+        if order:
+            return order
+        raise OverlayError(
+            "lowerdir: no way to mount these %d layers on this kernel: %s. %s. To fit: fewer or "
+            "shorter layer paths, or a links_dir for short links%s"
+            % (len(lowerdir) + len(datadir), "; ".join(why[m] for m in (METHOD_NEW_API, METHOD_LEGACY,
+                                                                        METHOD_LINKS)),
+               feats.describe(), "" if feats.lowerdir_plus else ", or Linux 6.8+ for lowerdir+"),
+            option_bytes=data_size)
+    if method not in can:
+        raise OverlayError("method must be one of %s, not %r" % (", ".join(METHODS), method))
+    if not can[method]:
+        raise OverlayError("method %s cannot mount this overlay: %s. %s. Use method auto"
+                           % (method, why[method], feats.describe()), option_bytes=data_size)
+    return [method]
+
+
+# method -> function(target, lowerdir, upperdir, workdir, options, datadir, links_root)
+_MOUNTERS = {
+    METHOD_NEW_API: lambda t, lo, up, wo, op, da, _links: mount_new_api(t, lo, up, wo, op, da),
+    METHOD_LEGACY: lambda t, lo, up, wo, op, da, _links: mount_legacy(t, lo, up, wo, op, da),
+    METHOD_LINKS: mount_links,
+}
+
+
+def mount_overlay(target, lowerdir, upperdir, workdir, options, datadir=(), method="auto", links_root=None,
+                  feats=None):
+    """Mount through the best form the running kernel accepts; return the method used.
+
+    The kernel is probed once per run (see _features). Should it still
+    refuse a form as such (not this overlay), the next form is tried.
+    """
+    feats = feats or kernel_features()
+    order = plan_methods(feats, lowerdir, upperdir, workdir, options, datadir, method, links_root)
+    refused = []
+    for name in order:
+        try:
+            return _MOUNTERS[name](target, lowerdir, upperdir, workdir, options, datadir, links_root)
+        except NewApiUnsupported as error:
+            refused.append(str(error))
+    raise OverlayError("no mount form worked on this kernel (%s): %s" % (feats.describe(), "; ".join(refused)))
+
+
+def umount2(target):
+    """Unmount ``target`` with umount2(2); raise OSError on failure."""
+    ctypes.set_errno(0)
+    if libc().umount2(to_bytes(target), ctypes.c_int(0)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), target)

@@ -1,0 +1,369 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Small glue that reads host facts and carries out actions.
+
+Everything that decides lives in the pure modules; this file only touches
+/proc, /sys, the filesystem and the mount system calls.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ctypes
+import errno
+import os
+import stat
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import safe_paths as _safepath
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.kernel_features import check_support, features as kernel_features, uuid_default
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.mounting import mount_overlay, umount2 as _umount2
+from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinfo import (
+    RealPaths,
+    mount_containing,
+    parse,
+    submounts,
+)
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import defaults_from_parameters
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.paths import at_or_inside
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.upper_safety import VOLATILE_MARKER, find_shared, parse_origin
+
+MOUNTINFO = "/proc/self/mountinfo"
+PARAMETERS_DIR = "/sys/module/overlay/parameters"
+
+
+def read_mountinfo(path=MOUNTINFO):
+    with open(path, "rb") as handle:
+        return parse(handle.read().decode("utf-8", "surrogateescape"))
+
+
+def read_defaults(directory=PARAMETERS_DIR):
+    """The overlay module's defaults; Kconfig defaults where it is not loaded."""
+    values = {}
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        names = []
+    for name in names:
+        try:
+            with open(os.path.join(directory, name)) as handle:
+                values[name] = handle.read().strip()
+        except (IOError, OSError):
+            continue
+    return defaults_from_parameters(values, uuid_default())
+
+
+_O_PATH = getattr(os, "O_PATH", 0)
+FD_LINK = "/proc/self/fd/%d"
+
+
+def realpath(path):
+    """``os.path.realpath(path)``, asked of the kernel when ``path`` exists.
+
+    The kernel resolves the whole path for one ``open(O_PATH)`` (which opens
+    nothing for reading and works on any file type), and
+    ``/proc/self/fd/N`` names what it found: three system calls, where
+    ``os.path.realpath`` makes one ``lstat`` per component. A path that does
+    not exist, a dangling or looping link, or a host without ``/proc`` falls
+    back to ``os.path.realpath``, which resolves what exists and keeps the
+    rest as written.
+    """
+    if not _O_PATH:
+        return os.path.realpath(path)
+    try:
+        fd = os.open(path, _O_PATH | os.O_CLOEXEC)
+    except (OSError, ValueError) as error:
+        return _realpath_of_missing(path, error)
+    try:
+        found = os.readlink(FD_LINK % fd)
+    except OSError:
+        found = None
+    finally:
+        os.close(fd)
+    if not found or found[:1] != "/" or found.endswith(" (deleted)"):
+        return os.path.realpath(path)
+    return found
+
+
+def _realpath_of_missing(path, error):
+    """realpath of a path that could not be opened: its parent's, and the name as written.
+
+    That is what ``os.path.realpath`` makes of a last component that does
+    not exist (a mount point or upper dir still to be created). Anything
+    else (a dangling or looping link, ``..``, not a directory on the way)
+    goes to ``os.path.realpath`` itself.
+    """
+    parent, name = os.path.split(path)
+    if getattr(error, "errno", None) != errno.ENOENT or not parent or not name or name in (".", ".."):
+        return os.path.realpath(path)
+    try:
+        os.lstat(path)
+    except OSError as missing:
+        if missing.errno == errno.ENOENT:
+            return os.path.join(realpath(parent), name)
+    return os.path.realpath(path)
+
+
+def cached(function):
+    """``function`` of one path, each path looked up once (a module run's host reads)."""
+    cache = {}
+
+    def lookup(path):
+        if path not in cache:
+            cache[path] = function(path)
+        return cache[path]
+    return lookup
+
+
+def readlink(path):
+    """A symlink's target, or None when ``path`` is not a readable link."""
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
+
+
+def symlinks_in(directory):
+    """Names of the symlinks in ``directory``, or None when it cannot be listed."""
+    try:
+        return [entry.name for entry in os.scandir(directory) if entry.is_symlink()]
+    except OSError:
+        return None
+
+
+def real_paths():
+    """realpath for many layers at once (RealPaths over this host's links)."""
+    return RealPaths(readlink, symlinks_in)
+
+
+def check_kernel_support(decl):
+    """Refuse options (and data-only layers) the running kernel does not take, before acting."""
+    check_support(decl.options, decl.datadir)
+
+
+def lowerdir_plus():
+    """True when the running kernel takes layers one by one (``lowerdir+``), as probed."""
+    return kernel_features().lowerdir_plus
+
+
+def path_kind(path):
+    """``dir``, ``missing``, or a word for what else is there."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        if os.path.lexists(path):
+            return "dangling symlink"
+        return "missing"
+    if stat.S_ISDIR(st.st_mode):
+        return "dir"
+    if stat.S_ISREG(st.st_mode):
+        return "regular file"
+    return "special file"
+
+
+def find_holders(mount_point, limit=50):
+    """Processes in this mount namespace that use a path at or below ``mount_point``.
+
+    Looks at each process's cwd, root, executable, open files and mapped
+    files. Processes in other mount namespaces see other mounts and are
+    skipped. Returns ``[{pid, command, uses}]``.
+    """
+    try:
+        own_ns = os.readlink("/proc/self/ns/mnt")
+    except OSError:
+        own_ns = None
+    own_pid = os.getpid()
+    holders = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == own_pid:
+            continue
+        base = "/proc/" + name
+        try:
+            if own_ns is not None and os.readlink(base + "/ns/mnt") != own_ns:
+                continue
+        except OSError:
+            continue
+        uses = []
+        for link in ("cwd", "root", "exe"):
+            try:
+                target = os.readlink(base + "/" + link)
+            except OSError:
+                continue
+            if link == "root" and target == "/":
+                continue
+            if at_or_inside(target, mount_point):
+                uses.append("%s %s" % (link, target))
+        try:
+            fds = os.listdir(base + "/fd")
+        except OSError:
+            fds = []
+        for fd in fds:
+            try:
+                target = os.readlink(base + "/fd/" + fd)
+            except OSError:
+                continue
+            if at_or_inside(target, mount_point):
+                uses.append("fd %s %s" % (fd, target))
+        try:
+            with open(base + "/maps") as handle:
+                mapped = set()
+                for line in handle:
+                    parts = line.split(None, 5)
+                    if len(parts) == 6:
+                        target = parts[5].rstrip("\n")
+                        if target not in mapped and at_or_inside(target, mount_point):
+                            mapped.add(target)
+                            uses.append("map %s" % target)
+        except (IOError, OSError):
+            pass
+        if uses:
+            try:
+                with open(base + "/comm") as handle:
+                    command = handle.read().strip()
+            except (IOError, OSError):
+                command = "?"
+            holders.append({"pid": int(name), "command": command, "uses": uses[:5]})
+            if len(holders) >= limit:
+                break
+    return holders
+
+
+def make_dirs(path, mode=None, uid=None, gid=None, field="path"):
+    """Create ``path`` and missing parents; return the dirs created, outermost first.
+
+    fd-relative and without following links (see ``_safepath.make_dirs``).
+    """
+    return _safepath.make_dirs(path, mode, uid, gid, field)
+
+
+def workdir_listing(workdir):
+    """The names ``_declaration.check_workdir`` looks at, or None when the work dir is missing."""
+    try:
+        top = os.listdir(workdir)
+    except OSError:
+        return None
+    listing = {"": top, "not_dirs": []}
+    for name in top:
+        entry = os.path.join(workdir, name)
+        if os.path.islink(entry) or not os.path.isdir(entry):
+            listing["not_dirs"].append(name)
+        elif name in ("work", "index"):
+            try:
+                listing[name] = os.listdir(entry)
+            except OSError:
+                listing[name] = []
+    return listing
+
+
+def remove_empty_dirs(created):
+    """Undo make_dirs where the directories are still empty (never removes data).
+
+    A failed mount can leave the kernel's empty ``work`` (and ``index``)
+    subdirectory in a work dir we created; those go too.
+    """
+    for directory in reversed(created):
+        for scratch in ("work", "index"):
+            try:
+                os.rmdir(os.path.join(directory, scratch))
+            except OSError:
+                pass
+        try:
+            os.rmdir(directory)
+        except OSError:
+            continue
+
+
+def mount(decl, method="auto", links_root=None):
+    return mount_overlay(
+        decl.path, decl.lowerdir, decl.upperdir, decl.workdir,
+        decl.options, decl.datadir, method=method, links_root=links_root)
+
+
+def umount2(path):
+    """Unmount the top mount at ``path`` with the system call (no umount(8) needed)."""
+    _umount2(path)
+
+
+def unmount(module, path):
+    """umount(8) the top mount at ``path``; a busy mount names its holders."""
+    umount = module.get_bin_path("umount", required=True)
+    rc, out, err = module.run_command([umount, path])
+    if rc != 0:
+        holders = find_holders(path)
+        subs = [e.mount_point for e in submounts(read_mountinfo(), path)]
+        raise OverlayError(
+            "unmounting %s failed (%s, rc=%d): %s%s%s" % (
+                path, " ".join([umount, path]), rc, (err or out).strip(),
+                "; held by " + describe_holders(holders) if holders else "",
+                "; submounts " + ", ".join(subs) if subs else ""),
+            holders=holders, submounts=subs, rc=rc, stderr=err)
+
+
+def describe_holders(holders):
+    return ", ".join("pid %d (%s: %s)" % (h["pid"], h["command"], "; ".join(h["uses"])) for h in holders)
+
+
+class _FileHandle(ctypes.Structure):
+    _fields_ = [("handle_bytes", ctypes.c_uint), ("handle_type", ctypes.c_int),
+                ("f_handle", ctypes.c_ubyte * 128)]
+
+
+def _name_to_handle(path):
+    """``(handle type, handle bytes)`` of ``path`` (name_to_handle_at), or None."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        handle = _FileHandle()
+        handle.handle_bytes = 128
+        mount_id = ctypes.c_int()
+        if libc.name_to_handle_at(-100, path.encode("utf-8", "surrogateescape"),
+                                  ctypes.byref(handle), ctypes.byref(mount_id), 0) != 0:
+            return None
+    except (AttributeError, OSError):
+        return None
+    return handle.handle_type, bytes(bytearray(handle.f_handle)[:handle.handle_bytes])
+
+
+def upper_facts(decl, entries, live, userxattr=False):
+    """What ``_safety.check_upper`` needs to know about the declared upper and work dirs."""
+    facts = {}
+    upper, work = decl.upperdir, decl.workdir
+    if upper is None:
+        return facts
+    own = set()
+    if live is not None:
+        own = set(e.mount_id for e in entries if e.mount_point == decl.path)
+    shared = find_shared([upper, work], entries, own, os.path.exists, os.path.realpath)
+    if shared is not None:
+        facts["shared"] = shared
+    holder = mount_containing(entries, upper)
+    facts["upper_fstype"] = holder.fstype if holder is not None else None
+    marker = os.path.join(work, *VOLATILE_MARKER)
+    uses_this_work = live is not None and live.get("workdir") == work
+    if os.path.isdir(marker) and not uses_this_work:
+        facts["volatile_marker"] = marker
+    try:
+        raw = os.getxattr(upper, "%s.overlay.origin" % ("user" if userxattr else "trusted"))
+    except (OSError, AttributeError):
+        raw = None
+    facts["origin"] = parse_origin(raw) if raw else None
+    if facts["origin"] is not None and decl.lowerdir:
+        facts["lower_handle"] = _name_to_handle(decl.lowerdir[0])
+    return facts
+
+
+def clear_volatile_marker(path):
+    """Remove the marker dir the volatile option leaves in the work dir.
+
+    It holds nothing but the kernel's empty ``dirty`` file; anything else is
+    left alone and reported, and upper data is never near it.
+    """
+    for name in os.listdir(path):
+        entry = os.path.join(path, name)
+        if name != "dirty" or not os.path.isfile(entry) or os.path.getsize(entry):
+            raise OverlayError(
+                "workdir: the volatile marker %s holds %s, which the kernel does not put there; "
+                "remove it by hand after checking" % (path, name))
+        os.unlink(entry)
+    os.rmdir(path)

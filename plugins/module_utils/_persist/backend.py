@@ -1,0 +1,196 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""How an overlay is persisted for boot: the interface every backend implements.
+
+A backend is one way of persisting overlays (fstab lines, systemd mount
+units). ``_backends.BACKENDS`` lists them; the converge, the drift report,
+the inventory and pruning go through this interface and name none of them.
+Adding a backend is one new file with a subclass, its entry in that list and
+its name among the ``persist`` choices in ``_spec``.
+
+The class itself answers the pure questions (what a file holds, how its
+configs look in a result, which boot settings drift); an instance plans and
+carries out the change for one declaration:
+
+1. :meth:`read` what is persisted now (the host's files);
+2. :meth:`plan` what must be persisted after the task (pure);
+3. :meth:`actions` and :attr:`changed` report it, :meth:`diffs` shows it;
+4. :attr:`steps` carries each action out, returning its undo.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from collections import namedtuple
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.fstab_syntax import MANAGED_OPTION, check_boot_option
+
+# What rendering depends on: whether the kernel has lowerdir+, whether the
+# host's mount(8) uses fsconfig() (None: unknown), whether systemd runs.
+HostFacts = namedtuple("HostFacts", ["lowerdir_plus", "fsconfig", "booted"])
+
+# fstab options that decide boot behaviour and that overlay_mount writes itself.
+_BOOT_OWNED = ("noauto", "auto", MANAGED_OPTION)
+
+
+def boot_extras(boot, boot_options):
+    """The non-overlay options of the persisted entry, in order, each once."""
+    extras = []
+    for option in boot_options or ():
+        option = option.strip()
+        if not option:
+            raise OverlayError("boot_options: an empty option was given; remove it")
+        name = option.partition("=")[0]
+        if name == MANAGED_OPTION:
+            raise OverlayError("boot_options: '%s' is written by this collection itself; remove it" % option)
+        if name in _BOOT_OWNED:
+            raise OverlayError(
+                "boot_options: '%s' is set by the boot parameter (boot: %s); remove it from "
+                "boot_options" % (option, "false" if name == "noauto" else "true"))
+        check_boot_option(option)
+        if option == "defaults":
+            continue  # means nothing next to other options; writing it would only show as drift
+        if option not in extras:
+            extras.append(option)
+    if not boot:
+        extras.insert(0, "noauto")
+    return extras
+
+
+class Backend(object):
+    """One way of persisting overlays; see the module docstring for the life cycle."""
+
+    #: The ``persist`` choice that selects this backend.
+    name = None
+    #: The parameter that says where its files are (a file, or a directory).
+    location = None
+    #: True when several configs may persist one mount point (and all show in
+    #: results, as a list); False when one does (shown alone, or None).
+    many = False
+
+    # Pure, on the class ------------------------------------------------
+
+    @classmethod
+    def configs_in(cls, sources, readlink=None):
+        """``{mount point: [configs]}`` of what ``sources`` (``(file path, text)`` pairs) persist."""
+        raise NotImplementedError
+
+    @classmethod
+    def public(cls, configs):
+        """How the configs for one mount point show in results (``persisted``, inventory)."""
+        if cls.many:
+            return list(configs)
+        return configs[0] if configs else None
+
+    @classmethod
+    def first(cls, shown):
+        """The config that counts among what :meth:`public` shows (None: nothing persisted)."""
+        if cls.many:
+            return shown[0] if shown else None
+        return shown
+
+    @classmethod
+    def count(cls, shown):
+        """How many configs :meth:`public` shows for one mount point."""
+        if cls.many:
+            return len(shown or ())
+        return 0 if shown is None else 1
+
+    @classmethod
+    def boot_drift(cls, conf, persisted, extras, boot):
+        """``[(field, declared, persisted)]`` for the boot settings of ``conf`` that differ.
+
+        ``persisted`` is the whole ``persisted`` result, ``extras`` the
+        declared boot options (``noauto`` first when ``boot`` is false).
+        """
+        raise NotImplementedError
+
+    # Host reads, on the class ------------------------------------------
+
+    @classmethod
+    def scan(cls, locations, readlink=None):
+        """``{mount point: [configs]}`` over every place in ``locations``; see :meth:`configs_in`."""
+        raise NotImplementedError
+
+    # One declaration ---------------------------------------------------
+
+    #: Whether a batch may collect this backend's writes to one file and make
+    #: them at once (:meth:`write_together`); otherwise each entry writes its own.
+    batched = False
+
+    @classmethod
+    def write_together(cls, module, location, members):
+        """Make the deferred writes of ``members`` (``[(task, backend)]``) to ``location``.
+
+        Returns ``[(task, OverlayError)]`` of the members whose write failed.
+        Only backends with :attr:`batched` defer their writes.
+        """
+        raise NotImplementedError("%s writes each entry's files itself" % cls.name)
+
+    def __init__(self, params, decl, extras, facts):
+        self.params = params
+        self.decl = decl
+        self.extras = extras
+        self.facts = facts
+        self.keep = False
+
+    def read(self, touch):
+        """Read what is persisted now; ``touch``: this task may change it (checks the location)."""
+        raise NotImplementedError
+
+    def plan(self, keep, notes):
+        """Decide what must be persisted: the overlay (``keep``) or nothing for its mount point.
+
+        ``notes`` collects sentences the module shows as warnings.
+        """
+        raise NotImplementedError
+
+    @property
+    def changed(self):
+        raise NotImplementedError
+
+    def actions(self):
+        """``[{action, path}]`` in the order they run."""
+        raise NotImplementedError
+
+    def persisted(self, after=True):
+        """This backend's part of the module's ``persisted`` result (after the task, by default)."""
+        raise NotImplementedError
+
+    def plan_warnings(self, check_mode):
+        """Sentences about what the plan found (for example, duplicates it collapses)."""
+        return []
+
+    def diffs(self):
+        """Diff-mode entries (``before``/``after`` texts with headers) for what changes."""
+        return []
+
+    @property
+    def steps(self):
+        """``{action: function(ctx) -> undo or None}`` for every action this backend plans."""
+        raise NotImplementedError
+
+    def lock_dir(self):
+        """A directory to lock while this backend edits files shared between runs, or None."""
+        return None
+
+    def clean_stale(self):
+        """Remove what a killed run of this collection left behind (temp files)."""
+
+    @property
+    def mounts_itself(self):
+        """True when the overlay must be mounted by starting what this backend wrote."""
+        return False
+
+    def stop(self, module):
+        """Unmount through this backend when it has the mount active; True when it did."""
+        return False
+
+    def release(self):
+        """Drop what planning kept that a finished task no longer needs (large file texts)."""
+
+    def done(self, module, state):
+        """Called after a successful run: tell what could not be done on this host."""

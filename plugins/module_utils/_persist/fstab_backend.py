@@ -1,0 +1,388 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Persistence backend ``fstab``: one line per overlay in an fstab file.
+
+:func:`edit_fstab` is a pure function of the fstab text, so a task runs it
+once to plan (check mode, diff) and again on the text it reads under the
+lock, where a concurrent run may have changed other lines meanwhile. Lines of
+other mount points are never touched; a line this collection wrote carries
+``_fstab.MANAGED_OPTION``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import functools
+import os
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils._formats import fstab_syntax as _fstab
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import files
+from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.backend import Backend, boot_extras
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import Declaration
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.escape import split_options
+from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.fstab_syntax import MANAGED_OPTION
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import canonical_options
+from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mount_data import (
+    VALUE_MAX,
+    parse_overlay_options,
+    requires_mounts_for,
+)
+
+
+def fstab_line(decl, extras, lowerdir_plus=True, notes=None, fsconfig=None):
+    """The fstab line of ``decl``; ``fsconfig``: see ``_optstring.format_mount_options``."""
+    return _fstab.render_entry(
+        decl.path, decl.lowerdir, decl.upperdir, decl.workdir, decl.options,
+        list(extras) + [MANAGED_OPTION], datadir=decl.datadir,
+        lowerdir_plus=lowerdir_plus, notes=notes, fsconfig=fsconfig)
+
+
+@functools.lru_cache(maxsize=None)
+def entry_config(entry):
+    """What an fstab overlay entry declares, in the module's terms.
+
+    Cached per line (entries are immutable): a batch reads the same lines for
+    every entry. The dict is shared, so callers must not change it.
+    """
+    parsed = parse_overlay_options(entry.mntops)
+    try:
+        options = canonical_options(parsed["options"])
+    except OverlayError:
+        options = list(parsed["options"])
+    return {
+        "path": _fstab.normalize_mount_point(entry.file),
+        "lowerdir": parsed["lowerdir"],
+        "datadir": parsed["datadir"],
+        "upperdir": parsed["upperdir"],
+        "workdir": parsed["workdir"],
+        "options": options,
+        "boot_options": [o for o in parsed["extra_options"] if o not in ("defaults", MANAGED_OPTION)],
+        "requires_mounts_for": parsed["requires_mounts_for"],
+        "managed": MANAGED_OPTION in parsed["extra_options"],
+        "source": entry.spec,
+    }
+
+
+def _fits_fsconfig(mntops):
+    """True when every option value of ``mntops`` fits one fsconfig() call."""
+    return all(len(option.partition("=")[2].encode("utf-8", "surrogateescape")) <= VALUE_MAX
+               for option in split_options(mntops) if not option.startswith("x-"))
+
+
+def _entry_matches(entry, decl, extras, fsconfig=None):
+    """True when an existing fstab entry already says what we would write.
+
+    On a host whose mount(8) uses fsconfig(), a line written for mount(2) (a
+    lower list over 255 bytes, e.g. before util-linux was upgraded) would not
+    mount at boot, so it does not count as matching.
+    """
+    if entry.spec != "overlay" or entry.freq or entry.passno:
+        return False
+    if fsconfig and not _fits_fsconfig(entry.mntops):
+        return False
+    have = entry_config(entry)
+    want = decl.config()
+    if not have["managed"] or any(have[key] != want[key] for key in decl.FIELDS if key != "path"):
+        return False
+    if sorted(have["boot_options"]) != sorted(extras):
+        return False
+    return set(have["requires_mounts_for"]) == set(requires_mounts_for(
+        decl.lowerdir, decl.upperdir, decl.workdir, decl.datadir))
+
+
+def edit_fstab(text, decl, keep, extras, lowerdir_plus=True, notes=None, fsconfig=None):
+    """The new fstab text for ``decl``: its overlay entry set (``keep``) or removed.
+
+    Returns ``(new_text, info)``; ``info`` has ``duplicates`` (extra entries
+    for the same mount point that were collapsed) and ``removed``. Lines of
+    other mount points are never touched. A non-overlay entry for the same
+    mount point is an error when the overlay is to be written.
+    """
+    lines = _fstab.parse(text)
+    new_lines, info = edit_lines(lines, decl, keep, extras, lowerdir_plus, notes, fsconfig)
+    return (text if new_lines is lines else _fstab.render(new_lines)), info
+
+
+def edit_lines(lines, decl, keep, extras, lowerdir_plus=True, notes=None, fsconfig=None):
+    """:func:`edit_fstab` on parsed lines: ``(new_lines, info)``, ``lines`` itself when unchanged.
+
+    A batch makes the edits of many overlays one after the other on the same
+    lines and renders the text once.
+    """
+    path = decl.path
+    info = {"duplicates": 0, "removed": 0}
+    if not keep:
+        new_lines, info["removed"] = _fstab.remove_entries(lines, path)
+        return (new_lines if info["removed"] else lines), info
+    others = [e for e in _fstab.find_entries(lines, path, vfstype=None) if e.vfstype != "overlay"]
+    if others:
+        raise OverlayError(
+            "fstab already has a %s entry for %s (%r); an overlay cannot be persisted at the same "
+            "mount point: remove that line or choose another path" % (others[0].vfstype, path, others[0].raw))
+    entries = _fstab.find_entries(lines, path)
+    if entries and _entry_matches(entries[0], decl, extras, fsconfig):
+        if len(entries) == 1:
+            return lines, info  # in place already, as the user spelled it
+        # Keep the user's own spelling of an equivalent line; drop duplicates.
+        new_lines, info["duplicates"] = _fstab.replace_entry(lines, path, entries[0].raw)
+        return new_lines, info
+    new_lines, info["duplicates"] = _fstab.set_entry(lines, path, fstab_line(decl, extras, lowerdir_plus, notes, fsconfig))
+    return new_lines, info
+
+
+def planned_line(params, facts, realpath=os.path.realpath):
+    """``(mount point, fstab line)`` a task with ``params`` would write, or None.
+
+    For a batch's one findmnt check of all its lines; None also when the
+    declaration is invalid, which the entry's own run reports.
+    """
+    if params["state"] not in ("mounted", "present") or params["persist"] != FstabBackend.name:
+        return None
+    try:
+        decl = Declaration.from_params(params).canonical(realpath)
+        extras = boot_extras(params["boot"], params["boot_options"])
+        return decl.path, fstab_line(decl, extras, facts.lowerdir_plus, fsconfig=facts.fsconfig)
+    except OverlayError:
+        return None
+
+
+def persisted_entries(text, path):
+    """The configs of every overlay fstab entry for ``path``, in file order."""
+    return [entry_config(e) for e in _fstab.find_entries(_fstab.parse(text), path)]
+
+
+def restore_text(module, path, written, original):
+    """Put ``path`` back to ``original`` (None: no file) unless it changed since ``written``."""
+    if files.read_text(path) != written:
+        raise OverlayError("it was changed by another program meanwhile and is left as it is now")
+    if original is None:
+        files.remove_file(path)
+    else:
+        files.write_atomic(module, path, original, step="restoring fstab")
+
+
+def _reload_or_restore(module, path, written, original):
+    """systemctl daemon-reload after a group's fstab write; on failure put the file back.
+
+    Returns ``(None, False)``, or the OverlayError to fail the group's
+    entries with and whether the file was put back.
+    """
+    try:
+        files.systemctl(module, "daemon-reload")
+        return None, False
+    except OverlayError as error:
+        message = "systemctl daemon-reload after writing %s failed: %s" % (path, error.message)
+    restored = False
+    try:
+        restore_text(module, path, written, original)
+        restored = True
+        message += "; %s was put back as it was" % path
+        files.systemctl(module, "daemon-reload")
+    except (OverlayError, OSError) as error:
+        message += "; then: %s" % getattr(error, "message", error)
+    return OverlayError(message), restored
+
+
+class FstabBackend(Backend):
+    """Overlays as lines of an fstab file (``persist: fstab``)."""
+
+    name = "fstab"
+    location = "fstab"
+    many = True
+    batched = True
+
+    @classmethod
+    def configs_in(cls, sources, readlink=None):
+        found = {}
+        for _file, text in sources:
+            for line in _fstab.parse(text or ""):
+                entry = line.entry
+                if entry is not None and entry.vfstype == "overlay":
+                    found.setdefault(_fstab.normalize_mount_point(entry.file), []).append(entry_config(entry))
+        return found
+
+    @classmethod
+    def scan(cls, locations, readlink=None):
+        return cls.configs_in([(path, files.read_text(path)) for path in locations], readlink)
+
+    @classmethod
+    def boot_drift(cls, conf, persisted, extras, boot):
+        rows = []
+        have = list(conf.get("boot_options") or [])
+        if sorted(extras) != sorted(have):
+            rows.append(("boot_options", list(extras), have))
+        if not conf.get("managed", True):
+            rows.append(("managed", True, False))
+        return rows
+
+    def __init__(self, params, decl, extras, facts):
+        super(FstabBackend, self).__init__(params, decl, extras, facts)
+        self.path = params["fstab"]
+        self.before = self.after = None
+        self.info = {"duplicates": 0, "removed": 0}
+
+    def read(self, touch):
+        if touch and not os.path.isdir(os.path.dirname(self.path) or "."):
+            raise OverlayError(
+                "fstab: the directory of %s does not exist; give an fstab path in an existing "
+                "directory" % self.path)
+        self.before = self.after = files.read_text_again(self.path)
+
+    def _edit(self, text, notes=None):
+        return edit_fstab(text or "", self.decl, self.keep, self.extras, self.facts.lowerdir_plus, notes,
+                          self.facts.fsconfig)
+
+    def plan(self, keep, notes):
+        self.keep = keep
+        if self.before is None and not keep:
+            return
+        self.after, self.info = self._edit(self.before, notes)
+        if self.before is None and self.after == "":
+            self.after = None
+
+    def plan_warnings(self, check_mode):
+        if not self.info["duplicates"]:
+            return []
+        return ["%s has %d more overlay entries for %s; they %s collapsed into one" % (
+            self.path, self.info["duplicates"], self.decl.path, "would be" if check_mode else "were")]
+
+    @property
+    def changed(self):
+        return self.after != self.before
+
+    def actions(self):
+        return [{"action": "write_fstab", "path": self.path}] if self.changed else []
+
+    def persisted(self, after=True):
+        text = self.after if after else self.before
+        return {self.name: persisted_entries(text or "", self.decl.path)}
+
+    def diffs(self):
+        if not self.changed:
+            return []
+        return [{"before_header": self.path, "after_header": self.path,
+                 "before": self.before or "", "after": self.after or ""}]
+
+    @property
+    def steps(self):
+        return {"write_fstab": self._write}
+
+    def lock_dir(self):
+        return os.path.dirname(self.path) or "."
+
+    def clean_stale(self):
+        files.clean_stale_temps(self.path)
+
+    def _write(self, ctx):
+        """Edit fstab again on the text read now (under the lock), check the line, write it.
+
+        In a batch the edit waits: once the task has carried out all its
+        steps, it joins the edits of the batch's other entries to the same
+        file, which :meth:`write_together` makes at once after their mounts
+        are verified.
+        """
+        if "write_together" in ctx.cache:
+            ctx.written_later.append((self.path, self))
+            return None
+        current = files.read_text(self.path)
+        if current is None and not self.keep:
+            return None
+        new, _info = self._edit(current)
+        if new == (current or ""):
+            return None
+        backup_file = None
+        if self.params["backup"] and current is not None:
+            ctx.step = "backup"
+            backup_file = files.backup(self.path)
+            ctx.step = "write_fstab"
+
+        def check(tmp):
+            files.findmnt_verify(ctx.module, tmp, self.decl.path)
+
+        needs_check = self.keep and self._line() not in ctx.verified
+        try:
+            files.write_atomic(ctx.module, self.path, new, validate=check if needs_check else None,
+                               step="writing fstab")
+        except Exception:
+            if backup_file:  # fstab did not change: a backup of it would only mislead
+                files.remove_file(backup_file)
+            raise
+        if backup_file:
+            ctx.result["backup_file"] = backup_file
+        return lambda: self._restore(ctx.module, new, current)
+
+    def _line(self):
+        return fstab_line(self.decl, self.extras, self.facts.lowerdir_plus, fsconfig=self.facts.fsconfig)
+
+    def release(self):
+        self.before = self.after = None
+
+    @classmethod
+    def write_together(cls, module, location, members):
+        """Make the fstab edits of a batch's overlays (``[(task, backend)]``) in one write.
+
+        Under the lock the file is read afresh and each member's edit is made
+        again on it, in order, as :meth:`_write` does for one overlay; a
+        member whose edit fails now fails alone. Every line not yet checked
+        by the batch's findmnt run is checked, and the file is written once
+        (with one backup when any member asked for it). Where systemd runs,
+        ``daemon-reload`` follows, so that its fstab generator sees the new
+        lines; if that fails, the file is put back as it was. Returns the
+        failed members, ``[(task, OverlayError)]``: all of them when writing
+        or reloading failed.
+        """
+        path = location
+        failed, written, unchecked = [], [], []
+        with files.DirectoryLock(os.path.dirname(path) or "."):
+            current = files.read_text(path)
+            lines = _fstab.parse(current or "")
+            for task, backend in members:
+                if current is None and not backend.keep:
+                    continue
+                try:
+                    new_lines, _info = edit_lines(lines, backend.decl, backend.keep, backend.extras,
+                                                  backend.facts.lowerdir_plus, fsconfig=backend.facts.fsconfig)
+                except OverlayError as error:
+                    failed.append((task, error))
+                    continue
+                if new_lines is not lines:
+                    lines = new_lines
+                    written.append((task, backend))
+                    if backend.keep and backend._line() not in task.verified:
+                        unchecked.append(backend.decl.path)
+            new = _fstab.render(lines)
+            if not written or new == (current or ""):
+                return failed
+            backup_file = None
+
+            def check(tmp):
+                for point in unchecked:
+                    files.findmnt_verify(module, tmp, point)
+
+            try:
+                if current is not None and any(backend.params["backup"] for _task, backend in written):
+                    backup_file = files.backup(path)
+                files.write_atomic(module, path, new, validate=check if unchecked else None,
+                                   step="writing fstab")
+            except Exception as error:  # whatever went wrong, no member's line was written
+                if backup_file:
+                    files.remove_file(backup_file)
+                reason = error if isinstance(error, OverlayError) else OverlayError(
+                    "writing %s failed: %s" % (path, error))
+                return failed + [(task, reason) for task, _backend in written]
+            if any(backend.facts.booted for _task, backend in written):
+                reason, restored = _reload_or_restore(module, path, new, current)
+                if reason is not None:
+                    if backup_file and restored:
+                        files.remove_file(backup_file)
+                    return failed + [(task, reason) for task, _backend in written]
+        for task, backend in written:
+            if backup_file and backend.params["backup"]:
+                task.result["backup_file"] = backup_file
+        return failed
+
+    def _restore(self, module, written, original):
+        restore_text(module, self.path, written, original)

@@ -1,0 +1,282 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Persistence backend ``systemd``: one .mount unit per overlay in a unit dir.
+
+The unit is linked into ``local-fs.target.wants`` for boot (``boot``); when
+its layers do not fit what mount(8) takes at boot, the unit names them
+through short links (``0``, ``1``, ...) in a directory of its own under
+``links_dir``. On a host where systemd runs and searches the unit dir, the
+overlay is mounted and unmounted through the unit, so that systemd's view
+and the kernel's agree.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import glob
+import os
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import files
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import system as host
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import safe_paths as _safepath
+from ansible_collections.overlayfs.mounts.plugins.module_utils._formats import unit_syntax as _systemd
+from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.backend import Backend
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.fstab_syntax import normalize_mount_point
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.mounting import links_dir_for, prepare_links
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import canonical_options
+from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mount_data import requires_mounts_for
+
+# Where a running systemd finds units; elsewhere a unit cannot be started by name.
+SYSTEMD_UNIT_PATH = (
+    "/etc/systemd/system", "/run/systemd/system", "/usr/local/lib/systemd/system",
+    "/lib/systemd/system", "/usr/lib/systemd/system",
+)
+
+
+def unit_plan(decl, extras, links_dir=None, lowerdir_plus=True, notes=None, fsconfig=None):
+    """``(unit text, link dir or None)`` for an overlay persisted as a mount unit.
+
+    When the layers do not fit in what mount(8) passes at boot, and
+    ``links_dir`` is given, the unit names them through short links in that
+    directory (``0``, ``1``, ...) and sets it as the WorkingDirectory= of
+    mount(8), as Docker's overlay2 does: the caller must then create the
+    links (``_mount_api.prepare_links``) before writing the unit. On a host
+    whose mount(8) uses fsconfig() (``fsconfig``), a lower list that fits
+    only the legacy one-page form takes the links too.
+    """
+    unit_extras = [o for o in extras if o != "noauto"]
+    try:
+        return _systemd.render_unit(
+            decl.path, decl.lowerdir, decl.upperdir, decl.workdir, decl.options, unit_extras,
+            datadir=decl.datadir, lowerdir_plus=lowerdir_plus, notes=notes, fsconfig=fsconfig), None
+    except OverlayError as error:
+        if not links_dir or "option_bytes" not in error.details:
+            raise
+    names = [str(i) for i in range(len(decl.layers))]
+    lowers = len(decl.lowerdir)
+    requires = requires_mounts_for(decl.lowerdir, decl.upperdir, decl.workdir, decl.datadir) + [links_dir]
+    text = _systemd.render_unit(
+        decl.path, names[:lowers], decl.upperdir, decl.workdir, decl.options, unit_extras,
+        datadir=names[lowers:], working_directory=links_dir, requires=requires,
+        lowerdir_plus=lowerdir_plus, notes=notes, fsconfig=fsconfig)
+    return text, links_dir
+
+
+def unit_config(text, readlink=None):
+    """What an overlay unit declares, in the module's terms (None if it is no overlay unit).
+
+    Layers named relative to the unit's WorkingDirectory= (short links) are
+    followed with ``readlink`` when it is given.
+    """
+    parsed = _systemd.parse_unit(text)
+    if (parsed["type"] or "").strip() != "overlay":
+        return None
+    base = parsed.get("working_directory")
+    if base and readlink is not None:
+        for key in ("lowerdir", "datadir"):
+            parsed[key] = [p if p.startswith("/") else readlink(base.rstrip("/") + "/" + p) for p in parsed[key]]
+        parsed["requires_mounts_for"] = [p for p in parsed["requires_mounts_for"] if p != base]
+    try:
+        options = canonical_options(parsed["options"])
+    except OverlayError:
+        options = list(parsed["options"])
+    return {
+        "path": parsed["where"],
+        "lowerdir": parsed["lowerdir"],
+        "datadir": parsed["datadir"],
+        "upperdir": parsed["upperdir"],
+        "workdir": parsed["workdir"],
+        "options": options,
+        "boot_options": parsed["extra_options"],
+        "requires_mounts_for": parsed["requires_mounts_for"],
+        "managed": parsed["managed"],
+        "links_dir": base,
+    }
+
+
+def unit_files(directory):
+    """``[(unit path, text)]`` of the .mount units in ``directory``, by name."""
+    found = []
+    for unit_path in sorted(glob.glob(os.path.join(glob.escape(directory), "*.mount"))):
+        text = files.read_text(unit_path)
+        if text is not None:
+            found.append((unit_path, text))
+    return found
+
+
+class SystemdBackend(Backend):
+    """Overlays as systemd .mount units (``persist: systemd``)."""
+
+    name = "systemd"
+    location = "unit_dir"
+    many = False
+
+    @classmethod
+    def configs_in(cls, sources, readlink=None):
+        found = {}
+        for unit_path, text in sources:
+            config = unit_config(text, readlink)
+            if config is not None and config["path"]:
+                config["unit"] = unit_path
+                found.setdefault(normalize_mount_point(config["path"]), []).append(config)
+        return found
+
+    @classmethod
+    def scan(cls, locations, readlink=None):
+        return cls.configs_in([unit for directory in locations for unit in unit_files(directory)], readlink)
+
+    @classmethod
+    def boot_drift(cls, conf, persisted, extras, boot):
+        rows = []
+        want = [o for o in extras if o != "noauto"]  # boot is the wants link, not noauto
+        have = list(conf.get("boot_options") or [])
+        if sorted(want) != sorted(have):
+            rows.append(("boot_options", want, have))
+        if bool(persisted.get("unit_enabled")) != bool(boot):
+            rows.append(("boot", bool(boot), bool(persisted.get("unit_enabled"))))
+        return rows
+
+    def __init__(self, params, decl, extras, facts):
+        super(SystemdBackend, self).__init__(params, decl, extras, facts)
+        self.unit_dir = params["unit_dir"]
+        self.unit_name = _systemd.unit_name_for(decl.path)
+        self.unit_path = os.path.join(self.unit_dir, self.unit_name)
+        self.before = self.after = None
+        self.enabled_before = self.enabled_after = False
+        self.links_dir = None
+        self.links_wanted = {}
+
+    def read(self, touch):
+        self.before = self.after = files.read_text(self.unit_path)
+        self.enabled_before = self.enabled_after = files.is_enabled(self.unit_dir, self.unit_name)
+
+    def plan(self, keep, notes):
+        self.keep = keep
+        if keep:
+            if self.before is not None and unit_config(self.before) is None:
+                raise OverlayError(
+                    "unit_dir: %s exists and is not an overlay mount unit; move it away or "
+                    "choose another path" % self.unit_path)
+            self.after, self.links_dir = unit_plan(
+                self.decl, self.extras, links_dir_for(self.params["links_dir"], self.decl.path),
+                self.facts.lowerdir_plus, notes, self.facts.fsconfig)
+            self.enabled_after = self.params["boot"]
+            if self.links_dir:
+                _safepath.check_links_root(self.params["links_dir"])
+                self.links_wanted = dict((str(i), layer) for i, layer in enumerate(self.decl.layers))
+        elif self.before is not None and unit_config(self.before) is not None:
+            self.after, self.enabled_after = None, False
+
+    @property
+    def links_changed(self):
+        """The unit names its layers through links, and some link is missing or wrong."""
+        return any(host.readlink(os.path.join(self.links_dir, name)) != layer
+                   for name, layer in self.links_wanted.items())
+
+    @property
+    def unit_changed(self):
+        return self.after != self.before
+
+    @property
+    def enable_changed(self):
+        return self.enabled_after != self.enabled_before
+
+    @property
+    def changed(self):
+        return self.unit_changed or self.enable_changed or self.links_changed
+
+    def actions(self):
+        out = []
+        if self.links_changed:
+            out.append({"action": "write_links", "path": self.links_dir})
+        if self.unit_changed:
+            out.append({"action": "remove_unit" if self.after is None else "write_unit", "path": self.unit_path})
+        if self.enable_changed:
+            out.append({"action": "enable_unit" if self.enabled_after else "disable_unit",
+                        "path": files.wants_link(self.unit_dir, self.unit_name)})
+        return out
+
+    def persisted(self, after=True):
+        text = self.after if after else self.before
+        return {
+            self.name: unit_config(text, host.readlink) if text is not None else None,
+            "unit_name": self.unit_name,
+            "unit_enabled": self.enabled_after if after else self.enabled_before,
+        }
+
+    def diffs(self):
+        if not self.unit_changed:
+            return []
+        return [{"before_header": self.unit_path, "after_header": self.unit_path,
+                 "before": self.before or "", "after": self.after or ""}]
+
+    @property
+    def steps(self):
+        return {
+            "write_links": self._write_links,
+            "write_unit": self._write_unit,
+            "remove_unit": self._remove_unit,
+            "enable_unit": self._set_enabled,
+            "disable_unit": self._set_enabled,
+        }
+
+    def clean_stale(self):
+        files.clean_stale_temps(self.unit_path)
+
+    @property
+    def mounts_itself(self):
+        searched = os.path.realpath(self.unit_dir) in SYSTEMD_UNIT_PATH
+        return self.keep and self.facts.booted and searched
+
+    def stop(self, module):
+        if not (self.facts.booted and self.before is not None):
+            return False
+        _rc, out, _err = module.run_command(
+            [module.get_bin_path("systemctl", required=True), "is-active", self.unit_name])
+        if out.strip() != "active":
+            return False
+        files.systemctl(module, "stop", self.unit_name)
+        return True
+
+    def start(self, module):
+        files.systemctl(module, "start", self.unit_name)
+
+    def done(self, module, state):
+        if self.keep and not self.facts.booted and self.changed:
+            module.warn(
+                "systemd is not running on this host (chroot, container or image build): wrote %s "
+                "and linked it into %s for boot, but skipped daemon-reload and start%s"
+                % (self.unit_path, files.WANTS_DIR, "; the overlay was mounted directly"
+                   if state == "mounted" else ""))
+
+    def _write_links(self, ctx):
+        prepare_links(self.links_dir, self.decl.layers)
+
+    def _write_unit(self, ctx):
+        if not os.path.isdir(self.unit_dir):
+            host.make_dirs(self.unit_dir, 0o755, field="unit_dir")
+        files.write_atomic(ctx.module, self.unit_path, self.after, step="writing the unit")
+        return lambda: self._restore_unit(ctx.module)
+
+    def _remove_unit(self, ctx):
+        files.remove_file(self.unit_path)
+        return lambda: self._restore_unit(ctx.module)
+
+    def _restore_unit(self, module):
+        if self.before is None:
+            files.remove_file(self.unit_path)
+        elif files.read_text(self.unit_path) != self.before:
+            files.write_atomic(module, self.unit_path, self.before, step="restoring the unit")
+
+    def _set_enabled(self, ctx):
+        self._enable(self.enabled_after)
+        return lambda: self._enable(self.enabled_before)
+
+    def _enable(self, enabled):
+        if enabled:
+            files.enable(self.unit_dir, self.unit_name)
+        else:
+            files.disable(self.unit_dir, self.unit_name)

@@ -1,0 +1,115 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Every overlay of a host, live or persisted, with the drift between the two. Pure.
+
+The input is text (mountinfo entries, the fstab text, unit file texts); the
+only host access is through the optional ``exists``/``realpath`` callables.
+One pass over each source, dict lookups by mount point: a container host
+with thousands of overlay mounts is read in a few tens of milliseconds.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils._formats import fstab_syntax as _fstab
+from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import registry as _backends
+from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.drift import live_vs_persisted, resolved
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.mounting import links_dir_for
+from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinfo import (
+    ENGINE_COLLECTION,
+    ENGINE_NONE,
+)
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import visible_options
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.paths import inside
+from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live import live_state, public_live
+
+
+def _live_overlays(entries):
+    """``{mount point: (top overlay entry, overlays stacked there)}``."""
+    found = {}
+    for entry in entries:
+        if entry.fstype == "overlay":
+            previous = found.get(entry.mount_point)
+            found[entry.mount_point] = (entry, previous[1] + 1 if previous else 1)
+    return found
+
+
+def _as_shown(config, defaults):
+    """Persisted options as the kernel would show them once mounted (non-default values)."""
+    _pairs, effective = resolved(config, defaults)
+    return list(config["options"]) if effective is None else visible_options(effective, defaults)
+
+
+# Where overlay_mount keeps the short layer links of a deep overlay by default.
+DEFAULT_LINKS_ROOT = "/var/lib/overlayfs-mounts/links"
+
+
+def engine_of_record(state, managed, links_root=DEFAULT_LINKS_ROOT):
+    """Who an overlay belongs to: the container engine whose layout it has,
+    this collection (persisted by it, or mounted through its short links),
+    or ``none`` known."""
+    if state is not None and state.get("engine"):
+        return state["engine"]
+    if managed:
+        return ENGINE_COLLECTION
+    base = state.get("relative_to") if state is not None else None
+    if base and links_root and inside(base, links_root):
+        return ENGINE_COLLECTION
+    return ENGINE_NONE
+
+
+def gather(entries, defaults, persisted, paths=None, exists=None, realpath=None, links_root=DEFAULT_LINKS_ROOT):
+    """The ``overlay_mounts`` list of overlay_mount_info.
+
+    ``persisted`` maps each backend's name to ``{mount point: [configs]}``
+    (``Backend.scan``); ``paths`` limits the result to those mount points;
+    ``exists`` lets relative layer paths be resolved; ``realpath`` resolves
+    layer symlinks (``resolve_layers``); ``links_root`` is where
+    overlay_mount keeps short layer links (a mount made through them is this
+    collection's).
+    """
+    live = _live_overlays(entries)
+    wanted = set(_fstab.normalize_mount_point(p) for p in paths) if paths else None
+    every = set(live).union(*(persisted.get(b.name, {}) for b in _backends.BACKENDS))
+    return [_record(path, live.get(path), persisted, defaults, exists, realpath, links_root)
+            for path in sorted(every) if wanted is None or path in wanted]
+
+
+def _record(path, top, persisted, defaults, exists, realpath, links_root):
+    """One overlay of the inventory: live (``top``: entry and stack count, or None) and persisted."""
+    state, stacked = None, 0
+    if top is not None:
+        stacked = top[1]
+        bases = [links_dir_for(links_root, path)] if links_root else []
+        state = live_state(top[0], defaults, exists=exists, realpath=realpath, bases=bases)
+    shown = dict((b.name, b.public(persisted.get(b.name, {}).get(path, []))) for b in _backends.BACKENDS)
+    firsts = [conf for conf in (b.first(shown[b.name]) for b in _backends.BACKENDS) if conf is not None]
+    source = state or firsts[0]
+    managed = any(conf.get("managed") for conf in firsts)
+    record = {
+        "path": path,
+        "lowerdir": source["lowerdir"],
+        "upperdir": source["upperdir"],
+        "workdir": source["workdir"],
+        "options": source["options"] if state else _as_shown(source, defaults),
+        "mounted": state is not None,
+        "persisted": _backends.persisted_kind(shown),
+        "managed": managed,
+        "engine": engine_of_record(state, managed, links_root),
+        "resolved": state["resolved"] if state else None,
+        "source": state["source"] if state else None,
+        "mount_id": state["mount_id"] if state else None,
+        "stacked": stacked,
+        "live": public_live(state),
+    }
+    record.update(shown)
+    record["drift"] = live_vs_persisted(state, dict((b.name, b.first(shown[b.name])) for b in _backends.BACKENDS),
+                                        defaults)
+    for b in _backends.BACKENDS:
+        count = b.count(shown[b.name])
+        if count > 1:
+            record["drift"].append({"field": "persisted", "declared": None, "live": None,
+                                    "persisted": "%s (%d lines)" % (b.name, count), "source": b.name})
+    return record

@@ -1,0 +1,104 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import pytest
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.kernel_features import Features
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.mounting import (
+    _form_refused,
+    plan_methods,
+)
+from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mount_data import overlay_data
+
+# The three kinds of kernel in the test matrix, as _features probes them.
+NEW = Features("6.12.0", new_api=True, native_params=True, lowerdir_plus=True)      # Debian 13
+LEGACY_PARSER = Features("6.1.0", new_api=True, native_params=False)                 # Debian 12
+ALSO_LEGACY = Features("5.10.0", new_api=True, native_params=False)                  # Debian 11
+NO_PLUS = Features("6.6.0", new_api=True, native_params=True, lowerdir_plus=False)   # 6.5 to 6.7
+NO_API = Features("4.18.0", new_api=False)                                           # RHEL 8
+
+UPPER, WORK = "/srv/upper", "/srv/work"
+
+
+def layers(count, length=120):
+    return ["/srv/%s-%03d" % ("l" * (length - 9), i) for i in range(count)]
+
+
+@pytest.mark.parametrize("feats, count, length, links, expected", [
+    (NEW, 2, 10, None, ["fsconfig", "mount2"]),
+    (NEW, 100, 120, None, ["fsconfig"]),
+    (NEW, 100, 120, "/run/l", ["fsconfig", "symlinks"]),
+    (NEW, 2, 300, "/run/l", ["mount2", "symlinks"]),          # a path over one fsconfig value
+    (LEGACY_PARSER, 2, 10, None, ["mount2"]),
+    (LEGACY_PARSER, 2, 10, "/run/l", ["mount2", "symlinks"]),
+    (LEGACY_PARSER, 100, 120, "/run/l", ["symlinks"]),
+    (ALSO_LEGACY, 500, 120, "/run/l", ["symlinks"]),
+    (NO_PLUS, 30, 120, "/run/l", ["mount2", "symlinks"]),
+    (NO_API, 2, 10, None, ["mount2"]),
+])
+def test_auto_takes_what_the_kernel_has(feats, count, length, links, expected):
+    assert plan_methods(feats, layers(count, length), UPPER, WORK, [], (), "auto", links) == expected
+
+
+def test_nothing_fits_says_what_the_kernel_has_and_what_would_fit():
+    with pytest.raises(OverlayError) as caught:
+        plan_methods(LEGACY_PARSER, layers(100), UPPER, WORK, [], (), "auto", None)
+    message = caught.value.message
+    assert "this kernel has no lowerdir+" in message
+    assert "over the 4095 bytes the legacy mount(2) copies" in message
+    assert "no links_dir was given" in message
+    assert "Linux 6.1.0" in message and "lowerdir+ no" in message
+    assert "links_dir" in message and "Linux 6.8+" in message
+    assert caught.value.details["option_bytes"] > 4095
+
+
+def test_even_links_can_be_too_long():
+    upper = "/" + "u" * 2100
+    with pytest.raises(OverlayError, match="short links to the layers: still"):
+        plan_methods(LEGACY_PARSER, layers(3), upper, upper + "w", [], (), "auto", "/run/l")
+
+
+@pytest.mark.parametrize("feats, method, count, fragment", [
+    (LEGACY_PARSER, "fsconfig", 2, "method fsconfig cannot mount this overlay: one lowerdir\\+ per layer: "
+                                   "this kernel has no lowerdir\\+"),
+    (NEW, "mount2", 100, "method mount2 cannot mount this overlay: one lowerdir= option string"),
+    (NEW, "symlinks", 2, "no links_dir was given"),
+])
+def test_a_forced_method_is_checked_against_the_kernel(feats, method, count, fragment):
+    with pytest.raises(OverlayError, match=fragment):
+        plan_methods(feats, layers(count), UPPER, WORK, [], (), method, None)
+
+
+def test_forced_methods_that_fit():
+    assert plan_methods(NEW, layers(2), UPPER, WORK, [], (), "mount2", None) == ["mount2"]
+    assert plan_methods(ALSO_LEGACY, layers(300), UPPER, WORK, [], (), "symlinks", "/run/l") == ["symlinks"]
+
+
+def test_the_page_limit_counts_the_whole_option_string():
+    lower = layers(33)
+    data = overlay_data(lower, UPPER, WORK, ["index=off"])
+    assert len(data) > 4000
+    fits = plan_methods(LEGACY_PARSER, lower, UPPER, WORK, ["index=off"], (), "auto", None)
+    assert fits == (["mount2"] if len(data) <= 4095 else [])
+
+
+@pytest.mark.parametrize("log, refused", [
+    # 6.1 and 5.10: lowerdir+ goes through the legacy layer, refused at create time.
+    (['overlayfs: unrecognized mount option "lowerdir+=/srv/l1" or missing value'], True),
+    # 6.1 and 5.10: 100 long layers overflow the legacy layer's page.
+    (["e VFS: Legacy: Cumulative options too large"], True),
+    # 6.5 to 6.7: overlayfs's own parser does not know the key.
+    (["e overlay: Unknown parameter 'lowerdir+'"], True),
+    (["e overlay: Unknown parameter 'datadir+'"], True),
+    # A real problem with this overlay, not with the form: no fallback.
+    (["e overlay: failed to resolve '/srv/l1': -2"], False),
+    (["overlayfs: workdir and upperdir must reside under the same mount"], False),
+])
+def test_form_refusals_are_told_from_real_errors(log, refused):
+    assert _form_refused(log) is refused

@@ -1,0 +1,199 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import pytest
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import (
+    Declaration,
+    check_host,
+    check_layout,
+    check_workdir,
+    dir_attributes,
+)
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinfo import parse
+
+GOOD = dict(path="/srv/merged", lowerdir=["/srv/l1", "/srv/l2"], upperdir="/srv/upper",
+            workdir="/srv/work", options=[], state="mounted")
+
+
+def from_params(**params):
+    return Declaration.from_params(params)
+
+
+def _decl(**changes):
+    params = dict(GOOD)
+    params.update(changes)
+    return from_params(**params)
+
+
+def test_normalises_paths_and_options():
+    decl = _decl(path="/srv//merged/", lowerdir=["/srv/./l1", "/srv/l2/"], options=["volatile", "index=off"])
+    assert decl.as_result() == {"path": "/srv/merged", "lowerdir": ["/srv/l1", "/srv/l2"], "upperdir": "/srv/upper",
+                                "workdir": "/srv/work", "options": ["index=off", "volatile"]}
+    assert decl.datadir == [] and decl.layers == decl.lowerdir and decl.writable
+
+
+@pytest.mark.parametrize("changes, field, fragment", [
+    ({"path": "srv/merged"}, "path", "relative path"),
+    ({"lowerdir": ["/srv/l1", "l2"]}, "lowerdir[1]", "relative path"),
+    ({"upperdir": "upper"}, "upperdir", "relative path"),
+    ({"workdir": "./work"}, "workdir", "relative path"),
+    ({"lowerdir": ["/srv/l1", "/srv/new\nline"]}, "lowerdir[1]", "newline"),
+    ({"path": ""}, "path", "empty path"),
+    ({"upperdir": None}, "upperdir and workdir", "go together"),
+    ({"lowerdir": []}, "lowerdir", "at least one lower"),
+    ({"lowerdir": ["/srv/l1"], "upperdir": None, "workdir": None}, "lowerdir", "at least two lower"),
+    ({"lowerdir": ["/l%d" % i for i in range(501)]}, "lowerdir", "at most 500"),
+    ({"options": ["bogus"]}, "options", "not an overlay mount option"),
+])
+def test_from_params_errors(changes, field, fragment):
+    with pytest.raises(OverlayError) as info:
+        _decl(**changes)
+    assert info.value.message.startswith(field)
+    assert fragment in info.value.message
+
+
+def test_unmounted_needs_only_a_path():
+    decl = from_params(path="/srv/m", lowerdir=None, upperdir=None, workdir=None, options=[], state="unmounted")
+    assert decl.path == "/srv/m" and decl.lowerdir == [] and not decl.writable
+
+
+def test_injection_through_a_path_stays_a_path():
+    decl = _decl(lowerdir=["/srv/l1,upperdir=/etc", "/srv/l2"])
+    assert decl.lowerdir[0] == "/srv/l1,upperdir=/etc"
+
+
+@pytest.mark.parametrize("changes, field, fragment", [
+    ({"lowerdir": ["/srv/l1", "/srv/l1"]}, "lowerdir[1]", "same directory as lowerdir[0]"),
+    ({"lowerdir": ["/srv/l1", "/srv/upper"]}, "upperdir", "same directory as lowerdir[1]"),
+    ({"workdir": "/srv/upper"}, "workdir", "same directory as upperdir"),
+    ({"workdir": "/srv/upper/work"}, "workdir", "inside upperdir"),
+    ({"upperdir": "/srv/work/upper"}, "upperdir", "inside workdir"),
+    ({"upperdir": "/srv/merged"}, "upperdir", "inside the mount point"),
+    ({"workdir": "/srv/merged/w"}, "workdir", "inside the mount point"),
+    ({"upperdir": "/srv/l1/upper"}, "upperdir", "overlaps lowerdir[0]"),
+    ({"lowerdir": ["/srv/upper/x", "/srv/l2"]}, "upperdir", "overlaps lowerdir[0]"),
+])
+def test_layout_errors(changes, field, fragment):
+    with pytest.raises(OverlayError) as info:
+        check_layout(_decl(**changes))
+    assert info.value.message.startswith(field)
+    assert fragment in info.value.message
+
+
+def test_mounting_over_a_lower_is_allowed():
+    check_layout(_decl(path="/srv/l1"))
+
+
+MOUNTS = parse("\n".join([
+    "22 1 254:0 / / rw - ext4 /dev/vda rw",
+    "30 22 0:30 / /srv/t rw - tmpfs tmpfs rw",
+    "40 22 0:40 / /srv/ov rw - overlay overlay rw,lowerdir=/a:/b",
+]))
+ROOT_MOUNT, TMPFS_MOUNT, OVERLAY_MOUNT = MOUNTS
+
+
+def _kinds(**changes):
+    kinds = {"/srv/merged": "dir", "/srv/l1": "dir", "/srv/l2": "dir", "/srv/upper": "dir", "/srv/work": "dir"}
+    kinds.update(dict((k.replace("_", "/"), v) for k, v in changes.items()))
+    return kinds
+
+
+def test_check_host_lists_dirs_to_create():
+    kinds = _kinds()
+    kinds["/srv/merged"] = kinds["/srv/upper"] = "missing"
+    assert check_host(_decl(), kinds, ROOT_MOUNT, ROOT_MOUNT, True) == ["/srv/merged", "/srv/upper"]
+
+
+@pytest.mark.parametrize("path, kind, create, upper_m, work_m, field, fragment", [
+    ("/srv/l2", "missing", True, ROOT_MOUNT, ROOT_MOUNT, "lowerdir[1]", "never created"),
+    ("/srv/l1", "regular file", True, ROOT_MOUNT, ROOT_MOUNT, "lowerdir[0]", "not a directory"),
+    ("/srv/merged", "regular file", True, ROOT_MOUNT, ROOT_MOUNT, "path", "mount point must be a directory"),
+    ("/srv/upper", "missing", False, ROOT_MOUNT, ROOT_MOUNT, "upperdir", "create_dirs"),
+    (None, None, True, OVERLAY_MOUNT, OVERLAY_MOUNT, "upperdir", "cannot use an overlay"),
+    (None, None, True, ROOT_MOUNT, TMPFS_MOUNT, "workdir", "same mount"),
+])
+def test_check_host_errors(path, kind, create, upper_m, work_m, field, fragment):
+    kinds = _kinds()
+    if path:
+        kinds[path] = kind
+    with pytest.raises(OverlayError) as info:
+        check_host(_decl(), kinds, upper_m, work_m, create)
+    assert info.value.message.startswith(field)
+    assert fragment in info.value.message
+
+
+@pytest.mark.parametrize("field", ["path", "upperdir", "lowerdir"])
+def test_non_utf8_path_refused(field):
+    bad = b"/srv/caf\xe9".decode("utf-8", "surrogateescape")
+    args = dict(GOOD)
+    args[field] = [bad, "/srv/l2"] if field == "lowerdir" else bad
+    with pytest.raises(OverlayError) as error:
+        from_params(**args)
+    assert "not valid UTF-8" in error.value.message
+    assert error.value.message.startswith(field)
+
+
+# Issue 9: a work dir holding data is refused ---------------------------------
+
+@pytest.mark.parametrize("listing", [
+    {},
+    {"": []},
+    {"": ["work"], "work": []},
+    {"": ["work", "index"], "work": ["#1a2b", "incompat"], "index": ["00fb1d0001", "#3c"]},
+])
+def test_kernels_own_work_dir_content_accepted(listing):
+    check_workdir("/srv/work", listing)
+
+
+@pytest.mark.parametrize("listing, shown", [
+    ({"": ["work"], "work": ["precious.db"]}, "work/precious.db"),
+    ({"": ["etc", "home", "work"], "work": []}, "etc, home"),
+    ({"": ["work"], "not_dirs": ["work"]}, "work"),
+    ({"": ["index"], "index": ["notes.txt"]}, "index/notes.txt"),
+    ({"": ["f%d" % i for i in range(9)]}, "f0, f1, f2, f3, f4 and 4 more"),
+])
+def test_foreign_work_dir_content_refused(listing, shown):
+    with pytest.raises(OverlayError) as error:
+        check_workdir("/srv/work", listing)
+    message = error.value.message
+    assert message.startswith("workdir: '/srv/work' holds %s," % shown)
+    assert "swapped" in message and "move the files away" in message
+
+
+# ---- the Declaration object --------------------------------------------------------------
+
+def test_canonical_resolves_every_path_and_keeps_the_rest():
+    decl = Declaration("/m", ["/l1", "/l2"], "/u", "/w", ["index=off"], ["/d"], state="present")
+    real = decl.canonical(lambda p: "/real" + p)
+    assert real.all_paths() == ["/real/m", "/real/l1", "/real/l2", "/real/d", "/real/u", "/real/w"]
+    assert (real.options, real.state) == (["index=off"], "present")
+    assert real.named_dirs()[2] == ("datadir[0]", "/real/d")
+    assert real.as_result()["datadir"] == ["/real/d"]
+    assert real != decl and real == decl.canonical(lambda p: "/real" + p)
+
+
+@pytest.mark.parametrize("mode, owner, group, expected", [
+    (None, None, None, (None, None, None)),
+    ("0750", "0", "0", (0o750, 0, 0)),
+    (0o700, "root", "root", (0o700, 0, 0)),
+])
+def test_dir_attributes(mode, owner, group, expected):
+    assert dir_attributes(mode, owner, group) == expected
+
+
+@pytest.mark.parametrize("args, field", [
+    (("rwx", None, None), "mode"),
+    ((None, "no-such-user-here", None), "owner"),
+    ((None, None, "no-such-group-here"), "group"),
+])
+def test_dir_attributes_errors_name_the_field(args, field):
+    with pytest.raises(OverlayError) as error:
+        dir_attributes(*args)
+    assert error.value.message.startswith(field + ":")

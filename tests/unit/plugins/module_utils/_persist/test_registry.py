@@ -1,0 +1,93 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The backend registry: drift, inventory and pruning handle any registered backend."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import pytest
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import registry as _backends
+from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.backend import Backend
+from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.fstab_backend import FstabBackend, fstab_line
+from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.order import prune_targets
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import Declaration
+from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.drift import declared_drift
+from ansible_collections.overlayfs.mounts.plugins.module_utils._report.inventory import gather
+from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinfo import parse
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import defaults_from_parameters
+
+DEFAULTS = defaults_from_parameters({})
+DECL = Declaration("/srv/m", ["/srv/l1", "/srv/l2"], "/srv/u", "/srv/w")
+LIVE = "412 22 0:50 / /srv/m rw,relatime - overlay overlay rw,lowerdir=/srv/l2:/srv/l1,upperdir=/srv/u,workdir=/srv/w"
+
+
+class TableBackend(Backend):
+    """A made-up backend: one ``<mount point> <lower>:<lower> <upper> <work> [managed]`` line per overlay."""
+
+    name = "table"
+    location = "table_file"
+
+    @classmethod
+    def configs_in(cls, sources, readlink=None):
+        found = {}
+        for _file, text in sources:
+            for line in (text or "").splitlines():
+                path, lowers, upper, work = line.split()[:4]
+                found.setdefault(path, []).append({
+                    "path": path, "lowerdir": lowers.split(":"), "datadir": [], "upperdir": upper,
+                    "workdir": work, "options": [], "boot_options": [], "managed": line.endswith(" managed")})
+        return found
+
+    @classmethod
+    def boot_drift(cls, conf, persisted, extras, boot):
+        return [] if conf["managed"] else [("managed", True, False)]
+
+
+@pytest.fixture
+def with_table(monkeypatch):
+    monkeypatch.setattr(_backends, "BACKENDS", _backends.BACKENDS + (TableBackend,))
+    monkeypatch.setattr(_backends, "BY_NAME", dict(_backends.BY_NAME, table=TableBackend))
+
+
+def test_the_registered_backends():
+    assert [b.name for b in _backends.BACKENDS] == ["fstab", "systemd"]
+    assert all(issubclass(b, Backend) and b.location for b in _backends.BACKENDS)
+
+
+@pytest.mark.parametrize("persisted, kind", [
+    ({}, "none"),
+    ({"fstab": [], "systemd": None}, "none"),
+    ({"fstab": [{}]}, "fstab"),
+    ({"systemd": {}}, "systemd"),
+    ({"fstab": [{}], "systemd": {}}, "both"),
+])
+def test_persisted_kind(persisted, kind):
+    assert _backends.persisted_kind(persisted) == kind
+
+
+def test_a_new_backend_shows_in_the_inventory_with_its_drift(with_table):
+    table = TableBackend.configs_in([("t", "/srv/m /srv/l1:/srv/l2 /srv/u /srv/w managed")])
+    fstab = FstabBackend.configs_in([("f", fstab_line(DECL, []))])
+    [record] = gather(parse(LIVE), DEFAULTS, {"table": table, "fstab": fstab})
+    assert record["table"] == table["/srv/m"][0] and record["persisted"] == "both"
+    assert record["managed"] is True and record["systemd"] is None
+    assert [(r["field"], r["source"]) for r in record["drift"]] == [("lowerdir", "fstab"), ("lowerdir", "table")]
+
+
+def test_a_new_backend_is_compared_with_the_declaration(with_table):
+    table = TableBackend.configs_in([("t", "/srv/m /srv/l2:/srv/l1 /srv/u /srv/w")])
+    persisted = {"fstab": [], "systemd": None, "table": TableBackend.public(table["/srv/m"])}
+    rows = declared_drift(DECL, "table", [], True, None, persisted, DEFAULTS)
+    assert [(r["field"], r["declared"], r["persisted"]) for r in rows] == [
+        ("mounted", True, True), ("lowerdir", ["/srv/l1", "/srv/l2"], ["/srv/l2", "/srv/l1"]),
+        ("managed", True, False)]
+    rows = declared_drift(DECL, "fstab", [], True, None, persisted, DEFAULTS)
+    assert ("persisted", "fstab", "table") in [(r["field"], r["declared"], r["persisted"]) for r in rows]
+
+
+def test_a_new_backend_is_pruned(with_table):
+    found = {"table": {"/t": TableBackend.configs_in([("t", "/srv/gone /a:/b /u /w managed\n/srv/hand /a:/b /u /w")])}}
+    assert prune_targets(["/srv/m"], found) == {"/srv/gone": {"table": ["/t"]}}

@@ -387,7 +387,8 @@ holders:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.entry import run
+from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.entry import converge
+from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.session import TaskSession
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec import (
     MOUNT_REQUIRED_IF,
@@ -404,9 +405,11 @@ def main():
         supports_check_mode=True,
     )
     try:
-        module.exit_json(**run(module))
+        with TaskSession(module) as session:
+            result = converge(session, module.params)
     except OverlayError as error:
         module.fail_json(msg=error.message, **error.details)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

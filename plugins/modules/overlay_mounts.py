@@ -272,7 +272,7 @@ order:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.entry import run_batch
+from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.batch import run_batch
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.kernel_module import ensure_overlay
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec import batch_spec, invocation

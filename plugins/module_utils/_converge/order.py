@@ -9,10 +9,6 @@ stacked on another one's merged dir is mounted after it and unmounted before
 it, and which earlier-managed overlays left the list.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import posixpath
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec import INHERITED
@@ -35,7 +31,7 @@ def _dirs(entry):
     return [posixpath.normpath(d) for d in dirs]
 
 
-def _ancestors(path):
+def ancestors(path):
     """``path`` and each of its parents, up to ``/`` (or the first part of a relative path).
 
     ``path`` is normalised (no trailing or doubled slashes, as ``posixpath.normpath``
@@ -67,7 +63,7 @@ def _depends_on(entries, index, points):
     own = posixpath.normpath(entries[index]["path"])
     found = set()
     for directory in _dirs(entries[index]):
-        for parent in _ancestors(directory):
+        for parent in ancestors(directory):
             if parent != own:
                 found.update(other for other in points.get(parent, ()) if other != index)
     return found
@@ -122,57 +118,3 @@ def prune_targets(declared_paths, found):
 def prune_order(paths):
     """Deepest mount points first, so stacked overlays come down top first."""
     return sorted(paths, key=lambda p: (-p.count("/"), p))
-
-
-class Unverified(object):
-    """The mounts a batch has made and not yet checked against mountinfo.
-
-    Reading mountinfo costs the kernel time in proportion to every mount of
-    the host, so a batch checks the mounts it makes in groups, one read per
-    group, instead of one read per mount. An entry must never be planned on
-    a stale read that misses one of these mounts, so :meth:`touches` tells
-    whether an entry's paths meet one: a pending mount point, upper or work
-    dir (or an engine storage root) at, above or below any path of the
-    entry, or a pending lower layer at, above or below the entry's mount
-    point, upper or work dir. Two overlays sharing a lower layer do not
-    meet. Lookups walk the parents of each path, so checking an entry costs
-    the depth of its paths, not the size of the group.
-    """
-
-    def __init__(self):
-        self.items = []
-        self._points = {}  # path: True when a mount point, upper or work dir (False: lower only)
-        self._below = {}  # each such path and its parents: True when one below is not a lower
-
-    def __len__(self):
-        return len(self.items)
-
-    def add(self, item, lowers, others):
-        """Keep ``item``, mounted with lower layers ``lowers`` and other paths ``others``."""
-        self.items.append(item)
-        for paths, strong in ((lowers, False), (others, True)):
-            for path in paths:
-                path = posixpath.normpath(path)
-                self._points[path] = self._points.get(path, False) or strong
-                for parent in _ancestors(path):
-                    self._below[parent] = self._below.get(parent, False) or strong
-
-    def touches(self, lowers, others):
-        """True when an entry with ``lowers`` and ``others`` meets a pending mount."""
-        for paths, strong in ((lowers, False), (others, True)):
-            for path in paths:
-                path = posixpath.normpath(path)
-                below = self._below.get(path)
-                if below is not None and (strong or below):
-                    return True
-                for parent in _ancestors(path):
-                    point = self._points.get(parent)
-                    if point is not None and (strong or point):
-                        return True
-        return False
-
-    def take(self):
-        """The pending items, in the order they were added; the group is empty after."""
-        items, self.items = self.items, []
-        self._points, self._below = {}, {}
-        return items

@@ -1,42 +1,80 @@
 # -*- coding: utf-8 -*-
 # Copyright: overlayfs.mounts contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""How an overlay is persisted for boot: the interface every backend implements.
+"""How an overlay is persisted for boot: the contract every backend implements.
 
 A backend is one way of persisting overlays (fstab lines, systemd mount
-units). ``_backends.BACKENDS`` lists them; the converge, the drift report,
-the inventory and pruning go through this interface and name none of them.
+units). ``registry.BACKENDS`` lists them; the converge, the drift report,
+the inventory and pruning go through this contract and name none of them.
 Adding a backend is one new file with a subclass, its entry in that list and
-its name among the ``persist`` choices in ``_spec``.
+its name among the ``persist`` choices in ``_model.spec``.
 
-The class itself answers the pure questions (what a file holds, how its
-configs look in a result, which boot settings drift); an instance plans and
-carries out the change for one declaration:
+The contract has two parts.
 
-1. :meth:`read` what is persisted now (the host's files);
-2. :meth:`plan` what must be persisted after the task (pure);
-3. :meth:`actions` and :attr:`changed` report it, :meth:`diffs` shows it;
-4. :attr:`steps` carries each action out, returning its undo.
+**Read-only, on the class** (``overlay_mount_info``, drift, prune):
+:meth:`Backend.scan` what is persisted in some places, :meth:`Backend.configs_in`
+for texts already read, :meth:`Backend.public` / :meth:`Backend.first` /
+:meth:`Backend.count` for how configs show in results, and
+:meth:`Backend.boot_drift`.
+
+**The change for one declaration, on an instance** (``Backend(decl, facts)``):
+
+1. :meth:`Backend.read` what is persisted now (host reads only);
+2. :meth:`Backend.plan` what must be persisted after the task (pure, on
+   what ``read`` found);
+3. :meth:`Backend.actions` and :attr:`Backend.changed` report it,
+   :meth:`Backend.diffs` shows it, :meth:`Backend.persisted` is its part of
+   the result;
+4. :attr:`Backend.steps` carries each action out: a function of a
+   :class:`StepContext` that returns the step's undo (or None).
+
+A backend whose writes to one file may be made together for a batch sets
+:attr:`Backend.batched` and implements :meth:`Backend.write_together`.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
-from collections import namedtuple
+import dataclasses
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.facts import HostFacts  # noqa: F401 (kept importable here)
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.fstab_syntax import MANAGED_OPTION, check_boot_option
-
-# What rendering depends on: whether the kernel has lowerdir+, whether the
-# host's mount(8) uses fsconfig() (None: unknown), whether systemd runs.
-HostFacts = namedtuple("HostFacts", ["lowerdir_plus", "fsconfig", "booted"])
 
 # fstab options that decide boot behaviour and that overlay_mount writes itself.
 _BOOT_OWNED = ("noauto", "auto", MANAGED_OPTION)
 
+#: A step's undo: called without arguments when a later step fails.
+Undo = Callable[[], Any]
 
-def boot_extras(boot, boot_options):
+
+@dataclasses.dataclass
+class StepContext:
+    """What a step may use and report while the converge carries out one entry's plan.
+
+    ``module``: the AnsibleModule (commands, warnings); ``decl``: the whole
+    declaration; ``result``: the entry's result, where a step may add keys
+    (``backup_file``); ``step``: the name the failure message gives (a step
+    may rename its phase, such as ``backup``); ``grouped``: a batch, whose
+    session writes a batched backend's files for many entries at once
+    (:meth:`defer`); ``verified_lines``: fstab lines findmnt already checked.
+    """
+
+    module: Any
+    decl: Any
+    result: Dict[str, Any]
+    step: str = ""
+    grouped: bool = False
+    verified_lines: frozenset = frozenset()
+    deferred: List[Tuple[str, "Backend"]] = dataclasses.field(default_factory=list)
+
+    def defer(self, location: str, backend: "Backend") -> bool:
+        """Leave ``backend``'s write to ``location`` to the group; False when not grouped."""
+        if not (self.grouped and backend.batched):
+            return False
+        self.deferred.append((location, backend))
+        return True
+
+
+def boot_extras(boot: bool, boot_options: Optional[List[str]]) -> List[str]:
     """The non-overlay options of the persisted entry, in order, each once."""
     extras = []
     for option in boot_options or ():
@@ -60,7 +98,7 @@ def boot_extras(boot, boot_options):
     return extras
 
 
-class Backend(object):
+class Backend:
     """One way of persisting overlays; see the module docstring for the life cycle."""
 
     #: The ``persist`` choice that selects this backend.
@@ -123,17 +161,17 @@ class Backend(object):
 
     @classmethod
     def write_together(cls, module, location, members):
-        """Make the deferred writes of ``members`` (``[(task, backend)]``) to ``location``.
+        """Make the deferred writes of ``members`` (``[(entry, backend)]``) to ``location``.
 
-        Returns ``[(task, OverlayError)]`` of the members whose write failed.
-        Only backends with :attr:`batched` defer their writes.
+        Each entry has ``result`` (where a write may add keys) and
+        ``verified_lines``. Returns ``[(entry, OverlayError)]`` of the members
+        whose write failed. Only backends with :attr:`batched` defer their writes.
         """
         raise NotImplementedError("%s writes each entry's files itself" % cls.name)
 
-    def __init__(self, params, decl, extras, facts):
-        self.params = params
+    def __init__(self, decl: Any, facts: HostFacts) -> None:
         self.decl = decl
-        self.extras = extras
+        self.extras = decl.boot_extras
         self.facts = facts
         self.keep = False
 
@@ -170,7 +208,7 @@ class Backend(object):
 
     @property
     def steps(self):
-        """``{action: function(ctx) -> undo or None}`` for every action this backend plans."""
+        """``{action: function(StepContext) -> Undo or None}`` for every action this backend plans."""
         raise NotImplementedError
 
     def lock_dir(self):

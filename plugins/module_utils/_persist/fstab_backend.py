@@ -10,17 +10,12 @@ other mount points are never touched; a line this collection wrote carries
 ``_fstab.MANAGED_OPTION``.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import functools
 import os
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats import fstab_syntax as _fstab
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host import files
-from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.backend import Backend, boot_extras
-from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import Declaration
+from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.backend import Backend
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.escape import split_options
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.fstab_syntax import MANAGED_OPTION
@@ -133,18 +128,17 @@ def edit_lines(lines, decl, keep, extras, lowerdir_plus=True, notes=None, fsconf
     return new_lines, info
 
 
-def planned_line(params, facts, realpath=os.path.realpath):
-    """``(mount point, fstab line)`` a task with ``params`` would write, or None.
+def planned_line(declared, facts, realpath=os.path.realpath):
+    """``(mount point, fstab line)`` the declaration ``declared`` would write, or None.
 
     For a batch's one findmnt check of all its lines; None also when the
     declaration is invalid, which the entry's own run reports.
     """
-    if params["state"] not in ("mounted", "present") or params["persist"] != FstabBackend.name:
+    if not declared.writes or declared.persist is not FstabBackend:
         return None
     try:
-        decl = Declaration.from_params(params).canonical(realpath)
-        extras = boot_extras(params["boot"], params["boot_options"])
-        return decl.path, fstab_line(decl, extras, facts.lowerdir_plus, fsconfig=facts.fsconfig)
+        decl = declared.canonical(realpath)
+        return decl.path, fstab_line(decl, decl.boot_extras, facts.lowerdir_plus, fsconfig=facts.fsconfig)
     except OverlayError:
         return None
 
@@ -186,6 +180,61 @@ def _reload_or_restore(module, path, written, original):
     return OverlayError(message), restored
 
 
+def _edit_together(current, members):
+    """Make each member's edit on the text ``current``: ``(new text, failed, written, unchecked)``.
+
+    ``failed`` are ``(entry, OverlayError)`` of edits that failed now;
+    ``written`` the ``(entry, backend)`` whose edit changed the text;
+    ``unchecked`` the mount points of lines the batch's findmnt run did not check.
+    """
+    failed, written, unchecked = [], [], []
+    lines = _fstab.parse(current or "")
+    for entry, backend in members:
+        if current is None and not backend.keep:
+            continue
+        try:
+            new_lines, _info = edit_lines(lines, backend.decl, backend.keep, backend.extras,
+                                          backend.facts.lowerdir_plus, fsconfig=backend.facts.fsconfig)
+        except OverlayError as error:
+            failed.append((entry, error))
+            continue
+        if new_lines is not lines:
+            lines = new_lines
+            written.append((entry, backend))
+            if backend.keep and backend._line() not in entry.verified_lines:
+                unchecked.append(backend.decl.path)
+    return _fstab.render(lines), failed, written, unchecked
+
+
+def _write_together(module, path, new, current, written, unchecked):
+    """Back up (when a member asked), check and write ``new``, then reload systemd.
+
+    Returns ``(backup file or None, None)``, or the OverlayError that fails
+    every written member (the file then is as it was, and no backup is left).
+    """
+    backup_file = None
+
+    def check(tmp):
+        for point in unchecked:
+            files.findmnt_verify(module, tmp, point)
+
+    try:
+        if current is not None and any(backend.decl.backup for _entry, backend in written):
+            backup_file = files.backup(path)
+        files.write_atomic(module, path, new, validate=check if unchecked else None, step="writing fstab")
+    except Exception as error:  # whatever went wrong, no member's line was written
+        if backup_file:
+            files.remove_file(backup_file)
+        return None, error if isinstance(error, OverlayError) else OverlayError("writing %s failed: %s" % (path, error))
+    if any(backend.facts.booted for _entry, backend in written):
+        reason, restored = _reload_or_restore(module, path, new, current)
+        if reason is not None:
+            if backup_file and restored:
+                files.remove_file(backup_file)
+            return None, reason
+    return backup_file, None
+
+
 class FstabBackend(Backend):
     """Overlays as lines of an fstab file (``persist: fstab``)."""
 
@@ -218,9 +267,9 @@ class FstabBackend(Backend):
             rows.append(("managed", True, False))
         return rows
 
-    def __init__(self, params, decl, extras, facts):
-        super(FstabBackend, self).__init__(params, decl, extras, facts)
-        self.path = params["fstab"]
+    def __init__(self, decl, facts):
+        super().__init__(decl, facts)
+        self.path = decl.fstab
         self.before = self.after = None
         self.info = {"duplicates": 0, "removed": 0}
 
@@ -284,8 +333,7 @@ class FstabBackend(Backend):
         file, which :meth:`write_together` makes at once after their mounts
         are verified.
         """
-        if "write_together" in ctx.cache:
-            ctx.written_later.append((self.path, self))
+        if ctx.defer(self.path, self):
             return None
         current = files.read_text(self.path)
         if current is None and not self.keep:
@@ -294,7 +342,7 @@ class FstabBackend(Backend):
         if new == (current or ""):
             return None
         backup_file = None
-        if self.params["backup"] and current is not None:
+        if self.decl.backup and current is not None:
             ctx.step = "backup"
             backup_file = files.backup(self.path)
             ctx.step = "write_fstab"
@@ -302,7 +350,7 @@ class FstabBackend(Backend):
         def check(tmp):
             files.findmnt_verify(ctx.module, tmp, self.decl.path)
 
-        needs_check = self.keep and self._line() not in ctx.verified
+        needs_check = self.keep and self._line() not in ctx.verified_lines
         try:
             files.write_atomic(ctx.module, self.path, new, validate=check if needs_check else None,
                                step="writing fstab")
@@ -322,7 +370,7 @@ class FstabBackend(Backend):
 
     @classmethod
     def write_together(cls, module, location, members):
-        """Make the fstab edits of a batch's overlays (``[(task, backend)]``) in one write.
+        """Make the fstab edits of a batch's overlays (``[(entry, backend)]``) in one write.
 
         Under the lock the file is read afresh and each member's edit is made
         again on it, in order, as :meth:`_write` does for one overlay; a
@@ -331,57 +379,21 @@ class FstabBackend(Backend):
         (with one backup when any member asked for it). Where systemd runs,
         ``daemon-reload`` follows, so that its fstab generator sees the new
         lines; if that fails, the file is put back as it was. Returns the
-        failed members, ``[(task, OverlayError)]``: all of them when writing
+        failed members, ``[(entry, OverlayError)]``: all of them when writing
         or reloading failed.
         """
         path = location
-        failed, written, unchecked = [], [], []
         with files.DirectoryLock(os.path.dirname(path) or "."):
             current = files.read_text(path)
-            lines = _fstab.parse(current or "")
-            for task, backend in members:
-                if current is None and not backend.keep:
-                    continue
-                try:
-                    new_lines, _info = edit_lines(lines, backend.decl, backend.keep, backend.extras,
-                                                  backend.facts.lowerdir_plus, fsconfig=backend.facts.fsconfig)
-                except OverlayError as error:
-                    failed.append((task, error))
-                    continue
-                if new_lines is not lines:
-                    lines = new_lines
-                    written.append((task, backend))
-                    if backend.keep and backend._line() not in task.verified:
-                        unchecked.append(backend.decl.path)
-            new = _fstab.render(lines)
+            new, failed, written, unchecked = _edit_together(current, members)
             if not written or new == (current or ""):
                 return failed
-            backup_file = None
-
-            def check(tmp):
-                for point in unchecked:
-                    files.findmnt_verify(module, tmp, point)
-
-            try:
-                if current is not None and any(backend.params["backup"] for _task, backend in written):
-                    backup_file = files.backup(path)
-                files.write_atomic(module, path, new, validate=check if unchecked else None,
-                                   step="writing fstab")
-            except Exception as error:  # whatever went wrong, no member's line was written
-                if backup_file:
-                    files.remove_file(backup_file)
-                reason = error if isinstance(error, OverlayError) else OverlayError(
-                    "writing %s failed: %s" % (path, error))
-                return failed + [(task, reason) for task, _backend in written]
-            if any(backend.facts.booted for _task, backend in written):
-                reason, restored = _reload_or_restore(module, path, new, current)
-                if reason is not None:
-                    if backup_file and restored:
-                        files.remove_file(backup_file)
-                    return failed + [(task, reason) for task, _backend in written]
-        for task, backend in written:
-            if backup_file and backend.params["backup"]:
-                task.result["backup_file"] = backup_file
+            backup_file, reason = _write_together(module, path, new, current, written, unchecked)
+            if reason is not None:
+                return failed + [(entry, reason) for entry, _backend in written]
+        for entry, backend in written:
+            if backup_file and backend.decl.backup:
+                entry.result["backup_file"] = backup_file
         return failed
 
     def _restore(self, module, written, original):

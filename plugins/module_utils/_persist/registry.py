@@ -1,26 +1,27 @@
 # -*- coding: utf-8 -*-
 # Copyright: overlayfs.mounts contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The registered persistence backends (see ``_backend.Backend``).
+"""The registered persistence backends (see ``backend.Backend``), and the whole declaration.
 
 Everything that handles persisted overlays in general (converge, drift,
 inventory, pruning) iterates over :data:`BACKENDS`; a new backend is added
-here, in its own ``_backend_<name>.py``, and among the ``persist`` choices
-of ``_spec``.
+here, in its own ``<name>_backend.py``, and among the ``persist`` choices
+of ``_model.spec``.
 """
 
-from __future__ import absolute_import, division, print_function
+import dataclasses
+from typing import Any, Dict, List, Mapping
 
-__metaclass__ = type
-
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import Declaration
+from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.backend import boot_extras
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.fstab_backend import FstabBackend
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.systemd_backend import SystemdBackend
 
 BACKENDS = (FstabBackend, SystemdBackend)
-BY_NAME = dict((backend.name, backend) for backend in BACKENDS)
+BY_NAME = {backend.name: backend for backend in BACKENDS}
 
 
-def persisted_kind(persisted):
+def persisted_kind(persisted: Mapping[str, Any]) -> str:
     """How a ``persisted`` result persists the overlay: a backend's name, ``both`` or ``none``."""
     kinds = [b.name for b in BACKENDS if b.count(persisted.get(b.name))]
     if len(kinds) < 2:
@@ -28,12 +29,18 @@ def persisted_kind(persisted):
     return "both" if len(kinds) == 2 else ",".join(kinds)
 
 
-def for_task(params, decl, extras, facts):
-    """One instance of every backend for the declaration ``decl``."""
-    return [backend(params, decl, extras, facts) for backend in BACKENDS]
+def declare(params: Mapping[str, Any], backends=BACKENDS) -> Declaration:
+    """The whole declaration of ``params``: checked, with its backend and its boot options.
+
+    Pure. ``persist`` becomes the backend of that name among ``backends``
+    (None for ``none``); ``boot`` and ``boot_options`` become the checked
+    options of the persisted entry.
+    """
+    by_name = {backend.name: backend for backend in backends}
+    decl = Declaration.from_params(params, persist=by_name.get(params.get("persist") or "fstab"))
+    return dataclasses.replace(decl, boot_extras=boot_extras(decl.boot, params.get("boot_options")))
 
 
-def scan(locations, readlink=None):
+def scan(locations: Mapping[str, List[str]], readlink=None) -> Dict[str, Dict[str, Any]]:
     """``{backend name: {location: {mount point: [configs]}}}`` for ``{backend name: [locations]}``."""
-    return dict((b.name, dict((where, b.scan([where], readlink)) for where in locations.get(b.name, ())))
-                for b in BACKENDS)
+    return {b.name: {where: b.scan([where], readlink) for where in locations.get(b.name, ())} for b in BACKENDS}

@@ -11,10 +11,6 @@ overlay is mounted and unmounted through the unit, so that systemd's view
 and the kernel's agree.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import glob
 import os
 
@@ -139,19 +135,45 @@ class SystemdBackend(Backend):
             rows.append(("boot", bool(boot), bool(persisted.get("unit_enabled"))))
         return rows
 
-    def __init__(self, params, decl, extras, facts):
-        super(SystemdBackend, self).__init__(params, decl, extras, facts)
-        self.unit_dir = params["unit_dir"]
+    def __init__(self, decl, facts):
+        super().__init__(decl, facts)
+        self.unit_dir = decl.unit_dir
         self.unit_name = _systemd.unit_name_for(decl.path)
         self.unit_path = os.path.join(self.unit_dir, self.unit_name)
         self.before = self.after = None
         self.enabled_before = self.enabled_after = False
         self.links_dir = None
         self.links_wanted = {}
+        self.links_seen = {}
+        self.rendered = None  # (unit text, links dir or None, notes), or the OverlayError rendering raised
 
     def read(self, touch):
+        """Read the unit and its wants link; when this task may write it, also render it and read its links.
+
+        Rendering is pure, but whether the unit names its layers through
+        short links decides which links (and which links root) must be read,
+        so that :meth:`plan` reads nothing.
+        """
         self.before = self.after = files.read_text(self.unit_path)
         self.enabled_before = self.enabled_after = files.is_enabled(self.unit_dir, self.unit_name)
+        if not (touch and self.decl.writes and self.decl.persist is type(self)):
+            return
+        notes = []
+        try:
+            text, links_dir = unit_plan(self.decl, self.extras, links_dir_for(self.decl.links_dir, self.decl.path),
+                                        self.facts.lowerdir_plus, notes, self.facts.fsconfig)
+        except OverlayError as error:
+            self.rendered = error
+            return
+        self.rendered = (text, links_dir, notes)
+        if links_dir:
+            try:
+                _safepath.check_links_root(self.decl.links_dir)
+            except OverlayError as error:
+                self.rendered = error
+                return
+            self.links_seen = {str(i): host.readlink(os.path.join(links_dir, str(i)))
+                               for i in range(len(self.decl.layers))}
 
     def plan(self, keep, notes):
         self.keep = keep
@@ -160,21 +182,20 @@ class SystemdBackend(Backend):
                 raise OverlayError(
                     "unit_dir: %s exists and is not an overlay mount unit; move it away or "
                     "choose another path" % self.unit_path)
-            self.after, self.links_dir = unit_plan(
-                self.decl, self.extras, links_dir_for(self.params["links_dir"], self.decl.path),
-                self.facts.lowerdir_plus, notes, self.facts.fsconfig)
-            self.enabled_after = self.params["boot"]
+            if isinstance(self.rendered, OverlayError):
+                raise self.rendered
+            self.after, self.links_dir, rendered_notes = self.rendered
+            notes.extend(rendered_notes)
+            self.enabled_after = self.decl.boot
             if self.links_dir:
-                _safepath.check_links_root(self.params["links_dir"])
-                self.links_wanted = dict((str(i), layer) for i, layer in enumerate(self.decl.layers))
+                self.links_wanted = {str(i): layer for i, layer in enumerate(self.decl.layers)}
         elif self.before is not None and unit_config(self.before) is not None:
             self.after, self.enabled_after = None, False
 
     @property
     def links_changed(self):
         """The unit names its layers through links, and some link is missing or wrong."""
-        return any(host.readlink(os.path.join(self.links_dir, name)) != layer
-                   for name, layer in self.links_wanted.items())
+        return any(self.links_seen.get(name) != layer for name, layer in self.links_wanted.items())
 
     @property
     def unit_changed(self):

@@ -12,11 +12,11 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaratio
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinfo import parse_line
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import defaults_from_parameters
+from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.plan import make_plan
 from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live import (
     Observed,
     differences,
     live_state,
-    make_plan,
     public_live,
 )
 

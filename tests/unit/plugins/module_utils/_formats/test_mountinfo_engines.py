@@ -38,7 +38,8 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinf
     resolve_paths,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import defaults_from_parameters
-from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live import Observed, live_state, make_plan
+from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live import Observed, live_state
+from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.plan import make_plan
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.upper_safety import check_upper, find_shared
 
 DEFAULTS = defaults_from_parameters({})

@@ -10,12 +10,10 @@ import pytest
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import (
     Declaration,
-    check_host,
-    check_layout,
-    check_workdir,
     dir_attributes,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.refusals import check_host, check_layout, check_workdir
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinfo import parse
 
 GOOD = dict(path="/srv/merged", lowerdir=["/srv/l1", "/srv/l2"], upperdir="/srv/upper",

@@ -135,15 +135,16 @@ class _Member(object):
     """What write_together needs of a task: its checked lines and its result."""
 
     def __init__(self, verified=()):
-        self.verified = verified
+        self.verified_lines = verified
         self.result = {}
 
 
 def _group(fstab, booted, backup=False):
     members = []
     for name in ("a", "b"):
-        decl = Declaration("/srv/%s" % name, ["/srv/l1"], "/srv/%s.u" % name, "/srv/%s.w" % name, [])
-        backend = FstabBackend({"fstab": str(fstab), "backup": backup}, decl, [], HostFacts(True, False, booted))
+        decl = Declaration("/srv/%s" % name, ["/srv/l1"], "/srv/%s.u" % name, "/srv/%s.w" % name, [],
+                           fstab=str(fstab), backup=backup)
+        backend = FstabBackend(decl, HostFacts(True, False, booted))
         backend.keep = True
         members.append((_Member(verified=set([backend._line()])), backend))
     return members

@@ -1,0 +1,117 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Decide what one declared overlay needs: the ordered actions, the differences, the diff. Pure.
+
+``make_plan`` takes the declaration and what was observed (the live overlay
+as ``_compare.live`` reads it, the backends' persistence steps, the dirs to
+create, the upper dir's remedies) and returns the plan the converge carries
+out; check mode returns it as the prediction.
+"""
+
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live import Observed, differences
+from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinfo import CONTAINER_ENGINES
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.refusals import refuse_engine, refuse_foreign
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import (
+    compared_keys,
+    parse_options,
+    resolve,
+    visible_options,
+)
+
+
+def comparable_options(decl, defaults):
+    """Declared options as the kernel would show them once mounted."""
+    pairs = parse_options(decl.options)
+    cfg = resolve(pairs, defaults, decl.writable)
+    skip = () if "uuid" in compared_keys(pairs) else ("uuid",)
+    return visible_options(cfg, defaults, skip=skip)
+
+
+def _diff_view(state, options):
+    if not state:
+        return {}
+    view = {
+        "path": state["path"],
+        "lowerdir": list(state["lowerdir"]),
+        "upperdir": state["upperdir"],
+        "workdir": state["workdir"],
+        "options": options,
+    }
+    if state.get("datadir"):
+        view["datadir"] = list(state["datadir"])
+    return view
+
+
+def _diff(decl, live, defaults):
+    """Diff-mode ``before`` (the live overlay) and ``after`` (the declared one, when mounted)."""
+    after_options = comparable_options(decl, defaults)
+    before_options = []
+    if live is not None:
+        before_options = list(live["options"])
+        if "uuid" not in compared_keys(parse_options(decl.options)):
+            before_options = [o for o in before_options if not o.startswith("uuid=")]
+        if not any(o.partition("=")[0] == "xino" for o in live["shown_options"]):
+            # The kernel hides xino whenever all layers share one filesystem,
+            # and option_differences does not compare it then: neither may the diff.
+            after_options = [o for o in after_options if not o.startswith("xino=")]
+    if decl.state == "present":
+        return {"before": {}, "after": {}}  # the live mount is not this state's business
+    after = _diff_view(decl.config(), after_options) if decl.state == "mounted" else {}
+    return {"before": _diff_view(live, before_options), "after": after}
+
+
+def make_plan(decl: Any, seen: Observed, defaults: Dict[str, Any], to_create: Sequence[str] = (),
+              persist: Sequence[Dict[str, Any]] = (), upper_check: Optional[Callable[[], List[Dict[str, Any]]]] = None,
+              via: Optional[str] = None, diffs: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
+    """Decide what ``decl.state`` needs, given what is mounted (``seen``, :class:`Observed`).
+
+    ``to_create`` are dirs to create first; ``persist`` the steps of the
+    persistence backends (``[{action, path}]``), which run before mounting
+    and after unmounting. When a mount is planned, ``upper_check()`` returns
+    the steps that make the upper dir safe to mount (clearing a stale
+    volatile marker), which run just before it, or raises; ``via`` names the
+    backend whose unit mounts the overlay (``systemd``), if any; ``diffs``
+    the differences of a ``mounted`` declaration from ``seen``, when they
+    were computed already.
+
+    Returns a dict with ``changed``, ``actions`` (ordered dicts with
+    ``action`` and ``path``), ``differences``, ``relayer`` and ``diff``.
+    """
+    live = seen.live
+    if live is not None and live.get("engine") in CONTAINER_ENGINES:
+        refuse_engine(decl.path, live["engine"])
+    if decl.state == "mounted" and seen.foreign is not None:
+        refuse_foreign(decl.path, seen.foreign)
+    live_steps, relayer = [], False
+    if decl.state == "mounted":
+        if diffs is None:
+            diffs = differences(decl, live, defaults)
+        relayer = live is not None and bool(diffs)
+        if relayer:
+            live_steps.append({"action": "unmount", "path": decl.path,
+                               "reason": "change of " + ", ".join(d["field"] for d in diffs)})
+        if diffs:
+            mount = {"action": "mount", "path": decl.path}
+            if via:
+                mount["via"] = via
+            live_steps += list(upper_check() if upper_check else ()) + [mount]
+    elif decl.state in ("unmounted", "absent") and live is not None:
+        diffs = [{"field": "mounted", "declared": False, "live": True}]
+        live_steps = [{"action": "unmount", "path": decl.path} for _i in range(seen.stacked)]
+    else:
+        diffs = []
+    dirs = [{"action": "create_dir", "path": path} for path in to_create]
+    if decl.state == "absent":
+        actions = live_steps + list(persist)  # unmount before unpersisting
+    else:
+        actions = dirs + list(persist) + live_steps  # persist before mounting
+    return {
+        "changed": bool(actions),
+        "actions": actions,
+        "differences": diffs,
+        "relayer": relayer,
+        "diff": _diff(decl, live, defaults),
+    }

@@ -1,0 +1,199 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The session: what one module run keeps beyond a single overlay.
+
+A session owns
+
+- the **host reads** (mountinfo, the overlay module's defaults, the facts
+  rendering depends on, resolved paths), made once and dropped whenever an
+  entry changes the host (:meth:`Session.changed`);
+- the **host lock** (``_host.port.HostLock``), taken at the first host read
+  and held until the session closes, after the last write: what a run
+  planned is what it acts on;
+- for a batch, the **group** of mounts not yet verified and the file writes
+  waiting for them (:class:`BatchSession`).
+
+Two kinds: :class:`TaskSession` for ``overlay_mount``, which verifies each
+mount and writes each file at once, and :class:`BatchSession` for
+``overlay_mounts``, which verifies its mounts in groups with one mountinfo
+read and writes each fstab once per group. A session is a context manager;
+closing it settles the last group, then releases the lock.
+"""
+
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.pending import PendingMounts
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.port import Host
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.facts import HostFacts
+from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import registry
+
+
+class Session:
+    """What a module run shares between its entries; see the module docstring."""
+
+    #: Whether mounts are verified and batched files written per group.
+    grouped = False
+
+    def __init__(self, module: Any, host: Optional[Host] = None, backends: Optional[Tuple[type, ...]] = None,
+                 lock: Any = None) -> None:
+        self.module = module
+        self.host = host if host is not None else Host()
+        self.backends = tuple(backends if backends is not None else registry.BACKENDS)
+        self.verified_lines: frozenset = frozenset()
+        self._mountinfo: Optional[list] = None
+        self._defaults: Optional[dict] = None
+        self._facts: Optional[HostFacts] = None
+        self._memo: Dict[Any, Any] = {}
+        self._lock = lock
+        self._owns_lock = lock is None
+
+    @property
+    def check_mode(self) -> bool:
+        return bool(self.module.check_mode)
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc: Any) -> bool:
+        self.close()
+        return False
+
+    def close(self) -> None:
+        """Finish what waits (a batch's last group), then release the host lock (if this session took it)."""
+        if self._lock is not None and self._owns_lock:
+            self._lock.release()
+        self._lock = None
+
+    def single(self) -> "TaskSession":
+        """A session for one more entry that acts at once, under this session's lock (prune)."""
+        self._reading()
+        return TaskSession(self.module, self.host, self.backends, lock=self._lock)
+
+    # Host reads -------------------------------------------------------
+
+    def _reading(self) -> None:
+        """Take the host lock before the first host read."""
+        if self._lock is None:
+            self._lock = self.host.lock(shared=self.check_mode)
+
+    def mountinfo(self) -> list:
+        """This mount namespace's mountinfo entries, read once until the host changes."""
+        self._reading()
+        if self._mountinfo is None:
+            self._mountinfo = self.host.read_mountinfo()
+        return self._mountinfo
+
+    def defaults(self) -> dict:
+        """The overlay module's effective defaults (its parameters), read once."""
+        self._reading()
+        if self._defaults is None:
+            self._defaults = self.host.read_defaults()
+        return self._defaults
+
+    def facts(self) -> HostFacts:
+        """What rendering persisted forms depends on, read once."""
+        self._reading()
+        if self._facts is None:
+            host = self.host
+            self._facts = HostFacts(host.lowerdir_plus(), host.mount_fsconfig(self.module), host.systemd_booted())
+        return self._facts
+
+    def _remembered(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()``, kept under ``key`` until this run changes the host.
+
+        A batch resolves the same paths when it checks its fstab lines, when
+        each entry is declared and when its live mount is read. A
+        computation that raised is not kept, so it is made (and raises)
+        again next time.
+        """
+        self._reading()
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = compute()
+        return found
+
+    def realpath(self, path: str) -> str:
+        """os.path.realpath (asked of the kernel), once per path until this run changes the host."""
+        return self._remembered(path, lambda: self.host.realpath(path))
+
+    def resolve_safely(self, field: str, path: str) -> str:
+        """``_host.safe_paths.resolve_safely``, once per path until this run changes the host."""
+        return self._remembered(("safe", path), lambda: self.host.resolve_safely(field, path))
+
+    def changed(self, mountinfo: Optional[list] = None) -> None:
+        """The host changes now: drop every read; ``mountinfo`` is a read made after the change."""
+        self._mountinfo = mountinfo
+        self._memo = {}
+
+    def saw(self, mountinfo: Optional[list], unless_read: bool = False) -> None:
+        """``mountinfo`` shows the host as it is now: keep it for the next entry.
+
+        ``unless_read``: keep a read made since instead, if there is one.
+        """
+        if mountinfo is not None and not (unless_read and self._mountinfo is not None):
+            self._mountinfo = mountinfo
+
+    # Grouping (a batch) ---------------------------------------------
+
+    def wait_for(self, lowers: List[str], others: List[str]) -> bool:
+        """Settle the group first when an entry with these paths meets one of its mounts."""
+        return False
+
+    def join(self, entry: Any, mounted: bool) -> None:
+        """Leave ``entry``'s verification (``mounted``) and deferred writes to the group."""
+        raise NotImplementedError("%s verifies and writes each entry at once" % type(self).__name__)
+
+
+class TaskSession(Session):
+    """One overlay_mount task: every mount verified at once, every file written at once."""
+
+
+class BatchSession(Session):
+    """overlay_mounts: mounts verified in groups, fstab written once per group.
+
+    ``pending`` holds the entries whose mounts wait for the group's check
+    (``pending.PendingMounts``); ``writes`` the deferred writes, by
+    ``(backend class, location)``. :meth:`settle` is ``_converge.batch.settle``,
+    given when the session is made, so that this file stays free of the
+    converge's steps.
+    """
+
+    grouped = True
+
+    def __init__(self, module: Any, settle: Callable[["BatchSession"], None], host: Optional[Host] = None,
+                 backends: Optional[Tuple[type, ...]] = None) -> None:
+        super().__init__(module, host, backends)
+        self.pending = PendingMounts()
+        self.writes: Dict[Tuple[type, str], List[Tuple[Any, Any]]] = {}
+        self._settle = settle
+
+    def wait_for(self, lowers: List[str], others: List[str]) -> bool:
+        if self.pending and self.pending.touches(lowers, others):
+            self.settle()
+            return True
+        return False
+
+    def join(self, entry: Any, mounted: bool) -> None:
+        """Leave the rest of ``entry`` (verify, write fstab) to the group (:meth:`settle`).
+
+        Only an entry whose steps all succeeded joins: a failed one has been
+        rolled back, and its waiting edits are dropped with it.
+        """
+        for location, backend in entry.ctx.deferred:
+            self.writes.setdefault((type(backend), location), []).append((entry, backend))
+        decl = entry.decl
+        if mounted:
+            self.pending.add(entry, decl.layers, entry.meeting_paths())
+        else:
+            self.pending.add(entry, [], [decl.path])
+
+    def settle(self) -> None:
+        """Verify the group's mounts with one mountinfo read, then write its files once."""
+        self._settle(self)
+
+    def close(self) -> None:
+        try:
+            self.settle()  # every mount of the batch is verified, whatever happened meanwhile
+        finally:
+            super().close()

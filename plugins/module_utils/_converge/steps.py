@@ -1,0 +1,235 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Act and verify: carry out a plan's steps, undo them on failure, check what was mounted.
+
+Each action of a plan runs through a table: :data:`STEPS` for dirs,
+unmount, remedies, mount and daemon-reload, and each backend's own
+``steps`` for its files. Every step returns its undo as ``(kind, undo)``.
+On a failure the undos run: persistence first (fstab and unit files come
+back byte for byte), then the previous mount is put back, then created dirs
+are removed while still empty. The error names the step that failed and
+says what was rolled back.
+
+All host changes go through the session's host (``_host.port.Host``).
+"""
+
+import contextlib
+import os
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live import differences, observe, public_live
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.upper_safety import VOLATILE_MARKER
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import Declaration
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.backend import StepContext
+
+#: A step's undo, tagged with its kind (``persist``, ``mount`` or ``dirs``).
+KindedUndo = Tuple[str, Callable[[], Any]]
+
+
+def carry_out(session: Any, entry: Any) -> None:
+    """Act on ``entry``'s plan, then verify its mount now or leave it to the group."""
+    entries = session.mountinfo() if session.grouped else None
+    session.changed()  # this entry changes the host: read afresh next time
+    act(session, entry)
+    if entry.unverified or entry.ctx.deferred:
+        session.join(entry, entry.unverified)
+        for backend in entry.backends:
+            backend.release()  # the result is made; a group of 1,000 must not keep 1,000 fstab texts
+        if not any(step["action"] == "unmount" for step in entry.plan["actions"]):
+            # Only the new mount is missing from that read; an entry that meets
+            # it waits for its group's check, which reads mountinfo again.
+            session.saw(entries, unless_read=True)
+
+
+@contextlib.contextmanager
+def locked(session: Any, entry: Any):
+    """Hold the locks on the dirs of the files the entry's backends edit."""
+    dirs = sorted({b.lock_dir() for b in entry.backends} - {None}) if entry.seen.touch else []
+    with contextlib.ExitStack() as stack:
+        for directory in dirs:
+            stack.enter_context(session.host.directory_lock(directory))
+        yield
+
+
+def act(session: Any, entry: Any) -> None:
+    """Carry out the planned steps; on a failure undo the earlier ones and raise."""
+    table = dict(STEPS)
+    for backend in entry.backends:
+        table.update((name, _persist_step(function)) for name, function in backend.steps.items())
+    entry.ctx = StepContext(session.module, entry.decl, entry.result, grouped=session.grouped,
+                            verified_lines=session.verified_lines)
+    with locked(session, entry):  # from reading the files again to the mount that follows
+        try:
+            for step in entry.plan["actions"]:
+                entry.ctx.step = step["action"]
+                undo = table[step["action"]](session, entry, step)
+                if undo is not None:
+                    entry.undo.append(undo)
+        except Exception as error:  # whatever a step raised, undo the earlier ones
+            raise failure(session, entry, error)
+    for backend in entry.backends:
+        backend.done(session.module, entry.decl.state)
+    entry.result["persisted"] = {k: v for b in entry.backends for k, v in b.persisted(True).items()}
+    if entry.decl.state in ("unmounted", "absent"):
+        entry.result["live"] = None
+
+
+def _persist_step(function: Callable[[StepContext], Any]) -> Callable[..., Optional[KindedUndo]]:
+    """A backend's step in the table: its undo is a persistence undo."""
+    def step(_session, entry, _step):
+        undo = function(entry.ctx)
+        return ("persist", undo) if undo is not None else None
+    return step
+
+
+def _create_dir(session: Any, entry: Any, step: Dict[str, Any]) -> KindedUndo:
+    decl = entry.decl
+    fields = {decl.path: "path", decl.upperdir: "upperdir", decl.workdir: "workdir"}
+    mode, uid, gid = entry.seen.attrs
+    created = session.host.make_dirs(step["path"], mode, uid, gid, fields.get(step["path"], "path"))
+    return ("dirs", lambda: session.host.remove_empty_dirs(created))
+
+
+def _daemon_reload(session: Any, entry: Any, _step: Dict[str, Any]) -> None:
+    if entry.ctx.deferred and not any(kind == "persist" for kind, _undo in entry.undo):
+        return  # nothing written yet: the group's write reloads after it (write_together)
+    session.host.systemctl(session.module, "daemon-reload")
+
+
+def _unmount(session: Any, entry: Any, step: Dict[str, Any]) -> Optional[KindedUndo]:
+    """Unmount the top overlay; through its backend's unit when that has it active."""
+    if not any(backend.stop(session.module) for backend in entry.backends):
+        session.host.unmount(session.module, step["path"])
+    live = entry.seen.live.live
+    _clear_own_volatile_marker(session, live)
+    if entry.decl.state == "mounted":  # a re-layering: put the old overlay back on failure
+        return ("mount", lambda: restore_mount(session, live, entry.decl.path))
+    return None
+
+
+def _clear_volatile(session: Any, _entry: Any, step: Dict[str, Any]) -> None:
+    session.host.clear_volatile_marker(step["path"])
+
+
+def _mount(session: Any, entry: Any, step: Dict[str, Any]) -> None:
+    """Mount (or start the unit that mounts), then verify what the kernel mounted.
+
+    In a batch a direct mount joins the group that ``batch.settle`` verifies.
+    """
+    decl = entry.decl
+    if step.get("via"):
+        next(b for b in entry.backends if b.name == step["via"]).start(session.module)
+        entry.result["mount_method"] = step["via"]
+    else:
+        entry.result["mount_method"] = session.host.mount(decl, decl.method, decl.links_dir)
+        if session.grouped:
+            entry.unverified = True  # verified with its group
+            return
+    live, entries = verify(session, decl)
+    entry.result["live"] = public_live(live)
+    session.saw(entries)  # read after this mount: the host as the next entry finds it
+
+
+#: What carries out each action of a plan, apart from the backends' own steps.
+#: Each takes the session, the entry and the step, and returns ``(kind, undo)`` or None.
+STEPS = {
+    "create_dir": _create_dir,
+    "daemon_reload": _daemon_reload,
+    "unmount": _unmount,
+    "clear_volatile": _clear_volatile,
+    "mount": _mount,
+}
+
+
+def _clear_own_volatile_marker(session: Any, live: Any) -> None:
+    """After our own clean unmount of a volatile overlay its marker is stale: remove it."""
+    if live is not None and live.effective.get("volatile") and live["workdir"]:
+        marker = os.path.join(live["workdir"], *VOLATILE_MARKER)
+        if session.host.isdir(marker):
+            session.host.clear_volatile_marker(marker)
+
+
+# Verify -----------------------------------------------------------------
+
+def verify(session: Any, decl: Declaration, entries: Optional[list] = None) -> Tuple[Any, list]:
+    """Read mountinfo again; unmount and fail unless the kernel mounted exactly ``decl``.
+
+    Returns the live overlay and the mountinfo entries read (``entries``,
+    when a read made after the mount is given).
+    """
+    host = session.host
+    if entries is None:
+        entries = host.read_mountinfo()
+    defaults = session.defaults()
+    live, _count, foreign = observe(decl.path, entries, defaults, decl.links_dir,
+                                    exists=host.exists, realpath=host.realpath)
+    if live is None:
+        raise OverlayError(
+            "the mount of %s reported success but mountinfo shows %s there"
+            % (decl.path, "a %s filesystem" % foreign if foreign else "nothing mounted"))
+    diffs = differences(decl, live, defaults)
+    if diffs:
+        detail = "; ".join("%s: declared %r, mounted %r" % (d["field"], d["declared"], d["live"]) for d in diffs)
+        undone = unmount_again(session, decl.path, "it")
+        raise OverlayError(
+            "the kernel mounted something other than what was declared at %s (%s); %s"
+            % (decl.path, detail, undone), drift=diffs, live=public_live(live))
+    return live, entries
+
+
+def unmount_again(session: Any, path: str, name: Optional[str] = None) -> str:
+    """Unmount a mount this run made; what happened, in words (``name``: how to call it)."""
+    name = name or path
+    try:
+        session.host.umount2(path)
+    except OSError as error:
+        return "unmounting %s again failed (%s): unmount it by hand" % (name, error)
+    return "%s was unmounted again" % name
+
+
+# Roll back --------------------------------------------------------------
+
+def failure(session: Any, entry: Any, error: BaseException) -> OverlayError:
+    """The error to raise for a failed step, with what rolling back did."""
+    kind = entry.ctx.step
+    if isinstance(error, OverlayError):
+        message, details = error.message, error.details
+        if kind != "mount":
+            message = "step %s failed: %s" % (kind, message)
+    else:
+        message, details = "step %s failed: %s" % (kind, error), {}
+    return OverlayError(message + rollback(session, entry), **details)
+
+
+def rollback(session: Any, entry: Any) -> str:
+    """Undo the steps that ran before a failure: persistence, then the mount, then dirs."""
+    notes: List[str] = []
+    undone = {kind: [undo for k, undo in reversed(entry.undo) if k == kind] for kind in ("persist", "mount", "dirs")}
+    for undo in undone["persist"]:
+        try:
+            undo()
+        except Exception as error:  # pylint: disable=broad-except
+            notes.append("undoing a persistence step failed: %s" % getattr(error, "message", error))
+    if undone["persist"] and not notes:
+        notes.append("fstab and unit files were restored")
+        if entry.facts.booted:
+            try:
+                session.host.systemctl(session.module, "daemon-reload")
+            except OverlayError as error:
+                notes.append(error.message)
+    notes += [undo() for undo in undone["mount"]]
+    for undo in undone["dirs"]:
+        undo()
+    return ("; " + "; ".join(notes)) if notes else ""
+
+
+def restore_mount(session: Any, old: Any, path: str) -> str:
+    """Try to put back the overlay that was unmounted for a re-layering."""
+    previous = Declaration(path, old["lowerdir"], old["upperdir"], old["workdir"], old["options"], old.get("datadir"))
+    try:
+        session.host.mount(previous)
+    except OverlayError as error:
+        return "putting back the previous overlay also failed: %s" % error.message
+    return "the previous overlay was mounted again"

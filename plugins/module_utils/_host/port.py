@@ -1,0 +1,119 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The host as the converge sees it: one object for every read and change it makes.
+
+The converge (``_converge``) never calls the host's functions itself: it
+asks a :class:`Host`, which a unit test replaces with a fake one (as
+kubernetes.core's runner takes the service that does all I/O). The
+persistence backends keep their own file I/O; a test gives the session a
+fake backend instead.
+
+:class:`HostLock` is the lock every changing run of the collection takes on
+a host, from its first host read to its last write, so that two runs at once
+never act on a view of the host that the other one has changed.
+"""
+
+import fcntl
+import os
+from typing import Any, Dict, List, Optional
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import files
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import safe_paths
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import system
+
+#: Where the host lock lives: /run/lock (Debian, Fedora, SUSE), else /run.
+LOCK_DIRS = ("/run/lock", "/run")
+LOCK_NAME = "overlayfs-mounts.lock"
+
+
+class HostLock:
+    """An flock on one file per host, held by a run from its first read to its last write.
+
+    A run that changes the host holds it exclusively: a second run waits
+    until the first is done, then reads the host as the first one left it.
+    A check-mode run changes nothing and creates nothing; it shares the
+    lock when the file exists, so that it never reads a host half-way
+    through another run's change.
+    """
+
+    def __init__(self, shared: bool = False, dirs=LOCK_DIRS) -> None:
+        self.shared = shared
+        self.dirs = dirs
+        self.fd: Optional[int] = None
+
+    def path(self) -> Optional[str]:
+        """The lock file's path: in the first of :data:`LOCK_DIRS` that exists (None: none does)."""
+        for directory in self.dirs:
+            if os.path.isdir(directory):
+                return os.path.join(directory, LOCK_NAME)
+        return None
+
+    def acquire(self) -> "HostLock":
+        path = self.path()
+        if path is None:
+            return self
+        flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+        if not self.shared:
+            flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            self.fd = os.open(path, flags, 0o600)
+        except FileNotFoundError:
+            return self  # check mode, and no run has ever changed this host
+        fcntl.flock(self.fd, fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX)
+        return self
+
+    def release(self) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
+class Host:
+    """Every host read and change the converge makes (see the module docstring)."""
+
+    # Reads.
+    read_mountinfo = staticmethod(system.read_mountinfo)
+    read_defaults = staticmethod(system.read_defaults)
+    realpath = staticmethod(system.realpath)
+    readlink = staticmethod(system.readlink)
+    path_kind = staticmethod(system.path_kind)
+    exists = staticmethod(os.path.exists)
+    isdir = staticmethod(os.path.isdir)
+    lowerdir_plus = staticmethod(system.lowerdir_plus)
+    check_kernel_support = staticmethod(system.check_kernel_support)
+    find_holders = staticmethod(system.find_holders)
+    describe_holders = staticmethod(system.describe_holders)
+    workdir_listing = staticmethod(system.workdir_listing)
+    upper_facts = staticmethod(system.upper_facts)
+    resolve_safely = staticmethod(safe_paths.resolve_safely)
+    check_declaration = staticmethod(safe_paths.check_declaration)
+    check_links_root = staticmethod(safe_paths.check_links_root)
+    systemd_booted = staticmethod(files.systemd_booted)
+    mount_fsconfig = staticmethod(files.mount_fsconfig)
+    preverify_lines = staticmethod(files.preverify_lines)
+
+    # Changes.
+    make_dirs = staticmethod(system.make_dirs)
+    remove_empty_dirs = staticmethod(system.remove_empty_dirs)
+    mount = staticmethod(system.mount)
+    unmount = staticmethod(system.unmount)
+    umount2 = staticmethod(system.umount2)
+    clear_volatile_marker = staticmethod(system.clear_volatile_marker)
+    systemctl = staticmethod(files.systemctl)
+    directory_lock = staticmethod(files.DirectoryLock)
+
+    def lock(self, shared: bool) -> HostLock:
+        """The host lock, acquired (see :class:`HostLock`)."""
+        return HostLock(shared).acquire()
+
+    def users(self, path: str, submounts: List[str]) -> Dict[str, Any]:
+        """``{holders, submounts, text}``: what keeps the mount at ``path`` busy."""
+        holders = self.find_holders(path)
+        parts = []
+        if holders:
+            parts.append("processes " + self.describe_holders(holders))
+        if submounts:
+            parts.append("submounts " + ", ".join(submounts))
+        return {"holders": holders, "submounts": list(submounts), "text": "; ".join(parts)}

@@ -1,0 +1,181 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Why a declaration is refused against other paths and the host as observed. Pure.
+
+The converge reads the host (``_converge.entry.observe``) and asks these
+functions; each raises an OverlayError that names the field, says why the
+kernel or the collection refuses it, and how to fix it. Other refusals live
+where their facts are: the parameters alone in ``declaration``, symlink
+safety in ``_host.safe_paths``, the upper dir's state in
+``_host.upper_safety``, what the running kernel lacks in
+``_host.kernel_features``, and what a format cannot write in ``_formats``.
+"""
+
+import re
+from typing import Any, List, Mapping, Sequence
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.paths import inside
+
+
+def refuse_dangling_mount_point(path: str, kind: str) -> None:
+    """The mount point must be a directory, or missing (to be created)."""
+    if kind == "dangling symlink":
+        raise OverlayError(
+            "path: '%s' is a symlink to nothing; the mount point must be a directory (or missing, "
+            "to be created): remove the link or point it at a directory" % path)
+
+
+def check_datadir(datadir: Sequence[str], metacopy: str) -> None:
+    """Data-only layers need ``metacopy=on`` (``metacopy``: the effective value)."""
+    if datadir and metacopy != "on":
+        raise OverlayError(
+            "datadir: data-only lower layers need metacopy=on (the kernel refuses them "
+            "otherwise); add metacopy=on to options")
+
+
+def refuse_foreign(path: str, fstype: str) -> None:
+    raise OverlayError(
+        "path: '%s' is already a mount point of a %s filesystem, not an overlay; this module "
+        "does not mount over it: unmount it first or choose another path" % (path, fstype))
+
+
+ENGINE_NAMES = {"docker": "Docker", "containers-storage": "podman (containers/storage)"}
+
+
+def refuse_engine(path: str, engine: str) -> None:
+    raise OverlayError(
+        "path: '%s' is the root filesystem of a container, mounted by %s (its storage layout says "
+        "so); this collection never mounts over, re-layers or unmounts a container engine's "
+        "overlay: manage it with the engine (stop or remove the container), or choose another path"
+        % (path, ENGINE_NAMES.get(engine, engine)), engine=engine)
+
+
+def busy_message(path: str, fields: Sequence[str], users: str) -> str:
+    """Why a re-layering cannot be made while ``users`` keep the mount busy."""
+    return ("%s must be unmounted and mounted again to apply %s (a remount cannot change "
+            "layers, upper or work), but it is in use: %s. Stop those users, then run again"
+            % (path, ", ".join(fields), users))
+
+
+def check_layout(decl: Any) -> None:
+    """Check canonical paths against each other (same dir twice, nesting)."""
+    named = decl.named_dirs()
+    lowers = len(decl.layers)
+    seen = {}
+    for field, value in named:
+        if value in seen:
+            raise OverlayError(
+                "%s: '%s' is the same directory as %s; every layer, the upper and the work "
+                "dir must be distinct directories" % (field, value, seen[value]))
+        seen[value] = field
+    upper, work, path = decl.upperdir, decl.workdir, decl.path
+    if upper is None:
+        return
+    if inside(work, upper):
+        raise OverlayError(
+            "workdir: '%s' is inside upperdir '%s'; the kernel refuses this: put both side by "
+            "side in one parent directory (for example .../upper and .../work)" % (work, upper))
+    if inside(upper, work):
+        raise OverlayError(
+            "upperdir: '%s' is inside workdir '%s'; put both side by side in one parent "
+            "directory" % (upper, work))
+    for field, value in (("upperdir", upper), ("workdir", work)):
+        if value == path or inside(value, path):
+            raise OverlayError(
+                "%s: '%s' is at or inside the mount point '%s', which the overlay would hide; "
+                "keep it outside the mount point" % (field, value, path))
+        for lower_field, lower in named[:lowers]:
+            if inside(value, lower) or inside(lower, value):
+                raise OverlayError(
+                    "%s: '%s' overlaps %s '%s' (one is inside the other); the kernel refuses "
+                    "overlapping layers: use separate directory trees" % (field, value, lower_field, lower))
+
+
+def check_host(decl: Any, kinds: Mapping[str, str], upper_mount: Any, work_mount: Any, create_dirs: bool,
+               lowers_needed: bool = True) -> List[str]:
+    """Check the declaration against host facts.
+
+    ``kinds`` maps each declared path to ``dir``, ``missing``, or another kind
+    (``file``, ``symlink`` to nothing, ...). ``upper_mount``/``work_mount`` are
+    the mountinfo entries that hold the upper and work dirs (or None).
+    ``lowers_needed=False`` lets lower dirs be missing (an overlay persisted
+    for a boot at which they will be there).
+    Returns the list of directories to create.
+    """
+    to_create = []
+    for field, layer in decl.named_dirs()[:len(decl.layers)]:
+        kind = kinds[layer]
+        if kind == "missing" and not lowers_needed:
+            continue
+        if kind == "missing":
+            raise OverlayError(
+                "%s: '%s' does not exist; lower layers are never created by this "
+                "module: create and fill it first, or fix the path" % (field, layer))
+        if kind != "dir":
+            raise OverlayError("%s: '%s' is a %s, not a directory" % (field, layer, kind))
+    fields = [("path", decl.path)] + decl.named_dirs()[len(decl.layers):]
+    for field, value in fields:
+        kind = kinds[value]
+        if kind == "missing":
+            if not create_dirs:
+                raise OverlayError(
+                    "%s: '%s' does not exist and create_dirs is false; create it or set "
+                    "create_dirs: true" % (field, value))
+            to_create.append(value)
+        elif kind != "dir":
+            what = "mount point" if field == "path" else field
+            raise OverlayError(
+                "%s: '%s' is a %s, not a directory; the %s must be a directory"
+                % (field, value, kind, what))
+    if decl.writable and upper_mount is not None:
+        if upper_mount.is_overlay:
+            raise OverlayError(
+                "upperdir: '%s' is on the overlay mounted at '%s'; the kernel cannot use an "
+                "overlay as upper dir: put upper and work on ext4, xfs, btrfs or tmpfs"
+                % (decl.upperdir, upper_mount.mount_point))
+        if work_mount is not None and work_mount.mount_id != upper_mount.mount_id:
+            raise OverlayError(
+                "workdir: '%s' is on the mount at '%s' but upperdir '%s' is on '%s'; the kernel "
+                "needs both under the same mount: put them side by side in one directory"
+                % (decl.workdir, work_mount.mount_point, decl.upperdir, upper_mount.mount_point))
+    return to_create
+
+
+# What the kernel itself keeps in a work dir: ``work/`` (emptied at every
+# mount; temp entries named ``#<hex>`` and the volatile ``incompat/`` marker
+# inside) and ``index/`` (entries named by hex file handles).
+_KERNEL_WORK_TOP = ("work", "index")
+_KERNEL_TEMP = re.compile(r"^#[0-9a-fA-F]+$")
+_KERNEL_INDEX = re.compile(r"^#?[0-9a-fA-F]+$")
+
+
+def check_workdir(workdir: str, listing: Mapping[str, Any], limit: int = 5) -> None:
+    """Refuse a work dir holding anything the kernel did not put there.
+
+    ``listing`` maps ``""`` to the names in the work dir, ``"work"`` and
+    ``"index"`` to the names in those subdirectories (when they are
+    directories), and ``"not_dirs"`` to the top names that are not
+    directories. On mount the kernel empties ``work/``, and it cleans
+    ``index/``: whatever else is there would be lost, or shows that the upper
+    and work dirs were swapped.
+    """
+    foreign = []
+    for name in listing.get("", ()):
+        if name not in _KERNEL_WORK_TOP or name in listing.get("not_dirs", ()):
+            foreign.append(name)
+    for name in listing.get("work", ()):
+        if name != "incompat" and not _KERNEL_TEMP.match(name):
+            foreign.append("work/" + name)
+    for name in listing.get("index", ()):
+        if not _KERNEL_INDEX.match(name):
+            foreign.append("index/" + name)
+    if foreign:
+        foreign.sort()
+        shown = ", ".join(foreign[:limit]) + (" and %d more" % (len(foreign) - limit) if len(foreign) > limit else "")
+        raise OverlayError(
+            "workdir: '%s' holds %s, which the kernel did not put there; on mount the kernel "
+            "empties its work/ subdirectory, so those files would be lost (are upperdir and "
+            "workdir swapped?). Give an empty directory as workdir, or move the files away"
+            % (workdir, shown), foreign=foreign[:50])

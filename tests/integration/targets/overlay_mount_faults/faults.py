@@ -250,6 +250,33 @@ def scenario_concurrent(count=20):
     log("%d concurrent runs: every line written once, user lines intact" % count)
 
 
+def scenario_same_declaration_at_once(count=8):
+    """Runs of one declaration at once: the first mounts and persists, the others find it done.
+
+    The host lock is held from a run's first host read to its last write, so
+    a run that waited reads the host as the one before it left it: one
+    overlay at the mount point (never a second one stacked on the same upper
+    and work dir), one fstab line, one run that changed something. Half the
+    runs are overlay_mount, half overlay_mounts with the same entry.
+    """
+    top, fstab = plain_fstab("same")
+    args = declaration("same/o", fstab)
+    batch = {"mounts": [{k: args[k] for k in ("path", "lowerdir", "upperdir", "workdir")}], "fstab": fstab,
+             "unit_dir": args["unit_dir"], "links_dir": args["links_dir"], "persist": "fstab"}
+    procs = [start(batch, module=BATCH) if i % 2 else start(args) for i in range(count)]
+    results = [finish(*p) for p in procs]
+    failed = [r.get("msg") for r in results if r.get("failed")]
+    check(not failed, "runs of one declaration at once failed: %s" % failed[:3])
+    changed = [r for r in results if r["changed"]]
+    check(len(changed) == 1, "%d of %d runs changed the host (expected exactly one)" % (len(changed), count))
+    check(overlay_mounts_under(top) == [args["path"]], "mounted at once: %s" % overlay_mounts_under(top))
+    lines = read_bytes(fstab)[len(USER_TEXT):].decode("utf-8").splitlines()
+    check(len(lines) == 1 and lines[0].split(" ")[1] == args["path"], "fstab holds %r" % lines)
+    check(not run(args)["changed"], "a re-run changed")
+    log("%d runs of one declaration at once: one mounted and persisted it, %d found it done"
+        % (count, count - 1))
+
+
 BATCH = os.path.join(MODULES, "overlay_mounts.py")
 
 
@@ -378,7 +405,8 @@ def main():
     write(os.path.join(LOWER1, "a"), b"1")
     write(os.path.join(LOWER2, "b"), b"2")
     scenarios = (scenario_full_disk, scenario_no_inodes, scenario_read_only, scenario_immutable,
-                 scenario_full_unit_dir, scenario_killed, scenario_concurrent, scenario_wrong_mount_in_batch,
+                 scenario_full_unit_dir, scenario_killed, scenario_concurrent, scenario_same_declaration_at_once,
+                 scenario_wrong_mount_in_batch,
                  scenario_refused_mount_in_batch, scenario_full_disk_batch)
     chosen = sys.argv[1:]  # by hand: runme.sh scenario_killed ... runs only those
     for scenario in [s for s in scenarios if not chosen or s.__name__ in chosen]:

@@ -21,9 +21,11 @@ from typing import Any, Dict, List, Optional
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host import files
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host import safe_paths
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host import system
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 
-#: Where the host lock lives: /run/lock (Debian, Fedora, SUSE), else /run.
-LOCK_DIRS = ("/run/lock", "/run")
+#: Where the host lock lives: /run, which only root may write (unlike the
+#: world-writable /run/lock, where another user could plant the file first).
+LOCK_DIRS = ("/run",)
 LOCK_NAME = "overlayfs-mounts.lock"
 
 
@@ -60,6 +62,10 @@ class HostLock:
             self.fd = os.open(path, flags, 0o600)
         except FileNotFoundError:
             return self  # check mode, and no run has ever changed this host
+        except OSError as error:
+            raise OverlayError(
+                "cannot open the host lock %s (%s): it must be a regular file of root's; remove "
+                "whatever is there and run again" % (path, error.strerror))
         fcntl.flock(self.fd, fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX)
         return self
 

@@ -8,7 +8,7 @@ values; ``_converge.plan.make_plan`` decides what to do about the
 differences.
 """
 
-from collections import namedtuple
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.mounting import links_dir_for
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinfo import (
@@ -34,18 +34,23 @@ class LiveOverlay(dict):
     (shown or default), which comparisons use; it is not part of the result.
     """
 
-    def __init__(self, fields, effective):
-        dict.__init__(self, fields)
+    def __init__(self, fields: Mapping[str, Any], effective: Dict[str, Any]) -> None:
+        super().__init__(fields)
         self.effective = effective
 
 
-Observed = namedtuple("Observed", ["live", "stacked", "foreign"])
-Observed.__doc__ = """What is mounted at a mount point: the visible overlay (a LiveOverlay or
-None), how many overlays are stacked there, and the fstype of a non-overlay
-mount on top (or None)."""
+class Observed(NamedTuple):
+    """What is mounted at a mount point: the visible overlay (a LiveOverlay or
+    None), how many overlays are stacked there, and the fstype of a non-overlay
+    mount on top (or None)."""
+
+    live: Optional[LiveOverlay]
+    stacked: int
+    foreign: Optional[str]
 
 
-def observe(path, entries, defaults, links_root=None, exists=None, realpath=None):
+def observe(path: str, entries: Sequence[Any], defaults: Mapping[str, Any], links_root: Optional[str] = None,
+            exists: Optional[Callable[[str], bool]] = None, realpath: Optional[Callable[[str], str]] = None) -> Observed:
     """:class:`Observed` at ``path`` among the mountinfo ``entries``.
 
     ``links_root``: where this collection keeps short layer links, against
@@ -66,7 +71,8 @@ def observe(path, entries, defaults, links_root=None, exists=None, realpath=None
     return Observed(live_state(stack[-1], defaults, exists=exists, realpath=realpath, bases=bases), count, None)
 
 
-def live_state(entry, defaults, exists=None, realpath=None, bases=()):
+def live_state(entry: Any, defaults: Mapping[str, Any], exists: Optional[Callable[[str], bool]] = None,
+               realpath: Optional[Callable[[str], str]] = None, bases: Sequence[str] = ()) -> LiveOverlay:
     """The normalised live state of an overlay mountinfo entry.
 
     Relative layer, upper and work paths are resolved against one base (see
@@ -109,12 +115,12 @@ def live_state(entry, defaults, exists=None, realpath=None, bases=()):
     }, effective)
 
 
-def public_live(live):
+def public_live(live: Optional[LiveOverlay]) -> Optional[Dict[str, Any]]:
     """``live`` as a plain dict for module results (None stays None)."""
     return None if live is None else dict(live)
 
 
-def differences(decl, live, defaults):
+def differences(decl: Any, live: Optional[LiveOverlay], defaults: Mapping[str, Any]) -> List[Dict[str, Any]]:
     """``[{field, declared, live}]`` for every field in which live differs."""
     if live is None:
         return [{"field": "mounted", "declared": True, "live": False}]

@@ -4,19 +4,20 @@
 """Order and prune a host's whole list of overlays. Pure.
 
 Each entry is then carried out exactly as one overlay_mount task
-(``_converge.run``); this file only decides the order, so that an overlay
+(``entry.converge``); this file only decides the order, so that an overlay
 stacked on another one's merged dir is mounted after it and unmounted before
 it, and which earlier-managed overlays left the list.
 """
 
 import posixpath
+from typing import Any, Dict, List, Mapping, Sequence
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec import INHERITED
 
 SETUP_STATES = ("mounted", "present")
 
 
-def merged_params(entry, defaults):
+def merged_params(entry: Mapping[str, Any], defaults: Mapping[str, Any]) -> Dict[str, Any]:
     """An entry with the task-level settings it does not set itself."""
     params = dict(entry)
     for name in INHERITED:
@@ -31,7 +32,7 @@ def _dirs(entry):
     return [posixpath.normpath(d) for d in dirs]
 
 
-def ancestors(path):
+def ancestors(path: str) -> List[str]:
     """``path`` and each of its parents, up to ``/`` (or the first part of a relative path).
 
     ``path`` is normalised (no trailing or doubled slashes, as ``posixpath.normpath``
@@ -74,7 +75,7 @@ def _topological(entries, indexes):
     points = {}
     for i in indexes:
         points.setdefault(posixpath.normpath(entries[i]["path"]), []).append(i)
-    deps = dict((i, _depends_on(entries, i, points)) for i in indexes)
+    deps = {i: _depends_on(entries, i, points) for i in indexes}
     done, ordered = set(), []
     while len(ordered) < len(indexes):
         ready = [i for i in indexes if i not in done and deps[i] <= done]
@@ -86,7 +87,7 @@ def _topological(entries, indexes):
     return ordered
 
 
-def apply_order(entries):
+def apply_order(entries: Sequence[Mapping[str, Any]]) -> List[int]:
     """Indexes of ``entries`` in the order to carry them out.
 
     Set-up entries (mounted, present) first, each after the overlays it sits
@@ -98,14 +99,14 @@ def apply_order(entries):
     return _topological(entries, setup) + list(reversed(_topological(entries, teardown)))
 
 
-def prune_targets(declared_paths, found):
+def prune_targets(declared_paths: Sequence[str], found: Mapping[str, Any]) -> Dict[str, Dict[str, List[str]]]:
     """Managed overlays that left the list: ``{path: {backend name: [locations]}}``.
 
     ``found`` maps a backend's name to ``{location: {mount point: [configs]}}``
     (``_backends.scan``). Only configs marked as written by this collection
     count.
     """
-    declared = set(posixpath.normpath(p) for p in declared_paths)
+    declared = {posixpath.normpath(p) for p in declared_paths}
     targets = {}
     for name, locations in found.items():
         for location, configs_by_path in locations.items():
@@ -115,6 +116,6 @@ def prune_targets(declared_paths, found):
     return targets
 
 
-def prune_order(paths):
+def prune_order(paths: Sequence[str]) -> List[str]:
     """Deepest mount points first, so stacked overlays come down top first."""
     return sorted(paths, key=lambda p: (-p.count("/"), p))

@@ -22,7 +22,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_op
 )
 
 
-def comparable_options(decl, defaults):
+def comparable_options(decl: Any, defaults: Dict[str, Any]) -> List[str]:
     """Declared options as the kernel would show them once mounted."""
     pairs = parse_options(decl.options)
     cfg = resolve(pairs, defaults, decl.writable)

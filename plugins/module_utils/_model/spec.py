@@ -7,14 +7,11 @@ One spec for an overlay, so that an entry of ``overlay_mounts`` is checked
 exactly as an ``overlay_mount`` task is: same types, choices, defaults and
 constraints. The modules' DOCUMENTATION (with its doc fragments) and the
 overlay_host role's meta/argument_specs.yml say the same; the unit test
-test__spec.py checks that they do.
+test_spec.py checks that they do.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import copy
+from typing import Any, Dict
 
 STATES = ["mounted", "present", "unmounted", "absent"]
 PERSIST = ["fstab", "systemd", "none"]
@@ -49,7 +46,7 @@ MOUNT_REQUIRED_TOGETHER = [("upperdir", "workdir")]
 INHERITED = ("state", "persist", "fstab", "unit_dir", "backup", "boot", "create_dirs", "method", "links_dir")
 
 
-def entry_spec():
+def entry_spec() -> Dict[str, Dict[str, Any]]:
     """MOUNT_SPEC for one entry of a batch: inherited settings default to None."""
     spec = copy.deepcopy(MOUNT_SPEC)
     for name in INHERITED:
@@ -65,16 +62,16 @@ BATCH_OPTIONS = dict(
 )
 
 
-def batch_spec():
+def batch_spec() -> Dict[str, Dict[str, Any]]:
     """overlay_mounts' argument spec: the entries, the defaults of their INHERITED settings, its own options."""
-    spec = dict((name, copy.deepcopy(MOUNT_SPEC[name])) for name in INHERITED)
+    spec = {name: copy.deepcopy(MOUNT_SPEC[name]) for name in INHERITED}
     spec.update(copy.deepcopy(BATCH_OPTIONS))
     spec["mounts"] = dict(type="list", elements="dict", required=True, options=entry_spec(),
                           required_if=MOUNT_REQUIRED_IF, required_together=MOUNT_REQUIRED_TOGETHER)
     return spec
 
 
-def invocation(params):
+def invocation(params: Dict[str, Any]) -> Dict[str, Any]:
     """overlay_mounts' ``invocation``: its arguments, each entry without the keys left at their default.
 
     Ansible returns a module's checked arguments with its result and then
@@ -83,9 +80,9 @@ def invocation(params):
     of a re-run's result (270 of 1,730 bytes per overlay). What is left
     shows what every entry declared; the task's own options stay whole.
     """
-    defaults = dict((name, option.get("default")) for name, option in entry_spec().items())
+    defaults = {name: option.get("default") for name, option in entry_spec().items()}
     args = dict(params)
-    args["mounts"] = [dict((key, value) for key, value in entry.items() if value != defaults.get(key))
+    args["mounts"] = [{key: value for key, value in entry.items() if value != defaults.get(key)}
                       for entry in params["mounts"]]
     return {"module_args": args}
 

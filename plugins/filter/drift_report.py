@@ -2,10 +2,6 @@
 # Copyright: overlayfs.mounts contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r"""
 ---
 name: drift_report
@@ -65,12 +61,15 @@ _value:
   type: raw
 """
 
+from typing import Any, Callable, Dict, Union
+
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._report.fleet import build, markdown
 
 
-def drift_report(data, output="data", engines=None):
+def drift_report(data: Any, output: str = "data", engines: Any = None) -> Union[Dict[str, Any], str]:
+    """The fleet drift report of per-host ``data`` (or ``data``, already a report), as data or Markdown."""
     if not isinstance(data, dict):
         raise AnsibleFilterError("drift_report expects a dictionary of host name to gathered data")
     is_report = "rows" in data and "hosts" in data
@@ -89,6 +88,9 @@ def drift_report(data, output="data", engines=None):
     return report
 
 
-class FilterModule(object):
-    def filters(self):
+class FilterModule:
+    """The ``drift_report`` filter."""
+
+    def filters(self) -> Dict[str, Callable[..., Any]]:
+        """The filters of this plugin, by name."""
         return {"drift_report": drift_report}

@@ -3,10 +3,6 @@
 # Copyright: overlayfs.mounts contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r"""
 ---
 module: overlay_mount_info
@@ -207,15 +203,16 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec impor
 from ansible_collections.overlayfs.mounts.plugins.module_utils._report.inventory import gather
 
 
-def main():
+def main() -> None:
+    """Run the module: gather every overlay of the host, live and persisted."""
     module = AnsibleModule(
         argument_spec=INFO_SPEC,
         supports_check_mode=True,
     )
     p = module.params
     try:
-        persisted = dict((b.name, b.scan(p[b.location] if isinstance(p[b.location], list) else [p[b.location]]))
-                         for b in BACKENDS)
+        persisted = {b.name: b.scan(p[b.location] if isinstance(p[b.location], list) else [p[b.location]])
+                     for b in BACKENDS}
         mounts = gather(
             host.read_mountinfo(), host.read_defaults(), persisted,
             paths=p["path"], exists=host.cached(os.path.exists),

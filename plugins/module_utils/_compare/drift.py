@@ -12,9 +12,7 @@ that does not apply (no declaration in overlay_mount_info, nothing live) is
 None.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import registry as _backends
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
@@ -29,7 +27,8 @@ PATH_FIELDS = ("lowerdir", "upperdir", "workdir")
 _OPTION_NAMES = [name for name, _values in OPTION_VALUES]
 
 
-def resolved(config, defaults):
+def resolved(config: Mapping[str, Any],
+             defaults: Mapping[str, Any]) -> Tuple[Optional[List[Tuple[str, Any]]], Optional[Dict[str, Any]]]:
     """``(pairs, effective options)`` of a declared or persisted config; (None, None) if invalid."""
     try:
         pairs = parse_options(config["options"])
@@ -38,7 +37,7 @@ def resolved(config, defaults):
         return None, None
 
 
-def against_live(config, live, defaults):
+def against_live(config: Mapping[str, Any], live: Any, defaults: Mapping[str, Any]) -> Dict[str, Tuple[Any, Any]]:
     """``{field: (config value, live value)}`` where ``live`` differs from ``config``."""
     out = {}
     for field in PATH_FIELDS:
@@ -55,7 +54,8 @@ def against_live(config, live, defaults):
     return out
 
 
-def against_config(config, other, defaults):
+def against_config(config: Mapping[str, Any], other: Mapping[str, Any],
+                   defaults: Mapping[str, Any]) -> Dict[str, Tuple[Any, Any]]:
     """``{field: (config value, other value)}`` between two declared-style configs."""
     out = {}
     for field in PATH_FIELDS:
@@ -75,7 +75,7 @@ def against_config(config, other, defaults):
     return out
 
 
-def value_of(config, field, defaults, live=False):
+def value_of(config: Any, field: str, defaults: Mapping[str, Any], live: bool = False) -> Any:
     """The value of one drift field in a config (or live state)."""
     if config is None:
         return None
@@ -88,7 +88,8 @@ def value_of(config, field, defaults, live=False):
     return config.get(field)
 
 
-def declared_drift(decl, persist, extras, boot, live, persisted, defaults):
+def declared_drift(decl: Any, persist: Optional[str], extras: Sequence[str], boot: bool, live: Any,
+                   persisted: Mapping[str, Any], defaults: Mapping[str, Any]) -> List[Dict[str, Any]]:
     """Drift of one overlay_mount declaration against the live host and what is persisted.
 
     ``decl`` is a ``_declaration.Declaration``; ``persisted`` is the
@@ -139,7 +140,8 @@ def declared_drift(decl, persist, extras, boot, live, persisted, defaults):
     return rows
 
 
-def live_vs_persisted(live, persisted, defaults):
+def live_vs_persisted(live: Any, persisted: Mapping[str, Any],
+                      defaults: Mapping[str, Any]) -> List[Dict[str, Any]]:
     """Drift between a live overlay and what fstab/units persist for it (overlay_mount_info)."""
     rows = []
     for source in _backends.BY_NAME:

@@ -6,11 +6,8 @@
 Pure functions, no Ansible imports, so they can be unit-tested anywhere.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import re
+from typing import Collection, Iterable, List, Tuple
 
 # mountinfo and fstab both write "\" followed by three octal digits for a byte
 # that would otherwise break the line into fields. The escape stands for one
@@ -24,7 +21,7 @@ _UNESCAPED_QUOTE = re.compile(r'\\"')
 TABLE_SPECIALS = " \t\n\\"
 
 
-def decode_octal(text):
+def decode_octal(text: str) -> str:
     """Turn every ``\\NNN`` octal escape of ``text`` back into the byte it stands for.
 
     The bytes are then read as UTF-8, as the text around them was; a byte
@@ -35,18 +32,18 @@ def decode_octal(text):
     if "\\" not in text:
         return text
     raw = text.encode("utf-8", "surrogateescape")
-    raw = _OCTAL_BYTES.sub(lambda m: bytes(bytearray([int(m.group(1), 8) & 0xFF])), raw)
+    raw = _OCTAL_BYTES.sub(lambda m: bytes([int(m.group(1), 8) & 0xFF]), raw)
     return raw.decode("utf-8", "surrogateescape")
 
 
-def encode_octal(text, specials=TABLE_SPECIALS):
+def encode_octal(text: str, specials: str = TABLE_SPECIALS) -> str:
     """Escape each character of ``specials`` in ``text`` as ``\\NNN``."""
     if not any(c in text for c in specials):
         return text
     return "".join("\\%03o" % ord(c) if c in specials else c for c in text)
 
 
-def escape_layer(path):
+def escape_layer(path: str) -> str:
     """Escape one path for the overlay's legacy ``lowerdir=a:b`` option syntax.
 
     The kernel splits option data on ``,`` and the lower list on ``:`` unless
@@ -58,12 +55,12 @@ def escape_layer(path):
     return "".join("\\" + c if c in "\\:," else c for c in path)
 
 
-def join_layers(paths):
+def join_layers(paths: Iterable[str]) -> str:
     """The legacy ``lowerdir=`` value for ``paths`` (top layer first)."""
     return ":".join(escape_layer(p) for p in paths)
 
 
-def unescape_layer(text):
+def unescape_layer(text: str) -> str:
     """Undo :func:`escape_layer` (the kernel's own unescape: drop one backslash)."""
     if "\\" not in text:
         return text
@@ -76,7 +73,7 @@ def unescape_layer(text):
     return "".join(out)
 
 
-def split_layers(value):
+def split_layers(value: str) -> Tuple[List[str], List[str]]:
     """Split a legacy ``lowerdir=`` value into its layers, unescaped.
 
     Returns ``(layers, data_layers)``: ``::`` separates regular lower layers
@@ -112,7 +109,7 @@ def split_layers(value):
     return [p for p in layers if p != ""], [p for p in data if p != ""]
 
 
-def split_options(text, literal_keys=()):
+def split_options(text: str, literal_keys: Collection[str] = ()) -> List[str]:
     """Split a comma-separated option string, keeping commas inside double quotes.
 
     SELinux contexts such as ``context="system_u:object_r:x:s0:c1,c2"`` carry

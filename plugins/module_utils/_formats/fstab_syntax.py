@@ -39,13 +39,10 @@ Measured on util-linux 2.38.1 / systemd 252, what follows from that:
 * ``%`` needs nothing here: the generator escapes specifiers itself.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import posixpath
 import re
 from collections import namedtuple
+from typing import List, Optional, Sequence, Tuple
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.escape import (
@@ -93,7 +90,7 @@ for a comment, a blank line or a line libmount would reject."""
 _PARSED = {}
 
 
-def parse(text):
+def parse(text: str) -> List[FstabLine]:
     """Split an fstab text into FstabLine objects; :func:`render` joins them back exactly.
 
     The lines are immutable and the list is never changed in place (callers
@@ -127,7 +124,7 @@ def _parse_lines(text):
     return lines
 
 
-def render(lines):
+def render(lines: Sequence[FstabLine]) -> str:
     """The text of ``lines``, byte for byte what :func:`parse` read.
 
     The lines are kept as the parse of that text: the text is what the
@@ -178,7 +175,7 @@ def _parse_entry(text):
 _NORMALIZED = {}
 
 
-def normalize_mount_point(path):
+def normalize_mount_point(path: str) -> str:
     """``path`` with repeated and trailing slashes and ``.``/``..`` steps folded."""
     if not path:
         return path
@@ -221,7 +218,7 @@ def _matching_indexes(lines, mount_point, vfstype):
     return [number for number in found if vfstype in (None, lines[number].entry.vfstype)]
 
 
-def find_entries(lines, mount_point, vfstype="overlay"):
+def find_entries(lines: Sequence[FstabLine], mount_point: str, vfstype: Optional[str] = "overlay") -> List[FstabEntry]:
     """Entries for ``mount_point`` (compared normalised) in file order.
 
     ``vfstype=None`` finds entries of any type, e.g. to spot a conflicting one.
@@ -229,7 +226,8 @@ def find_entries(lines, mount_point, vfstype="overlay"):
     return [lines[index].entry for index in _matching_indexes(lines, mount_point, vfstype)]
 
 
-def replace_entry(lines, mount_point, text, vfstype="overlay"):
+def replace_entry(lines: Sequence[FstabLine], mount_point: str, text: str,
+                  vfstype: Optional[str] = "overlay") -> Tuple[List[FstabLine], int]:
     """Put ``text`` in place of the first entry for ``mount_point``; drop the others.
 
     The replaced line keeps its position and line ending. Returns
@@ -250,7 +248,7 @@ def replace_entry(lines, mount_point, text, vfstype="overlay"):
     return result, len(duplicates)
 
 
-def append_entry(lines, text):
+def append_entry(lines: Sequence[FstabLine], text: str) -> List[FstabLine]:
     """``lines`` with ``text`` added as a new last line.
 
     The new line takes the file's convention: it ends with the file's own line
@@ -275,7 +273,8 @@ def append_entry(lines, text):
     return result
 
 
-def set_entry(lines, mount_point, text, vfstype="overlay"):
+def set_entry(lines: Sequence[FstabLine], mount_point: str, text: str,
+              vfstype: Optional[str] = "overlay") -> Tuple[List[FstabLine], int]:
     """Replace the entry for ``mount_point`` (collapsing duplicates) or append one.
 
     Returns ``(new_lines, duplicates_removed)``.
@@ -285,7 +284,8 @@ def set_entry(lines, mount_point, text, vfstype="overlay"):
     return append_entry(lines, text), 0
 
 
-def remove_entries(lines, mount_point, vfstype="overlay"):
+def remove_entries(lines: Sequence[FstabLine], mount_point: str,
+                   vfstype: Optional[str] = "overlay") -> Tuple[List[FstabLine], int]:
     """Drop every entry for ``mount_point``; return ``(new_lines, removed_count)``.
 
     When the file's last line goes and it had no line ending, the new last
@@ -307,7 +307,7 @@ def remove_entries(lines, mount_point, vfstype="overlay"):
 LAYER_KEYS = ("lowerdir", "lowerdir+", "datadir+", "upperdir", "workdir")
 
 
-def check_boot_option(option, field="boot_options"):
+def check_boot_option(option: str, field: str = "boot_options") -> None:
     """Refuse a boot option that would not stay one option, or that sets a layer.
 
     A stray double quote or a trailing backslash joins the option with the
@@ -342,7 +342,7 @@ def _open_quote_count(option):
     return option.replace('\\"', "").count('"')
 
 
-def mount_uses_fsconfig(version_output):
+def mount_uses_fsconfig(version_output: Optional[str]) -> Optional[bool]:
     """Whether the mount(8) that printed ``version_output`` (``mount -V``) uses fsconfig().
 
     libmount lists its build features after its version, e.g. ``mount from
@@ -357,8 +357,10 @@ def mount_uses_fsconfig(version_output):
     return FSCONFIG_FEATURE in [feature.strip() for feature in match.group(1).split(",")]
 
 
-def render_entry(path, lowerdir, upperdir=None, workdir=None, options=(), extra_options=(),
-                 datadir=(), freq=0, passno=0, lowerdir_plus=True, notes=None, fsconfig=None):
+def render_entry(path: str, lowerdir: Sequence[str], upperdir: Optional[str] = None, workdir: Optional[str] = None,
+                 options: Sequence[str] = (), extra_options: Sequence[str] = (), datadir: Sequence[str] = (),
+                 freq: int = 0, passno: int = 0, lowerdir_plus: bool = True, notes: Optional[List[str]] = None,
+                 fsconfig: Optional[bool] = None) -> str:
     """One fstab line (no line ending) for an overlay mounted at ``path``.
 
     ``overlay <path> overlay <options> <freq> <passno>``, where the options are

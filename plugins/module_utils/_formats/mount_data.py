@@ -11,12 +11,9 @@ picks the form that mount(8) can mount at boot and checks every path and
 option on the way.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import re
 import shlex
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.escape import (
@@ -45,7 +42,7 @@ _PATH_KEYS = ("lowerdir", "upperdir", "workdir")
 _GENERATOR_ESCAPE = re.compile(r"\\([,\\])")
 
 
-def check_path(field, path, relative_ok=False):
+def check_path(field: str, path: Any, relative_ok: bool = False) -> None:
     """Checks every overlay path needs, in fstab and in a unit file alike."""
     if not isinstance(path, str) or not (path.startswith("/") or (relative_ok and path)):
         raise OverlayError("%s: %r is not an absolute path" % (field, path))
@@ -72,7 +69,7 @@ _LIBMOUNT_OPTION_NAMES = frozenset((
 ))
 
 
-def check_comma_pieces(field, path):
+def check_comma_pieces(field: str, path: str) -> None:
     """Refuse a path whose comma-separated pieces mount(8) would read as its own options.
 
     mount(8) splits the option string at every comma (a backslash does not
@@ -92,7 +89,7 @@ def check_comma_pieces(field, path):
                 "followed by a plain name), or use persist: none" % (field, path, piece))
 
 
-def check_single_option(field, option):
+def check_single_option(field: str, option: Any) -> None:
     """Refuse an option that would parse back as something else (or inject options)."""
     if not isinstance(option, str) or split_options(option) != [option] or "\n" in option:
         raise OverlayError(
@@ -100,7 +97,7 @@ def check_single_option(field, option):
             "without a comma outside double quotes" % (field, option))
 
 
-def check_pairing(upperdir, workdir):
+def check_pairing(upperdir: Optional[str], workdir: Optional[str]) -> None:
     """An overlay is writable with both an upper and a work dir, read-only with neither."""
     if (upperdir is None) != (workdir is None):
         raise OverlayError(
@@ -108,7 +105,8 @@ def check_pairing(upperdir, workdir):
             "or neither for a read-only one")
 
 
-def named_layers(lowerdir, upperdir=None, workdir=None, datadir=()):
+def named_layers(lowerdir: Sequence[str], upperdir: Optional[str] = None, workdir: Optional[str] = None,
+                 datadir: Sequence[str] = ()) -> List[Tuple[str, str]]:
     """``[(field, path)]`` for every layer, upper and work dir, top layer first."""
     named = [("lowerdir[%d]" % i, p) for i, p in enumerate(lowerdir)]
     named += [("datadir[%d]" % i, p) for i, p in enumerate(datadir)]
@@ -116,17 +114,19 @@ def named_layers(lowerdir, upperdir=None, workdir=None, datadir=()):
     return named
 
 
-def requires_mounts_for(lowerdir, upperdir=None, workdir=None, datadir=()):
+def requires_mounts_for(lowerdir: Sequence[str], upperdir: Optional[str] = None, workdir: Optional[str] = None,
+                        datadir: Sequence[str] = ()) -> List[str]:
     """Every directory the overlay needs mounted first, each once, top layer first."""
     return list(dict.fromkeys(p for _field, p in named_layers(lowerdir, upperdir, workdir, datadir)))
 
 
-def lower_list(lowerdir, datadir=()):
+def lower_list(lowerdir: Sequence[str], datadir: Sequence[str] = ()) -> str:
     """The value of ``lowerdir=``: escaped layers joined by ``:``, data-only ones after ``::``."""
     return join_layers(lowerdir) + "".join("::" + escape_layer(d) for d in datadir)
 
 
-def overlay_data(lowerdir, upperdir=None, workdir=None, options=(), datadir=(), one_by_one=False):
+def overlay_data(lowerdir: Sequence[str], upperdir: Optional[str] = None, workdir: Optional[str] = None,
+                 options: Sequence[str] = (), datadir: Sequence[str] = (), one_by_one: bool = False) -> str:
     """``lowerdir=a:b::d,upperdir=U,workdir=W,<options>``, the overlay's own option string.
 
     ``one_by_one`` writes one ``lowerdir+=``/``datadir+=`` per layer instead
@@ -141,9 +141,11 @@ def overlay_data(lowerdir, upperdir=None, workdir=None, options=(), datadir=(), 
     return ",".join(parts + list(options))
 
 
-def format_mount_options(lowerdir, upperdir=None, workdir=None, options=(), extra_options=(),
-                         datadir=(), lowerdir_form="auto", lowerdir_plus=True, notes=None,
-                         relative_layers=False, fsconfig=None):
+def format_mount_options(lowerdir: Sequence[str], upperdir: Optional[str] = None, workdir: Optional[str] = None,
+                         options: Sequence[str] = (), extra_options: Sequence[str] = (),
+                         datadir: Sequence[str] = (), lowerdir_form: str = "auto", lowerdir_plus: bool = True,
+                         notes: Optional[List[str]] = None, relative_layers: bool = False,
+                         fsconfig: Optional[bool] = None) -> str:
     """The mount(8) option string of an overlay, as fstab's 4th field and a unit's Options= hold it.
 
     Layer paths are escaped for the kernel (``\\``, ``:`` and ``,`` get a
@@ -171,6 +173,30 @@ def format_mount_options(lowerdir, upperdir=None, workdir=None, options=(), extr
     Raises OverlayError for a path or option that would not come back as given
     (a double quote in a path makes mount(8) fail), and when no form fits.
     """
+    _check_layer_paths(lowerdir, upperdir, workdir, datadir, relative_layers)
+    _check_option_lists(options, extra_options)
+    plain_value = lower_list(lowerdir, datadir)
+    forms = _forms(lowerdir, upperdir, workdir, options, datadir, plain_value)
+    order = _form_order(lowerdir_form, lowerdir_plus, forms)
+    if fsconfig:
+        if lowerdir_form == "auto":
+            order.remove("legacy")
+        _check_fsconfig_dirs(upperdir, workdir)
+    for form in order:
+        text, fits = forms[form]
+        if fits:
+            if form == "legacy" and notes is not None:
+                notes.append(_legacy_note(plain_value, lowerdir_plus, fsconfig))
+            return ",".join([text] + list(extra_options))
+    raise _no_form_fits(forms["lowerdir"][0], plain_value, lowerdir_form, lowerdir_plus, fsconfig)
+
+
+def _size(text):
+    return len(text.encode("utf-8", "surrogateescape"))
+
+
+def _check_layer_paths(lowerdir, upperdir, workdir, datadir, relative_layers):
+    """Refuse missing layers, an unpaired upper/work dir, and paths mount(8) would misread."""
     if not lowerdir:
         raise OverlayError("lowerdir: at least one lower directory is required")
     check_pairing(upperdir, workdir)
@@ -182,6 +208,10 @@ def format_mount_options(lowerdir, upperdir=None, workdir=None, options=(), extr
                 "option value and the mount fails: rename the directory" % (field, path))
         if not (relative_layers and field.startswith(("lowerdir", "datadir"))):
             check_comma_pieces(field, path)
+
+
+def _check_option_lists(options, extra_options):
+    """Refuse an option that is not one option, or that belongs to the other list or a parameter."""
     for option in options:
         check_single_option("options", option)
         if option.partition("=")[0] not in OVERLAY_OPTION_NAMES:
@@ -193,46 +223,55 @@ def format_mount_options(lowerdir, upperdir=None, workdir=None, options=(), extr
             raise OverlayError(
                 "extra_options: %r is set through its own parameter, not as an extra option" % option)
 
-    plain_value = lower_list(lowerdir, datadir)
+
+def _forms(lowerdir, upperdir, workdir, options, datadir, plain_value):
+    """``{form: (overlay option string, whether mount(8) at boot can take it)}``."""
     each_value_fits = all(_size(p) <= VALUE_MAX and "," not in p for p in list(lowerdir) + list(datadir))
     plain = overlay_data(lowerdir, upperdir, workdir, options, datadir)
     added = overlay_data(lowerdir, upperdir, workdir, options, datadir, one_by_one=True)
-    forms = {
+    return {
         "lowerdir": (plain, _size(plain) <= MOUNT_DATA_MAX and _size(plain_value) <= VALUE_MAX),
         "lowerdir+": (added, _size(added) <= MOUNT_DATA_MAX and each_value_fits),
+        # util-linux before 2.39 only: one page in all, no limit per value.
+        "legacy": (plain, _size(plain) <= MOUNT_DATA_MAX),
     }
-    # util-linux before 2.39 only: one page in all, no limit per value.
-    forms["legacy"] = (plain, _size(plain) <= MOUNT_DATA_MAX)
+
+
+def _form_order(lowerdir_form, lowerdir_plus, forms):
+    """The forms to try, best first, for ``lowerdir_form``; refuses an unknown one."""
     if lowerdir_form == "auto":
-        order = ["lowerdir", "lowerdir+", "legacy"] if lowerdir_plus else ["lowerdir", "legacy"]
-    elif lowerdir_form in forms:
-        order = [lowerdir_form]
-    else:
-        raise OverlayError("lowerdir_form must be auto, lowerdir, lowerdir+ or legacy, not %r" % lowerdir_form)
-    if fsconfig:
-        if lowerdir_form == "auto":
-            order.remove("legacy")
-        for field, path in (("upperdir", upperdir), ("workdir", workdir)):
-            if path is not None and _size(escape_layer(path)) > VALUE_MAX:
-                raise OverlayError(
-                    "%s: %r takes %d bytes; this host's mount(8) passes each option value through "
-                    "fsconfig(), which takes at most %d, so it could not mount the overlay at boot: "
-                    "use a shorter path" % (field, path, _size(escape_layer(path)), VALUE_MAX))
-    for form in order:
-        text, fits = forms[form]
-        if fits:
-            if form == "legacy" and notes is not None:
-                notes.append(
-                    "the lower list takes %d bytes, more than the %d that util-linux 2.39 and later "
-                    "pass in one option value%s: this persisted overlay mounts at boot with util-linux "
-                    "2.38 and older only%s" % (
-                        _size(plain_value), VALUE_MAX,
-                        "" if lowerdir_plus else " (and this kernel has no lowerdir+)",
-                        " (as this host's mount(8), which uses mount(2)); after an upgrade to util-linux "
-                        "2.39 or later, run this task again" if fsconfig is False else ""))
-            return ",".join([text] + list(extra_options))
+        return ["lowerdir", "lowerdir+", "legacy"] if lowerdir_plus else ["lowerdir", "legacy"]
+    if lowerdir_form in forms:
+        return [lowerdir_form]
+    raise OverlayError("lowerdir_form must be auto, lowerdir, lowerdir+ or legacy, not %r" % lowerdir_form)
+
+
+def _check_fsconfig_dirs(upperdir, workdir):
+    """Refuse an upper or work path longer than one fsconfig() value (mount(8) uses fsconfig())."""
+    for field, path in (("upperdir", upperdir), ("workdir", workdir)):
+        if path is not None and _size(escape_layer(path)) > VALUE_MAX:
+            raise OverlayError(
+                "%s: %r takes %d bytes; this host's mount(8) passes each option value through "
+                "fsconfig(), which takes at most %d, so it could not mount the overlay at boot: "
+                "use a shorter path" % (field, path, _size(escape_layer(path)), VALUE_MAX))
+
+
+def _legacy_note(plain_value, lowerdir_plus, fsconfig):
+    """The note that a ``legacy`` lower list mounts at boot with util-linux 2.38 and older only."""
+    return (
+        "the lower list takes %d bytes, more than the %d that util-linux 2.39 and later "
+        "pass in one option value%s: this persisted overlay mounts at boot with util-linux "
+        "2.38 and older only%s" % (
+            _size(plain_value), VALUE_MAX,
+            "" if lowerdir_plus else " (and this kernel has no lowerdir+)",
+            " (as this host's mount(8), which uses mount(2)); after an upgrade to util-linux "
+            "2.39 or later, run this task again" if fsconfig is False else ""))
+
+
+def _no_form_fits(plain, plain_value, lowerdir_form, lowerdir_plus, fsconfig):
+    """The OverlayError for an overlay no form of the option string can carry to mount(8)."""
     if fsconfig and lowerdir_form == "auto" and _size(plain) <= MOUNT_DATA_MAX:
-        raise OverlayError(
+        return OverlayError(
             "lowerdir: the lower list takes %d bytes; this host's mount(8) passes each option value "
             "through fsconfig(), which takes at most %d, so it could not mount the overlay at boot, "
             "and one lowerdir+= per layer is not possible (%s): use fewer or shorter paths, "
@@ -241,7 +280,7 @@ def format_mount_options(lowerdir, upperdir=None, workdir=None, options=(), extr
                "this kernel has no lowerdir+" if not lowerdir_plus else
                "a layer path holds a comma or is longer than %d bytes" % VALUE_MAX),
             option_bytes=_size(plain))
-    raise OverlayError(
+    return OverlayError(
         "lowerdir: the layer, upper and work paths and options take %d bytes (the lower list %d); "
         "mount(8) at boot passes at most %d in all (util-linux 2.38, which silently drops the "
         "rest) and at most %d per option value (util-linux 2.39 and later): use fewer or shorter "
@@ -249,11 +288,8 @@ def format_mount_options(lowerdir, upperdir=None, workdir=None, options=(), extr
         % (_size(plain), _size(plain_value), MOUNT_DATA_MAX, VALUE_MAX), option_bytes=_size(plain))
 
 
-def _size(text):
-    return len(text.encode("utf-8", "surrogateescape"))
-
-
-def requires_mounts_for_option(path):
+def requires_mounts_for_option(path: str) -> str:
+    """One ``x-systemd.requires-mounts-for=`` option for ``path``, quoted when it needs to be."""
     if any(c in path for c in " \t,'"):
         return '%s="%s"' % (REQUIRES_MOUNTS_FOR, path.replace(",", "\\,"))
     return "%s=%s" % (REQUIRES_MOUNTS_FOR, path)
@@ -268,7 +304,7 @@ def _requires_mounts_for_paths(value):
     return split_unit_words(_GENERATOR_ESCAPE.sub(r"\1", value))
 
 
-def split_unit_words(value):
+def split_unit_words(value: str) -> List[str]:
     """The words systemd reads from a unit list setting such as ``RequiresMountsFor=``.
 
     shlex's POSIX rules match systemd's for every quoting this collection
@@ -283,7 +319,7 @@ def split_unit_words(value):
         return []
 
 
-def parse_overlay_options(mntops):
+def parse_overlay_options(mntops: str) -> Dict[str, Any]:
     """Split a decoded overlay option string into the parts :func:`render_entry` takes.
 
     Returns a dict: ``lowerdir`` (top first) and ``datadir`` lists,

@@ -8,11 +8,8 @@ mounts, so one pass over the lines does all the work and the overlay options
 are only split for the entries that are overlays.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import posixpath
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.escape import (
     decode_octal,
@@ -23,7 +20,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.escape i
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.paths import inside
 
 
-class MountEntry(object):
+class MountEntry:
     """One line of mountinfo; text fields are already unescaped."""
 
     __slots__ = (
@@ -31,8 +28,9 @@ class MountEntry(object):
         "optional", "fstype", "source", "super_options", "derived",
     )
 
-    def __init__(self, mount_id, parent_id, device, root, mount_point, mount_options,
-                 optional, fstype, source, super_options):
+    def __init__(self, mount_id: int, parent_id: int, device: str, root: str, mount_point: str,
+                 mount_options: List[str], optional: List[str], fstype: str, source: str,
+                 super_options: str) -> None:
         self.mount_id = mount_id
         self.parent_id = parent_id
         self.device = device
@@ -49,14 +47,15 @@ class MountEntry(object):
         self.derived = None
 
     @property
-    def is_overlay(self):
+    def is_overlay(self) -> bool:
+        """True for an overlay mount."""
         return self.fstype == "overlay"
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "MountEntry(%d, %r, %r)" % (self.mount_id, self.mount_point, self.fstype)
 
 
-def parse_line(line):
+def parse_line(line: str) -> Optional[MountEntry]:
     """Parse one mountinfo line; return None for a line that is not one."""
     fields = line.split(" ")
     try:
@@ -81,7 +80,7 @@ _PARSED_LINES = {}
 _PARSED_LINES_LIMIT = 100000
 
 
-def parse(text):
+def parse(text: str) -> List[MountEntry]:
     """All entries of a mountinfo text, in file order (later mounts last)."""
     entries = []
     append = entries.append
@@ -105,7 +104,7 @@ def parse(text):
 _LAYER_KEYS = ("lowerdir", "lowerdir+", "datadir+", "upperdir", "workdir")
 
 
-def overlay_config(entry):
+def overlay_config(entry: MountEntry) -> Dict[str, Any]:
     """Split an overlay entry's super options into layers, upper, work and options.
 
     Returns a dict with ``lowerdir`` (top layer first), ``datadir`` (data-only
@@ -170,7 +169,8 @@ def _is_relative(path):
     return path is not None and path[:1] != "/"
 
 
-def relative_layer_bases(upperdir, workdir, mount_point=None):
+def relative_layer_bases(upperdir: Optional[str], workdir: Optional[str],
+                         mount_point: Optional[str] = None) -> List[str]:
     """Directories a relative layer, upper or work path is most likely relative to.
 
     The kernel keeps a relative path exactly as the mounting process gave it,
@@ -201,7 +201,7 @@ def _join(base, path):
     return joined
 
 
-def common_base(paths, bases, exists):
+def common_base(paths: Iterable[str], bases: Iterable[str], exists: Callable[[str], bool]) -> Optional[str]:
     """The first of ``bases`` under which every relative path of ``paths`` exists, or None."""
     for base in bases:
         for path in paths:
@@ -212,7 +212,8 @@ def common_base(paths, bases, exists):
     return None
 
 
-def resolve_paths(cfg, mount_point, exists, bases=()):
+def resolve_paths(cfg: Mapping[str, Any], mount_point: Optional[str], exists: Optional[Callable[[str], bool]],
+                  bases: Iterable[str] = ()) -> Dict[str, Any]:
     """The layers, upper and work dir of one overlay with relative paths made absolute.
 
     ``cfg`` is an ``overlay_config``. Every relative path of one mount was
@@ -260,7 +261,7 @@ def resolve_paths(cfg, mount_point, exists, bases=()):
     return out
 
 
-def engine_layout(mount_point, paths):
+def engine_layout(mount_point: str, paths: Mapping[str, Any]) -> Optional[str]:
     """The storage root when an overlay is laid out as a container engine's, else None.
 
     Docker's overlay2 and containers/storage both mount ``<root>/<id>/merged``
@@ -284,7 +285,7 @@ def engine_layout(mount_point, paths):
     return None
 
 
-def engine_of(root, exists=None):
+def engine_of(root: Optional[str], exists: Optional[Callable[[str], bool]] = None) -> Optional[str]:
     """``docker``, ``containers-storage`` or None for an engine's storage root.
 
     Told apart by what each store keeps beside its overlay root (Docker's
@@ -301,7 +302,7 @@ def engine_of(root, exists=None):
     return _ENGINE_ROOT_NAMES.get(root.rstrip("/").rsplit("/", 1)[-1])
 
 
-class RealPaths(object):
+class RealPaths:
     """``os.path.realpath`` for many paths that share directories, each resolved once.
 
     A container host's layers are hundreds of ``<root>/l/<id>`` links to
@@ -318,14 +319,15 @@ class RealPaths(object):
 
     _MAX_LINKS = 40
 
-    def __init__(self, readlink, symlinks_in=None):
+    def __init__(self, readlink: Callable[[str], Optional[str]],
+                 symlinks_in: Optional[Callable[[str], Optional[Iterable[str]]]] = None) -> None:
         self._readlink = readlink
         self._symlinks_in = symlinks_in
         self._known = {"/": "/", "": "/"}
         self._listings = {}
         self._asked = {}
 
-    def __call__(self, path):
+    def __call__(self, path: str) -> str:
         known = self._known.get(path)
         if known is not None:
             return known
@@ -395,12 +397,12 @@ def _by_mount_point(entries):
     return index
 
 
-def mounts_at(entries, mount_point):
+def mounts_at(entries: Sequence[MountEntry], mount_point: str) -> List[MountEntry]:
     """Every entry stacked on ``mount_point``, oldest first."""
     return list(_by_mount_point(entries).get(mount_point, ()))
 
 
-def mount_containing(entries, path):
+def mount_containing(entries: Sequence[MountEntry], path: str) -> Optional[MountEntry]:
     """The entry of the mount that holds ``path`` (an absolute, canonical path).
 
     The longest mount point that is ``path`` or one of its parents; among
@@ -418,6 +420,6 @@ def mount_containing(entries, path):
         path = parent
 
 
-def submounts(entries, mount_point):
+def submounts(entries: Iterable[MountEntry], mount_point: str) -> List[MountEntry]:
     """Entries mounted strictly below ``mount_point``."""
     return [e for e in entries if inside(e.mount_point, mount_point)]

@@ -21,11 +21,8 @@ as systemd 252 reads it (checked with ``systemd-analyze verify``):
   ``_optstring.split_unit_words`` reads it back.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import string
+from typing import Any, Dict, List, Optional, Sequence
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mount_data import (
@@ -47,7 +44,7 @@ _WORD_SPECIALS = frozenset(" \t\"'\\")
 _WHITESPACE = " \t\r"  # what systemd strips around keys and values (line breaks aside)
 
 
-def check_unit_value(field, value):
+def check_unit_value(field: str, value: str) -> None:
     """Refuse a value a systemd unit file line cannot carry as it is.
 
     systemd strips whitespace around a value, reads a line that ends in an odd
@@ -82,7 +79,7 @@ def _path_components(path):
     return components
 
 
-def escape_path(path):
+def escape_path(path: str) -> str:
     """What ``systemd-escape --path PATH`` prints.
 
     Repeated and trailing slashes and ``.`` components go; ``/`` becomes ``-``;
@@ -105,7 +102,7 @@ def escape_path(path):
     return "".join(out)
 
 
-def unit_name_for(path):
+def unit_name_for(path: str) -> str:
     """The only name systemd accepts for the mount unit of ``path``, e.g. ``srv-my\\x20dir.mount``."""
     name = escape_path(path) + ".mount"
     if len(name) > UNIT_NAME_MAX:
@@ -128,9 +125,11 @@ def _unit_word(path):
     return path.replace("%", "%%")
 
 
-def render_unit(path, lowerdir, upperdir=None, workdir=None, options=(), extra_options=(),
-                datadir=(), description=None, working_directory=None, requires=None,
-                lowerdir_plus=True, notes=None, fsconfig=None):
+def render_unit(path: str, lowerdir: Sequence[str], upperdir: Optional[str] = None, workdir: Optional[str] = None,
+                options: Sequence[str] = (), extra_options: Sequence[str] = (), datadir: Sequence[str] = (),
+                description: Optional[str] = None, working_directory: Optional[str] = None,
+                requires: Optional[Sequence[str]] = None, lowerdir_plus: bool = True,
+                notes: Optional[List[str]] = None, fsconfig: Optional[bool] = None) -> str:
     """The text of the .mount unit that mounts the overlay at ``path``.
 
     Write it as :func:`unit_name_for` ``(path)``. ``Where=`` is ``path``
@@ -176,7 +175,7 @@ def render_unit(path, lowerdir, upperdir=None, workdir=None, options=(), extra_o
     return "\n".join(lines) + "\n"
 
 
-def parse_unit(text):
+def parse_unit(text: str) -> Dict[str, Any]:
     """Read a .mount unit back into the arguments :func:`render_unit` took.
 
     Returns a dict with ``managed`` (the first line is :data:`MANAGED_MARKER`),

@@ -6,10 +6,6 @@
 Only side effects live here; what to write is decided in ``_persist``.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import errno
 import fcntl
 import os
@@ -17,6 +13,7 @@ import shutil
 import stat
 import tempfile
 import time
+from typing import Any, Callable, Dict, List, Mapping, Optional, Set
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.fstab_syntax import mount_uses_fsconfig
@@ -26,12 +23,12 @@ WANTS_DIR = "local-fs.target.wants"
 _MOUNT_FSCONFIG = {}
 
 
-def read_text(path):
+def read_text(path: str) -> Optional[str]:
     """The text of ``path`` exactly as stored, or None when it does not exist."""
     try:
         with open(path, "r", newline="", encoding="utf-8", errors="surrogateescape") as handle:
             return handle.read()
-    except (IOError, OSError) as error:
+    except OSError as error:
         if error.errno == errno.ENOENT:
             return None
         raise OverlayError("cannot read %s: %s" % (path, error.strerror))
@@ -40,7 +37,7 @@ def read_text(path):
 _TEXTS = {}
 
 
-def read_text_again(path):
+def read_text_again(path: str) -> Optional[str]:
     """:func:`read_text`, answered from memory while the file is unchanged.
 
     For planning only: a batch plans every overlay against the same fstab,
@@ -65,23 +62,23 @@ def read_text_again(path):
     return text
 
 
-class DirectoryLock(object):
+class DirectoryLock:
     """An exclusive flock on a directory, held while fstab is read, edited and used.
 
     Locking the directory rather than the file survives the rename that
     replaces the file, and leaves no lock file behind.
     """
 
-    def __init__(self, directory):
+    def __init__(self, directory: str) -> None:
         self.directory = directory
         self.fd = None
 
-    def __enter__(self):
+    def __enter__(self) -> "DirectoryLock":
         self.fd = os.open(self.directory, os.O_RDONLY)
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: Any) -> bool:
         fcntl.flock(self.fd, fcntl.LOCK_UN)
         os.close(self.fd)
         self.fd = None
@@ -97,7 +94,7 @@ def _temp_prefix(name):
     return ".%s%s%d." % (name, TEMP_MARK, os.getpid())
 
 
-def real_target(path):
+def real_target(path: str) -> str:
     """Where writing ``path`` must happen: the file a symlink points to, else ``path``.
 
     A configuration-managed /etc often has fstab as a link; replacing the
@@ -115,7 +112,8 @@ def _fail(step, path, error):
     return OverlayError("%s %s failed: %s" % (step, path, detail or type(cause).__name__))
 
 
-def write_atomic(module, path, text, validate=None, step="writing"):
+def write_atomic(module: Any, path: str, text: str, validate: Optional[Callable[[str], Any]] = None,
+                 step: str = "writing") -> None:
     """Replace ``path`` with ``text``: temp file in the same dir, fsync, check, rename.
 
     ``validate(tmp_path)`` may raise OverlayError to abort before the rename.
@@ -154,7 +152,7 @@ def write_atomic(module, path, text, validate=None, step="writing"):
             os.unlink(tmp)
 
 
-def backup(path):
+def backup(path: str) -> str:
     """Copy ``path`` to ``path.PID.DATE~`` (ansible's backup name) complete or not at all.
 
     Written through a temp file and renamed, so a full disk leaves no
@@ -196,7 +194,7 @@ def _writer_alive(name):
     return pid != os.getpid()
 
 
-def clean_stale_temps(path):
+def clean_stale_temps(path: str) -> List[str]:
     """Remove temp files a killed run left next to ``path`` (and next to its link target).
 
     Only regular files named by :func:`write_atomic` whose writer is no
@@ -204,7 +202,7 @@ def clean_stale_temps(path):
     """
     removed = []
     base = os.path.basename(path)
-    places = set([(os.path.dirname(path) or ".", base)])
+    places = {(os.path.dirname(path) or ".", base)}
     target = real_target(path)
     places.add((os.path.dirname(target) or ".", os.path.basename(target)))
     for directory, name in places:
@@ -226,7 +224,8 @@ def clean_stale_temps(path):
     return removed
 
 
-def remove_file(path):
+def remove_file(path: str) -> None:
+    """Remove ``path``; a file that is already gone is no error."""
     try:
         os.unlink(path)
     except OSError as error:
@@ -234,7 +233,7 @@ def remove_file(path):
             raise
 
 
-def findmnt_verify(module, tab_file, target):
+def findmnt_verify(module: Any, tab_file: str, target: str) -> bool:
     """Check our entry of ``tab_file`` with ``findmnt --verify``; raise on its errors.
 
     Errors of other lines (a disk that is not plugged in) are the user's and
@@ -254,7 +253,7 @@ def findmnt_verify(module, tab_file, target):
     return True
 
 
-def preverify_lines(module, lines):
+def preverify_lines(module: Any, lines: Mapping[str, str]) -> Set[str]:
     """Check many fstab lines with one ``findmnt --verify`` run.
 
     ``lines`` maps each line's mount point to the line. Returns the set of
@@ -289,7 +288,7 @@ def preverify_lines(module, lines):
     return verified
 
 
-def problems_by_target(output):
+def problems_by_target(output: str) -> Dict[str, List[str]]:
     """``{mount point: [its [E] lines]}`` of findmnt --verify --verbose output, in one pass."""
     found = {}
     current = None
@@ -303,12 +302,12 @@ def problems_by_target(output):
     return found
 
 
-def verify_problems(output, target):
+def verify_problems(output: str, target: str) -> List[str]:
     """The ``[E]`` lines findmnt --verify --verbose prints for ``target``."""
     return problems_by_target(output).get(target, [])
 
 
-def mount_fsconfig(module):
+def mount_fsconfig(module: Any) -> Optional[bool]:
     """Whether this host's mount(8), which mounts fstab lines and units at boot, uses fsconfig().
 
     Read once per run from the feature list ``mount -V`` prints (see
@@ -326,12 +325,12 @@ def mount_fsconfig(module):
     return _MOUNT_FSCONFIG["result"]
 
 
-def systemd_booted():
+def systemd_booted() -> bool:
     """True when systemd is PID 1 here (what sd_booted() checks)."""
     return os.path.isdir("/run/systemd/system")
 
 
-def systemctl(module, *args):
+def systemctl(module: Any, *args: str) -> str:
     """Run systemctl; raise OverlayError with the command, rc and stderr on failure."""
     binary = module.get_bin_path("systemctl", required=True)
     cmd = [binary] + list(args)
@@ -343,15 +342,17 @@ def systemctl(module, *args):
     return out
 
 
-def wants_link(unit_dir, name):
+def wants_link(unit_dir: str, name: str) -> str:
+    """The path of the unit's link in ``local-fs.target.wants`` under ``unit_dir``."""
     return os.path.join(unit_dir, WANTS_DIR, name)
 
 
-def is_enabled(unit_dir, name):
+def is_enabled(unit_dir: str, name: str) -> bool:
+    """True when the unit is linked into ``local-fs.target.wants``."""
     return os.path.islink(wants_link(unit_dir, name))
 
 
-def enable(unit_dir, name):
+def enable(unit_dir: str, name: str) -> bool:
     """Link the unit into local-fs.target.wants, as ``systemctl enable`` does for WantedBy=.
 
     Done by hand so it also works in a chroot or image build with no running
@@ -368,7 +369,8 @@ def enable(unit_dir, name):
     return True
 
 
-def disable(unit_dir, name):
+def disable(unit_dir: str, name: str) -> bool:
+    """Remove the unit's ``local-fs.target.wants`` link; True when there was one."""
     if os.path.islink(wants_link(unit_dir, name)):
         os.unlink(wants_link(unit_dir, name))
         return True

@@ -25,15 +25,12 @@ modes and ``verity`` in 6.6, ``fsync=`` in 6.15). So the kernel is asked:
 Answers are kept for the life of the process (one module run).
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import ctypes
 import errno
 import os
 import shutil
 import tempfile
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple, Union
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 
@@ -54,7 +51,7 @@ _cache = {}
 _libc = []
 
 
-def libc():
+def libc() -> ctypes.CDLL:
     """The C library, loaded once, with errno kept for ctypes.get_errno()."""
     if not _libc:
         lib = ctypes.CDLL(None, use_errno=True)
@@ -63,18 +60,19 @@ def libc():
     return _libc[0]
 
 
-def syscall(number, *args):
+def syscall(number: int, *args: Any) -> Tuple[int, int]:
     """``(result, errno)`` of a raw system call (errno 0 on success)."""
     ctypes.set_errno(0)
     result = libc().syscall(ctypes.c_long(number), *args)
     return (result, ctypes.get_errno()) if result < 0 else (result, 0)
 
 
-def to_bytes(text):
+def to_bytes(text: Union[str, bytes]) -> bytes:
+    """``text`` as bytes (UTF-8, surrogate escapes kept); bytes as they are."""
     return text.encode("utf-8", "surrogateescape") if not isinstance(text, bytes) else text
 
 
-def read_fs_log(fd):
+def read_fs_log(fd: int) -> List[str]:
     """The messages the kernel queued on an fs context ("e overlayfs: ...")."""
     lines = []
     for _dummy in range(64):
@@ -88,14 +86,14 @@ def read_fs_log(fd):
     return lines
 
 
-class KernelLog(object):
+class KernelLog:
     """New lines of the kernel log (/dev/kmsg) written while a mount(2) call ran.
 
     The legacy mount(2) only returns an errno; the reason ("overlayfs: failed
     to verify upper root origin") goes to the kernel log.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.fd = None
         try:
             self.fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
@@ -103,7 +101,8 @@ class KernelLog(object):
         except OSError:
             self.close()
 
-    def read(self):
+    def read(self) -> List[str]:
+        """The overlay lines logged since this object was made (or last read)."""
         lines = []
         while self.fd is not None and len(lines) < 64:
             try:
@@ -120,27 +119,28 @@ class KernelLog(object):
                 lines.append(message)
         return lines
 
-    def close(self):
+    def close(self) -> None:
+        """Stop reading the kernel log."""
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
 
 
-class _Context(object):
+class _Context:
     """One overlay fs context (fsopen); closed on exit, never mounted."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.fd, self.errno = syscall(SYS_FSOPEN, ctypes.c_char_p(b"overlay"), ctypes.c_uint(FSOPEN_CLOEXEC))
 
-    def __enter__(self):
+    def __enter__(self) -> "_Context":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: Any) -> bool:
         if self.fd >= 0:
             os.close(self.fd)
         return False
 
-    def set(self, key, value=None):
+    def set(self, key: str, value: Optional[str] = None) -> Tuple[bool, List[str]]:
         """``(ok, kernel log lines)`` for one fsconfig() call."""
         if value is None:
             cmd, raw = FSCONFIG_SET_FLAG, None
@@ -150,13 +150,14 @@ class _Context(object):
                            ctypes.c_char_p(to_bytes(key)), raw, ctypes.c_int(0))
         return res >= 0, ([] if res >= 0 else read_fs_log(self.fd) or [os.strerror(err)])
 
-    def create(self):
+    def create(self) -> Tuple[bool, List[str]]:
+        """``(ok, kernel log lines)`` for creating the superblock (FSCONFIG_CMD_CREATE)."""
         res, err = syscall(SYS_FSCONFIG, ctypes.c_int(self.fd), ctypes.c_uint(FSCONFIG_CMD_CREATE),
                            None, None, ctypes.c_int(0))
         return res >= 0, ([] if res >= 0 else read_fs_log(self.fd) or [os.strerror(err)])
 
 
-class Features(object):
+class Features:
     """The overlayfs features of the running kernel that decide how to mount.
 
     ``new_api``: fsopen() and fsconfig() exist (5.2+). ``native_params``:
@@ -166,14 +167,15 @@ class Features(object):
     ``datadir+`` (6.8+). ``overlay``: the filesystem is known at all.
     """
 
-    def __init__(self, release, overlay=True, new_api=False, native_params=False, lowerdir_plus=False):
+    def __init__(self, release: str, overlay: bool = True, new_api: bool = False, native_params: bool = False,
+                 lowerdir_plus: bool = False) -> None:
         self.release = release
         self.overlay = overlay
         self.new_api = new_api
         self.native_params = native_params
         self.lowerdir_plus = lowerdir_plus
 
-    def describe(self):
+    def describe(self) -> str:
         """One sentence for error messages: what this kernel offers."""
         if not self.overlay:
             return "Linux %s has no overlay filesystem loaded" % self.release
@@ -189,7 +191,7 @@ def _unknown(log):
     return any("nknown parameter" in line for line in log)
 
 
-def features(refresh=False):
+def features(refresh: bool = False) -> Features:
     """Probe the running kernel once per process; see :class:`Features`."""
     if "features" in _cache and not refresh:
         return _cache["features"]
@@ -211,7 +213,7 @@ def features(refresh=False):
     return result
 
 
-def accepts(option, feats=None):
+def accepts(option: str, feats: Optional[Features] = None) -> Tuple[bool, List[str]]:
     """``(True, [])`` when the kernel takes this overlay option, else ``(False, kernel's words)``.
 
     ``option`` is canonical (``name`` or ``name=value``). When the kernel
@@ -273,7 +275,7 @@ def _create_probe(name, value):
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def uuid_default(feats=None):
+def uuid_default(feats: Optional[Features] = None) -> str:
     """The kernel's default uuid mode: ``auto`` where it has the modes (6.6+), else ``on``."""
     feats = feats or features()
     if feats.new_api and feats.native_params and accepts("uuid=auto", feats)[0]:
@@ -283,7 +285,8 @@ def uuid_default(feats=None):
     return "on"
 
 
-def check_support(options, datadir=(), feats=None, ask=None):
+def check_support(options: Iterable[str], datadir: Sequence[str] = (), feats: Optional[Features] = None,
+                  ask: Optional[Callable[[str, Features], Tuple[bool, List[str]]]] = None) -> None:
     """Raise OverlayError when the running kernel would refuse a declared option or datadir.
 
     ``options`` are canonical option strings; ``ask`` is :func:`accepts`

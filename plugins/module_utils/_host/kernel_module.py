@@ -3,11 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Make sure the running kernel has overlayfs, now and at every boot."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import os
+from typing import Any, Dict, Optional, Tuple
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.files import read_text, write_atomic
@@ -16,12 +13,13 @@ FILESYSTEMS = "/proc/filesystems"
 MODULES_LOAD_TEXT = "# Written by overlayfs.mounts: load overlayfs at boot\noverlay\n"
 
 
-def overlay_listed(text):
+def overlay_listed(text: Optional[str]) -> bool:
     """True when a /proc/filesystems text lists overlay."""
     return any(line.split()[-1:] == ["overlay"] for line in (text or "").splitlines())
 
 
-def ensure_overlay(module, modules_load_file=None, filesystems=FILESYSTEMS):
+def ensure_overlay(module: Any, modules_load_file: Optional[str] = None,
+                   filesystems: str = FILESYSTEMS) -> Tuple[bool, Dict[str, Any]]:
     """Load overlayfs when it is missing and keep it loaded at boot.
 
     Returns ``(changed, info)``. In check mode nothing is loaded or written:

@@ -22,14 +22,11 @@ What the kernel accepts is probed, not guessed from its version (_features).
 The caller always re-reads mountinfo afterwards and verifies the result.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import ctypes
 import errno
 import hashlib
 import os
+from typing import List, Optional, Sequence, Tuple
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host import safe_paths as _safepath
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
@@ -43,6 +40,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._host.kernel_feat
     SYS_FSMOUNT,
     SYS_FSOPEN,
     SYS_MOVE_MOUNT,
+    Features,
     KernelLog,
     features as kernel_features,
     libc,
@@ -91,13 +89,26 @@ def _form_refused(log):
     return any("Legacy:" in line or any(a in line and b in line for a, b in unrecognized) for line in log)
 
 
-def mount_new_api(target, lowerdir, upperdir, workdir, options, datadir=()):
+def mount_new_api(target: str, lowerdir: Sequence[str], upperdir: Optional[str], workdir: Optional[str],
+                  options: Sequence[str], datadir: Sequence[str] = ()) -> str:
     """Mount with fsopen/fsconfig(lowerdir+ per layer)/fsmount/move_mount.
 
     ``options`` are canonical overlay options (``name`` or ``name=value``).
     Raises NewApiUnsupported when the kernel cannot do this, OverlayError
     with the kernel's log when the kernel refuses the mount.
     """
+    fd = _fsopen(target)
+    try:
+        _configure(fd, target, lowerdir, upperdir, workdir, options, datadir)
+        _create(fd, target)
+        _attach(fd, target)
+    finally:
+        os.close(fd)
+    return METHOD_NEW_API
+
+
+def _fsopen(target):
+    """A new overlay fs context (fsopen); raises when the kernel has none to give."""
     fd, err = syscall(SYS_FSOPEN, ctypes.c_char_p(b"overlay"), ctypes.c_uint(FSOPEN_CLOEXEC))
     if fd < 0:
         if err == errno.ENOSYS:
@@ -105,51 +116,65 @@ def mount_new_api(target, lowerdir, upperdir, workdir, options, datadir=()):
         if err == errno.ENODEV:
             raise OverlayError("the kernel has no overlay filesystem (modprobe overlay)", errno=err)
         raise _kernel_error("fsopen", err, [], target)
-    mount_fd = -1
-    try:
-        def config(cmd, key, value=None):
-            res, e = syscall(
-                SYS_FSCONFIG, ctypes.c_int(fd), ctypes.c_uint(cmd),
-                ctypes.c_char_p(to_bytes(key) if key is not None else None),
-                ctypes.c_char_p(to_bytes(value) if value is not None else None),
-                ctypes.c_int(0))
-            return e if res < 0 else 0
+    return fd
 
-        e = config(FSCONFIG_SET_STRING, "source", "overlay")
+
+def _fsconfig(fd, cmd, key, value=None):
+    """One fsconfig() call on the context ``fd``; its errno, 0 on success."""
+    res, e = syscall(
+        SYS_FSCONFIG, ctypes.c_int(fd), ctypes.c_uint(cmd),
+        ctypes.c_char_p(to_bytes(key) if key is not None else None),
+        ctypes.c_char_p(to_bytes(value) if value is not None else None),
+        ctypes.c_int(0))
+    return e if res < 0 else 0
+
+
+def _configure(fd, target, lowerdir, upperdir, workdir, options, datadir):
+    """Give the context its source, one ``lowerdir+``/``datadir+`` per layer, upper, work and options."""
+    e = _fsconfig(fd, FSCONFIG_SET_STRING, "source", "overlay")
+    if e:
+        raise _kernel_error("fsconfig(source)", e, read_fs_log(fd), target)
+    for key, layer in [("lowerdir+", p) for p in lowerdir] + [("datadir+", p) for p in datadir]:
+        e = _fsconfig(fd, FSCONFIG_SET_STRING, key, layer)
         if e:
-            raise _kernel_error("fsconfig(source)", e, read_fs_log(fd), target)
-        for key, layer in [("lowerdir+", p) for p in lowerdir] + [("datadir+", p) for p in datadir]:
-            e = config(FSCONFIG_SET_STRING, key, layer)
+            log = read_fs_log(fd)
+            if e == errno.EINVAL and _form_refused(log):
+                raise NewApiUnsupported("this kernel takes no %s: %s" % (key, "; ".join(log)))
+            raise _kernel_error("fsconfig(%s=%s)" % (key, layer), e, log, target)
+    if upperdir:
+        for key, value in (("upperdir", upperdir), ("workdir", workdir)):
+            # These two keys still go through the kernel's unescape.
+            e = _fsconfig(fd, FSCONFIG_SET_STRING, key, escape_layer(value))
             if e:
-                log = read_fs_log(fd)
-                if e == errno.EINVAL and _form_refused(log):
-                    raise NewApiUnsupported("this kernel takes no %s: %s" % (key, "; ".join(log)))
-                raise _kernel_error("fsconfig(%s=%s)" % (key, layer), e, log, target)
-        if upperdir:
-            for key, value in (("upperdir", upperdir), ("workdir", workdir)):
-                # These two keys still go through the kernel's unescape.
-                e = config(FSCONFIG_SET_STRING, key, escape_layer(value))
-                if e:
-                    raise _kernel_error("fsconfig(%s=%s)" % (key, value), e, read_fs_log(fd), target)
-        for option in options:
-            key, sep, value = option.partition("=")
-            e = config(FSCONFIG_SET_STRING, key, value) if sep else config(FSCONFIG_SET_FLAG, key)
-            if e:
-                raise _kernel_error("fsconfig(%s)" % option, e, read_fs_log(fd), target)
-        kmsg = KernelLog()
-        try:
-            e = config(FSCONFIG_CMD_CREATE, None)
-            if e:
-                # Most of overlayfs's reasons go to the kernel log, not the fs context.
-                log = read_fs_log(fd) + kmsg.read()
-                if e == errno.EINVAL and _form_refused(log):
-                    raise NewApiUnsupported("this kernel refused lowerdir+: %s" % "; ".join(log))
-                raise _kernel_error("creating the overlay", e, log, target)
-        finally:
-            kmsg.close()
-        mount_fd, e = syscall(SYS_FSMOUNT, ctypes.c_int(fd), ctypes.c_uint(_FSMOUNT_CLOEXEC), ctypes.c_uint(0))
-        if mount_fd < 0:
-            raise _kernel_error("fsmount", e, read_fs_log(fd), target)
+                raise _kernel_error("fsconfig(%s=%s)" % (key, value), e, read_fs_log(fd), target)
+    for option in options:
+        key, sep, value = option.partition("=")
+        e = _fsconfig(fd, FSCONFIG_SET_STRING, key, value) if sep else _fsconfig(fd, FSCONFIG_SET_FLAG, key)
+        if e:
+            raise _kernel_error("fsconfig(%s)" % option, e, read_fs_log(fd), target)
+
+
+def _create(fd, target):
+    """Create the superblock (FSCONFIG_CMD_CREATE), with the kernel's reasons when it refuses."""
+    kmsg = KernelLog()
+    try:
+        e = _fsconfig(fd, FSCONFIG_CMD_CREATE, None)
+        if e:
+            # Most of overlayfs's reasons go to the kernel log, not the fs context.
+            log = read_fs_log(fd) + kmsg.read()
+            if e == errno.EINVAL and _form_refused(log):
+                raise NewApiUnsupported("this kernel refused lowerdir+: %s" % "; ".join(log))
+            raise _kernel_error("creating the overlay", e, log, target)
+    finally:
+        kmsg.close()
+
+
+def _attach(fd, target):
+    """Mount the created overlay (fsmount) and move it onto ``target`` (move_mount)."""
+    mount_fd, e = syscall(SYS_FSMOUNT, ctypes.c_int(fd), ctypes.c_uint(_FSMOUNT_CLOEXEC), ctypes.c_uint(0))
+    if mount_fd < 0:
+        raise _kernel_error("fsmount", e, read_fs_log(fd), target)
+    try:
         res, e = syscall(
             SYS_MOVE_MOUNT, ctypes.c_int(mount_fd), ctypes.c_char_p(b""),
             ctypes.c_int(_AT_FDCWD), ctypes.c_char_p(to_bytes(target)),
@@ -157,10 +182,7 @@ def mount_new_api(target, lowerdir, upperdir, workdir, options, datadir=()):
         if res < 0:
             raise _kernel_error("move_mount", e, read_fs_log(fd), target)
     finally:
-        if mount_fd >= 0:
-            os.close(mount_fd)
-        os.close(fd)
-    return METHOD_NEW_API
+        os.close(mount_fd)
 
 
 def _mount2(target, data, what):
@@ -183,7 +205,8 @@ def _check_size(data, hint):
             "accepts; %s" % (size, LEGACY_DATA_LIMIT, hint), option_bytes=size)
 
 
-def mount_legacy(target, lowerdir, upperdir, workdir, options, datadir=()):
+def mount_legacy(target: str, lowerdir: Sequence[str], upperdir: Optional[str], workdir: Optional[str],
+                 options: Sequence[str], datadir: Sequence[str] = ()) -> str:
     """Mount with mount(2), refusing option data that the kernel would cut."""
     data = overlay_data(lowerdir, upperdir, workdir, options, datadir)
     _check_size(data, "use method auto or symlinks, or shorter layer paths")
@@ -191,7 +214,7 @@ def mount_legacy(target, lowerdir, upperdir, workdir, options, datadir=()):
     return METHOD_LEGACY
 
 
-def links_dir_for(links_root, target):
+def links_dir_for(links_root: str, target: str) -> str:
     """The directory of the short layer links of the overlay mounted at ``target``."""
     name = target.strip("/").replace("/", "-") or "-"
     # Readable, and unambiguous through the hash of the whole path.
@@ -199,7 +222,8 @@ def links_dir_for(links_root, target):
     return os.path.join(links_root, "%s-%s" % (name[-40:], digest))
 
 
-def prepare_links(directory, lowerdir, datadir=()):
+def prepare_links(directory: str, lowerdir: Sequence[str],
+                  datadir: Sequence[str] = ()) -> Tuple[List[str], List[str]]:
     """Make ``directory`` hold exactly the links ``0``, ``1``, ... to the layers.
 
     Returns the relative names, in layer order. The directory and its parent
@@ -216,7 +240,8 @@ def _link_names(lowerdir, datadir=()):
     return names[:len(lowerdir)], names[len(lowerdir):]
 
 
-def mount_links(target, lowerdir, upperdir, workdir, options, datadir=(), links_root=None):
+def mount_links(target: str, lowerdir: Sequence[str], upperdir: Optional[str], workdir: Optional[str],
+                options: Sequence[str], datadir: Sequence[str] = (), links_root: Optional[str] = None) -> str:
     """Mount with mount(2) through short relative links to the layers.
 
     Docker's overlay2 does the same: the option string names ``0:1:2...``,
@@ -244,7 +269,9 @@ def _links_data(lowerdir, upperdir, workdir, options, datadir):
     return overlay_data(lower_names, upperdir, workdir, options, data_names)
 
 
-def plan_methods(feats, lowerdir, upperdir, workdir, options, datadir=(), method="auto", links_root=None):
+def plan_methods(feats: Features, lowerdir: Sequence[str], upperdir: Optional[str], workdir: Optional[str],
+                 options: Sequence[str], datadir: Sequence[str] = (), method: str = "auto",
+                 links_root: Optional[str] = None) -> List[str]:
     """The mount methods to try, in order, for this overlay on a kernel with ``feats``.
 
     ``auto``: the new mount API with one ``lowerdir+`` per layer where the
@@ -301,8 +328,9 @@ _MOUNTERS = {
 }
 
 
-def mount_overlay(target, lowerdir, upperdir, workdir, options, datadir=(), method="auto", links_root=None,
-                  feats=None):
+def mount_overlay(target: str, lowerdir: Sequence[str], upperdir: Optional[str], workdir: Optional[str],
+                  options: Sequence[str], datadir: Sequence[str] = (), method: str = "auto",
+                  links_root: Optional[str] = None, feats: Optional[Features] = None) -> str:
     """Mount through the best form the running kernel accepts; return the method used.
 
     The kernel is probed once per run (see _features). Should it still
@@ -319,7 +347,7 @@ def mount_overlay(target, lowerdir, upperdir, workdir, options, datadir=(), meth
     raise OverlayError("no mount form worked on this kernel (%s): %s" % (feats.describe(), "; ".join(refused)))
 
 
-def umount2(target):
+def umount2(target: str) -> None:
     """Unmount ``target`` with umount2(2); raise OSError on failure."""
     ctypes.set_errno(0)
     if libc().umount2(to_bytes(target), ctypes.c_int(0)) != 0:

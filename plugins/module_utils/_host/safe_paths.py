@@ -22,14 +22,11 @@ directories other users can write (``/tmp``, a user's home). Three rules:
   removed from them.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import errno
 import os
 import pwd
 import stat
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 
@@ -44,7 +41,7 @@ def _owner(uid):
         return "uid %d" % uid
 
 
-def unsafe_transition(parent, child):
+def unsafe_transition(parent: os.stat_result, child: os.stat_result) -> bool:
     """True when stepping from ``parent`` to ``child`` (stat results) is unsafe.
 
     From a root-owned directory anything goes; from another user's, only to
@@ -66,7 +63,7 @@ def _refuse(field, path, source, source_st, step, step_st):
         unsafe_path=step)
 
 
-def resolve_safely(field, path):
+def resolve_safely(field: str, path: str) -> str:
     """``path`` with its symlinks resolved, refusing unsafe transitions.
 
     A missing tail is kept as it is (it will be created fd-relative). Returns
@@ -116,7 +113,8 @@ def resolve_safely(field, path):
     return resolved
 
 
-def check_declaration(decl, extra=(), resolve=resolve_safely):
+def check_declaration(decl: Any, extra: Iterable[Tuple[str, Optional[str]]] = (),
+                      resolve: Callable[[str, str], Any] = resolve_safely) -> None:
     """Resolve every path of a declaration safely; raise on the first unsafe one.
 
     ``extra`` adds ``(field, path)`` pairs (fstab, unit_dir, links_dir);
@@ -139,7 +137,8 @@ def _open_dir(name, dir_fd, field, shown):
         raise
 
 
-def make_dirs(path, mode=None, uid=None, gid=None, field="path"):
+def make_dirs(path: str, mode: Optional[int] = None, uid: Optional[int] = None, gid: Optional[int] = None,
+              field: str = "path") -> List[str]:
     """Create ``path`` and its missing parents fd-relative; return the dirs created, outermost first.
 
     Every existing component is opened with O_NOFOLLOW, each new one made
@@ -208,7 +207,7 @@ def _check_private(fd, field, path):
             % (field, path, _owner(st.st_uid), stat.S_IMODE(st.st_mode)))
 
 
-def check_links_root(links_root):
+def check_links_root(links_root: str) -> str:
     """Refuse a links_dir that exists and is not root's alone (or sits behind an unsafe link)."""
     resolved = resolve_safely("links_dir", links_root)
     if not os.path.lexists(resolved):
@@ -221,7 +220,7 @@ def check_links_root(links_root):
     return resolved
 
 
-def prepare_links(directory, layers):
+def prepare_links(directory: str, layers: Sequence[str]) -> str:
     """Make ``directory`` hold exactly the links ``0``, ``1``, ... to ``layers``.
 
     The parent (the configured links_dir) and ``directory`` itself must be
@@ -245,7 +244,7 @@ def prepare_links(directory, layers):
         os.close(fd)
     try:
         _check_private(own, "links_dir", directory)
-        wanted = dict((str(i), layer) for i, layer in enumerate(layers))
+        wanted = {str(i): layer for i, layer in enumerate(layers)}
         for entry in os.listdir(own):
             if not entry.isdigit():
                 continue

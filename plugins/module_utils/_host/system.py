@@ -7,20 +7,18 @@ Everything that decides lives in the pure modules; this file only touches
 /proc, /sys, the filesystem and the mount system calls.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import ctypes
 import errno
 import os
 import stat
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host import safe_paths as _safepath
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.kernel_features import check_support, features as kernel_features, uuid_default
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.mounting import mount_overlay, umount2 as _umount2
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinfo import (
+    MountEntry,
     RealPaths,
     mount_containing,
     parse,
@@ -34,12 +32,13 @@ MOUNTINFO = "/proc/self/mountinfo"
 PARAMETERS_DIR = "/sys/module/overlay/parameters"
 
 
-def read_mountinfo(path=MOUNTINFO):
+def read_mountinfo(path: str = MOUNTINFO) -> List[MountEntry]:
+    """Every entry of this process's mountinfo, in file order."""
     with open(path, "rb") as handle:
         return parse(handle.read().decode("utf-8", "surrogateescape"))
 
 
-def read_defaults(directory=PARAMETERS_DIR):
+def read_defaults(directory: str = PARAMETERS_DIR) -> Dict[str, Any]:
     """The overlay module's defaults; Kconfig defaults where it is not loaded."""
     values = {}
     try:
@@ -50,7 +49,7 @@ def read_defaults(directory=PARAMETERS_DIR):
         try:
             with open(os.path.join(directory, name)) as handle:
                 values[name] = handle.read().strip()
-        except (IOError, OSError):
+        except OSError:
             continue
     return defaults_from_parameters(values, uuid_default())
 
@@ -59,7 +58,7 @@ _O_PATH = getattr(os, "O_PATH", 0)
 FD_LINK = "/proc/self/fd/%d"
 
 
-def realpath(path):
+def realpath(path: str) -> str:
     """``os.path.realpath(path)``, asked of the kernel when ``path`` exists.
 
     The kernel resolves the whole path for one ``open(O_PATH)`` (which opens
@@ -106,7 +105,7 @@ def _realpath_of_missing(path, error):
     return os.path.realpath(path)
 
 
-def cached(function):
+def cached(function: Callable[[str], Any]) -> Callable[[str], Any]:
     """``function`` of one path, each path looked up once (a module run's host reads)."""
     cache = {}
 
@@ -117,7 +116,7 @@ def cached(function):
     return lookup
 
 
-def readlink(path):
+def readlink(path: str) -> Optional[str]:
     """A symlink's target, or None when ``path`` is not a readable link."""
     try:
         return os.readlink(path)
@@ -125,7 +124,7 @@ def readlink(path):
         return None
 
 
-def symlinks_in(directory):
+def symlinks_in(directory: str) -> Optional[List[str]]:
     """Names of the symlinks in ``directory``, or None when it cannot be listed."""
     try:
         return [entry.name for entry in os.scandir(directory) if entry.is_symlink()]
@@ -133,22 +132,22 @@ def symlinks_in(directory):
         return None
 
 
-def real_paths():
+def real_paths() -> RealPaths:
     """realpath for many layers at once (RealPaths over this host's links)."""
     return RealPaths(readlink, symlinks_in)
 
 
-def check_kernel_support(decl):
+def check_kernel_support(decl: Any) -> None:
     """Refuse options (and data-only layers) the running kernel does not take, before acting."""
     check_support(decl.options, decl.datadir)
 
 
-def lowerdir_plus():
+def lowerdir_plus() -> bool:
     """True when the running kernel takes layers one by one (``lowerdir+``), as probed."""
     return kernel_features().lowerdir_plus
 
 
-def path_kind(path):
+def path_kind(path: str) -> str:
     """``dir``, ``missing``, or a word for what else is there."""
     try:
         st = os.stat(path)
@@ -163,7 +162,7 @@ def path_kind(path):
     return "special file"
 
 
-def find_holders(mount_point, limit=50):
+def find_holders(mount_point: str, limit: int = 50) -> List[Dict[str, Any]]:
     """Processes in this mount namespace that use a path at or below ``mount_point``.
 
     Looks at each process's cwd, root, executable, open files and mapped
@@ -185,52 +184,69 @@ def find_holders(mount_point, limit=50):
                 continue
         except OSError:
             continue
-        uses = []
-        for link in ("cwd", "root", "exe"):
-            try:
-                target = os.readlink(base + "/" + link)
-            except OSError:
-                continue
-            if link == "root" and target == "/":
-                continue
-            if at_or_inside(target, mount_point):
-                uses.append("%s %s" % (link, target))
-        try:
-            fds = os.listdir(base + "/fd")
-        except OSError:
-            fds = []
-        for fd in fds:
-            try:
-                target = os.readlink(base + "/fd/" + fd)
-            except OSError:
-                continue
-            if at_or_inside(target, mount_point):
-                uses.append("fd %s %s" % (fd, target))
-        try:
-            with open(base + "/maps") as handle:
-                mapped = set()
-                for line in handle:
-                    parts = line.split(None, 5)
-                    if len(parts) == 6:
-                        target = parts[5].rstrip("\n")
-                        if target not in mapped and at_or_inside(target, mount_point):
-                            mapped.add(target)
-                            uses.append("map %s" % target)
-        except (IOError, OSError):
-            pass
+        uses = _process_uses(base, mount_point)
         if uses:
-            try:
-                with open(base + "/comm") as handle:
-                    command = handle.read().strip()
-            except (IOError, OSError):
-                command = "?"
-            holders.append({"pid": int(name), "command": command, "uses": uses[:5]})
+            holders.append({"pid": int(name), "command": _command(base), "uses": uses[:5]})
             if len(holders) >= limit:
                 break
     return holders
 
 
-def make_dirs(path, mode=None, uid=None, gid=None, field="path"):
+def _process_uses(base, mount_point):
+    """What the process of ``base`` (``/proc/PID``) uses at or below ``mount_point``."""
+    uses = []
+    for link in ("cwd", "root", "exe"):
+        try:
+            target = os.readlink(base + "/" + link)
+        except OSError:
+            continue
+        if link == "root" and target == "/":
+            continue
+        if at_or_inside(target, mount_point):
+            uses.append("%s %s" % (link, target))
+    try:
+        fds = os.listdir(base + "/fd")
+    except OSError:
+        fds = []
+    for fd in fds:
+        try:
+            target = os.readlink(base + "/fd/" + fd)
+        except OSError:
+            continue
+        if at_or_inside(target, mount_point):
+            uses.append("fd %s %s" % (fd, target))
+    return uses + _mapped_uses(base, mount_point)
+
+
+def _mapped_uses(base, mount_point):
+    """``map <file>`` for each file at or below ``mount_point`` the process has mapped, once each."""
+    uses = []
+    try:
+        with open(base + "/maps") as handle:
+            mapped = set()
+            for line in handle:
+                parts = line.split(None, 5)
+                if len(parts) == 6:
+                    target = parts[5].rstrip("\n")
+                    if target not in mapped and at_or_inside(target, mount_point):
+                        mapped.add(target)
+                        uses.append("map %s" % target)
+    except OSError:
+        pass
+    return uses
+
+
+def _command(base):
+    """The command name of the process of ``base``, or ``?``."""
+    try:
+        with open(base + "/comm") as handle:
+            return handle.read().strip()
+    except OSError:
+        return "?"
+
+
+def make_dirs(path: str, mode: Optional[int] = None, uid: Optional[int] = None, gid: Optional[int] = None,
+              field: str = "path") -> List[str]:
     """Create ``path`` and missing parents; return the dirs created, outermost first.
 
     fd-relative and without following links (see ``_safepath.make_dirs``).
@@ -238,7 +254,7 @@ def make_dirs(path, mode=None, uid=None, gid=None, field="path"):
     return _safepath.make_dirs(path, mode, uid, gid, field)
 
 
-def workdir_listing(workdir):
+def workdir_listing(workdir: str) -> Optional[Dict[str, List[str]]]:
     """The names ``_declaration.check_workdir`` looks at, or None when the work dir is missing."""
     try:
         top = os.listdir(workdir)
@@ -257,7 +273,7 @@ def workdir_listing(workdir):
     return listing
 
 
-def remove_empty_dirs(created):
+def remove_empty_dirs(created: Sequence[str]) -> None:
     """Undo make_dirs where the directories are still empty (never removes data).
 
     A failed mount can leave the kernel's empty ``work`` (and ``index``)
@@ -275,18 +291,19 @@ def remove_empty_dirs(created):
             continue
 
 
-def mount(decl, method="auto", links_root=None):
+def mount(decl: Any, method: str = "auto", links_root: Optional[str] = None) -> str:
+    """Mount the overlay of ``decl`` at its path (``_host.mounting.mount_overlay``); return the method used."""
     return mount_overlay(
         decl.path, decl.lowerdir, decl.upperdir, decl.workdir,
         decl.options, decl.datadir, method=method, links_root=links_root)
 
 
-def umount2(path):
+def umount2(path: str) -> None:
     """Unmount the top mount at ``path`` with the system call (no umount(8) needed)."""
     _umount2(path)
 
 
-def unmount(module, path):
+def unmount(module: Any, path: str) -> None:
     """umount(8) the top mount at ``path``; a busy mount names its holders."""
     umount = module.get_bin_path("umount", required=True)
     rc, out, err = module.run_command([umount, path])
@@ -301,7 +318,8 @@ def unmount(module, path):
             holders=holders, submounts=subs, rc=rc, stderr=err)
 
 
-def describe_holders(holders):
+def describe_holders(holders: Iterable[Mapping[str, Any]]) -> str:
+    """``pid N (command: uses)`` for each holder :func:`find_holders` found, comma-separated."""
     return ", ".join("pid %d (%s: %s)" % (h["pid"], h["command"], "; ".join(h["uses"])) for h in holders)
 
 
@@ -325,7 +343,8 @@ def _name_to_handle(path):
     return handle.handle_type, bytes(bytearray(handle.f_handle)[:handle.handle_bytes])
 
 
-def upper_facts(decl, entries, live, userxattr=False):
+def upper_facts(decl: Any, entries: Sequence[MountEntry], live: Optional[Mapping[str, Any]],
+                userxattr: bool = False) -> Dict[str, Any]:
     """What ``_safety.check_upper`` needs to know about the declared upper and work dirs."""
     facts = {}
     upper, work = decl.upperdir, decl.workdir
@@ -333,7 +352,7 @@ def upper_facts(decl, entries, live, userxattr=False):
         return facts
     own = set()
     if live is not None:
-        own = set(e.mount_id for e in entries if e.mount_point == decl.path)
+        own = {e.mount_id for e in entries if e.mount_point == decl.path}
     shared = find_shared([upper, work], entries, own, os.path.exists, os.path.realpath)
     if shared is not None:
         facts["shared"] = shared
@@ -353,7 +372,7 @@ def upper_facts(decl, entries, live, userxattr=False):
     return facts
 
 
-def clear_volatile_marker(path):
+def clear_volatile_marker(path: str) -> None:
     """Remove the marker dir the volatile option leaves in the work dir.
 
     It holds nothing but the kernel's empty ``dirty`` file; anything else is

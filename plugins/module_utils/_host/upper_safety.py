@@ -8,14 +8,12 @@ a line in dmesg; we find them before mounting and say what is wrong and what
 to do about it. The facts come from ``_host.upper_facts``.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import posixpath
+from typing import Any, Callable, Collection, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinfo import (
+    MountEntry,
     engine_layout,
     engine_of,
     overlay_config,
@@ -57,7 +55,9 @@ def _overlay_facts(entry, exists):
     return facts
 
 
-def find_shared(mine, entries, own_mount_ids=(), exists=None, realpath=None):
+def find_shared(mine: Iterable[Optional[str]], entries: Iterable[MountEntry], own_mount_ids: Collection[int] = (),
+                exists: Optional[Callable[[str], bool]] = None,
+                realpath: Optional[Callable[[str], str]] = None) -> Optional[Dict[str, Any]]:
     """The first live overlay (other than ours) an upper or work dir of ``mine`` would share.
 
     Shared means: its upper or work dir is one of ``mine`` (relative paths
@@ -67,7 +67,7 @@ def find_shared(mine, entries, own_mount_ids=(), exists=None, realpath=None):
     (``realpath`` follows the engine's short ``l/`` links). ``mine`` holds
     canonical paths. Returns ``{path, mount_id, engine}`` or None.
     """
-    mine = set(posixpath.normpath(d) for d in mine if d)
+    mine = {posixpath.normpath(d) for d in mine if d}
     for entry in entries:
         if entry.fstype != "overlay" or entry.mount_id in own_mount_ids:
             continue
@@ -75,9 +75,9 @@ def find_shared(mine, entries, own_mount_ids=(), exists=None, realpath=None):
         found = not mine.isdisjoint(theirs)
         if not found and root is not None:
             prefix = root.rstrip("/") + "/"
-            near = set(_layer_dir(d, prefix) for d in mine if inside(d, root))
+            near = {_layer_dir(d, prefix) for d in mine if inside(d, root)}
             if near:
-                in_use = set([entry.mount_point[:-len("/merged")]])
+                in_use = {entry.mount_point[:-len("/merged")]}
                 for layer in paths["lowerdir"] + paths["datadir"]:
                     real = realpath(layer) if realpath is not None and layer[:1] == "/" else layer
                     if inside(real, root):
@@ -89,7 +89,7 @@ def find_shared(mine, entries, own_mount_ids=(), exists=None, realpath=None):
     return None
 
 
-def parse_origin(raw):
+def parse_origin(raw: Optional[bytes]) -> Optional[Tuple[int, bytes]]:
     """``(handle type, handle bytes)`` of a ``trusted.overlay.origin`` value, or None.
 
     The value is the kernel's struct ovl_fb: version, magic 0xfb, length,
@@ -101,7 +101,8 @@ def parse_origin(raw):
     return data[4], bytes(data[21:data[2]])
 
 
-def check_upper(decl, facts, index_on, clear_volatile):
+def check_upper(decl: Any, facts: Mapping[str, Any], index_on: bool,
+                clear_volatile: bool) -> List[Dict[str, str]]:
     """Raise OverlayError for an upper/work dir the kernel would refuse or misuse.
 
     Returns the list of safe remedies to carry out (``clear_volatile``).

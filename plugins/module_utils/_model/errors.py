@@ -3,9 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The collection's one exception type; modules turn it into fail_json."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
+from typing import Any
 
 
 class OverlayError(Exception):
@@ -15,7 +13,7 @@ class OverlayError(Exception):
     (for example ``holders`` or ``kernel_log``).
     """
 
-    def __init__(self, message, **details):
-        super(OverlayError, self).__init__(message)
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
         self.message = message
         self.details = details

@@ -11,11 +11,8 @@ declared option strings with the shown ones would report drift forever, so
 both sides are resolved into one effective configuration and compared there.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 from collections import namedtuple
+from typing import Any, Collection, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 
@@ -44,8 +41,9 @@ class Option(namedtuple("Option", "name values default parameters")):
 
     __slots__ = ()
 
-    def __new__(cls, name, values, default, parameters=()):
-        return super(Option, cls).__new__(cls, name, values, default, tuple(parameters))
+    def __new__(cls, name: str, values: Optional[Tuple[str, ...]], default: Any,
+                parameters: Iterable[Parameter] = ()) -> "Option":
+        return super().__new__(cls, name, values, default, tuple(parameters))
 
 
 # Every overlay option, in the kernel's display order (mountinfo, and the
@@ -100,7 +98,7 @@ def _kconfig(name):
     raise KeyError(name)
 
 
-def defaults_from_parameters(parameters, uuid_default="auto"):
+def defaults_from_parameters(parameters: Mapping[str, Any], uuid_default: str = "auto") -> Dict[str, Any]:
     """Effective default configuration from /sys/module/overlay/parameters values.
 
     ``parameters`` maps a parameter file name to its text (``Y``/``N``) or bool;
@@ -126,7 +124,7 @@ def defaults_from_parameters(parameters, uuid_default="auto"):
     return config
 
 
-def parse_option(text, field="options"):
+def parse_option(text: Any, field: str = "options") -> Tuple[str, Union[str, bool]]:
     """Split and check one declared option; return ``(name, value)``.
 
     ``value`` is True for a flag. Raises OverlayError naming the field and fix.
@@ -160,7 +158,7 @@ def parse_option(text, field="options"):
     return name, value
 
 
-def parse_options(options, field="options"):
+def parse_options(options: Optional[Iterable[str]], field: str = "options") -> List[Tuple[str, Union[str, bool]]]:
     """Check a declared option list; return an ordered dict-like list of pairs.
 
     The same option given twice with different values is an error, since the
@@ -182,16 +180,18 @@ def parse_options(options, field="options"):
     return sorted(chosen.items(), key=lambda item: _position(item[0]))
 
 
-def format_option(name, value):
+def format_option(name: str, value: Union[str, bool]) -> str:
+    """``name`` for a flag (``value`` True), else ``name=value``."""
     return name if value is True else "%s=%s" % (name, value)
 
 
-def canonical_options(options, field="options"):
+def canonical_options(options: Optional[Iterable[str]], field: str = "options") -> List[str]:
     """Declared options as canonical strings in the kernel's order, deduplicated."""
     return [format_option(n, v) for n, v in parse_options(options, field)]
 
 
-def resolve(pairs, defaults, has_upper, field="options"):
+def resolve(pairs: Sequence[Tuple[str, Any]], defaults: Mapping[str, Any], has_upper: bool,
+            field: str = "options") -> Dict[str, Any]:
     """The effective configuration the kernel ends up with for these options.
 
     Follows ovl_parse_param and ovl_fs_params_verify (Linux 6.18; the
@@ -207,61 +207,82 @@ def resolve(pairs, defaults, has_upper, field="options"):
         if name == "redirect_dir" and value == "off":
             value = defaults["_redirect_off"]
         config[name] = value
-
-    def conflict(text):
-        raise OverlayError("%s: conflicting options %s; the kernel refuses this combination" % (field, text))
-
     if not has_upper:
-        config["index"] = "off"
-        config["volatile"] = False
-        # uuid=on needs an upper fs (params.c); uuid=off needs one fs for
-        # upper and lower, which a mount without upper never has (super.c):
-        # the kernel falls back to uuid=null for both, or to on where it has
-        # no null (before 6.6).
-        if config["uuid"] in ("on", "off"):
-            config["uuid"] = "null" if defaults.get("_uuid_null", True) else "on"
-    if not has_upper and config["redirect_dir"] == "follow":
+        _without_upper(config, defaults)
+    _metacopy_rules(config, explicit, pairs, field)
+    _nfs_export_rules(config, explicit, pairs, has_upper, field)
+    if config["userxattr"]:
+        _userxattr_rules(config, explicit, pairs, field)
+    return config
+
+
+def _conflict(field, text):
+    return OverlayError("%s: conflicting options %s; the kernel refuses this combination" % (field, text))
+
+
+def _without_upper(config, defaults):
+    """What the kernel drops or changes for a mount without an upper dir (``resolve``)."""
+    config["index"] = "off"
+    config["volatile"] = False
+    # uuid=on needs an upper fs (params.c); uuid=off needs one fs for
+    # upper and lower, which a mount without upper never has (super.c):
+    # the kernel falls back to uuid=null for both, or to on where it has
+    # no null (before 6.6).
+    if config["uuid"] in ("on", "off"):
+        config["uuid"] = "null" if defaults.get("_uuid_null", True) else "on"
+    if config["redirect_dir"] == "follow":
         config["redirect_dir"] = "on"
+
+
+def _metacopy_rules(config, explicit, pairs, field):
+    """metacopy=on needs redirect_dir=on (``resolve``)."""
     if config["metacopy"] == "on" and config["redirect_dir"] != "on":
         if "metacopy" in explicit and "redirect_dir" in explicit:
-            conflict("metacopy=on,redirect_dir=%s" % _declared(pairs, "redirect_dir"))
+            raise _conflict(field, "metacopy=on,redirect_dir=%s" % _declared(pairs, "redirect_dir"))
         if "redirect_dir" in explicit:
             config["metacopy"] = "off"
         else:
             config["redirect_dir"] = "on"
+
+
+def _nfs_export_rules(config, explicit, pairs, has_upper, field):
+    """nfs_export=on needs index=on and rules out metacopy=on (``resolve``)."""
     if config["nfs_export"] == "on" and config["index"] == "off":
         if not has_upper and config["redirect_dir"] != "nofollow":
             config["nfs_export"] = "off"
         elif "nfs_export" in explicit and "index" in explicit:
-            conflict("nfs_export=on,index=off")
+            raise _conflict(field, "nfs_export=on,index=off")
         elif "index" in explicit:
             config["nfs_export"] = "off"
         else:
             config["index"] = "on"
     if config["nfs_export"] == "on" and config["metacopy"] == "on":
         if "nfs_export" in explicit and "metacopy" in explicit:
-            conflict("nfs_export=on,metacopy=on")
+            raise _conflict(field, "nfs_export=on,metacopy=on")
         if "metacopy" in explicit or config["verity"] != "off":
             config["nfs_export"] = "off"
         else:
             config["metacopy"] = "off"
-    if config["userxattr"]:
-        if "redirect_dir" in explicit and config["redirect_dir"] != "nofollow":
-            conflict("userxattr,redirect_dir=%s" % _declared(pairs, "redirect_dir"))
-        if config["metacopy"] == "on" and "metacopy" in explicit:
-            conflict("userxattr,metacopy=on")
-        if config["verity"] != "off":
-            conflict("userxattr,verity=%s" % config["verity"])
-        config["redirect_dir"] = "nofollow"
-        config["metacopy"] = "off"
-    return config
+
+
+def _userxattr_rules(config, explicit, pairs, field):
+    """userxattr rules out redirect_dir (but nofollow), metacopy and verity (``resolve``)."""
+    if "redirect_dir" in explicit and config["redirect_dir"] != "nofollow":
+        raise _conflict(field, "userxattr,redirect_dir=%s" % _declared(pairs, "redirect_dir"))
+    if config["metacopy"] == "on" and "metacopy" in explicit:
+        raise _conflict(field, "userxattr,metacopy=on")
+    if config["verity"] != "off":
+        raise _conflict(field, "userxattr,verity=%s" % config["verity"])
+    config["redirect_dir"] = "nofollow"
+    config["metacopy"] = "off"
 
 
 def _declared(pairs, name):
     return dict(pairs).get(name)
 
 
-def live_config(shown, defaults, has_upper=None):
+def live_config(shown: Iterable[str], defaults: Mapping[str, Any],
+                has_upper: Optional[bool] = None) -> Tuple[Dict[str, Any], List[str]]:
     """Effective configuration of a live overlay from the options mountinfo shows.
 
     Anything not shown has its default value: that is the kernel's rule.
@@ -298,7 +319,7 @@ def live_config(shown, defaults, has_upper=None):
     return config, foreign
 
 
-def compared_keys(declared_pairs):
+def compared_keys(declared_pairs: Iterable[Tuple[str, Any]]) -> List[str]:
     """The option names whose live value can be compared with the declaration.
 
     uuid is only compared when declared as on, off or null: with the default
@@ -318,9 +339,10 @@ def compared_keys(declared_pairs):
     return keys
 
 
-def option_differences(declared_pairs, declared_config, live_cfg, shown):
+def option_differences(declared_pairs: Iterable[Tuple[str, Any]], declared_config: Mapping[str, Any],
+                       live_cfg: Mapping[str, Any], shown: Iterable[str]) -> List[Tuple[str, Any, Any]]:
     """``[(name, declared_value, live_value)]`` for every option that differs."""
-    shown_names = set(text.partition("=")[0] for text in shown)
+    shown_names = {text.partition("=")[0] for text in shown}
     out = []
     for name in compared_keys(declared_pairs):
         want, have = declared_config[name], live_cfg[name]
@@ -338,7 +360,8 @@ def option_differences(declared_pairs, declared_config, live_cfg, shown):
     return out
 
 
-def visible_options(config, defaults, skip=()):
+def visible_options(config: Mapping[str, Any], defaults: Mapping[str, Any],
+                    skip: Collection[str] = ()) -> List[str]:
     """Options as the kernel would show them: the non-default ones, canonical."""
     out = []
     for option in OPTIONS:

@@ -8,17 +8,13 @@ holder scan, mountinfo lookups and the inventory all ask. Callers pass
 normalised (or canonical) absolute paths; a trailing slash is ignored.
 """
 
-from __future__ import absolute_import, division, print_function
 
-__metaclass__ = type
-
-
-def inside(path, parent):
+def inside(path: str, parent: str) -> bool:
     """True when ``path`` lies below ``parent`` (and is not ``parent`` itself)."""
     base = parent.rstrip("/")
     return path.rstrip("/") != base and path.startswith(base + "/")
 
 
-def at_or_inside(path, parent):
+def at_or_inside(path: str, parent: str) -> bool:
     """True when ``path`` is ``parent`` or lies below it."""
     return path.rstrip("/") == parent.rstrip("/") or inside(path, parent)

@@ -3,11 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The fleet drift report: rows from every host, a summary per host, Markdown. Pure."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import json
+from typing import Any, Dict, Iterable, Mapping, Optional
 
 COLUMNS = ("engine", "host", "path", "field", "declared", "live", "persisted")
 
@@ -23,7 +20,8 @@ ENGINE_TITLES = {
 DECLARED = "overlayfs.mounts"
 
 
-def engine_rank(engine):
+def engine_rank(engine: Optional[str]) -> int:
+    """Where ``engine`` sorts in the report (ENGINE_ORDER; unknown engines last)."""
     return ENGINE_ORDER.index(engine) if engine in ENGINE_ORDER else len(ENGINE_ORDER)
 
 
@@ -41,7 +39,7 @@ def _cell(value):
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def build(hosts, engines=None):
+def build(hosts: Mapping[str, Optional[Mapping[str, Any]]], engines: Optional[Iterable[str]] = None) -> Dict[str, Any]:
     """The report of ``{host: {"declared": drift rows or None, "overlays": info list or None}}``.
 
     Declared drift (overlay_mounts in check mode) covers the declared mount
@@ -91,14 +89,14 @@ def build(hosts, engines=None):
             "overlays": sum(counts.values()),
             "engines": dict(counts),
             "declared": len(data.get("declared_paths") or []) if declared is not None else None,
-            "drifted_overlays": len(set(r["path"] for r in rows)),
+            "drifted_overlays": len({r["path"] for r in rows}),
             "drifted_fields": len(rows),
         }
         report["hosts"].append(summary)
         rows_all.extend(rows)
     # Stable: within one engine, hosts in order and each host's rows as found.
     rows_all.sort(key=lambda r: engine_rank(r["engine"]))
-    report["rows"] = [dict((c, row.get(c)) for c in COLUMNS) for row in rows_all]
+    report["rows"] = [{c: row.get(c) for c in COLUMNS} for row in rows_all]
     return report
 
 
@@ -109,7 +107,8 @@ def _by_engine(host):
     return ": " + ", ".join("%d %s" % (counts[e], e) for e in sorted(counts, key=engine_rank))
 
 
-def summary_line(host):
+def summary_line(host: Mapping[str, Any]) -> str:
+    """One line for a host's summary in :func:`build`'s report: in sync, drifted, or no data."""
     if not host["reachable"]:
         return "%s: no data (the host failed or was unreachable)" % host["host"]
     declared = "" if host["declared"] is None else ", %d declared" % host["declared"]
@@ -120,7 +119,7 @@ def summary_line(host):
         host["host"], host["drifted_fields"], host["drifted_overlays"], host["overlays"], declared)
 
 
-def markdown(report, title="Overlay drift report"):
+def markdown(report: Mapping[str, Any], title: str = "Overlay drift report") -> str:
     """The report as a Markdown document: a summary line per host, then one table."""
     lines = ["# %s" % title, ""]
     if report.get("engines"):

@@ -9,9 +9,7 @@ One pass over each source, dict lookups by mount point: a container host
 with thousands of overlay mounts is read in a few tens of milliseconds.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats import fstab_syntax as _fstab
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import registry as _backends
@@ -20,6 +18,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._host.mounting im
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinfo import (
     ENGINE_COLLECTION,
     ENGINE_NONE,
+    MountEntry,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import visible_options
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.paths import inside
@@ -46,7 +45,8 @@ def _as_shown(config, defaults):
 DEFAULT_LINKS_ROOT = "/var/lib/overlayfs-mounts/links"
 
 
-def engine_of_record(state, managed, links_root=DEFAULT_LINKS_ROOT):
+def engine_of_record(state: Optional[Mapping[str, Any]], managed: bool,
+                     links_root: Optional[str] = DEFAULT_LINKS_ROOT) -> str:
     """Who an overlay belongs to: the container engine whose layout it has,
     this collection (persisted by it, or mounted through its short links),
     or ``none`` known."""
@@ -60,7 +60,10 @@ def engine_of_record(state, managed, links_root=DEFAULT_LINKS_ROOT):
     return ENGINE_NONE
 
 
-def gather(entries, defaults, persisted, paths=None, exists=None, realpath=None, links_root=DEFAULT_LINKS_ROOT):
+def gather(entries: Iterable[MountEntry], defaults: Mapping[str, Any], persisted: Mapping[str, Mapping[str, Any]],
+           paths: Optional[Iterable[str]] = None, exists: Optional[Callable[[str], bool]] = None,
+           realpath: Optional[Callable[[str], str]] = None,
+           links_root: Optional[str] = DEFAULT_LINKS_ROOT) -> List[Dict[str, Any]]:
     """The ``overlay_mounts`` list of overlay_mount_info.
 
     ``persisted`` maps each backend's name to ``{mount point: [configs]}``
@@ -71,7 +74,7 @@ def gather(entries, defaults, persisted, paths=None, exists=None, realpath=None,
     collection's).
     """
     live = _live_overlays(entries)
-    wanted = set(_fstab.normalize_mount_point(p) for p in paths) if paths else None
+    wanted = {_fstab.normalize_mount_point(p) for p in paths} if paths else None
     every = set(live).union(*(persisted.get(b.name, {}) for b in _backends.BACKENDS))
     return [_record(path, live.get(path), persisted, defaults, exists, realpath, links_root)
             for path in sorted(every) if wanted is None or path in wanted]
@@ -84,7 +87,7 @@ def _record(path, top, persisted, defaults, exists, realpath, links_root):
         stacked = top[1]
         bases = [links_dir_for(links_root, path)] if links_root else []
         state = live_state(top[0], defaults, exists=exists, realpath=realpath, bases=bases)
-    shown = dict((b.name, b.public(persisted.get(b.name, {}).get(path, []))) for b in _backends.BACKENDS)
+    shown = {b.name: b.public(persisted.get(b.name, {}).get(path, [])) for b in _backends.BACKENDS}
     firsts = [conf for conf in (b.first(shown[b.name]) for b in _backends.BACKENDS) if conf is not None]
     source = state or firsts[0]
     managed = any(conf.get("managed") for conf in firsts)
@@ -105,7 +108,7 @@ def _record(path, top, persisted, defaults, exists, realpath, links_root):
         "live": public_live(state),
     }
     record.update(shown)
-    record["drift"] = live_vs_persisted(state, dict((b.name, b.first(shown[b.name])) for b in _backends.BACKENDS),
+    record["drift"] = live_vs_persisted(state, {b.name: b.first(shown[b.name]) for b in _backends.BACKENDS},
                                         defaults)
     for b in _backends.BACKENDS:
         count = b.count(shown[b.name])

@@ -67,11 +67,11 @@ def build_persisted(count=50, units=20):
     fstab = ["# /etc/fstab", "UUID=1 / ext4 errors=remount-ro 0 1"]
     for i in range(count):
         decl = Declaration("/srv/app%d" % i, ["/srv/l/%d" % i, "/srv/base"], "/srv/u/%d" % i, "/srv/w/%d" % i)
-        fstab.append(fstab_line(decl, []))
+        fstab.append(fstab_line(decl).text)
     unit_files = []
     for i in range(units):
         decl = Declaration("/srv/unit%d" % i, ["/srv/l/u%d" % i, "/srv/base"], "/srv/u/u%d" % i, "/srv/w/u%d" % i)
-        unit_files.append(("/etc/systemd/system/srv-unit%d.mount" % i, unit_plan(decl, [])[0]))
+        unit_files.append(("/etc/systemd/system/srv-unit%d.mount" % i, unit_plan(decl)[0]))
     return "\n".join(fstab) + "\n", unit_files
 
 

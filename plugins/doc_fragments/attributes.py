@@ -2,18 +2,15 @@
 # Copyright: overlayfs.mounts contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
 
-__metaclass__ = type
-
-
-class ModuleDocFragment(object):
+class ModuleDocFragment:
     """The ``attributes`` block of this collection's modules.
 
-    ``DOCUMENTATION`` describes the attributes of the modules that change the
-    host; each such module says its own ``support`` (Ansible merges the
-    module's keys of an attribute over the fragment's). ``INFO_MODULE`` is the
-    whole block of a module that only reads.
+    ``DOCUMENTATION`` is the whole block of the modules that change the host,
+    which support all three fully; a module that supports less overrides
+    ``support`` in its own ``attributes`` (Ansible merges the module's keys
+    of an attribute over the fragment's). ``INFO_MODULE`` is the whole block
+    of a module that only reads.
     """
 
     DOCUMENTATION = r"""
@@ -21,10 +18,13 @@ options: {}
 attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.
+    support: full
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
   idempotent:
     description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
+    support: full
 """
 
     INFO_MODULE = r"""

@@ -2,12 +2,8 @@
 # Copyright: overlayfs.mounts contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
 
-__metaclass__ = type
-
-
-class ModuleDocFragment(object):
+class ModuleDocFragment:
     """How an overlay is set up on the host: state, persistence, mounting.
 
     These are the options ``overlay_mount`` takes and ``overlay_mounts`` takes

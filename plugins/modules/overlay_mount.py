@@ -3,10 +3,6 @@
 # Copyright: overlayfs.mounts contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r"""
 ---
 module: overlay_mount
@@ -171,13 +167,6 @@ notes:
 extends_documentation_fragment:
   - overlayfs.mounts.host
   - overlayfs.mounts.attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  idempotent:
-    support: full
 seealso:
   - name: Overlay filesystem
     description: The kernel's documentation of overlayfs.
@@ -397,7 +386,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec impor
 )
 
 
-def main():
+def main() -> None:
     module = AnsibleModule(
         argument_spec=MOUNT_SPEC,
         required_if=MOUNT_REQUIRED_IF,

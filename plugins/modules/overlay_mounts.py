@@ -3,10 +3,6 @@
 # Copyright: overlayfs.mounts contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r"""
 ---
 module: overlay_mounts
@@ -187,13 +183,6 @@ options:
 extends_documentation_fragment:
   - overlayfs.mounts.host
   - overlayfs.mounts.attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  idempotent:
-    support: full
 notes:
   - In check mode the task is a complete drift report for the whole list; see
     C(drift).
@@ -278,7 +267,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._host.kernel_modu
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec import batch_spec, invocation
 
 
-def main():
+def main() -> None:
     module = AnsibleModule(argument_spec=batch_spec(), supports_check_mode=True)
     kernel_changed, kernel = False, None
     if module.params["load_module"]:

@@ -8,8 +8,6 @@ ansible-test does this by running from a tree that ends in
 symlink at the repository from a temporary ``ansible_collections`` tree.
 """
 
-from __future__ import absolute_import, division, print_function
-
 import contextlib
 import json
 import os

@@ -16,7 +16,7 @@ All host changes go through the session's host (``_host.port.Host``).
 
 import contextlib
 import os
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live import differences, observe, public_live
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.upper_safety import VOLATILE_MARKER
@@ -44,7 +44,7 @@ def carry_out(session: Any, entry: Any) -> None:
 
 
 @contextlib.contextmanager
-def locked(session: Any, entry: Any):
+def locked(session: Any, entry: Any) -> Iterator[None]:
     """Hold the locks on the dirs of the files the entry's backends edit."""
     dirs = sorted({b.lock_dir() for b in entry.backends} - {None}) if entry.seen.touch else []
     with contextlib.ExitStack() as stack:

@@ -42,9 +42,11 @@ Measured on util-linux 2.38.1 / systemd 252, what follows from that:
 import posixpath
 import re
 from collections import namedtuple
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.facts import HostFacts
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.layers import requires_mounts_for
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.escape import (
     decode_octal,
     encode_octal,
@@ -52,11 +54,10 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.escape i
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mount_data import (
     OVERLAY_OPTION_NAMES,
     REQUIRES_MOUNTS_FOR,
+    Rendered,
     check_path,
     check_single_option,
     format_mount_options,
-    named_layers,
-    requires_mounts_for,
     requires_mounts_for_option,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.unit_syntax import check_unit_value
@@ -357,11 +358,9 @@ def mount_uses_fsconfig(version_output: Optional[str]) -> Optional[bool]:
     return FSCONFIG_FEATURE in [feature.strip() for feature in match.group(1).split(",")]
 
 
-def render_entry(path: str, lowerdir: Sequence[str], upperdir: Optional[str] = None, workdir: Optional[str] = None,
-                 options: Sequence[str] = (), extra_options: Sequence[str] = (), datadir: Sequence[str] = (),
-                 freq: int = 0, passno: int = 0, lowerdir_plus: bool = True, notes: Optional[List[str]] = None,
-                 fsconfig: Optional[bool] = None) -> str:
-    """One fstab line (no line ending) for an overlay mounted at ``path``.
+def render_entry(overlay: Any, facts: Optional[HostFacts] = None, extra_options: Sequence[str] = (),
+                 freq: int = 0, passno: int = 0) -> Rendered:
+    """One fstab line (no line ending) for ``overlay`` (a declaration), and its notes.
 
     ``overlay <path> overlay <options> <freq> <passno>``, where the options are
     :func:`format_mount_options` followed by one ``x-systemd.requires-mounts-for=``
@@ -374,17 +373,17 @@ def render_entry(path: str, lowerdir: Sequence[str], upperdir: Optional[str] = N
     in ``path`` a line break, or whitespace or a backslash at the end (see the
     module docstring).
     """
+    path = overlay.path
     check_path("path", path)
     check_unit_value("path", path)
-    mntops = format_mount_options(lowerdir, upperdir, workdir, options, extra_options, datadir,
-                                  lowerdir_plus=lowerdir_plus, notes=notes, fsconfig=fsconfig)
-    for field, layer in named_layers(lowerdir, upperdir, workdir, datadir):
+    mntops, notes = format_mount_options(overlay, facts, extra_options)
+    for field, layer in overlay.named_dirs():
         if "\\" in layer:
             raise OverlayError(
                 "%s: %r contains a backslash; systemd-fstab-generator turns '\\\\' into '\\' in "
                 "fstab options, so the overlay would get a different path at boot: use a systemd "
                 "mount unit instead, or rename the directory" % (field, layer))
-    required = requires_mounts_for(lowerdir, upperdir, workdir, datadir)
+    required = requires_mounts_for(overlay.lowerdir, overlay.upperdir, overlay.workdir, overlay.datadir)
     mntops = ",".join([mntops] + [requires_mounts_for_option(p) for p in required])
-    return " ".join(encode_octal(field) for field in
-                    ("overlay", path, "overlay", mntops, str(int(freq)), str(int(passno))))
+    return Rendered(" ".join(encode_octal(field) for field in
+                             ("overlay", path, "overlay", mntops, str(int(freq)), str(int(passno)))), notes)

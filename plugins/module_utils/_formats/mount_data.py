@@ -13,9 +13,10 @@ option on the way.
 
 import re
 import shlex
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.facts import HostFacts
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.escape import (
     escape_layer,
     join_layers,
@@ -23,6 +24,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.escape i
     split_options,
     unescape_layer,
 )
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.layers import check_pairing, named_layers
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import OPTION_VALUES
 
 REQUIRES_MOUNTS_FOR = "x-systemd.requires-mounts-for"
@@ -97,29 +99,6 @@ def check_single_option(field: str, option: Any) -> None:
             "without a comma outside double quotes" % (field, option))
 
 
-def check_pairing(upperdir: Optional[str], workdir: Optional[str]) -> None:
-    """An overlay is writable with both an upper and a work dir, read-only with neither."""
-    if (upperdir is None) != (workdir is None):
-        raise OverlayError(
-            "upperdir and workdir go together: give both for a writable overlay, "
-            "or neither for a read-only one")
-
-
-def named_layers(lowerdir: Sequence[str], upperdir: Optional[str] = None, workdir: Optional[str] = None,
-                 datadir: Sequence[str] = ()) -> List[Tuple[str, str]]:
-    """``[(field, path)]`` for every layer, upper and work dir, top layer first."""
-    named = [("lowerdir[%d]" % i, p) for i, p in enumerate(lowerdir)]
-    named += [("datadir[%d]" % i, p) for i, p in enumerate(datadir)]
-    named += [(field, p) for field, p in (("upperdir", upperdir), ("workdir", workdir)) if p is not None]
-    return named
-
-
-def requires_mounts_for(lowerdir: Sequence[str], upperdir: Optional[str] = None, workdir: Optional[str] = None,
-                        datadir: Sequence[str] = ()) -> List[str]:
-    """Every directory the overlay needs mounted first, each once, top layer first."""
-    return list(dict.fromkeys(p for _field, p in named_layers(lowerdir, upperdir, workdir, datadir)))
-
-
 def lower_list(lowerdir: Sequence[str], datadir: Sequence[str] = ()) -> str:
     """The value of ``lowerdir=``: escaped layers joined by ``:``, data-only ones after ``::``."""
     return join_layers(lowerdir) + "".join("::" + escape_layer(d) for d in datadir)
@@ -141,12 +120,27 @@ def overlay_data(lowerdir: Sequence[str], upperdir: Optional[str] = None, workdi
     return ",".join(parts + list(options))
 
 
-def format_mount_options(lowerdir: Sequence[str], upperdir: Optional[str] = None, workdir: Optional[str] = None,
-                         options: Sequence[str] = (), extra_options: Sequence[str] = (),
-                         datadir: Sequence[str] = (), lowerdir_form: str = "auto", lowerdir_plus: bool = True,
-                         notes: Optional[List[str]] = None, relative_layers: bool = False,
-                         fsconfig: Optional[bool] = None) -> str:
+class Rendered(NamedTuple):
+    """What a renderer returns: the text, and sentences about it the module shows as warnings."""
+
+    text: str
+    notes: List[str]
+
+
+#: The host facts a renderer assumes when given none: the kernel takes
+#: ``lowerdir+``, and the host's mount(8) is not known.
+ANY_HOST = HostFacts(lowerdir_plus=True, fsconfig=None, booted=False)
+
+
+def format_mount_options(overlay: Any, facts: Optional[HostFacts] = None, extra_options: Sequence[str] = (),
+                         lowerdir_form: str = "auto", relative_layers: bool = False) -> Rendered:
     """The mount(8) option string of an overlay, as fstab's 4th field and a unit's Options= hold it.
+
+    ``overlay`` is a declaration (``_model.declaration.Declaration``, or
+    anything with its ``lowerdir``, ``upperdir``, ``workdir``, ``options``
+    and ``datadir``); ``facts`` the host facts (``_model.facts.HostFacts``,
+    :data:`ANY_HOST` when None): whether the kernel takes ``lowerdir+``
+    (``lowerdir_plus``) and whether the host's mount(8) uses fsconfig().
 
     Layer paths are escaped for the kernel (``\\``, ``:`` and ``,`` get a
     backslash); ``datadir`` (data-only layers) follow ``::``. ``options`` are
@@ -160,7 +154,7 @@ def format_mount_options(lowerdir: Sequence[str], upperdir: Optional[str] = None
     per layer (when ``lowerdir_plus``: the kernel has it, 6.8+; no commas in
     the paths then), else ``legacy``: ``lowerdir=a:b`` checked against the
     page limit only, which util-linux 2.39+ cannot mount; a sentence saying so
-    is appended to ``notes``. ``lowerdir``, ``lowerdir+`` and ``legacy``
+    is among the returned notes. ``lowerdir``, ``lowerdir+`` and ``legacy``
     force one form. ``relative_layers`` allows layer paths relative to the
     working directory of mount(8) (a unit's short links).
 
@@ -173,22 +167,24 @@ def format_mount_options(lowerdir: Sequence[str], upperdir: Optional[str] = None
     Raises OverlayError for a path or option that would not come back as given
     (a double quote in a path makes mount(8) fail), and when no form fits.
     """
+    facts = facts or ANY_HOST
+    lowerdir, upperdir, workdir = overlay.lowerdir, overlay.upperdir, overlay.workdir
+    datadir, options = overlay.datadir, overlay.options
     _check_layer_paths(lowerdir, upperdir, workdir, datadir, relative_layers)
     _check_option_lists(options, extra_options)
     plain_value = lower_list(lowerdir, datadir)
     forms = _forms(lowerdir, upperdir, workdir, options, datadir, plain_value)
-    order = _form_order(lowerdir_form, lowerdir_plus, forms)
-    if fsconfig:
+    order = _form_order(lowerdir_form, facts.lowerdir_plus, forms)
+    if facts.fsconfig:
         if lowerdir_form == "auto":
             order.remove("legacy")
         _check_fsconfig_dirs(upperdir, workdir)
     for form in order:
         text, fits = forms[form]
         if fits:
-            if form == "legacy" and notes is not None:
-                notes.append(_legacy_note(plain_value, lowerdir_plus, fsconfig))
-            return ",".join([text] + list(extra_options))
-    raise _no_form_fits(forms["lowerdir"][0], plain_value, lowerdir_form, lowerdir_plus, fsconfig)
+            notes = [_legacy_note(plain_value, facts.lowerdir_plus, facts.fsconfig)] if form == "legacy" else []
+            return Rendered(",".join([text] + list(extra_options)), notes)
+    raise _no_form_fits(forms["lowerdir"][0], plain_value, lowerdir_form, facts.lowerdir_plus, facts.fsconfig)
 
 
 def _size(text):

@@ -22,13 +22,15 @@ as systemd 252 reads it (checked with ``systemd-analyze verify``):
 """
 
 import string
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.facts import HostFacts
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.layers import requires_mounts_for
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mount_data import (
+    Rendered,
     format_mount_options,
     parse_overlay_options,
-    requires_mounts_for,
     split_unit_words,
 )
 
@@ -125,36 +127,33 @@ def _unit_word(path):
     return path.replace("%", "%%")
 
 
-def render_unit(path: str, lowerdir: Sequence[str], upperdir: Optional[str] = None, workdir: Optional[str] = None,
-                options: Sequence[str] = (), extra_options: Sequence[str] = (), datadir: Sequence[str] = (),
+def render_unit(overlay: Any, facts: Optional[HostFacts] = None, extra_options: Sequence[str] = (),
                 description: Optional[str] = None, working_directory: Optional[str] = None,
-                requires: Optional[Sequence[str]] = None, lowerdir_plus: bool = True,
-                notes: Optional[List[str]] = None, fsconfig: Optional[bool] = None) -> str:
-    """The text of the .mount unit that mounts the overlay at ``path``.
+                requires: Optional[Sequence[str]] = None) -> Rendered:
+    """The text of the .mount unit that mounts ``overlay`` (a declaration), and its notes.
 
-    Write it as :func:`unit_name_for` ``(path)``. ``Where=`` is ``path``
-    simplified the way systemd simplifies it; ``Options=`` is
-    ``_optstring.format_mount_options`` of the other arguments; one
+    Write it as :func:`unit_name_for` ``(overlay.path)``. ``Where=`` is the
+    path simplified the way systemd simplifies it; ``Options=`` is
+    ``mount_data.format_mount_options`` of the overlay, ``facts`` and
+    ``extra_options``; one
     ``RequiresMountsFor=`` line per lower, data, upper and work dir orders the
     mount after whatever holds them (``requires`` replaces that list).
     With ``working_directory``, the layers may be names relative to it (short
     links), and the unit runs mount(8) there. Raises OverlayError for what a
     unit file cannot carry (see the module docstring).
     """
-    where = "/" + "/".join(_path_components(path))
+    where = "/" + "/".join(_path_components(overlay.path))
     unit_name_for(where)  # refuses a mount point whose unit name systemd would reject
     # Where= and Options= first: their errors name the real problem, while the
     # default description would only repeat the path.
     where_value = _unit_value("Where", where)
-    options_value = _unit_value(
-        "Options", format_mount_options(lowerdir, upperdir, workdir, options, extra_options, datadir,
-                                        lowerdir_plus=lowerdir_plus, notes=notes,
-                                        relative_layers=working_directory is not None, fsconfig=fsconfig))
+    options, notes = format_mount_options(overlay, facts, extra_options, relative_layers=working_directory is not None)
+    options_value = _unit_value("Options", options)
     if description is None:
         description = "Overlay mount at %s" % where
     lines = [MANAGED_MARKER, "[Unit]", "Description=" + _unit_value("Description", description)]
     if requires is None:
-        requires = requires_mounts_for(lowerdir, upperdir, workdir, datadir)
+        requires = requires_mounts_for(overlay.lowerdir, overlay.upperdir, overlay.workdir, overlay.datadir)
     lines += ["RequiresMountsFor=" + _unit_word(p) for p in requires]
     lines += [
         "",
@@ -172,7 +171,7 @@ def render_unit(path: str, lowerdir: Sequence[str], upperdir: Optional[str] = No
         "[Install]",
         "WantedBy=local-fs.target",
     ]
-    return "\n".join(lines) + "\n"
+    return Rendered("\n".join(lines) + "\n", notes)
 
 
 def parse_unit(text: str) -> Dict[str, Any]:

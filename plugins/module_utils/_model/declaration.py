@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import canonical_options
-from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mount_data import check_pairing, named_layers
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.layers import check_pairing, named_layers
 
 MAX_LOWER_LAYERS = 500
 

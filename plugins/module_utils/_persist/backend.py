@@ -33,10 +33,10 @@ A backend whose writes to one file may be made together for a batch sets
 """
 
 import dataclasses
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
-from ansible_collections.overlayfs.mounts.plugins.module_utils._model.facts import HostFacts  # noqa: F401 (kept importable here)
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.facts import HostFacts
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.fstab_syntax import MANAGED_OPTION, check_boot_option
 
 # fstab options that decide boot behaviour and that overlay_mount writes itself.
@@ -72,6 +72,11 @@ class StepContext:
             return False
         self.deferred.append((location, backend))
         return True
+
+
+def file_diff(path: str, before: Optional[str], after: Optional[str]) -> List[Dict[str, str]]:
+    """One diff-mode entry for a file a backend changes (None: no file)."""
+    return [{"before_header": path, "after_header": path, "before": before or "", "after": after or ""}]
 
 
 def boot_extras(boot: bool, boot_options: Optional[List[str]]) -> List[str]:
@@ -112,33 +117,34 @@ class Backend:
     # Pure, on the class ------------------------------------------------
 
     @classmethod
-    def configs_in(cls, sources, readlink=None):
+    def configs_in(cls, sources: Iterable[Tuple[str, Optional[str]]],
+                   readlink: Optional[Callable[[str], Optional[str]]] = None) -> Dict[str, List[Dict[str, Any]]]:
         """``{mount point: [configs]}`` of what ``sources`` (``(file path, text)`` pairs) persist."""
         raise NotImplementedError
 
     @classmethod
-    def public(cls, configs):
+    def public(cls, configs: List[Dict[str, Any]]) -> Any:
         """How the configs for one mount point show in results (``persisted``, inventory)."""
         if cls.many:
             return list(configs)
         return configs[0] if configs else None
 
     @classmethod
-    def first(cls, shown):
+    def first(cls, shown: Any) -> Optional[Dict[str, Any]]:
         """The config that counts among what :meth:`public` shows (None: nothing persisted)."""
         if cls.many:
             return shown[0] if shown else None
         return shown
 
     @classmethod
-    def count(cls, shown):
+    def count(cls, shown: Any) -> int:
         """How many configs :meth:`public` shows for one mount point."""
         if cls.many:
             return len(shown or ())
         return 0 if shown is None else 1
 
     @classmethod
-    def boot_drift(cls, conf, persisted, extras, boot):
+    def boot_drift(cls, conf: Dict[str, Any], persisted: Dict[str, Any], extras: List[str], boot: bool) -> List[Tuple[str, Any, Any]]:
         """``[(field, declared, persisted)]`` for the boot settings of ``conf`` that differ.
 
         ``persisted`` is the whole ``persisted`` result, ``extras`` the
@@ -149,7 +155,7 @@ class Backend:
     # Host reads, on the class ------------------------------------------
 
     @classmethod
-    def scan(cls, locations, readlink=None):
+    def scan(cls, locations: Iterable[str], readlink: Optional[Callable[[str], Optional[str]]] = None) -> Dict[str, List[Dict[str, Any]]]:
         """``{mount point: [configs]}`` over every place in ``locations``; see :meth:`configs_in`."""
         raise NotImplementedError
 
@@ -158,9 +164,12 @@ class Backend:
     #: Whether a batch may collect this backend's writes to one file and make
     #: them at once (:meth:`write_together`); otherwise each entry writes its own.
     batched = False
+    #: The action (a key of :attr:`steps`) whose writes a batch makes together:
+    #: a member whose write fails there fails at this step.
+    batched_step: Optional[str] = None
 
     @classmethod
-    def write_together(cls, module, location, members):
+    def write_together(cls, module: Any, location: str, members: List[Tuple[Any, "Backend"]]) -> List[Tuple[Any, OverlayError]]:
         """Make the deferred writes of ``members`` (``[(entry, backend)]``) to ``location``.
 
         Each entry has ``result`` (where a write may add keys) and
@@ -175,11 +184,11 @@ class Backend:
         self.facts = facts
         self.keep = False
 
-    def read(self, touch):
+    def read(self, touch: bool) -> None:
         """Read what is persisted now; ``touch``: this task may change it (checks the location)."""
         raise NotImplementedError
 
-    def plan(self, keep, notes):
+    def plan(self, keep: bool, notes: List[str]) -> None:
         """Decide what must be persisted: the overlay (``keep``) or nothing for its mount point.
 
         ``notes`` collects sentences the module shows as warnings.
@@ -187,48 +196,48 @@ class Backend:
         raise NotImplementedError
 
     @property
-    def changed(self):
+    def changed(self) -> bool:
         raise NotImplementedError
 
-    def actions(self):
+    def actions(self) -> List[Dict[str, Any]]:
         """``[{action, path}]`` in the order they run."""
         raise NotImplementedError
 
-    def persisted(self, after=True):
+    def persisted(self, after: bool = True) -> Dict[str, Any]:
         """This backend's part of the module's ``persisted`` result (after the task, by default)."""
         raise NotImplementedError
 
-    def plan_warnings(self, check_mode):
+    def plan_warnings(self, check_mode: bool) -> List[str]:
         """Sentences about what the plan found (for example, duplicates it collapses)."""
         return []
 
-    def diffs(self):
+    def diffs(self) -> List[Dict[str, str]]:
         """Diff-mode entries (``before``/``after`` texts with headers) for what changes."""
         return []
 
     @property
-    def steps(self):
+    def steps(self) -> Dict[str, Callable[[StepContext], Optional[Undo]]]:
         """``{action: function(StepContext) -> Undo or None}`` for every action this backend plans."""
         raise NotImplementedError
 
-    def lock_dir(self):
+    def lock_dir(self) -> Optional[str]:
         """A directory to lock while this backend edits files shared between runs, or None."""
         return None
 
-    def clean_stale(self):
+    def clean_stale(self) -> None:
         """Remove what a killed run of this collection left behind (temp files)."""
 
     @property
-    def mounts_itself(self):
+    def mounts_itself(self) -> bool:
         """True when the overlay must be mounted by starting what this backend wrote."""
         return False
 
-    def stop(self, module):
+    def stop(self, module: Any) -> bool:
         """Unmount through this backend when it has the mount active; True when it did."""
         return False
 
-    def release(self):
+    def release(self) -> None:
         """Drop what planning kept that a finished task no longer needs (large file texts)."""
 
-    def done(self, module, state):
+    def done(self, module: Any, state: str) -> None:
         """Called after a successful run: tell what could not be done on this host."""

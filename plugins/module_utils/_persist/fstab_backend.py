@@ -12,31 +12,36 @@ other mount points are never touched; a line this collection wrote carries
 
 import functools
 import os
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats import fstab_syntax as _fstab
-from ansible_collections.overlayfs.mounts.plugins.module_utils._host import files
-from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.backend import Backend
-from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.escape import split_options
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.fstab_syntax import MANAGED_OPTION
-from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import canonical_options
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mount_data import (
     VALUE_MAX,
+    Rendered,
     parse_overlay_options,
-    requires_mounts_for,
 )
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import files
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import Declaration
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.facts import HostFacts
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.layers import requires_mounts_for
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import canonical_options
+from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.backend import Backend, StepContext, Undo, file_diff
 
 
-def fstab_line(decl, extras, lowerdir_plus=True, notes=None, fsconfig=None):
-    """The fstab line of ``decl``; ``fsconfig``: see ``_optstring.format_mount_options``."""
-    return _fstab.render_entry(
-        decl.path, decl.lowerdir, decl.upperdir, decl.workdir, decl.options,
-        list(extras) + [MANAGED_OPTION], datadir=decl.datadir,
-        lowerdir_plus=lowerdir_plus, notes=notes, fsconfig=fsconfig)
+def fstab_line(decl: Declaration, facts: Optional[HostFacts] = None) -> Rendered:
+    """The fstab line of ``decl`` with its boot options and the managed marker, and its notes.
+
+    ``facts``: the host facts rendering depends on (see
+    ``_formats.mount_data.format_mount_options``).
+    """
+    return _fstab.render_entry(decl, facts, list(decl.boot_extras) + [MANAGED_OPTION])
 
 
 @functools.lru_cache(maxsize=None)
-def entry_config(entry):
+def entry_config(entry: Any) -> Dict[str, Any]:
     """What an fstab overlay entry declares, in the module's terms.
 
     Cached per line (entries are immutable): a batch reads the same lines for
@@ -67,7 +72,7 @@ def _fits_fsconfig(mntops):
                for option in split_options(mntops) if not option.startswith("x-"))
 
 
-def _entry_matches(entry, decl, extras, fsconfig=None):
+def _entry_matches(entry, decl, fsconfig=None):
     """True when an existing fstab entry already says what we would write.
 
     On a host whose mount(8) uses fsconfig(), a line written for mount(2) (a
@@ -82,33 +87,35 @@ def _entry_matches(entry, decl, extras, fsconfig=None):
     want = decl.config()
     if not have["managed"] or any(have[key] != want[key] for key in decl.FIELDS if key != "path"):
         return False
-    if sorted(have["boot_options"]) != sorted(extras):
+    if sorted(have["boot_options"]) != sorted(decl.boot_extras):
         return False
     return set(have["requires_mounts_for"]) == set(requires_mounts_for(
         decl.lowerdir, decl.upperdir, decl.workdir, decl.datadir))
 
 
-def edit_fstab(text, decl, keep, extras, lowerdir_plus=True, notes=None, fsconfig=None):
+def edit_fstab(text: str, decl: Declaration, keep: bool, facts: Optional[HostFacts] = None) -> Tuple[str, Dict[str, Any]]:
     """The new fstab text for ``decl``: its overlay entry set (``keep``) or removed.
 
     Returns ``(new_text, info)``; ``info`` has ``duplicates`` (extra entries
-    for the same mount point that were collapsed) and ``removed``. Lines of
+    for the same mount point that were collapsed), ``removed`` and ``notes``
+    (sentences about the line written, shown as warnings). Lines of
     other mount points are never touched. A non-overlay entry for the same
     mount point is an error when the overlay is to be written.
     """
     lines = _fstab.parse(text)
-    new_lines, info = edit_lines(lines, decl, keep, extras, lowerdir_plus, notes, fsconfig)
+    new_lines, info = edit_lines(lines, decl, keep, facts)
     return (text if new_lines is lines else _fstab.render(new_lines)), info
 
 
-def edit_lines(lines, decl, keep, extras, lowerdir_plus=True, notes=None, fsconfig=None):
+def edit_lines(lines: List[Any], decl: Declaration, keep: bool,
+               facts: Optional[HostFacts] = None) -> Tuple[List[Any], Dict[str, Any]]:
     """:func:`edit_fstab` on parsed lines: ``(new_lines, info)``, ``lines`` itself when unchanged.
 
     A batch makes the edits of many overlays one after the other on the same
     lines and renders the text once.
     """
     path = decl.path
-    info = {"duplicates": 0, "removed": 0}
+    info: Dict[str, Any] = {"duplicates": 0, "removed": 0, "notes": []}
     if not keep:
         new_lines, info["removed"] = _fstab.remove_entries(lines, path)
         return (new_lines if info["removed"] else lines), info
@@ -118,17 +125,19 @@ def edit_lines(lines, decl, keep, extras, lowerdir_plus=True, notes=None, fsconf
             "fstab already has a %s entry for %s (%r); an overlay cannot be persisted at the same "
             "mount point: remove that line or choose another path" % (others[0].vfstype, path, others[0].raw))
     entries = _fstab.find_entries(lines, path)
-    if entries and _entry_matches(entries[0], decl, extras, fsconfig):
+    if entries and _entry_matches(entries[0], decl, facts.fsconfig if facts else None):
         if len(entries) == 1:
             return lines, info  # in place already, as the user spelled it
         # Keep the user's own spelling of an equivalent line; drop duplicates.
         new_lines, info["duplicates"] = _fstab.replace_entry(lines, path, entries[0].raw)
         return new_lines, info
-    new_lines, info["duplicates"] = _fstab.set_entry(lines, path, fstab_line(decl, extras, lowerdir_plus, notes, fsconfig))
+    line, info["notes"] = fstab_line(decl, facts)
+    new_lines, info["duplicates"] = _fstab.set_entry(lines, path, line)
     return new_lines, info
 
 
-def planned_line(declared, facts, realpath=os.path.realpath):
+def planned_line(declared: Declaration, facts: HostFacts,
+                 realpath: Callable[[str], str] = os.path.realpath) -> Optional[Tuple[str, str]]:
     """``(mount point, fstab line)`` the declaration ``declared`` would write, or None.
 
     For a batch's one findmnt check of all its lines; None also when the
@@ -138,17 +147,17 @@ def planned_line(declared, facts, realpath=os.path.realpath):
         return None
     try:
         decl = declared.canonical(realpath)
-        return decl.path, fstab_line(decl, decl.boot_extras, facts.lowerdir_plus, fsconfig=facts.fsconfig)
+        return decl.path, fstab_line(decl, facts).text
     except OverlayError:
         return None
 
 
-def persisted_entries(text, path):
+def persisted_entries(text: str, path: str) -> List[Dict[str, Any]]:
     """The configs of every overlay fstab entry for ``path``, in file order."""
     return [entry_config(e) for e in _fstab.find_entries(_fstab.parse(text), path)]
 
 
-def restore_text(module, path, written, original):
+def restore_text(module: Any, path: str, written: str, original: Optional[str]) -> None:
     """Put ``path`` back to ``original`` (None: no file) unless it changed since ``written``."""
     if files.read_text(path) != written:
         raise OverlayError("it was changed by another program meanwhile and is left as it is now")
@@ -193,8 +202,7 @@ def _edit_together(current, members):
         if current is None and not backend.keep:
             continue
         try:
-            new_lines, _info = edit_lines(lines, backend.decl, backend.keep, backend.extras,
-                                          backend.facts.lowerdir_plus, fsconfig=backend.facts.fsconfig)
+            new_lines, _info = edit_lines(lines, backend.decl, backend.keep, backend.facts)
         except OverlayError as error:
             failed.append((entry, error))
             continue
@@ -242,9 +250,11 @@ class FstabBackend(Backend):
     location = "fstab"
     many = True
     batched = True
+    batched_step = "write_fstab"
 
     @classmethod
-    def configs_in(cls, sources, readlink=None):
+    def configs_in(cls, sources: Iterable[Tuple[str, Optional[str]]],
+                   readlink: Optional[Callable[[str], Optional[str]]] = None) -> Dict[str, List[Dict[str, Any]]]:
         found = {}
         for _file, text in sources:
             for line in _fstab.parse(text or ""):
@@ -254,11 +264,11 @@ class FstabBackend(Backend):
         return found
 
     @classmethod
-    def scan(cls, locations, readlink=None):
+    def scan(cls, locations: Iterable[str], readlink: Optional[Callable[[str], Optional[str]]] = None) -> Dict[str, List[Dict[str, Any]]]:
         return cls.configs_in([(path, files.read_text(path)) for path in locations], readlink)
 
     @classmethod
-    def boot_drift(cls, conf, persisted, extras, boot):
+    def boot_drift(cls, conf: Dict[str, Any], persisted: Dict[str, Any], extras: List[str], boot: bool) -> List[Tuple[str, Any, Any]]:
         rows = []
         have = list(conf.get("boot_options") or [])
         if sorted(extras) != sorted(have):
@@ -267,62 +277,59 @@ class FstabBackend(Backend):
             rows.append(("managed", True, False))
         return rows
 
-    def __init__(self, decl, facts):
+    def __init__(self, decl: Declaration, facts: HostFacts) -> None:
         super().__init__(decl, facts)
         self.path = decl.fstab
         self.before = self.after = None
-        self.info = {"duplicates": 0, "removed": 0}
+        self.info = {"duplicates": 0, "removed": 0, "notes": []}
 
-    def read(self, touch):
+    def read(self, touch: bool) -> None:
         if touch and not os.path.isdir(os.path.dirname(self.path) or "."):
             raise OverlayError(
                 "fstab: the directory of %s does not exist; give an fstab path in an existing "
                 "directory" % self.path)
         self.before = self.after = files.read_text_again(self.path)
 
-    def _edit(self, text, notes=None):
-        return edit_fstab(text or "", self.decl, self.keep, self.extras, self.facts.lowerdir_plus, notes,
-                          self.facts.fsconfig)
+    def _edit(self, text):
+        return edit_fstab(text or "", self.decl, self.keep, self.facts)
 
-    def plan(self, keep, notes):
+    def plan(self, keep: bool, notes: List[str]) -> None:
         self.keep = keep
         if self.before is None and not keep:
             return
-        self.after, self.info = self._edit(self.before, notes)
+        self.after, self.info = self._edit(self.before)
+        notes.extend(self.info["notes"])
         if self.before is None and self.after == "":
             self.after = None
 
-    def plan_warnings(self, check_mode):
+    def plan_warnings(self, check_mode: bool) -> List[str]:
         if not self.info["duplicates"]:
             return []
         return ["%s has %d more overlay entries for %s; they %s collapsed into one" % (
             self.path, self.info["duplicates"], self.decl.path, "would be" if check_mode else "were")]
 
     @property
-    def changed(self):
+    def changed(self) -> bool:
         return self.after != self.before
 
-    def actions(self):
+    def actions(self) -> List[Dict[str, Any]]:
         return [{"action": "write_fstab", "path": self.path}] if self.changed else []
 
-    def persisted(self, after=True):
+    def persisted(self, after: bool = True) -> Dict[str, Any]:
         text = self.after if after else self.before
         return {self.name: persisted_entries(text or "", self.decl.path)}
 
-    def diffs(self):
-        if not self.changed:
-            return []
-        return [{"before_header": self.path, "after_header": self.path,
-                 "before": self.before or "", "after": self.after or ""}]
+    def diffs(self) -> List[Dict[str, str]]:
+        return file_diff(self.path, self.before, self.after) if self.changed else []
 
     @property
-    def steps(self):
+    def steps(self) -> Dict[str, Callable[[StepContext], Optional[Undo]]]:
         return {"write_fstab": self._write}
 
-    def lock_dir(self):
+    def lock_dir(self) -> Optional[str]:
         return os.path.dirname(self.path) or "."
 
-    def clean_stale(self):
+    def clean_stale(self) -> None:
         files.clean_stale_temps(self.path)
 
     def _write(self, ctx):
@@ -363,13 +370,13 @@ class FstabBackend(Backend):
         return lambda: self._restore(ctx.module, new, current)
 
     def _line(self):
-        return fstab_line(self.decl, self.extras, self.facts.lowerdir_plus, fsconfig=self.facts.fsconfig)
+        return fstab_line(self.decl, self.facts).text
 
-    def release(self):
+    def release(self) -> None:
         self.before = self.after = None
 
     @classmethod
-    def write_together(cls, module, location, members):
+    def write_together(cls, module: Any, location: str, members: List[Tuple[Any, "Backend"]]) -> List[Tuple[Any, OverlayError]]:
         """Make the fstab edits of a batch's overlays (``[(entry, backend)]``) in one write.
 
         Under the lock the file is read afresh and each member's edit is made

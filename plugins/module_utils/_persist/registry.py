@@ -10,7 +10,7 @@ of ``_model.spec``.
 """
 
 import dataclasses
-from typing import Any, Dict, List, Mapping
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import Declaration
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.backend import boot_extras
@@ -29,7 +29,7 @@ def persisted_kind(persisted: Mapping[str, Any]) -> str:
     return "both" if len(kinds) == 2 else ",".join(kinds)
 
 
-def declare(params: Mapping[str, Any], backends=BACKENDS) -> Declaration:
+def declare(params: Mapping[str, Any], backends: Sequence[type] = BACKENDS) -> Declaration:
     """The whole declaration of ``params``: checked, with its backend and its boot options.
 
     Pure. ``persist`` becomes the backend of that name among ``backends``
@@ -41,6 +41,7 @@ def declare(params: Mapping[str, Any], backends=BACKENDS) -> Declaration:
     return dataclasses.replace(decl, boot_extras=boot_extras(decl.boot, params.get("boot_options")))
 
 
-def scan(locations: Mapping[str, List[str]], readlink=None) -> Dict[str, Dict[str, Any]]:
+def scan(locations: Mapping[str, List[str]], readlink: Optional[Callable[[str], Optional[str]]] = None,
+         backends: Sequence[type] = BACKENDS) -> Dict[str, Dict[str, Any]]:
     """``{backend name: {location: {mount point: [configs]}}}`` for ``{backend name: [locations]}``."""
-    return {b.name: {where: b.scan([where], readlink) for where in locations.get(b.name, ())} for b in BACKENDS}
+    return {b.name: {where: b.scan([where], readlink) for where in locations.get(b.name, ())} for b in backends}

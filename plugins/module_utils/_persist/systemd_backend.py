@@ -11,19 +11,23 @@ overlay is mounted and unmounted through the unit, so that systemd's view
 and the kernel's agree.
 """
 
+import dataclasses
 import glob
 import os
+from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
-from ansible_collections.overlayfs.mounts.plugins.module_utils._host import files
-from ansible_collections.overlayfs.mounts.plugins.module_utils._host import system as host
-from ansible_collections.overlayfs.mounts.plugins.module_utils._host import safe_paths as _safepath
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats import unit_syntax as _systemd
-from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.backend import Backend
-from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.fstab_syntax import normalize_mount_point
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import files
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import safe_paths as _safepath
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import system as host
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.mounting import links_dir_for, prepare_links
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import Declaration
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.facts import HostFacts
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.layers import requires_mounts_for
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import canonical_options
-from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mount_data import requires_mounts_for
+from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.backend import Backend, StepContext, Undo, file_diff
 
 # Where a running systemd finds units; elsewhere a unit cannot be started by name.
 SYSTEMD_UNIT_PATH = (
@@ -32,36 +36,41 @@ SYSTEMD_UNIT_PATH = (
 )
 
 
-def unit_plan(decl, extras, links_dir=None, lowerdir_plus=True, notes=None, fsconfig=None):
-    """``(unit text, link dir or None)`` for an overlay persisted as a mount unit.
+class UnitPlan(NamedTuple):
+    """A unit as :func:`unit_plan` renders it: its text, the short links' dir (or None), notes."""
+
+    text: str
+    links_dir: Optional[str]
+    notes: List[str]
+
+
+def unit_plan(decl: Declaration, facts: Optional[HostFacts] = None, links_dir: Optional[str] = None) -> UnitPlan:
+    """The .mount unit that persists ``decl``, with its boot options (``noauto`` aside: boot is the wants link).
 
     When the layers do not fit in what mount(8) passes at boot, and
     ``links_dir`` is given, the unit names them through short links in that
     directory (``0``, ``1``, ...) and sets it as the WorkingDirectory= of
     mount(8), as Docker's overlay2 does: the caller must then create the
-    links (``_mount_api.prepare_links``) before writing the unit. On a host
-    whose mount(8) uses fsconfig() (``fsconfig``), a lower list that fits
-    only the legacy one-page form takes the links too.
+    links (``_host.mounting.prepare_links``) before writing the unit. On a
+    host whose mount(8) uses fsconfig() (``facts.fsconfig``), a lower list
+    that fits only the legacy one-page form takes the links too.
     """
-    unit_extras = [o for o in extras if o != "noauto"]
+    unit_extras = [o for o in decl.boot_extras if o != "noauto"]
     try:
-        return _systemd.render_unit(
-            decl.path, decl.lowerdir, decl.upperdir, decl.workdir, decl.options, unit_extras,
-            datadir=decl.datadir, lowerdir_plus=lowerdir_plus, notes=notes, fsconfig=fsconfig), None
+        text, notes = _systemd.render_unit(decl, facts, unit_extras)
+        return UnitPlan(text, None, notes)
     except OverlayError as error:
         if not links_dir or "option_bytes" not in error.details:
             raise
     names = [str(i) for i in range(len(decl.layers))]
     lowers = len(decl.lowerdir)
     requires = requires_mounts_for(decl.lowerdir, decl.upperdir, decl.workdir, decl.datadir) + [links_dir]
-    text = _systemd.render_unit(
-        decl.path, names[:lowers], decl.upperdir, decl.workdir, decl.options, unit_extras,
-        datadir=names[lowers:], working_directory=links_dir, requires=requires,
-        lowerdir_plus=lowerdir_plus, notes=notes, fsconfig=fsconfig)
-    return text, links_dir
+    linked = dataclasses.replace(decl, lowerdir=names[:lowers], datadir=names[lowers:])
+    text, notes = _systemd.render_unit(linked, facts, unit_extras, working_directory=links_dir, requires=requires)
+    return UnitPlan(text, links_dir, notes)
 
 
-def unit_config(text, readlink=None):
+def unit_config(text: str, readlink: Optional[Callable[[str], Optional[str]]] = None) -> Optional[Dict[str, Any]]:
     """What an overlay unit declares, in the module's terms (None if it is no overlay unit).
 
     Layers named relative to the unit's WorkingDirectory= (short links) are
@@ -93,7 +102,7 @@ def unit_config(text, readlink=None):
     }
 
 
-def unit_files(directory):
+def unit_files(directory: str) -> List[Tuple[str, str]]:
     """``[(unit path, text)]`` of the .mount units in ``directory``, by name."""
     found = []
     for unit_path in sorted(glob.glob(os.path.join(glob.escape(directory), "*.mount"))):
@@ -111,7 +120,8 @@ class SystemdBackend(Backend):
     many = False
 
     @classmethod
-    def configs_in(cls, sources, readlink=None):
+    def configs_in(cls, sources: Iterable[Tuple[str, Optional[str]]],
+                   readlink: Optional[Callable[[str], Optional[str]]] = None) -> Dict[str, List[Dict[str, Any]]]:
         found = {}
         for unit_path, text in sources:
             config = unit_config(text, readlink)
@@ -121,11 +131,11 @@ class SystemdBackend(Backend):
         return found
 
     @classmethod
-    def scan(cls, locations, readlink=None):
+    def scan(cls, locations: Iterable[str], readlink: Optional[Callable[[str], Optional[str]]] = None) -> Dict[str, List[Dict[str, Any]]]:
         return cls.configs_in([unit for directory in locations for unit in unit_files(directory)], readlink)
 
     @classmethod
-    def boot_drift(cls, conf, persisted, extras, boot):
+    def boot_drift(cls, conf: Dict[str, Any], persisted: Dict[str, Any], extras: List[str], boot: bool) -> List[Tuple[str, Any, Any]]:
         rows = []
         want = [o for o in extras if o != "noauto"]  # boot is the wants link, not noauto
         have = list(conf.get("boot_options") or [])
@@ -135,7 +145,7 @@ class SystemdBackend(Backend):
             rows.append(("boot", bool(boot), bool(persisted.get("unit_enabled"))))
         return rows
 
-    def __init__(self, decl, facts):
+    def __init__(self, decl: Declaration, facts: HostFacts) -> None:
         super().__init__(decl, facts)
         self.unit_dir = decl.unit_dir
         self.unit_name = _systemd.unit_name_for(decl.path)
@@ -147,7 +157,7 @@ class SystemdBackend(Backend):
         self.links_seen = {}
         self.rendered = None  # (unit text, links dir or None, notes), or the OverlayError rendering raised
 
-    def read(self, touch):
+    def read(self, touch: bool) -> None:
         """Read the unit and its wants link; when this task may write it, also render it and read its links.
 
         Rendering is pure, but whether the unit names its layers through
@@ -158,10 +168,8 @@ class SystemdBackend(Backend):
         self.enabled_before = self.enabled_after = files.is_enabled(self.unit_dir, self.unit_name)
         if not (touch and self.decl.writes and self.decl.persist is type(self)):
             return
-        notes = []
         try:
-            text, links_dir = unit_plan(self.decl, self.extras, links_dir_for(self.decl.links_dir, self.decl.path),
-                                        self.facts.lowerdir_plus, notes, self.facts.fsconfig)
+            text, links_dir, notes = unit_plan(self.decl, self.facts, links_dir_for(self.decl.links_dir, self.decl.path))
         except OverlayError as error:
             self.rendered = error
             return
@@ -175,7 +183,7 @@ class SystemdBackend(Backend):
             self.links_seen = {str(i): host.readlink(os.path.join(links_dir, str(i)))
                                for i in range(len(self.decl.layers))}
 
-    def plan(self, keep, notes):
+    def plan(self, keep: bool, notes: List[str]) -> None:
         self.keep = keep
         if keep:
             if self.before is not None and unit_config(self.before) is None:
@@ -193,23 +201,23 @@ class SystemdBackend(Backend):
             self.after, self.enabled_after = None, False
 
     @property
-    def links_changed(self):
+    def links_changed(self) -> bool:
         """The unit names its layers through links, and some link is missing or wrong."""
         return any(self.links_seen.get(name) != layer for name, layer in self.links_wanted.items())
 
     @property
-    def unit_changed(self):
+    def unit_changed(self) -> bool:
         return self.after != self.before
 
     @property
-    def enable_changed(self):
+    def enable_changed(self) -> bool:
         return self.enabled_after != self.enabled_before
 
     @property
-    def changed(self):
+    def changed(self) -> bool:
         return self.unit_changed or self.enable_changed or self.links_changed
 
-    def actions(self):
+    def actions(self) -> List[Dict[str, Any]]:
         out = []
         if self.links_changed:
             out.append({"action": "write_links", "path": self.links_dir})
@@ -220,7 +228,7 @@ class SystemdBackend(Backend):
                         "path": files.wants_link(self.unit_dir, self.unit_name)})
         return out
 
-    def persisted(self, after=True):
+    def persisted(self, after: bool = True) -> Dict[str, Any]:
         text = self.after if after else self.before
         return {
             self.name: unit_config(text, host.readlink) if text is not None else None,
@@ -228,14 +236,11 @@ class SystemdBackend(Backend):
             "unit_enabled": self.enabled_after if after else self.enabled_before,
         }
 
-    def diffs(self):
-        if not self.unit_changed:
-            return []
-        return [{"before_header": self.unit_path, "after_header": self.unit_path,
-                 "before": self.before or "", "after": self.after or ""}]
+    def diffs(self) -> List[Dict[str, str]]:
+        return file_diff(self.unit_path, self.before, self.after) if self.unit_changed else []
 
     @property
-    def steps(self):
+    def steps(self) -> Dict[str, Callable[[StepContext], Optional[Undo]]]:
         return {
             "write_links": self._write_links,
             "write_unit": self._write_unit,
@@ -244,15 +249,15 @@ class SystemdBackend(Backend):
             "disable_unit": self._set_enabled,
         }
 
-    def clean_stale(self):
+    def clean_stale(self) -> None:
         files.clean_stale_temps(self.unit_path)
 
     @property
-    def mounts_itself(self):
+    def mounts_itself(self) -> bool:
         searched = os.path.realpath(self.unit_dir) in SYSTEMD_UNIT_PATH
         return self.keep and self.facts.booted and searched
 
-    def stop(self, module):
+    def stop(self, module: Any) -> bool:
         if not (self.facts.booted and self.before is not None):
             return False
         _rc, out, _err = module.run_command(
@@ -262,10 +267,10 @@ class SystemdBackend(Backend):
         files.systemctl(module, "stop", self.unit_name)
         return True
 
-    def start(self, module):
+    def start(self, module: Any) -> None:
         files.systemctl(module, "start", self.unit_name)
 
-    def done(self, module, state):
+    def done(self, module: Any, state: str) -> None:
         if self.keep and not self.facts.booted and self.changed:
             module.warn(
                 "systemd is not running on this host (chroot, container or image build): wrote %s "

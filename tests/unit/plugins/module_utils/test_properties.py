@@ -7,10 +7,6 @@ Deterministic: ``derandomize=True`` derives the examples from the test
 itself, so CI and a laptop run the same bounded set; no example database.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import shutil
 import subprocess
 
@@ -24,6 +20,7 @@ from hypothesis import strategies as st  # noqa: E402
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import fstab_backend as _backend_fstab
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats import fstab_syntax as _fstab
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats import mount_data as _optstring
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.layers import requires_mounts_for
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats import unit_syntax as _systemd  # noqa: E402
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import Declaration  # noqa: E402
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError  # noqa: E402
@@ -122,18 +119,19 @@ DECL = Declaration("/srv/merged", ["/srv/l1", "/srv/l2"], "/srv/u", "/srv/w")
 @PROPERTY
 @given(fstab_text | any_text.filter(lambda t: "merged" not in t))
 def test_fstab_add_then_remove_is_identity(text):
-    added, _info = _backend_fstab.edit_fstab(text, DECL, True, [])
+    added, _info = _backend_fstab.edit_fstab(text, DECL, True)
     assert _fstab.find_entries(_fstab.parse(added), DECL.path)
-    again, _info = _backend_fstab.edit_fstab(added, DECL, True, [])
+    again, _info = _backend_fstab.edit_fstab(added, DECL, True)
     assert again == added
-    removed, info = _backend_fstab.edit_fstab(added, DECL, False, [])
+    removed, info = _backend_fstab.edit_fstab(added, DECL, False)
     assert info["removed"] == 1
     assert removed == text
 
 
-def _renders(fn, *args, **kwargs):
+def _renders(fn, path, lowerdir, upperdir, workdir, options, extra_options):
+    """The text ``fn`` (``render_entry``, ``render_unit``) makes of this overlay, or None when refused."""
     try:
-        return fn(*args, **kwargs)
+        return fn(Declaration(path, lowerdir, upperdir, workdir, options), None, extra_options).text
     except OverlayError:
         return None
 
@@ -150,7 +148,7 @@ def test_fstab_entry_round_trip(path, layers, writable):
     parsed = _optstring.parse_overlay_options(entry.mntops)
     assert (parsed["lowerdir"], parsed["upperdir"], parsed["workdir"]) == (layers, upper, work)
     assert parsed["extra_options"] == ["nofail"]
-    assert set(parsed["requires_mounts_for"]) == set(_optstring.requires_mounts_for(layers, upper, work))
+    assert set(parsed["requires_mounts_for"]) == set(requires_mounts_for(layers, upper, work))
 
 
 @PROPERTY

@@ -8,10 +8,7 @@ persisted side from the fstab lines and unit files the collection itself
 writes (``_backend_fstab.fstab_line``/``_backend_systemd.unit_plan``), read back as the modules do.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
+import dataclasses
 import pytest
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.fstab_backend import fstab_line, persisted_entries
@@ -69,8 +66,8 @@ def persisted(fstab=(), unit=None, enabled=False, path="/srv/m"):
     }
 
 
-LINE = fstab_line(Declaration(**DECL), [])
-UNIT = unit_plan(Declaration(**DECL), [])[0]
+LINE = fstab_line(Declaration(**DECL)).text
+UNIT = unit_plan(Declaration(**DECL))[0]
 NOTHING = persisted()
 IN_FSTAB = persisted([LINE])
 AS_UNIT = persisted(unit=UNIT, enabled=True)
@@ -99,12 +96,12 @@ DECLARED_CASES = [
      "mounted", "fstab", [], True, live(shown=()), IN_FSTAB, []),
     ("read-only overlay shows redirect_dir=on", RO_DECL, "mounted", "fstab", [], True,
      live(path="/srv/ro", upperdir=None, shown=("redirect_dir=on",), form="lowerdir"),
-     persisted([fstab_line(Declaration(**RO_DECL), [])], path="/srv/ro"), []),
+     persisted([fstab_line(Declaration(**RO_DECL)).text], path="/srv/ro"), []),
     ("in sync as a unit", DECL, "mounted", "systemd", [], True, live(), AS_UNIT, []),
     ("boot=false: noauto in fstab", DECL, "mounted", "fstab", ["noauto"], False, live(),
-     persisted([fstab_line(Declaration(**DECL), ["noauto"])]), []),
+     persisted([fstab_line(dataclasses.replace(Declaration(**DECL), boot_extras=["noauto"])).text]), []),
     ("boot=false: unit not linked", DECL, "mounted", "systemd", ["noauto"], False, live(),
-     persisted(unit=unit_plan(Declaration(**DECL), ["noauto"])[0], enabled=False), []),
+     persisted(unit=unit_plan(dataclasses.replace(Declaration(**DECL), boot_extras=["noauto"]))[0], enabled=False), []),
     ("persist none ignores fstab", DECL, "mounted", "none", [], True, live(), NOTHING, []),
 
     # ---- mounted ------------------------------------------------------------------------
@@ -127,16 +124,16 @@ DECLARED_CASES = [
      [], True, live(), IN_FSTAB,
      [row("lowerdir", [L3, L1, L2], [L1, L2], [L1, L2])]),
     ("lowerdir: only the fstab line was edited", DECL, "mounted", "fstab", [], True, live(),
-     persisted([fstab_line(Declaration(**decl(lowerdir=[L2])), [])]),
+     persisted([fstab_line(Declaration(**decl(lowerdir=[L2]))).text]),
      [row("lowerdir", [L1, L2], [L1, L2], [L2])]),
     ("lowerdir: only the unit differs", DECL, "mounted", "systemd", [], True, live(),
-     persisted(unit=unit_plan(Declaration(**decl(lowerdir=[L1, L3])), [])[0], enabled=True),
+     persisted(unit=unit_plan(Declaration(**decl(lowerdir=[L1, L3])))[0], enabled=True),
      [row("lowerdir", [L1, L2], [L1, L2], [L1, L3])]),
     ("upperdir and workdir", DECL, "mounted", "fstab", [], True,
      live(upperdir="/srv/u2", workdir="/srv/w2"), IN_FSTAB,
      [row("upperdir", "/srv/u", "/srv/u2", "/srv/u"), row("workdir", "/srv/w", "/srv/w2", "/srv/w")]),
     ("workdir only in fstab", DECL, "mounted", "fstab", [], True, live(),
-     persisted([fstab_line(Declaration(**decl(workdir="/srv/w9")), [])]),
+     persisted([fstab_line(Declaration(**decl(workdir="/srv/w9"))).text]),
      [row("workdir", "/srv/w", "/srv/w", "/srv/w9")]),
     ("live has no upper at all", DECL, "mounted", "fstab", [], True,
      live(upperdir=None, shown=("redirect_dir=on",)), IN_FSTAB,
@@ -152,16 +149,16 @@ DECLARED_CASES = [
      live(), IN_FSTAB,
      [row("options.index", "on", "off", "off")]),
     ("options.uuid declared off, kernel says on", decl(options=["uuid=off"]), "mounted", "fstab", [], True,
-     live(shown=("uuid=on",)), persisted([fstab_line(Declaration(**decl(options=["uuid=off"])), [])]),
+     live(shown=("uuid=on",)), persisted([fstab_line(Declaration(**decl(options=["uuid=off"]))).text]),
      [row("options.uuid", "off", "on", "off")]),
     ("options.volatile flag", decl(options=["volatile"]), "mounted", "fstab", [], True, live(), IN_FSTAB,
      [row("options.volatile", True, False, False)]),
     ("options: only fstab differs", DECL, "mounted", "fstab", [], True, live(),
-     persisted([fstab_line(Declaration(**decl(options=["redirect_dir=nofollow"])), [])]),
+     persisted([fstab_line(Declaration(**decl(options=["redirect_dir=nofollow"]))).text]),
      [row("options.redirect_dir", "follow", "follow", "nofollow")]),
     ("options: metacopy=on implies redirect_dir=on", decl(options=["metacopy=on"]), "mounted", "fstab", [],
      True, live(shown=("redirect_dir=on", "metacopy=on", "uuid=on")),
-     persisted([fstab_line(Declaration(**decl(options=["metacopy=on"])), [])]), []),
+     persisted([fstab_line(Declaration(**decl(options=["metacopy=on"]))).text]), []),
 
     # ---- persistence --------------------------------------------------------------------
     ("persisted missing", DECL, "mounted", "fstab", [], True, live(), NOTHING,
@@ -177,10 +174,10 @@ DECLARED_CASES = [
     ("boot_options added in the declaration", DECL, "mounted", "fstab", ["nofail"], True, live(), IN_FSTAB,
      [row("boot_options", ["nofail"], None, [])]),
     ("boot_options removed from the declaration", DECL, "mounted", "systemd", [], True, live(),
-     persisted(unit=unit_plan(Declaration(**DECL), ["nofail"])[0], enabled=True),
+     persisted(unit=unit_plan(dataclasses.replace(Declaration(**DECL), boot_extras=["nofail"]))[0], enabled=True),
      [row("boot_options", [], None, ["nofail"])]),
     ("boot_options in another order are the same", DECL, "mounted", "fstab", ["nofail", "_netdev"], True,
-     live(), persisted([fstab_line(Declaration(**DECL), ["_netdev", "nofail"])]), []),
+     live(), persisted([fstab_line(dataclasses.replace(Declaration(**DECL), boot_extras=["_netdev", "nofail"])).text]), []),
     ("boot=false in fstab means noauto", DECL, "mounted", "fstab", ["noauto"], False, live(), IN_FSTAB,
      [row("boot_options", ["noauto"], None, [])]),
     ("boot: unit not linked for boot", DECL, "mounted", "systemd", [], True, live(),
@@ -198,10 +195,10 @@ DECLARED_CASES = [
     ("present, not persisted", DECL, "present", "fstab", [], True, None, NOTHING,
      [row("persisted", "fstab", None, "none")]),
     ("present, fstab line has other layers", DECL, "present", "fstab", [], True, None,
-     persisted([fstab_line(Declaration(**decl(lowerdir=[L3])), [])]),
+     persisted([fstab_line(Declaration(**decl(lowerdir=[L3]))).text]),
      [row("lowerdir", [L1, L2], None, [L3])]),
     ("present, unit has other options", DECL, "present", "systemd", [], True, live(),
-     persisted(unit=unit_plan(Declaration(**decl(options=["index=on"])), [])[0], enabled=True),
+     persisted(unit=unit_plan(Declaration(**decl(options=["index=on"])))[0], enabled=True),
      [row("options.index", "off", None, "on")]),
 
     # ---- unmounted ----------------------------------------------------------------------
@@ -303,14 +300,13 @@ INFO_CASES = [
     ("persisted both ways, not mounted", None, {"fstab": FSTAB_CONF, "systemd": UNIT_CONF},
      [info_row("mounted", False, True, "fstab"), info_row("mounted", False, True, "systemd")]),
     ("noauto line, not mounted: no drift", None,
-     {"fstab": persisted_entries(fstab_line(Declaration(**DECL), ["noauto"]) + "\n", "/srv/m")[0], "systemd": None}, []),
+     {"fstab": persisted_entries(fstab_line(dataclasses.replace(Declaration(**DECL), boot_extras=["noauto"])).text + "\n", "/srv/m")[0], "systemd": None}, []),
     ("layers reordered", live(lowerdir=(L2, L1)), {"fstab": FSTAB_CONF, "systemd": None},
      [info_row("lowerdir", [L2, L1], [L1, L2], "fstab")]),
-    ("unit has another upper", live(), {"fstab": None, "systemd": unit_config(unit_plan(
-        Declaration(**decl(upperdir="/srv/u9", workdir="/srv/w9")), [])[0])},
+    ("unit has another upper", live(), {"fstab": None, "systemd": unit_config(unit_plan(Declaration(**decl(upperdir="/srv/u9", workdir="/srv/w9")))[0])},
      [info_row("upperdir", "/srv/u", "/srv/u9", "systemd"), info_row("workdir", "/srv/w", "/srv/w9", "systemd")]),
     ("options differ from one source only", live(shown=("index=on", "uuid=on")),
-     {"fstab": FSTAB_CONF, "systemd": unit_config(unit_plan(Declaration(**decl(options=["index=on"])), [])[0])},
+     {"fstab": FSTAB_CONF, "systemd": unit_config(unit_plan(Declaration(**decl(options=["index=on"])))[0])},
      [info_row("options.index", "on", "off", "fstab")]),
 ]
 

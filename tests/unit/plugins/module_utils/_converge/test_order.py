@@ -3,10 +3,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """overlay_mounts' ordering, inheritance and prune decisions."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import pytest
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.order import (
@@ -137,15 +133,15 @@ def found(fstabs, unit_dirs):
 
 FSTAB = "\n".join([
     "UUID=1 / ext4 defaults 0 1",
-    fstab_line(_decl("/srv/kept"), []),
-    fstab_line(_decl("/srv/old"), []),
-    fstab_line(_decl("/srv/old/inner"), []),
+    fstab_line(_decl("/srv/kept")).text,
+    fstab_line(_decl("/srv/old")).text,
+    fstab_line(_decl("/srv/old/inner")).text,
     "overlay /srv/hand overlay lowerdir=/srv/h1:/srv/h2 0 0",
 ]) + "\n"
-OTHER_FSTAB = fstab_line(_decl("/srv/old"), []) + "\n" + fstab_line(_decl("/srv/elsewhere"), []) + "\n"
+OTHER_FSTAB = fstab_line(_decl("/srv/old")).text + "\n" + fstab_line(_decl("/srv/elsewhere")).text + "\n"
 UNITS = [
-    ("/u/srv-kept.mount", unit_plan(_decl("/srv/kept"), [])[0]),
-    ("/u/srv-unit.mount", unit_plan(_decl("/srv/unit"), [])[0]),
+    ("/u/srv-kept.mount", unit_plan(_decl("/srv/kept"))[0]),
+    ("/u/srv-unit.mount", unit_plan(_decl("/srv/unit"))[0]),
     ("/u/srv-handunit.mount", "[Mount]\nWhat=overlay\nWhere=/srv/handunit\nType=overlay\n"
                               "Options=lowerdir=/a:/b\n"),
 ]
@@ -176,7 +172,7 @@ def test_nothing_managed_nothing_pruned():
 
 
 def test_prune_targets_when_fstab_and_unit_both_hold_it():
-    targets = prune_targets([], found({"/etc/fstab": fstab_overlays(fstab_line(_decl("/srv/unit"), []))},
+    targets = prune_targets([], found({"/etc/fstab": fstab_overlays(fstab_line(_decl("/srv/unit")).text)},
                                       {"/u": unit_overlays(UNITS)}))
     assert targets["/srv/unit"] == {"fstab": ["/etc/fstab"], "systemd": ["/u"]}
 

@@ -2,10 +2,6 @@
 # Copyright: overlayfs.mounts contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import json
 import os
 import random
@@ -15,6 +11,8 @@ import subprocess
 
 import pytest
 
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.facts import HostFacts
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import Declaration
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.fstab_syntax import (
     FstabEntry,
@@ -74,6 +72,13 @@ UGLY_FSTABS = {
         "x-systemd.requires-mounts-for=\"/l/a\\134,b\" 0 0"
     ),
 }
+
+
+def entry_text(path, lowerdir, upperdir=None, workdir=None, options=(), extra_options=(), datadir=(), freq=0,
+               passno=0):
+    """The fstab line ``render_entry`` makes of the overlay these arguments describe."""
+    return render_entry(Declaration(path, lowerdir, upperdir, workdir, options, datadir), None, extra_options,
+                        freq, passno).text
 
 
 @pytest.mark.parametrize("text", list(UGLY_FSTABS.values()), ids=list(UGLY_FSTABS))
@@ -249,12 +254,12 @@ RENDER_CASES = [
 
 @pytest.mark.parametrize("kwargs, expected", RENDER_CASES)
 def test_render_entry(kwargs, expected):
-    assert render_entry(**kwargs) == expected
+    assert entry_text(**kwargs) == expected
 
 
 @pytest.mark.parametrize("kwargs, _line", RENDER_CASES)
 def test_render_entry_round_trip(kwargs, _line):
-    entry = parse(render_entry(**kwargs))[0].entry
+    entry = parse(entry_text(**kwargs))[0].entry
     assert (entry.spec, entry.file, entry.vfstype) == ("overlay", kwargs["path"], "overlay")
     assert (entry.freq, entry.passno) == (kwargs.get("freq", 0), kwargs.get("passno", 0))
     assert parse_overlay_options(entry.mntops) == _expected_options(**kwargs)
@@ -295,7 +300,7 @@ def _expected_options(path, lowerdir, upperdir=None, workdir=None, options=(), e
 ])
 def test_render_entry_refuses(kwargs, message):
     with pytest.raises(OverlayError, match=message):
-        render_entry(**kwargs)
+        entry_text(**kwargs)
 
 
 @pytest.mark.parametrize("layer_count, fits", [(1, True), (2, False)])
@@ -303,10 +308,10 @@ def test_mount_data_limit_is_exact(layer_count, fits):
     # "lowerdir=" (9 bytes) + one layer of 4086 bytes is exactly the limit.
     layers = ["/" + "x" * 4085] + ["/y"] * (layer_count - 1)
     if fits:
-        assert len(format_mount_options(layers)) == MOUNT_DATA_MAX
+        assert len(format_mount_options(Declaration("/m", layers)).text) == MOUNT_DATA_MAX
     else:
         with pytest.raises(OverlayError):
-            format_mount_options(layers)
+            format_mount_options(Declaration("/m", layers)).text
 
 
 @pytest.mark.parametrize("mntops, expected", [
@@ -362,7 +367,7 @@ def test_findmnt_reads_rendered_lines_back(tmp_path):
     ]
     fstab = tmp_path / "fstab"
     fstab.write_text("# user's own line\ntmpfs /tmp tmpfs defaults 0 0\n"
-                     + "".join(render_entry(**e) + "\n" for e in entries))
+                     + "".join(entry_text(**e) + "\n" for e in entries))
 
     verify = subprocess.run(["findmnt", "--verify", "--tab-file", str(fstab)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False)
@@ -391,7 +396,7 @@ def _fstab_generator():
 def test_systemd_fstab_generator_reads_rendered_lines_back(tmp_path):
     merged, layers, upper, work = _awkward_tree(str(tmp_path))
     fstab = tmp_path / "fstab"
-    fstab.write_text(render_entry(merged, layers, upper, work, ["index=off"], ["nofail"]) + "\n")
+    fstab.write_text(render_entry(Declaration(merged, layers, upper, work, ["index=off"]), None, ["nofail"]).text + "\n")
     out = tmp_path / "generated"
     out.mkdir()
     env = dict(os.environ, SYSTEMD_FSTAB=str(fstab), SYSTEMD_LOG_LEVEL="warning")
@@ -428,7 +433,7 @@ def test_mount_reads_rendered_line_as_the_kernel_needs(tmp_path, private_mount):
     for index, layer in enumerate(layers):
         (tmp_path / "lower" / os.path.basename(layer) / ("from-layer-%d" % index)).write_text("x")
     fstab = tmp_path / "fstab"
-    fstab.write_text(render_entry(merged, layers, upper, work, ["index=off"], ["nofail"]) + "\n")
+    fstab.write_text(render_entry(Declaration(merged, layers, upper, work, ["index=off"]), None, ["nofail"]).text + "\n")
     # A private mount namespace: the mount disappears with the shell.
     script = 'mount --fstab "$1" "$2" && touch "$2/written" && cat /proc/self/mountinfo'
     live = overlay_config(mounts_at(parse_mountinfo(private_mount(script, fstab, merged)), merged)[-1])
@@ -461,7 +466,7 @@ COMMA_LAYERS = LONG_LAYERS[:3] + ["/srv/with,comma"] + LONG_LAYERS[3:]
 
 @pytest.mark.parametrize("fsconfig", [None, False, True])
 def test_long_lists_take_lowerdir_plus_on_every_userland(fsconfig):
-    text = format_mount_options(LONG_LAYERS, "/u", "/w", fsconfig=fsconfig)
+    text = format_mount_options(Declaration("/m", LONG_LAYERS, "/u", "/w"), HostFacts(True, fsconfig, False)).text
     assert text.startswith("lowerdir+=%s,lowerdir+=" % LONG_LAYERS[0])
 
 
@@ -471,8 +476,7 @@ def test_long_lists_take_lowerdir_plus_on_every_userland(fsconfig):
 ])
 def test_the_one_page_form_is_kept_where_mount_uses_mount2(fsconfig, note):
     # A comma rules lowerdir+ out (mount(8) would split the value).
-    notes = []
-    text = format_mount_options(COMMA_LAYERS, "/u", "/w", notes=notes, fsconfig=fsconfig)
+    text, notes = format_mount_options(Declaration("/m", COMMA_LAYERS, "/u", "/w"), HostFacts(True, fsconfig, False))
     assert text.startswith("lowerdir=%s:" % LONG_LAYERS[0])
     assert "/srv/with\\,comma:" in text
     assert len(notes) == 1 and re.search(note, notes[0])
@@ -485,12 +489,12 @@ def test_the_one_page_form_is_kept_where_mount_uses_mount2(fsconfig, note):
 def test_the_one_page_form_is_refused_where_mount_uses_fsconfig(layers, lowerdir_plus, why):
     # util-linux 2.41 (Debian 13) fails to mount such a line: fsconfig() EINVAL.
     with pytest.raises(OverlayError, match="each option value through fsconfig\\(\\).*" + why) as caught:
-        format_mount_options(layers, "/u", "/w", lowerdir_plus=lowerdir_plus, fsconfig=True)
+        format_mount_options(Declaration("/m", layers, "/u", "/w"), HostFacts(lowerdir_plus, True, False)).text
     assert caught.value.details["option_bytes"] > 255
 
 
 def test_a_form_can_still_be_forced_where_mount_uses_fsconfig():
-    assert format_mount_options(COMMA_LAYERS, "/u", "/w", lowerdir_form="legacy", fsconfig=True).startswith(
+    assert format_mount_options(Declaration("/m", COMMA_LAYERS, "/u", "/w"), HostFacts(True, True, False), lowerdir_form="legacy").text.startswith(
         "lowerdir=")
 
 
@@ -499,8 +503,8 @@ def test_an_upper_or_work_path_over_one_value_is_refused_where_mount_uses_fsconf
     dirs = {"upperdir": "/u", "workdir": "/w"}
     dirs[field] = "/" + "d" * 255
     with pytest.raises(OverlayError, match="^%s: .* takes 256 bytes" % field):
-        format_mount_options(["/a"], fsconfig=True, **dirs)
-    assert format_mount_options(["/a"], fsconfig=False, **dirs)
+        format_mount_options(Declaration("/m", ["/a"], **dirs), HostFacts(True, True, False))
+    assert format_mount_options(Declaration("/m", ["/a"], **dirs), HostFacts(True, False, False)).text
 
 
 # Issue 9: lines the boot must be able to read ------------------------------
@@ -519,14 +523,14 @@ def test_comma_pieces_mount_would_take_are_refused(path, field):
     upper = path if field == "upperdir" else "/up/u"
     work = path if field == "workdir" else "/up/w"
     with pytest.raises(OverlayError) as error:
-        render_entry("/srv/m", layers, upper, work)
+        render_entry(Declaration("/srv/m", layers, upper, work)).text
     assert error.value.message.startswith(field + ":")
     assert "mount(8)" in error.value.message and "Rename the directory" in error.value.message
 
 
 @pytest.mark.parametrize("path", ["/srv/a,b", "/srv/a,b/c", "/srv/rw-data,v2"])
 def test_plain_comma_pieces_are_kept(path):
-    line = render_entry("/srv/m", [path, "/srv/l2"], "/up/u", "/up/w")
+    line = render_entry(Declaration("/srv/m", [path, "/srv/l2"], "/up/u", "/up/w")).text
     assert parse_overlay_options(parse(line)[0].entry.mntops)["lowerdir"] == [path, "/srv/l2"]
 
 

@@ -8,6 +8,9 @@ import re
 import pytest
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import Declaration
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.facts import HostFacts
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.layers import named_layers, requires_mounts_for
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mount_data import (
     MOUNT_DATA_MAX,
     REQUIRES_MOUNTS_FOR,
@@ -15,13 +18,24 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mount_da
     check_path,
     format_mount_options,
     lower_list,
-    named_layers,
     overlay_data,
     parse_overlay_options,
-    requires_mounts_for,
     requires_mounts_for_option,
     split_unit_words,
 )
+
+
+def rendered(lowerdir, upperdir=None, workdir=None, options=(), extra_options=(), datadir=(), lowerdir_form="auto",
+             lowerdir_plus=True, relative_layers=False, fsconfig=None):
+    """``format_mount_options`` of the overlay these arguments describe, on a host with these facts."""
+    return format_mount_options(Declaration("/m", lowerdir, upperdir, workdir, options, datadir),
+                                HostFacts(lowerdir_plus, fsconfig, False), extra_options, lowerdir_form,
+                                relative_layers)
+
+
+def fmt(*args, **kwargs):
+    """The option string alone of :func:`rendered`."""
+    return rendered(*args, **kwargs).text
 
 
 def _size(text):
@@ -115,7 +129,7 @@ def test_format_mount_options_refuses_and_names_the_field(kwargs, error):
     args = {"lowerdir": ["/a"]}
     args.update(kwargs)
     with pytest.raises(OverlayError, match=error):
-        format_mount_options(**args)
+        fmt(**args)
 
 
 @pytest.mark.parametrize("kwargs, expected", [
@@ -133,12 +147,12 @@ def test_format_mount_options_refuses_and_names_the_field(kwargs, error):
 def test_format_mount_options_accepts(kwargs, expected):
     args = {"lowerdir": ["/a"]}
     args.update(kwargs)
-    assert format_mount_options(**args) == expected
+    assert fmt(**args) == expected
 
 
 def test_relative_layers_still_need_an_absolute_upper_dir():
     with pytest.raises(OverlayError, match="^upperdir: 'u' is not an absolute path"):
-        format_mount_options(["0"], "u", "/w", relative_layers=True)
+        fmt(["0"], "u", "/w", relative_layers=True)
 
 
 def test_named_layers_lists_every_path_top_layer_first():
@@ -177,8 +191,7 @@ def test_the_page_layers_are_sized_as_intended():
     (["/" + "x" * 255], {"lowerdir_form": "legacy", "fsconfig": True}, "lowerdir=", "2.38 and older only$"),
 ])
 def test_the_form_that_fits(lowerdir, kwargs, form, note):
-    notes = []
-    text = format_mount_options(lowerdir, notes=notes, **kwargs)
+    text, notes = rendered(lowerdir, **kwargs)
     assert text.startswith(form)
     assert _size(text) <= MOUNT_DATA_MAX
     if note is None:
@@ -187,13 +200,13 @@ def test_the_form_that_fits(lowerdir, kwargs, form, note):
         assert len(notes) == 1 and re.search(note, notes[0]), notes
 
 
-def test_notes_may_be_left_out():
-    assert format_mount_options(["/" + "x" * 255]).startswith("lowerdir=")
+def test_a_legacy_form_comes_with_its_note():
+    text, notes = rendered(["/" + "x" * 255])
+    assert text.startswith("lowerdir=") and len(notes) == 1
 
 
 def test_the_legacy_note_counts_bytes():
-    notes = []
-    format_mount_options(["/" + "é" * 200], notes=notes)
+    _text, notes = rendered(["/" + "é" * 200])
     assert notes[0].startswith("the lower list takes 401 bytes, more than the %d" % VALUE_MAX)
 
 
@@ -211,7 +224,7 @@ def test_the_legacy_note_counts_bytes():
 ])
 def test_no_form_fits(lowerdir, kwargs, error):
     with pytest.raises(OverlayError, match=error) as caught:
-        format_mount_options(lowerdir, **kwargs)
+        fmt(lowerdir, **kwargs)
     assert caught.value.details["option_bytes"] == _size(overlay_data(lowerdir))
 
 
@@ -226,17 +239,17 @@ def test_upper_and_work_paths_within_one_value_where_mount_uses_fsconfig(field, 
     dirs = {"upperdir": "/u", "workdir": "/w"}
     dirs[field] = "/" + "d" * (length - 1)
     if error is None:
-        assert format_mount_options(["/a"], fsconfig=fsconfig, **dirs).startswith("lowerdir=/a,upperdir=")
+        assert fmt(["/a"], fsconfig=fsconfig, **dirs).startswith("lowerdir=/a,upperdir=")
     else:
         with pytest.raises(OverlayError, match="^%s: .*%s" % (field, error)):
-            format_mount_options(["/a"], fsconfig=fsconfig, **dirs)
+            fmt(["/a"], fsconfig=fsconfig, **dirs)
 
 
 def test_an_escaped_upper_path_is_measured_escaped():
     # 254 bytes, 255 once its colon is escaped, 256 with two.
-    assert format_mount_options(["/a"], "/u:" + "d" * 251, "/w", fsconfig=True)
+    assert fmt(["/a"], "/u:" + "d" * 251, "/w", fsconfig=True)
     with pytest.raises(OverlayError, match="^upperdir: .* takes 256 bytes"):
-        format_mount_options(["/a"], "/u::" + "d" * 250, "/w", fsconfig=True)
+        fmt(["/a"], "/u::" + "d" * 250, "/w", fsconfig=True)
 
 
 # Reading an option string back -----------------------------------------------
@@ -253,7 +266,7 @@ def test_an_escaped_upper_path_is_measured_escaped():
 ])
 def test_parse_overlay_options_reads_back_what_was_written(lowerdir, upperdir, workdir, options, extra_options,
                                                            datadir, form):
-    text = format_mount_options(lowerdir, upperdir, workdir, options, extra_options, datadir, lowerdir_form=form)
+    text = fmt(lowerdir, upperdir, workdir, options, extra_options, datadir, lowerdir_form=form)
     assert parse_overlay_options(text) == {
         "lowerdir": lowerdir, "datadir": datadir, "upperdir": upperdir, "workdir": workdir,
         "options": options, "extra_options": extra_options, "requires_mounts_for": [],
@@ -293,7 +306,7 @@ def test_requires_mounts_for_option_reads_back_as_one_path(path, option):
 
 def test_requires_mounts_for_options_round_trip_with_the_layers():
     lowerdir, upperdir, workdir = ["/l 1", "/l,2"], "/u", "/w"
-    text = ",".join([format_mount_options(lowerdir, upperdir, workdir)]
+    text = ",".join([fmt(lowerdir, upperdir, workdir)]
                     + [requires_mounts_for_option(p) for p in requires_mounts_for(lowerdir, upperdir, workdir)])
     parsed = parse_overlay_options(text)
     assert parsed["requires_mounts_for"] == ["/l 1", "/l,2", "/u", "/w"]

@@ -12,10 +12,6 @@ whose option string would pass a page, relative ``l/<id>`` layers with a
 relative ``<id>/diff`` upper and ``<id>/work`` work dir.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import json
 import os
 import posixpath

@@ -2,16 +2,13 @@
 # Copyright: overlayfs.mounts contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import os
 import shutil
 import subprocess
 
 import pytest
 
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import Declaration
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinfo import (
     overlay_config,
@@ -65,6 +62,13 @@ ESCAPED = [
 ]
 
 
+def unit_text(path, lowerdir, upperdir=None, workdir=None, options=(), extra_options=(), datadir=(),
+              description=None, working_directory=None, requires=None):
+    """The unit ``render_unit`` makes of the overlay these arguments describe."""
+    return render_unit(Declaration(path, lowerdir, upperdir, workdir, options, datadir), None, extra_options,
+                       description, working_directory, requires).text
+
+
 @pytest.mark.parametrize("path, expected", ESCAPED)
 def test_unit_name_for(path, expected):
     assert unit_name_for(path) == expected
@@ -97,8 +101,7 @@ def test_unit_name_for_refuses(path, message):
 
 
 def test_render_unit_text():
-    assert render_unit("/srv/my dir/m/", ["/l/top", "/l/it's", "/l/a,b"], "/rw/up per", "/rw/work",
-                       ["index=off"], ["nofail"]) == (
+    assert render_unit(Declaration("/srv/my dir/m/", ["/l/top", "/l/it's", "/l/a,b"], "/rw/up per", "/rw/work", ["index=off"]), None, ["nofail"]).text == (
         MANAGED_MARKER + "\n"
         "[Unit]\n"
         "Description=Overlay mount at /srv/my dir/m\n"
@@ -134,7 +137,7 @@ ROUND_TRIPS = [
 
 @pytest.mark.parametrize("kwargs", ROUND_TRIPS)
 def test_parse_unit_round_trip(kwargs):
-    parsed = parse_unit(render_unit(**kwargs))
+    parsed = parse_unit(unit_text(**kwargs))
     layers = list(kwargs["lowerdir"]) + list(kwargs.get("datadir", ())) + [
         p for p in (kwargs.get("upperdir"), kwargs.get("workdir")) if p]
     assert parsed == {
@@ -201,7 +204,7 @@ def test_parse_unit_hand_written(text, expected):
 ])
 def test_render_unit_refuses(kwargs, message):
     with pytest.raises(OverlayError, match=message):
-        render_unit(**kwargs)
+        unit_text(**kwargs)
 
 
 # Awkward, but allowed in a unit (a backslash is fine here, unlike in fstab).
@@ -237,7 +240,7 @@ def test_systemd_analyze_verify_accepts_rendered_unit(tmp_path, mount_point):
     # verify reads "FILE:NAME" as FILE loaded under NAME: the only way to
     # pass a name with ':'. The canaries are then found through the unit path.
     (units / "under-test.mount").write_text(
-        render_unit(merged, layers, upper, work, ["index=off"], ["nofail"]))
+        render_unit(Declaration(merged, layers, upper, work, ["index=off"]), None, ["nofail"]).text)
     verify = subprocess.run(
         ["systemd-analyze", "verify", "--man=no", "%s:%s" % (units / "under-test.mount", name)],
         env=dict(os.environ, SYSTEMD_UNIT_PATH="%s:" % units),
@@ -252,7 +255,7 @@ def test_systemd_analyze_verify_accepts_rendered_unit(tmp_path, mount_point):
 def test_systemd_analyze_verify_catches_a_wrong_name(tmp_path):
     """The check above would catch a unit name systemd disagrees with."""
     unit = tmp_path / "srv-other.mount"
-    unit.write_text(render_unit("/srv/m", ["/a", "/b"]))
+    unit.write_text(render_unit(Declaration("/srv/m", ["/a", "/b"])).text)
     verify = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, check=False)
     assert "srv-other.mount has a bad unit file setting" in verify.stdout
@@ -263,7 +266,7 @@ def test_mount_reads_unit_options_as_the_kernel_needs(tmp_path, private_mount):
     merged, layers, upper, work = _awkward_tree(str(tmp_path), "mer ged")
     # mountinfo shows a \v raw, and _mountinfo.parse splits lines at it.
     layers = [layer for layer in layers if "\x0b" not in layer]
-    text = render_unit(merged, layers, upper, work, ["index=off"])
+    text = render_unit(Declaration(merged, layers, upper, work, ["index=off"])).text
     unit = parse_unit(text)
     # Options= exactly as written, with the one thing systemd resolves: %% is %.
     options = next(line for line in text.split("\n") if line.startswith("Options="))

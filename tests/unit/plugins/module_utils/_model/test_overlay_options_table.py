@@ -9,16 +9,13 @@ through parsing, defaults, resolution, live reading, drift and the fstab and
 unit renderers.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import importlib
 import re
 import sys
 
 import pytest
 
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import Declaration
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model import overlay_options as _options
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import Option, Parameter
@@ -110,13 +107,18 @@ def test_resolve_live_and_drift(frobnicate):
     assert _options.live_config([], param_on)[0]["frobnicate"] == "on"
 
 
+def _overlay(**fields):
+    """The overlay of LAYERS mounted at /srv/merged, with ``fields``."""
+    return Declaration("/srv/merged", **dict(LAYERS, **fields))
+
+
 def test_fstab_line_round_trip(fresh):
     fstab, optstring = fresh("_formats.fstab_syntax"), fresh("_formats.mount_data")
-    mntops = optstring.format_mount_options(options=["frobnicate=on"], extra_options=["nofail"], **LAYERS)
+    mntops = optstring.format_mount_options(_overlay(options=["frobnicate=on"]), None, ["nofail"]).text
     assert mntops == "lowerdir=/srv/l1:/srv/l2,upperdir=/srv/upper,workdir=/srv/work,frobnicate=on,nofail"
     parsed = optstring.parse_overlay_options(mntops)
     assert (parsed["options"], parsed["extra_options"]) == (["frobnicate=on"], ["nofail"])
-    line = fstab.render_entry("/srv/merged", options=["frobnicate=on"], **LAYERS)
+    line = fstab.render_entry(_overlay(options=["frobnicate=on"])).text
     assert ",frobnicate=on,x-systemd.requires-mounts-for=" in line
     with pytest.raises(OverlayError, match="'frobnicate=on' is an overlay option; give it in options"):
         fstab.check_boot_option("frobnicate=on")
@@ -124,7 +126,7 @@ def test_fstab_line_round_trip(fresh):
 
 def test_unit_round_trip(fresh):
     systemd = fresh("_formats.unit_syntax")
-    unit = systemd.render_unit("/srv/merged", options=["frobnicate=on"], extra_options=["nofail"], **LAYERS)
+    unit = systemd.render_unit(_overlay(options=["frobnicate=on"]), None, ["nofail"]).text
     assert "Options=lowerdir=/srv/l1:/srv/l2,upperdir=/srv/upper,workdir=/srv/work,frobnicate=on,nofail\n" in unit
     parsed = systemd.parse_unit(unit)
     assert (parsed["options"], parsed["extra_options"]) == (["frobnicate=on"], ["nofail"])
@@ -145,4 +147,4 @@ def test_fresh_modules_are_gone_afterwards():
 
     assert sys.modules[PACKAGE + "._formats.mount_data"] is _optstring
     with pytest.raises(OverlayError, match="not an overlay mount option"):
-        _optstring.format_mount_options(options=["frobnicate=on"], **LAYERS)
+        _optstring.format_mount_options(_overlay(options=["frobnicate=on"]))

@@ -9,10 +9,6 @@ DOCUMENTATION with the doc fragments merged by ansible's own add_fragments,
 and the role's from meta/argument_specs.yml and tasks/main.yml.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import copy
 import importlib
 import os

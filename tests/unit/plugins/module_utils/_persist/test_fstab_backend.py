@@ -2,10 +2,7 @@
 # Copyright: overlayfs.mounts contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
+import dataclasses
 import pytest
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host import files
@@ -26,23 +23,23 @@ USER_FSTAB = "# /etc/fstab: static file system information.\nUUID=1\t/\text4\ter
 def test_an_unmarked_line_is_taken_over_and_marked():
     hand = "overlay /srv/m overlay lowerdir=/srv/l1:/srv/l2,upperdir=/srv/u,workdir=/srv/w,index=off 0 0\n"
     assert persisted_entries(hand, "/srv/m")[0]["managed"] is False
-    text, _info = edit_fstab(hand, DECL, True, [])
+    text, _info = edit_fstab(hand, DECL, True)
     assert persisted_entries(text, "/srv/m")[0]["managed"] is True
     assert text.count("\n") == 1
 
 
 def test_add_keeps_every_user_line_and_the_final_newline_convention():
-    text, info = edit_fstab(USER_FSTAB, DECL, True, [])
+    text, info = edit_fstab(USER_FSTAB, DECL, True)
     assert text.startswith(USER_FSTAB + "\n")
     assert not text.endswith("\n")
     assert text.count("\n") == USER_FSTAB.count("\n") + 1
-    assert info == {"duplicates": 0, "removed": 0}
+    assert info == {"duplicates": 0, "removed": 0, "notes": []}
     assert persisted_entries(text, "/srv/m")[0]["lowerdir"] == ["/srv/l1", "/srv/l2"]
 
 
 def test_second_edit_is_a_no_op():
-    once, _info = edit_fstab(USER_FSTAB, DECL, True, ["nofail"])
-    twice, info = edit_fstab(once, DECL, True, ["nofail"])
+    once, _info = edit_fstab(USER_FSTAB, dataclasses.replace(DECL, boot_extras=["nofail"]), True)
+    twice, info = edit_fstab(once, dataclasses.replace(DECL, boot_extras=["nofail"]), True)
     assert twice == once and info["duplicates"] == 0
 
 
@@ -51,43 +48,43 @@ def test_an_equivalent_hand_written_line_is_kept_as_written():
             "x-overlayfs.managed,"
             "x-systemd.requires-mounts-for=/srv/w,x-systemd.requires-mounts-for=/srv/l1,"
             "x-systemd.requires-mounts-for=/srv/l2,x-systemd.requires-mounts-for=/srv/u\t0 0\n")
-    text, _info = edit_fstab(hand, DECL, True, [])
+    text, _info = edit_fstab(hand, DECL, True)
     assert text == hand
 
 
 def test_a_changed_declaration_replaces_the_line_in_place():
-    before, _info = edit_fstab("a /b c\n", DECL, True, [])
+    before, _info = edit_fstab("a /b c\n", DECL, True)
     before += "d /e f\n"
     changed = Declaration(**dict(DECL.config(), lowerdir=["/srv/l2", "/srv/l1"]))
-    after, _info = edit_fstab(before, changed, True, [])
+    after, _info = edit_fstab(before, changed, True)
     lines = after.splitlines()
     assert lines[0] == "a /b c" and lines[2] == "d /e f"
     assert persisted_entries(after, "/srv/m")[0]["lowerdir"] == ["/srv/l2", "/srv/l1"]
 
 
 def test_duplicates_are_collapsed_into_one():
-    line = fstab_line(DECL, [])
+    line = fstab_line(DECL).text
     text = "a /b c\n" + line + "\n# between\n" + line.replace("index=off", "index=on") + "\n"
-    after, info = edit_fstab(text, DECL, True, [])
+    after, info = edit_fstab(text, DECL, True)
     assert info["duplicates"] == 1
     assert after == "a /b c\n" + line + "\n# between\n"
 
 
 def test_remove_takes_every_overlay_line_of_the_mount_point_only():
-    line = fstab_line(DECL, [])
-    other = fstab_line(Declaration(**dict(DECL.config(), path="/srv/other")), [])
+    line = fstab_line(DECL).text
+    other = fstab_line(Declaration(**dict(DECL.config(), path="/srv/other"))).text
     text = line + "\n" + other + "\n" + line + "\n"
-    after, info = edit_fstab(text, DECL, False, [])
+    after, info = edit_fstab(text, DECL, False)
     assert after == other + "\n" and info["removed"] == 2
 
 
 def test_a_non_overlay_entry_for_the_mount_point_is_an_error():
     with pytest.raises(OverlayError, match="already has a ext4 entry for /srv/m"):
-        edit_fstab("/dev/sdb1 /srv/m ext4 defaults 0 2\n", DECL, True, [])
+        edit_fstab("/dev/sdb1 /srv/m ext4 defaults 0 2\n", DECL, True)
 
 
 def test_noauto_when_not_at_boot():
-    text, _info = edit_fstab("", DECL, True, boot_extras(False, ["nofail"]))
+    text, _info = edit_fstab("", dataclasses.replace(DECL, boot_extras=boot_extras(False, ["nofail"])), True)
     assert persisted_entries(text, "/srv/m")[0]["boot_options"] == ["noauto", "nofail"]
 
 
@@ -99,34 +96,34 @@ COMMA_DECL = Declaration("/srv/m", ["/srv/" + "x" * 90 + "/layer-%d" % i for i i
 
 def test_fstab_refuses_the_one_page_form_where_mount_uses_fsconfig():
     with pytest.raises(OverlayError, match="^lowerdir: .*fsconfig.*persist: systemd"):
-        edit_fstab(USER_FSTAB, COMMA_DECL, True, [], fsconfig=True)
+        edit_fstab(USER_FSTAB, COMMA_DECL, True, HostFacts(True, True, False))
 
 
 def test_a_line_written_for_mount2_is_not_kept_once_mount_uses_fsconfig():
     # Written on util-linux 2.38; after an upgrade to 2.39+ it would not mount at boot.
-    before, _info = edit_fstab(USER_FSTAB, COMMA_DECL, True, [], fsconfig=False)
-    assert edit_fstab(before, COMMA_DECL, True, [], fsconfig=False)[0] == before
+    before, _info = edit_fstab(USER_FSTAB, COMMA_DECL, True, HostFacts(True, False, False))
+    assert edit_fstab(before, COMMA_DECL, True, HostFacts(True, False, False))[0] == before
     with pytest.raises(OverlayError, match="fsconfig"):
-        edit_fstab(before, COMMA_DECL, True, [], fsconfig=True)
+        edit_fstab(before, COMMA_DECL, True, HostFacts(True, True, False))
     # A line that fits one value per option is kept as it is.
-    short, _info = edit_fstab(USER_FSTAB, DECL, True, [], fsconfig=False)
-    assert edit_fstab(short, DECL, True, [], fsconfig=True)[0] == short
+    short, _info = edit_fstab(USER_FSTAB, DECL, True, HostFacts(True, False, False))
+    assert edit_fstab(short, DECL, True, HostFacts(True, True, False))[0] == short
 
 
 def test_defaults_in_boot_options_causes_no_drift():
     decl = Declaration("/m", ["/l1", "/l2"])
     extras = boot_extras(True, ["defaults", "nofail"])
     assert extras == ["nofail"]
-    text, _info = edit_fstab("", decl, True, extras)
-    assert edit_fstab(text, decl, True, boot_extras(True, ["defaults", "nofail"]))[0] == text
+    text, _info = edit_fstab("", dataclasses.replace(decl, boot_extras=extras), True)
+    assert edit_fstab(text, dataclasses.replace(decl, boot_extras=boot_extras(True, ["defaults", "nofail"])), True)[0] == text
 
 
 @pytest.mark.parametrize("text", ["UUID=1 / ext4 defaults 0 1\r", "a\nb c d e 0 0\r", "x\r\ny\r"])
 def test_bare_cr_at_the_end_survives_add_and_remove(text):
     decl = Declaration("/m", ["/l1", "/l2"])
-    added, _info = edit_fstab(text, decl, True, [])
+    added, _info = edit_fstab(text, decl, True)
     assert added.startswith(text)
-    assert edit_fstab(added, decl, False, [])[0] == text
+    assert edit_fstab(added, decl, False)[0] == text
 
 
 # write_together: a batch group's edits in one write ---------------------------

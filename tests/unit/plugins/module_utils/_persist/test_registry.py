@@ -3,10 +3,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The backend registry: drift, inventory and pruning handle any registered backend."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import pytest
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import registry as _backends
@@ -70,7 +66,7 @@ def test_persisted_kind(persisted, kind):
 
 def test_a_new_backend_shows_in_the_inventory_with_its_drift(with_table):
     table = TableBackend.configs_in([("t", "/srv/m /srv/l1:/srv/l2 /srv/u /srv/w managed")])
-    fstab = FstabBackend.configs_in([("f", fstab_line(DECL, []))])
+    fstab = FstabBackend.configs_in([("f", fstab_line(DECL).text)])
     [record] = gather(parse(LIVE), DEFAULTS, {"table": table, "fstab": fstab})
     assert record["table"] == table["/srv/m"][0] and record["persisted"] == "both"
     assert record["managed"] is True and record["systemd"] is None

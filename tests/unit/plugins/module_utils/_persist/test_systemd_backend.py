@@ -2,12 +2,10 @@
 # Copyright: overlayfs.mounts contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
+import dataclasses
 import pytest
 
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.facts import HostFacts
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.systemd_backend import unit_config, unit_plan
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import Declaration
 
@@ -19,7 +17,7 @@ COMMA_DECL = Declaration("/srv/m", ["/srv/" + "x" * 90 + "/layer-%d" % i for i i
 
 
 def test_unit_round_trip():
-    text = unit_plan(DECL, ["noauto", "nofail"])[0]
+    text = unit_plan(dataclasses.replace(DECL, boot_extras=["noauto", "nofail"]))[0]
     config = unit_config(text)
     assert config["managed"] is True
     assert config["path"] == "/srv/m"
@@ -34,7 +32,7 @@ def test_a_unit_of_another_type_is_not_an_overlay_unit():
 
 
 def test_a_unit_takes_short_links_where_mount_uses_fsconfig():
-    text, links = unit_plan(COMMA_DECL, [], links_dir="/var/lib/l/m", fsconfig=True)
+    text, links, _notes = unit_plan(COMMA_DECL, HostFacts(True, True, False), links_dir="/var/lib/l/m")
     assert links == "/var/lib/l/m"
     assert "\nOptions=lowerdir=0:1:2:3:4:5:6:7:8:9:10:11:12:13:14:15:16,upperdir=/srv/u,workdir=/srv/w\n" in text
     assert "\nWorkingDirectory=/var/lib/l/m\n" in text
@@ -42,8 +40,7 @@ def test_a_unit_takes_short_links_where_mount_uses_fsconfig():
 
 @pytest.mark.parametrize("fsconfig", [None, False])
 def test_a_unit_keeps_full_paths_where_mount_uses_mount2(fsconfig):
-    notes = []
-    text, links = unit_plan(COMMA_DECL, [], links_dir="/var/lib/l/m", notes=notes, fsconfig=fsconfig)
+    text, links, notes = unit_plan(COMMA_DECL, HostFacts(True, fsconfig, False), links_dir="/var/lib/l/m")
     assert links is None
     assert "\nOptions=lowerdir=/srv/xxx" in text and "/srv/with\\,comma," in text
     assert "WorkingDirectory" not in text and len(notes) == 1

@@ -3,10 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """overlay_mount_info's inventory over a container host's mountinfo, fstab and units."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
+import dataclasses
 import pytest
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.fstab_backend import FstabBackend, fstab_line
@@ -71,14 +68,14 @@ CACHE = {"path": "/srv/cache", "lowerdir": ["/srv/c1", "/srv/c2"], "upperdir": "
 USER_FSTAB = "\n".join([
     "# /etc/fstab: static file system information.",
     "UUID=4b1c /  ext4  errors=remount-ro  0 1",
-    fstab_line(Declaration(**APP), ["nofail"]),
+    fstab_line(dataclasses.replace(Declaration(**APP), boot_extras=["nofail"])).text,
     "# a hand-written overlay, not ours",
     "overlay /srv/hand overlay lowerdir=/srv/h1:/srv/h2,noauto 0 0",
-    fstab_line(Declaration(**CACHE), []),
+    fstab_line(Declaration(**CACHE)).text,
 ]) + "\n"
 UNITS = [
-    ("/etc/systemd/system/srv-stack.mount", unit_plan(Declaration(**STACK), [])[0]),
-    ("/etc/systemd/system/srv-app\\x20data-merged.mount", unit_plan(Declaration(**APP), [])[0]),
+    ("/etc/systemd/system/srv-stack.mount", unit_plan(Declaration(**STACK))[0]),
+    ("/etc/systemd/system/srv-app\\x20data-merged.mount", unit_plan(Declaration(**APP))[0]),
     ("/etc/systemd/system/home.mount", "[Mount]\nWhat=/dev/vdc\nWhere=/home\nType=ext4\n"),
 ]
 
@@ -212,7 +209,7 @@ def test_live_and_persisted_disagree():
 
 
 def test_duplicate_fstab_lines_are_drift():
-    text = USER_FSTAB + fstab_line(Declaration(**CACHE), []) + "\n"
+    text = USER_FSTAB + fstab_line(Declaration(**CACHE)).text + "\n"
     record = by_path(gather(parse(MOUNTINFO), DEFAULTS, text, []))["/srv/cache"]
     assert len(record["fstab"]) == 2
     assert record["drift"][-1] == {"field": "persisted", "declared": None, "live": None,

@@ -11,7 +11,6 @@ overlays that left the list are pruned after, under the same host lock.
 """
 
 import itertools
-import os
 from typing import Any, Dict, List, Sequence, Tuple
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live import public_live
@@ -45,7 +44,7 @@ def run_batch(module: Any, host: Any = None, backends: Any = None) -> Tuple[Dict
             for index in order:
                 results[index] = run_entry(session, entries[index], provided)
                 if entries[index]["state"] in ("mounted", "present"):
-                    provided.append(os.path.realpath(entries[index]["path"]))
+                    provided.append(session.realpath(entries[index]["path"]))
         finally:
             session.settle()  # every mount of the batch is verified, whatever happened meanwhile
         pruned = _prune(session, [e["path"] for e in entries], defaults, entries) if p["prune"] else []
@@ -122,11 +121,12 @@ def settle(session: BatchSession) -> None:
     for (backend, location), members in sorted(session.writes.items(), key=lambda item: item[0][1]):
         live_members = [(entry, b) for entry, b in members if not entry.result.get("failed")]
         if live_members:
-            failed += backend.write_together(session.module, location, live_members)
+            failed += [(entry, backend.batched_step, error)
+                       for entry, error in backend.write_together(session.module, location, live_members)]
     session.writes.clear()
-    for entry, error in failed:
+    for entry, step, error in failed:
         intact = False
-        _fail_in_group(session, entry, "write_fstab", error)
+        _fail_in_group(session, entry, step, error)
     if intact:
         session.saw(entries)
     else:
@@ -152,7 +152,7 @@ def _prune(session: Any, declared: List[str], defaults: Dict[str, Any], entries:
     """Remove the managed overlays that left the list, from every place the task names."""
     backends = session.backends
     locations = {b.name: sorted({defaults[b.location]} | {e[b.location] for e in entries}) for b in backends}
-    targets = prune_targets(declared, registry.scan(locations))
+    targets = prune_targets(declared, registry.scan(locations, backends=backends))
     pruned = []
     for path in prune_order(targets):
         places = [[(b.location, where) for where in targets[path].get(b.name) or [defaults[b.location]]]

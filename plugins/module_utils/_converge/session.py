@@ -122,7 +122,11 @@ class Session:
         return self._remembered(("safe", path), lambda: self.host.resolve_safely(field, path))
 
     def changed(self, mountinfo: Optional[list] = None) -> None:
-        """The host changes now: drop every read; ``mountinfo`` is a read made after the change."""
+        """The host changes now: drop the reads a change makes stale (mountinfo, resolved paths).
+
+        ``mountinfo`` is a read made after the change. The overlay module's
+        defaults and the host facts stay: mounting changes neither.
+        """
         self._mountinfo = mountinfo
         self._memo = {}
 

@@ -1,0 +1,176 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""``steps``: act, verify and roll back, on a fake host (fakes in conftest.py).
+
+The plan under test re-layers the overlay at ``/srv/m`` onto new, missing
+upper and work dirs on a host where systemd runs, so that it has every kind
+of step and every kind of undo::
+
+    create_dir /srv/upper, create_dir /srv/work, write_fake, daemon_reload, unmount, mount
+
+Each step fails in turn; the journal shows which undos ran, in which order:
+persistence first (with a daemon-reload), then the old overlay put back,
+then the created dirs removed (last created first).
+"""
+
+import pytest
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils._converge import steps
+from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.session import TaskSession
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import registry
+
+P = "/srv/m"
+OLD = {"lowerdir": ["/srv/old"], "upperdir": "/srv/old-upper", "workdir": "/srv/old-work"}
+
+DIRS = ["make_dirs /srv/upper", "make_dirs /srv/work"]
+PERSIST = ["write_fake " + P, "systemctl daemon-reload"]
+UNDO_PERSIST = ["undo write_fake " + P, "systemctl daemon-reload"]
+UNDO_DIRS = ["remove_empty_dirs /srv/work", "remove_empty_dirs /srv/upper"]
+RESTORED = "fstab and unit files were restored"
+PUT_BACK = "the previous overlay was mounted again"
+
+
+@pytest.fixture
+def relayer(host, backend, overlay_params):
+    """The re-layering described in the module docstring, staged; returns its params."""
+    host.booted = True
+    for directory in (P, "/srv/lower", "/srv/old", "/srv/old-upper", "/srv/old-work"):
+        host.add_dir(directory)
+    host.mount_overlay(P, **OLD)
+    return overlay_params(P, ["/srv/lower"], "/srv/upper", "/srv/work")
+
+
+def fail_write(host, backend):
+    backend.failing["write_fake"] = 1
+
+
+# what fails, the journal of changes, the parts of the error message (in order)
+FAILURES = [
+    ("create_dir", lambda host, backend: host.fail("make_dirs", "/srv/work"),
+     ["make_dirs /srv/upper", "make_dirs /srv/work FAILED", "remove_empty_dirs /srv/upper"],
+     ["step create_dir failed: make_dirs /srv/work failed (fake)"]),
+    ("write_fake", fail_write,
+     DIRS + ["write_fake %s FAILED" % P] + UNDO_DIRS,
+     ["step write_fake failed: writing /etc/fstab failed (fake)"]),
+    ("daemon_reload", lambda host, backend: host.fail("systemctl", "daemon-reload"),
+     DIRS + ["write_fake " + P, "systemctl daemon-reload FAILED"] + UNDO_PERSIST + UNDO_DIRS,
+     ["step daemon_reload failed: systemctl daemon-reload failed (fake)", RESTORED]),
+    ("unmount", lambda host, backend: host.fail("unmount", P),
+     DIRS + PERSIST + ["unmount %s FAILED" % P] + UNDO_PERSIST + UNDO_DIRS,
+     ["step unmount failed: unmount /srv/m failed (fake)", RESTORED]),
+    ("mount", lambda host, backend: host.fail("mount", P),
+     DIRS + PERSIST + ["unmount " + P, "mount %s FAILED" % P] + UNDO_PERSIST + ["mount " + P] + UNDO_DIRS,
+     ["mount /srv/m failed (fake)", RESTORED, PUT_BACK]),
+    ("verify", lambda host, backend: host.mount_instead(P, lowerdir=["/srv/other"]),
+     DIRS + PERSIST + ["unmount " + P, "mount " + P, "umount2 " + P] + UNDO_PERSIST + ["mount " + P] + UNDO_DIRS,
+     ["the kernel mounted something other than what was declared at /srv/m (lowerdir: declared "
+      "['/srv/lower'], mounted ['/srv/other']); it was unmounted again", RESTORED, PUT_BACK]),
+]
+
+
+@pytest.mark.parametrize("failing, make_fail, journal, message", FAILURES, ids=[row[0] for row in FAILURES])
+def test_failing_step_undoes_persist_then_mount_then_dirs(host, backend, run_task, relayer, failing, make_fail,
+                                                          journal, message):
+    make_fail(host, backend)
+    with pytest.raises(OverlayError) as error:
+        run_task(relayer)
+    assert host.changes() == journal
+    assert error.value.message == "; ".join(message)
+
+
+@pytest.mark.parametrize("failing, make_fail, journal, message", FAILURES, ids=[row[0] for row in FAILURES])
+def test_failing_step_leaves_the_host_as_it_was(host, backend, run_task, relayer, failing, make_fail, journal,
+                                                message):
+    make_fail(host, backend)
+    with pytest.raises(OverlayError):
+        run_task(relayer)
+    assert host.live(P) == OLD and len(host.stack(P)) == 1
+    assert host.path_kind("/srv/upper") == host.path_kind("/srv/work") == "missing"
+    assert backend.store == {}
+
+
+def test_rollback_reloads_systemd_only_where_it_runs(host, backend, run_task, relayer):
+    host.booted = False
+    host.fail("mount", P)
+    with pytest.raises(OverlayError, match="; %s; %s$" % (RESTORED, PUT_BACK)):
+        run_task(relayer)
+    assert host.count("systemctl") == 0
+
+
+def test_new_mount_failing_puts_nothing_back(host, backend, run_task, overlay_params):
+    for directory in (P, "/srv/lower"):
+        host.add_dir(directory)
+    host.fail("mount", P)
+    with pytest.raises(OverlayError, match="^mount /srv/m failed \\(fake\\); %s$" % RESTORED):
+        run_task(overlay_params(P, ["/srv/lower"], "/srv/upper", "/srv/work"))
+    assert host.changes()[-4:] == ["mount %s FAILED" % P, "undo write_fake " + P] + UNDO_DIRS
+    assert host.stack(P) == []
+
+
+def test_previous_overlay_failing_to_come_back_is_said(host, backend, run_task, relayer):
+    host.fail("mount", P, times=2)
+    with pytest.raises(OverlayError) as error:
+        run_task(relayer)
+    assert error.value.message.endswith("; putting back the previous overlay also failed: mount /srv/m failed (fake)")
+    assert host.stack(P) == []
+
+
+def test_wrong_mount_that_cannot_be_unmounted_says_so(host, backend, run_task, relayer):
+    host.mount_instead(P, lowerdir=["/srv/other"])
+    host.fail("umount2", P)
+    with pytest.raises(OverlayError, match="unmounting it again failed \\(umount2 /srv/m failed \\(fake\\)\\): "
+                                           "unmount it by hand"):
+        run_task(relayer)
+
+
+def test_failing_persistence_undo_is_said_and_skips_the_reload(host, backend, run_task, relayer):
+    host.fail("unmount", P)
+    backend.failing["undo write_fake"] = 1
+    with pytest.raises(OverlayError) as error:
+        run_task(relayer)
+    assert error.value.message == ("step unmount failed: unmount /srv/m failed (fake); undoing a persistence step "
+                                   "failed: restoring /etc/fstab failed (fake)")
+    assert host.changes()[-3:] == ["undo write_fake %s FAILED" % P] + UNDO_DIRS
+
+
+def test_unmounting_for_absent_is_not_undone(host, backend, run_task, overlay_params):
+    params = overlay_params(P, state="absent")
+    host.mount_overlay(P, **OLD)
+    backend.persist_now(params)
+    backend.failing["write_fake"] = 1
+    with pytest.raises(OverlayError, match="^step write_fake failed: writing /etc/fstab failed \\(fake\\)$"):
+        run_task(params)
+    assert host.changes() == ["unmount " + P, "write_fake %s FAILED" % P] and host.stack(P) == []
+
+
+def test_own_volatile_marker_is_cleared_after_unmounting(host, run_task, overlay_params):
+    host.mount_overlay(P, ["/srv/lower"], "/srv/upper", "/srv/work", options=["volatile"])
+    host.add_dir("/srv/work/work/incompat/volatile")
+    run_task(overlay_params(P, state="unmounted"))
+    assert host.changes() == ["unmount " + P, "clear_volatile_marker /srv/work/work/incompat/volatile"]
+
+
+def test_verify_refuses_a_mount_that_is_not_there(host, backend, make_module, overlay_params):
+    decl = registry.declare(overlay_params(P, ["/srv/a", "/srv/b"]), (backend,))
+    with TaskSession(make_module(), host, (backend,)) as session:
+        with pytest.raises(OverlayError, match="reported success but mountinfo shows nothing mounted"):
+            steps.verify(session, decl)
+
+
+def test_verify_refuses_a_foreign_mount(host, backend, make_module, overlay_params):
+    host.mount_other(P, "ext4")
+    decl = registry.declare(overlay_params(P, ["/srv/a", "/srv/b"]), (backend,))
+    with TaskSession(make_module(), host, (backend,)) as session:
+        with pytest.raises(OverlayError, match="reported success but mountinfo shows a ext4 filesystem"):
+            steps.verify(session, decl)
+    assert host.stack(P)  # not ours: left mounted
+
+
+def test_verify_returns_the_live_overlay_and_the_read(host, backend, make_module, overlay_params):
+    host.mount_overlay(P, ["/srv/a", "/srv/b"])
+    decl = registry.declare(overlay_params(P, ["/srv/a", "/srv/b"]), (backend,))
+    with TaskSession(make_module(), host, (backend,)) as session:
+        live, entries = steps.verify(session, decl)
+    assert live["lowerdir"] == ["/srv/a", "/srv/b"] and [e.mount_point for e in entries] == ["/", P]

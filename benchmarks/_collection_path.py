@@ -3,8 +3,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Make ``ansible_collections.overlayfs.mounts`` importable from this checkout (benchmarks only)."""
 
-from __future__ import absolute_import, division, print_function
-
 import atexit
 import os
 import shutil

@@ -19,8 +19,6 @@ libmount parsing it (``findmnt --tab-file FILE -t overlay -J``).
     python3 benchmarks/engines_inventory.py [--runs 21]
 """
 
-from __future__ import absolute_import, division, print_function
-
 import argparse
 import os
 import resource

@@ -16,8 +16,6 @@ as the baseline measured in the same run, libmount parsing the same file
 Prints a table; the figure that matters is the median of "ours".
 """
 
-from __future__ import absolute_import, division, print_function
-
 import argparse
 import os
 import resource

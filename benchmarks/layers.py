@@ -37,8 +37,6 @@ are against mount(8), only where mount(8) mounted exactly what was asked.
 Needs root. Times are wall-clock milliseconds of the mount alone; medians.
 """
 
-from __future__ import absolute_import, division, print_function
-
 import argparse
 import ctypes
 import json

@@ -50,8 +50,6 @@ helpers (scratch tmpfs, checks, timed runs) are in ``_bench.py``; 1,000
 overlays, the growth table and the module profile are in ``scale.py``.
 """
 
-from __future__ import absolute_import, division, print_function
-
 import argparse
 import os
 import shutil

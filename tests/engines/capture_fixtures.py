@@ -11,8 +11,6 @@ name (link -> target, as readlink shows it), and the storage markers that
 exist, so the resolution rules are tested on what the engines really wrote.
 """
 
-from __future__ import absolute_import, division, print_function
-
 import json
 import os
 import subprocess

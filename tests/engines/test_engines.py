@@ -11,8 +11,6 @@ module returns for a container is compared with what the engine's
 plain string splits.
 """
 
-from __future__ import absolute_import, division, print_function
-
 import json
 import os
 import subprocess

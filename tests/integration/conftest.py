@@ -8,8 +8,6 @@ ends. This prints a line when a target starts, one every 30 s while it runs,
 and one with its time when it ends, so a long target never looks hung.
 """
 
-from __future__ import absolute_import, division, print_function
-
 import threading
 import time
 

@@ -13,8 +13,6 @@ namespace even when a test fails half-way, and the host's fstab and units
 stay untouched.
 """
 
-from __future__ import absolute_import, division, print_function
-
 import os
 import shutil
 import subprocess

@@ -25,8 +25,6 @@ target failed.
     python3 tests/kernels/guest_matrix.py [--tree DIR] [--scratch DIR] [TARGET...]
 """
 
-from __future__ import absolute_import, division, print_function
-
 import argparse
 import io
 import json

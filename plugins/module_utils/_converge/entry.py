@@ -132,6 +132,7 @@ def converge(session: Any, params: Dict[str, Any], provided: Sequence[str] = ())
 def observe(session: Any, entry: Entry, provided: Sequence[str] = ()) -> None:
     """Read what the declaration meets on the host; refuse what those reads rule out."""
     declared, host = entry.decl, session.host
+    session.hold()  # before the first host read
     refuse_dangling_mount_point(declared.path, host.path_kind(declared.path))
     host.check_declaration(declared, [("fstab", declared.fstab), ("unit_dir", declared.unit_dir),
                                       ("links_dir", declared.links_dir)], session.resolve_safely)
@@ -212,10 +213,8 @@ def plan(session: Any, entry: Entry) -> None:
             if seen.kinds[layer] == "missing":
                 module.warn("lowerdir %s does not exist yet; it must exist before %s is mounted at boot"
                             % (layer, decl.path))
-    notes: List[str] = []
-    for backend in seen.backends:
-        if seen.touch:
-            backend.plan(decl.writes and decl.persist is type(backend), notes)
+    notes = [note for backend in seen.backends if seen.touch
+             for note in backend.plan(decl.writes and decl.persist is type(backend))]
     for note in notes:
         module.warn("%s: %s" % (decl.path, note))
     for backend in seen.backends:

@@ -67,33 +67,34 @@ class Session:
 
     def single(self) -> "TaskSession":
         """A session for one more entry that acts at once, under this session's lock (prune)."""
-        self._reading()
+        self.hold()
         return TaskSession(self.module, self.host, self.backends, lock=self._lock)
 
     # Host reads -------------------------------------------------------
 
-    def _reading(self) -> None:
-        """Take the host lock before the first host read."""
+    def hold(self) -> None:
+        """Take the host lock, if this session does not hold it yet: before the first host read."""
         if self._lock is None:
             self._lock = self.host.lock(shared=self.check_mode)
 
+
     def mountinfo(self) -> list:
         """This mount namespace's mountinfo entries, read once until the host changes."""
-        self._reading()
+        self.hold()
         if self._mountinfo is None:
             self._mountinfo = self.host.read_mountinfo()
         return self._mountinfo
 
     def defaults(self) -> dict:
         """The overlay module's effective defaults (its parameters), read once."""
-        self._reading()
+        self.hold()
         if self._defaults is None:
             self._defaults = self.host.read_defaults()
         return self._defaults
 
     def facts(self) -> HostFacts:
         """What rendering persisted forms depends on, read once."""
-        self._reading()
+        self.hold()
         if self._facts is None:
             host = self.host
             self._facts = HostFacts(host.lowerdir_plus(), host.mount_fsconfig(self.module), host.systemd_booted())
@@ -107,7 +108,7 @@ class Session:
         computation that raised is not kept, so it is made (and raises)
         again next time.
         """
-        self._reading()
+        self.hold()
         found = self._memo.get(key)
         if found is None:
             found = self._memo[key] = compute()

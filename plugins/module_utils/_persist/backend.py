@@ -188,10 +188,11 @@ class Backend:
         """Read what is persisted now; ``touch``: this task may change it (checks the location)."""
         raise NotImplementedError
 
-    def plan(self, keep: bool, notes: List[str]) -> None:
+    def plan(self, keep: bool) -> List[str]:
         """Decide what must be persisted: the overlay (``keep``) or nothing for its mount point.
 
-        ``notes`` collects sentences the module shows as warnings.
+        Pure, on what :meth:`read` found. Returns notes: sentences about what
+        will be written that the module shows as warnings.
         """
         raise NotImplementedError
 

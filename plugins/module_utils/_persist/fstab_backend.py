@@ -293,14 +293,14 @@ class FstabBackend(Backend):
     def _edit(self, text):
         return edit_fstab(text or "", self.decl, self.keep, self.facts)
 
-    def plan(self, keep: bool, notes: List[str]) -> None:
+    def plan(self, keep: bool) -> List[str]:
         self.keep = keep
         if self.before is None and not keep:
-            return
+            return []
         self.after, self.info = self._edit(self.before)
-        notes.extend(self.info["notes"])
         if self.before is None and self.after == "":
             self.after = None
+        return self.info["notes"]
 
     def plan_warnings(self, check_mode: bool) -> List[str]:
         if not self.info["duplicates"]:

@@ -183,8 +183,9 @@ class SystemdBackend(Backend):
             self.links_seen = {str(i): host.readlink(os.path.join(links_dir, str(i)))
                                for i in range(len(self.decl.layers))}
 
-    def plan(self, keep: bool, notes: List[str]) -> None:
+    def plan(self, keep: bool) -> List[str]:
         self.keep = keep
+        notes: List[str] = []
         if keep:
             if self.before is not None and unit_config(self.before) is None:
                 raise OverlayError(
@@ -192,13 +193,13 @@ class SystemdBackend(Backend):
                     "choose another path" % self.unit_path)
             if isinstance(self.rendered, OverlayError):
                 raise self.rendered
-            self.after, self.links_dir, rendered_notes = self.rendered
-            notes.extend(rendered_notes)
+            self.after, self.links_dir, notes = self.rendered
             self.enabled_after = self.decl.boot
             if self.links_dir:
                 self.links_wanted = {str(i): layer for i, layer in enumerate(self.decl.layers)}
         elif self.before is not None and unit_config(self.before) is not None:
             self.after, self.enabled_after = None, False
+        return notes
 
     @property
     def links_changed(self) -> bool:

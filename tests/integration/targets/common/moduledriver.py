@@ -10,10 +10,6 @@ before (or correctly changed), no stray mount, created dirs gone, and a next
 run that converges.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import json
 import os
 import subprocess

@@ -15,10 +15,6 @@ kernel with a lower layer that was removed after the module checked it, so
 the kernel itself refuses the mount (a race with another process).
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import os
 import runpy
 import sys

@@ -20,10 +20,6 @@ connection, so the controller's files and mount namespace are the host's)::
   as mountinfo shows them).
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import argparse
 import hashlib
 import json

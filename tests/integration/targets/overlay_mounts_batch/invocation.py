@@ -9,10 +9,6 @@ module process does, and reads its whole result: check mode, the converge,
 the re-run, and a batch with a failing entry (fail_json).
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import os
 
 from moduledriver import MODULES, ROOT, check, log, run

@@ -351,9 +351,10 @@ class FakeBackend(Backend):
     def read(self, touch):
         self.before = self.after = self.store.get((self.where, self.decl.path))
 
-    def plan(self, keep, notes):
+    def plan(self, keep):
         self.keep = keep
         self.after = self.wanted() if keep else None
+        return []
 
     @property
     def changed(self):

@@ -85,7 +85,7 @@ TABLE = [
 ]
 ACTING = [row for row in TABLE if isinstance(row[3], list)]
 REFUSED = [row for row in TABLE if isinstance(row[3], str)]
-IDS = ["%s-%s-%s" % (state, live, "stored" if stored else "unstored") for state, live, stored, _ in TABLE]
+IDS = ["%s-%s-%s" % (state, live, "stored" if stored else "unstored") for state, live, stored, _outcome in TABLE]
 
 
 def _ids(rows):

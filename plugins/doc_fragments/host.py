@@ -7,7 +7,7 @@ class ModuleDocFragment:
     """How an overlay is set up on the host: state, persistence, mounting.
 
     These are the options ``overlay_mount`` takes and ``overlay_mounts`` takes
-    at task level as the defaults of its entries (``_spec.INHERITED``). Their
+    at task level as the defaults of its entries (``_model.spec.INHERITED``). Their
     type, choices and default are written here once. The descriptions are
     overlay_mount's; overlay_mounts gives each option a short description of
     its own, which Ansible merges over the one here.

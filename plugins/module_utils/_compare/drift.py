@@ -92,7 +92,7 @@ def declared_drift(decl: Any, persist: Optional[str], extras: Sequence[str], boo
                    persisted: Mapping[str, Any], defaults: Mapping[str, Any]) -> List[Dict[str, Any]]:
     """Drift of one overlay_mount declaration against the live host and what is persisted.
 
-    ``decl`` is a ``_declaration.Declaration``; ``persisted`` is the
+    ``decl`` is a ``_model.declaration.Declaration``; ``persisted`` is the
     module's ``persisted`` result (before the task), whose part for each
     backend ``persist`` names is read through that backend.
     """

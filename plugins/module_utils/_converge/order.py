@@ -103,7 +103,7 @@ def prune_targets(declared_paths: Sequence[str], found: Mapping[str, Any]) -> Di
     """Managed overlays that left the list: ``{path: {backend name: [locations]}}``.
 
     ``found`` maps a backend's name to ``{location: {mount point: [configs]}}``
-    (``_backends.scan``). Only configs marked as written by this collection
+    (``_persist.registry.scan``). Only configs marked as written by this collection
     count.
     """
     declared = {posixpath.normpath(p) for p in declared_paths}

@@ -27,7 +27,7 @@ Measured on util-linux 2.38.1 / systemd 252, what follows from that:
 * A backslash in a layer path cannot be written for both: libmount passes
   ``\\\\`` to the kernel (which reads one ``\\``), the generator turns it into
   ``\\`` (which the kernel drops). Such paths are refused; a systemd mount unit
-  (see ``_systemd``) carries them fine.
+  (see ``_formats.unit_syntax``) carries them fine.
 * A double quote in a layer path makes mount(8) fail; refused.
 * A line break cannot be carried by the generated unit; refused everywhere.
   Nor can a mount point that ends in whitespace or a backslash (the

@@ -13,12 +13,12 @@ as systemd 252 reads it (checked with ``systemd-analyze verify``):
   (``:func:`check_unit_value```).
 * ``Where=`` and ``Options=`` take the rest of the line literally (no quotes,
   no C escapes); systemd hands ``Options=`` to mount(8) as ``-o``, so it has
-  fstab's option syntax (see ``_optstring.format_mount_options``), and backslashes
+  fstab's option syntax (see ``_formats.mount_data.format_mount_options``), and backslashes
   in layer paths work here, unlike in fstab.
 * ``RequiresMountsFor=`` is a list of words: whitespace separates them, and
   single or double quotes and backslashes are special. A path with any of
   those is double-quoted, with ``\\`` and ``"`` backslash-escaped inside;
-  ``_optstring.split_unit_words`` reads it back.
+  ``_formats.mount_data.split_unit_words`` reads it back.
 """
 
 import string
@@ -179,7 +179,7 @@ def parse_unit(text: str) -> Dict[str, Any]:
 
     Returns a dict with ``managed`` (the first line is :data:`MANAGED_MARKER`),
     ``description``, ``what``, ``where``, ``type`` (None when absent), the
-    keys of ``_optstring.parse_overlay_options`` for ``Options=``, with
+    keys of ``_formats.mount_data.parse_overlay_options`` for ``Options=``, with
     ``requires_mounts_for`` taken from ``RequiresMountsFor=`` and then from any
     ``x-systemd.requires-mounts-for`` in Options= (systemd-fstab-generator
     writes both), each path once, and ``wanted_by``.

@@ -311,7 +311,7 @@ def mount_fsconfig(module: Any) -> Optional[bool]:
     """Whether this host's mount(8), which mounts fstab lines and units at boot, uses fsconfig().
 
     Read once per run from the feature list ``mount -V`` prints (see
-    ``_fstab.mount_uses_fsconfig``); None when there is no mount(8) or it
+    ``_formats.fstab_syntax.mount_uses_fsconfig``); None when there is no mount(8) or it
     prints no such list.
     """
     if "result" not in _MOUNT_FSCONFIG:

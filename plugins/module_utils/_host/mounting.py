@@ -228,7 +228,7 @@ def prepare_links(directory: str, lowerdir: Sequence[str],
 
     Returns the relative names, in layer order. The directory and its parent
     must be root's alone, and only numbered links are ever removed
-    (``_safepath.prepare_links``).
+    (``_host.safe_paths.prepare_links``).
     """
     _safepath.prepare_links(directory, list(lowerdir) + list(datadir))
     return _link_names(lowerdir, datadir)

@@ -249,13 +249,13 @@ def make_dirs(path: str, mode: Optional[int] = None, uid: Optional[int] = None, 
               field: str = "path") -> List[str]:
     """Create ``path`` and missing parents; return the dirs created, outermost first.
 
-    fd-relative and without following links (see ``_safepath.make_dirs``).
+    fd-relative and without following links (see ``_host.safe_paths.make_dirs``).
     """
     return _safepath.make_dirs(path, mode, uid, gid, field)
 
 
 def workdir_listing(workdir: str) -> Optional[Dict[str, List[str]]]:
-    """The names ``_declaration.check_workdir`` looks at, or None when the work dir is missing."""
+    """The names ``_model.refusals.check_workdir`` looks at, or None when the work dir is missing."""
     try:
         top = os.listdir(workdir)
     except OSError:
@@ -345,7 +345,7 @@ def _name_to_handle(path):
 
 def upper_facts(decl: Any, entries: Sequence[MountEntry], live: Optional[Mapping[str, Any]],
                 userxattr: bool = False) -> Dict[str, Any]:
-    """What ``_safety.check_upper`` needs to know about the declared upper and work dirs."""
+    """What ``_host.upper_safety.check_upper`` needs to know about the declared upper and work dirs."""
     facts = {}
     upper, work = decl.upperdir, decl.workdir
     if upper is None:

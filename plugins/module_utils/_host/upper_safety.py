@@ -5,7 +5,7 @@
 
 The kernel answers these cases with a bare errno (EBUSY, ESTALE, EINVAL) and
 a line in dmesg; we find them before mounting and say what is wrong and what
-to do about it. The facts come from ``_host.upper_facts``.
+to do about it. The facts come from ``_host.system.upper_facts``.
 """
 
 import posixpath
@@ -40,7 +40,7 @@ def _overlay_facts(entry, exists):
 
     Kept on the entry when no path of it is relative (``exists`` then plays
     no part): a batch checks every overlay it mounts against every live
-    one, and mountinfo hands out the same entries again (``_mountinfo.parse``).
+    one, and mountinfo hands out the same entries again (``_formats.mountinfo.parse``).
     """
     derived = entry.derived
     if derived is not None and "shared" in derived:

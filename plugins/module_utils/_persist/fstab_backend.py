@@ -7,7 +7,7 @@
 once to plan (check mode, diff) and again on the text it reads under the
 lock, where a concurrent run may have changed other lines meanwhile. Lines of
 other mount points are never touched; a line this collection wrote carries
-``_fstab.MANAGED_OPTION``.
+``_formats.fstab_syntax.MANAGED_OPTION``.
 """
 
 import functools

@@ -16,7 +16,9 @@ never act on a view of the host that the other one has changed.
 
 import fcntl
 import os
-from typing import Any, Dict, List, Optional
+import stat
+import time
+from typing import Any, Dict, List, Optional, Sequence
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host import files
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host import safe_paths
@@ -27,6 +29,8 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors imp
 #: world-writable /run/lock, where another user could plant the file first).
 LOCK_DIRS = ("/run",)
 LOCK_NAME = "overlayfs-mounts.lock"
+#: How long a run waits for another run's lock before it gives up, in seconds.
+LOCK_WAIT = 300
 
 
 class HostLock:
@@ -39,9 +43,10 @@ class HostLock:
     through another run's change.
     """
 
-    def __init__(self, shared: bool = False, dirs=LOCK_DIRS) -> None:
+    def __init__(self, shared: bool = False, dirs: Sequence[str] = LOCK_DIRS, wait: float = LOCK_WAIT) -> None:
         self.shared = shared
         self.dirs = dirs
+        self.wait = wait
         self.fd: Optional[int] = None
 
     def path(self) -> Optional[str]:
@@ -55,9 +60,8 @@ class HostLock:
         path = self.path()
         if path is None:
             return self
-        flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
-        if not self.shared:
-            flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+        flags = os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+        flags |= os.O_RDONLY if self.shared else os.O_RDWR | os.O_CREAT
         try:
             self.fd = os.open(path, flags, 0o600)
         except FileNotFoundError:
@@ -66,14 +70,66 @@ class HostLock:
             raise OverlayError(
                 "cannot open the host lock %s (%s): it must be a regular file of root's; remove "
                 "whatever is there and run again" % (path, error.strerror))
-        fcntl.flock(self.fd, fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX)
+        if not stat.S_ISREG(os.fstat(self.fd).st_mode):
+            self.release()
+            raise OverlayError(
+                "the host lock %s is not a regular file: remove whatever is there and run again" % path)
+        self._wait(path)
         return self
+
+    def _wait(self, path: str) -> None:
+        """Take the lock, waiting at most :attr:`wait` seconds for the run that holds it."""
+        operation = fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX
+        deadline, pause = time.monotonic() + self.wait, 0.01
+        while True:
+            try:
+                fcntl.flock(self.fd, operation | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(pause)
+                pause = min(pause * 2, 0.25)
+        holders = lock_holders(os.fstat(self.fd))
+        os.close(self.fd)
+        self.fd = None
+        raise OverlayError(
+            "waited %g s for the host lock %s, which another run of this collection holds%s; "
+            "run again when it is done, or stop it if it hangs"
+            % (self.wait, path, " (%s)" % ", ".join(holders) if holders else ""))
 
     def release(self) -> None:
         if self.fd is not None:
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = None
+
+
+def lock_holders(st: os.stat_result, locks: str = "/proc/locks") -> List[str]:
+    """``pid N (command)`` of each process /proc/locks shows holding a lock on the file ``st``."""
+    wanted = "%02x:%02x:%d" % (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+    try:
+        with open(locks) as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        fields = line.split()
+        if "->" in fields or len(fields) < 6 or fields[5] != wanted:
+            continue  # "->": a waiter, not a holder
+        found.append("pid %s (%s)" % (fields[4], _command(fields[4])))
+    return found
+
+
+def _command(pid: str) -> str:
+    try:
+        with open("/proc/%s/cmdline" % pid, "rb") as handle:
+            words = handle.read().decode("utf-8", "replace").replace("\0", " ").split()
+    except OSError:
+        return "?"
+    command = " ".join(words)
+    return (command[:77] + "...") if len(command) > 80 else (command or "?")
 
 
 class Host:

@@ -4,11 +4,10 @@
 """What the playbook benchmarks share: namespace, scratch overlays, checks, timed runs.
 
 Used by ``role_vs_loop.py`` (50 overlays, against a loop of
-ansible.posix.mount) and ``scale.py`` (10 to 1,000 overlays, growth and
-profile). Benchmarks only; nothing here is part of the collection.
+ansible.posix.mount) and ``scale.py`` (10 to 1,000 overlays, growth,
+floor and profile, optionally side by side with an earlier revision).
+Benchmarks only; nothing here is part of the collection.
 """
-
-from __future__ import absolute_import, division, print_function
 
 import json
 import os
@@ -41,6 +40,19 @@ def reexec_in_namespace(script):
     os.execvpe("unshare", command + sys.argv[1:], env)
 
 
+def private_run():
+    """An empty tmpfs on /run, in this private mount namespace only (call after ``reexec_in_namespace``).
+
+    The collection's modules take the host lock in /run; with /run of its
+    own, the benchmark's runs never wait for a lock that other runs of the
+    collection on the machine (a test suite, say) hold, and do not make
+    them wait.
+    """
+    if os.environ.get(NS_FLAG) != "1":
+        raise RuntimeError("private_run() outside the benchmark's private mount namespace")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=755,nosuid,nodev", "bench-run", "/run"], check=True)
+
+
 def find_venv(explicit):
     candidates = [explicit] if explicit else [os.path.join(REPO, ".venv"), "/tmp/probe-venv"]
     for venv in candidates:
@@ -61,6 +73,41 @@ def collections_path(kind, work):
         os.makedirs(os.path.join(root, "ansible_collections", namespace))
         os.symlink(source, os.path.join(root, "ansible_collections", namespace, name))
     return root
+
+
+#: What ``exported_collections`` takes from a revision: enough for the role and its module to be found.
+EXPORTED = ("galaxy.yml", "meta", "plugins", "roles", "playbooks")
+
+
+def _git(*args, **kwargs):
+    return subprocess.run(["git", "-C", REPO] + list(args), stdout=subprocess.PIPE, check=False, **kwargs)
+
+
+def exported_collections(rev, work, name="baseline"):
+    """``(collections path, short commit)``: overlayfs.mounts as revision ``rev`` of this repository has it.
+
+    ``git archive`` writes the revision's collection (the parts in
+    :data:`EXPORTED` it has) into ``work/NAME/ansible_collections/
+    overlayfs/mounts``; ansible.posix is linked beside it, as in
+    :func:`collections_path`.
+    """
+    if not os.path.isdir(POSIX):
+        sys.exit("ansible.posix is missing from %s: run scripts/bootstrap.sh" % CACHE_COLLECTIONS)
+    found = _git("rev-parse", "--short", "--verify", "--quiet", rev + "^{commit}", universal_newlines=True)
+    if found.returncode != 0:
+        sys.exit("%s is not a commit of %s" % (rev, REPO))
+    commit = found.stdout.strip()
+    names = set(_git("ls-tree", "--name-only", commit, universal_newlines=True).stdout.split())
+    root = os.path.join(work, name)
+    collection = os.path.join(root, "ansible_collections", "overlayfs", "mounts")
+    os.makedirs(collection)
+    archive = _git("archive", "--format=tar", commit, *[part for part in EXPORTED if part in names])
+    if archive.returncode != 0:
+        sys.exit("git archive %s failed" % commit)
+    subprocess.run(["tar", "-x", "-C", collection], input=archive.stdout, check=True)
+    os.makedirs(os.path.join(root, "ansible_collections", "ansible"))
+    os.symlink(POSIX, os.path.join(root, "ansible_collections", "ansible", "posix"))
+    return root, commit
 
 
 def declare(root, count):

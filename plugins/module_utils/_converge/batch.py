@@ -23,6 +23,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.order i
     prune_targets,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.session import BatchSession
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import Declaration
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec import INHERITED, entry_spec
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import registry
@@ -38,11 +39,12 @@ def run_batch(module: Any, host: Any = None, backends: Any = None) -> Tuple[Dict
     results: List[Any] = [None] * len(entries)
     provided: List[str] = []
     with BatchSession(module, settle, host, backends) as session:
+        declared = [_declare(session, params) for params in entries]
         if not session.check_mode:
-            session.verified_lines = _preverify(session, entries)
+            session.verified_lines = _preverify(session, declared)
         try:
             for index in order:
-                results[index] = run_entry(session, entries[index], provided)
+                results[index] = run_entry(session, entries[index], provided, declared[index])
                 if entries[index]["state"] in ("mounted", "present"):
                     provided.append(session.realpath(entries[index]["path"]))
         finally:
@@ -51,15 +53,19 @@ def run_batch(module: Any, host: Any = None, backends: Any = None) -> Tuple[Dict
     return _batch_result(module, entries, order, results, pruned)
 
 
-def _preverify(session: Any, entries: Sequence[Dict[str, Any]]) -> frozenset:
+def _declare(session: Any, params: Dict[str, Any]) -> Any:
+    """The declaration of one entry, or the OverlayError that refuses it (raised when the entry runs)."""
+    try:
+        return registry.declare(params, session.backends)
+    except OverlayError as error:
+        return error
+
+
+def _preverify(session: Any, declared: Sequence[Any]) -> frozenset:
     """Every fstab line the batch plans, checked with one findmnt run."""
     facts, lines = session.facts(), {}
-    for params in entries:
-        try:
-            declared = registry.declare(params, session.backends)
-        except OverlayError:
-            continue  # the entry's own run reports it
-        found = planned_line(declared, facts, session.realpath)
+    for decl in declared:
+        found = planned_line(decl, facts, session.realpath) if isinstance(decl, Declaration) else None
         if found:
             lines[found[0]] = found[1]
     return frozenset(session.host.preverify_lines(session.module, lines))
@@ -80,10 +86,16 @@ def _batch_result(module, entries, order, results, pruned):
     return out, [r for r in everything if r.get("failed")]
 
 
-def run_entry(session: Any, params: Dict[str, Any], provided: Sequence[str] = ()) -> Dict[str, Any]:
-    """overlay_mount's result for one entry; a failure becomes a failed result."""
+def run_entry(session: Any, params: Dict[str, Any], provided: Sequence[str] = (),
+              declared: Any = None) -> Dict[str, Any]:
+    """overlay_mount's result for one entry; a failure becomes a failed result.
+
+    ``declared``: the entry's declaration, or the OverlayError that refused it.
+    """
     try:
-        result = converge(session, params, provided)
+        if isinstance(declared, OverlayError):
+            raise declared
+        result = converge(session, params, provided, declared)
     except OverlayError as error:
         result = dict(error.details, failed=True, changed=False, msg=error.message)
     result["path"] = params["path"]

@@ -108,13 +108,17 @@ class Entry:
         return [p for p in (decl.path, decl.upperdir, decl.workdir, root) if p]
 
 
-def converge(session: Any, params: Dict[str, Any], provided: Sequence[str] = ()) -> Dict[str, Any]:
+def converge(session: Any, params: Dict[str, Any], provided: Sequence[str] = (),
+             declared: Optional[Declaration] = None) -> Dict[str, Any]:
     """Carry out one overlay declaration and return its result dict.
 
     ``provided``: the mount points earlier entries of a batch set up, which
-    in check mode do not exist yet but may be this overlay's layers.
+    in check mode do not exist yet but may be this overlay's layers;
+    ``declared``: ``params`` declared already (a batch declares every entry
+    first, to check all their fstab lines at once).
     """
-    declared = registry.declare(params, session.backends)
+    if declared is None:
+        declared = registry.declare(params, session.backends)
     entry = Entry(declared, session)
     observe(session, entry, provided)
     plan(session, entry)

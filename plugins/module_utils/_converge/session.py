@@ -21,8 +21,10 @@ read and writes each fstab once per group. A session is a context manager;
 closing it settles the last group, then releases the lock.
 """
 
+import posixpath
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.order import ancestors
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.pending import PendingMounts
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.port import Host
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.facts import HostFacts
@@ -44,7 +46,9 @@ class Session:
         self._mountinfo: Optional[list] = None
         self._defaults: Optional[dict] = None
         self._facts: Optional[HostFacts] = None
-        self._memo: Dict[Any, Any] = {}
+        self._memo: Dict[Any, str] = {}
+        self._below: Dict[str, set] = {}  # a path: the keys of the resolutions at or below it
+        self._followed: set = set()  # the keys of the resolutions that followed a symlink
         self._lock = lock
         self._owns_lock = lock is None
 
@@ -100,36 +104,58 @@ class Session:
             self._facts = HostFacts(host.lowerdir_plus(), host.mount_fsconfig(self.module), host.systemd_booted())
         return self._facts
 
-    def _remembered(self, key: Any, compute: Callable[[], Any]) -> Any:
-        """``compute()``, kept under ``key`` until this run changes the host.
+    def _remembered(self, key: Any, path: str, compute: Callable[[], str]) -> str:
+        """``compute()``, the resolution of ``path``, kept under ``key`` until a change can alter it.
 
         A batch resolves the same paths when it checks its fstab lines, when
-        each entry is declared and when its live mount is read. A
-        computation that raised is not kept, so it is made (and raises)
-        again next time.
+        each entry is declared and when its live mount is read, and every
+        entry names the same fstab, unit dir, links dir and often the same
+        base layer. A resolution that followed no symlink depends only on
+        the dirs along the path itself, so it is kept until a change is made
+        at or above it (:meth:`changed`); one that followed a symlink may
+        depend on any dir, and is dropped at every change. A computation
+        that raised is not kept, so it is made (and raises) again next time.
         """
         self.hold()
         found = self._memo.get(key)
         if found is None:
             found = self._memo[key] = compute()
+            plain = posixpath.normpath(path)
+            if found != plain:
+                self._followed.add(key)
+            else:
+                for parent in ancestors(plain):
+                    self._below.setdefault(parent, set()).add(key)
         return found
 
     def realpath(self, path: str) -> str:
-        """os.path.realpath (asked of the kernel), once per path until this run changes the host."""
-        return self._remembered(path, lambda: self.host.realpath(path))
+        """os.path.realpath (asked of the kernel), once per path until a change can alter it."""
+        return self._remembered(path, path, lambda: self.host.realpath(path))
 
     def resolve_safely(self, field: str, path: str) -> str:
-        """``_host.safe_paths.resolve_safely``, once per path until this run changes the host."""
-        return self._remembered(("safe", path), lambda: self.host.resolve_safely(field, path))
+        """``_host.safe_paths.resolve_safely``, once per path until a change can alter it."""
+        return self._remembered(("safe", path), path, lambda: self.host.resolve_safely(field, path))
 
-    def changed(self, mountinfo: Optional[list] = None) -> None:
+    def changed(self, mountinfo: Optional[list] = None, paths: Optional[List[str]] = None) -> None:
         """The host changes now: drop the reads a change makes stale (mountinfo, resolved paths).
 
-        ``mountinfo`` is a read made after the change. The overlay module's
-        defaults and the host facts stay: mounting changes neither.
+        ``mountinfo`` is a read made after the change. ``paths``: where the
+        change is made (a mount point, a created dir, a written file); the
+        resolutions of paths at or below them, and every one that followed a
+        symlink, are dropped. Without ``paths`` every resolution is. The
+        overlay module's defaults and the host facts stay: mounting changes
+        neither.
         """
         self._mountinfo = mountinfo
-        self._memo = {}
+        if paths is None:
+            self._memo, self._below, self._followed = {}, {}, set()
+            return
+        for key in self._followed:
+            self._memo.pop(key, None)
+        self._followed = set()
+        for path in paths:
+            for key in self._below.pop(posixpath.normpath(path), ()):
+                self._memo.pop(key, None)
 
     def saw(self, mountinfo: Optional[list], unless_read: bool = False) -> None:
         """``mountinfo`` shows the host as it is now: keep it for the next entry.

@@ -31,7 +31,7 @@ KindedUndo = Tuple[str, Callable[[], Any]]
 def carry_out(session: Any, entry: Any) -> None:
     """Act on ``entry``'s plan, then verify its mount now or leave it to the group."""
     entries = session.mountinfo() if session.grouped else None
-    session.changed()  # this entry changes the host: read afresh next time
+    session.changed(paths=touched(entry))  # this entry changes the host there: read afresh next time
     act(session, entry)
     if entry.unverified or entry.ctx.deferred:
         session.join(entry, entry.unverified)
@@ -41,6 +41,16 @@ def carry_out(session: Any, entry: Any) -> None:
             # Only the new mount is missing from that read; an entry that meets
             # it waits for its group's check, which reads mountinfo again.
             session.saw(entries, unless_read=True)
+
+
+def touched(entry: Any) -> List[str]:
+    """Where ``entry``'s plan changes the host: each action's path, and where a unit or links are written, their dir."""
+    paths = [entry.decl.path]
+    for step in entry.plan["actions"]:
+        paths.append(step["path"])
+        if step["action"] in ("write_unit", "write_links"):
+            paths.append(os.path.dirname(step["path"]))  # made when missing
+    return paths
 
 
 @contextlib.contextmanager

@@ -93,22 +93,25 @@ def _entry_matches(entry, decl, fsconfig=None):
         decl.lowerdir, decl.upperdir, decl.workdir, decl.datadir))
 
 
-def edit_fstab(text: str, decl: Declaration, keep: bool, facts: Optional[HostFacts] = None) -> Tuple[str, Dict[str, Any]]:
+def edit_fstab(text: str, decl: Declaration, keep: bool, facts: Optional[HostFacts] = None,
+               render: Optional[Callable[[], Rendered]] = None) -> Tuple[str, Dict[str, Any]]:
     """The new fstab text for ``decl``: its overlay entry set (``keep``) or removed.
 
     Returns ``(new_text, info)``; ``info`` has ``duplicates`` (extra entries
     for the same mount point that were collapsed), ``removed`` and ``notes``
-    (sentences about the line written, shown as warnings). Lines of
+    (sentences about the line written, shown as warnings); ``render``
+    returns the line (:func:`fstab_line` by default), when one must be
+    written. Lines of
     other mount points are never touched. A non-overlay entry for the same
     mount point is an error when the overlay is to be written.
     """
     lines = _fstab.parse(text)
-    new_lines, info = edit_lines(lines, decl, keep, facts)
+    new_lines, info = edit_lines(lines, decl, keep, facts, render)
     return (text if new_lines is lines else _fstab.render(new_lines)), info
 
 
-def edit_lines(lines: List[Any], decl: Declaration, keep: bool,
-               facts: Optional[HostFacts] = None) -> Tuple[List[Any], Dict[str, Any]]:
+def edit_lines(lines: List[Any], decl: Declaration, keep: bool, facts: Optional[HostFacts] = None,
+               render: Optional[Callable[[], Rendered]] = None) -> Tuple[List[Any], Dict[str, Any]]:
     """:func:`edit_fstab` on parsed lines: ``(new_lines, info)``, ``lines`` itself when unchanged.
 
     A batch makes the edits of many overlays one after the other on the same
@@ -131,7 +134,7 @@ def edit_lines(lines: List[Any], decl: Declaration, keep: bool,
         # Keep the user's own spelling of an equivalent line; drop duplicates.
         new_lines, info["duplicates"] = _fstab.replace_entry(lines, path, entries[0].raw)
         return new_lines, info
-    line, info["notes"] = fstab_line(decl, facts)
+    line, info["notes"] = render() if render is not None else fstab_line(decl, facts)
     new_lines, info["duplicates"] = _fstab.set_entry(lines, path, line)
     return new_lines, info
 
@@ -202,7 +205,7 @@ def _edit_together(current, members):
         if current is None and not backend.keep:
             continue
         try:
-            new_lines, _info = edit_lines(lines, backend.decl, backend.keep, backend.facts)
+            new_lines, _info = edit_lines(lines, backend.decl, backend.keep, backend.facts, backend.rendered)
         except OverlayError as error:
             failed.append((entry, error))
             continue
@@ -282,6 +285,7 @@ class FstabBackend(Backend):
         self.path = decl.fstab
         self.before = self.after = None
         self.info = {"duplicates": 0, "removed": 0, "notes": []}
+        self._rendered: Optional[Rendered] = None
 
     def read(self, touch: bool) -> None:
         if touch and not os.path.isdir(os.path.dirname(self.path) or "."):
@@ -291,7 +295,7 @@ class FstabBackend(Backend):
         self.before = self.after = files.read_text_again(self.path)
 
     def _edit(self, text):
-        return edit_fstab(text or "", self.decl, self.keep, self.facts)
+        return edit_fstab(text or "", self.decl, self.keep, self.facts, self.rendered)
 
     def plan(self, keep: bool) -> List[str]:
         self.keep = keep
@@ -369,8 +373,14 @@ class FstabBackend(Backend):
             ctx.result["backup_file"] = backup_file
         return lambda: self._restore(ctx.module, new, current)
 
-    def _line(self):
-        return fstab_line(self.decl, self.facts).text
+    def rendered(self) -> Rendered:
+        """This overlay's fstab line and its notes, rendered once (:func:`fstab_line`)."""
+        if self._rendered is None:
+            self._rendered = fstab_line(self.decl, self.facts)
+        return self._rendered
+
+    def _line(self) -> str:
+        return self.rendered().text
 
     def release(self) -> None:
         self.before = self.after = None

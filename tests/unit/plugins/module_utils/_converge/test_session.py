@@ -164,6 +164,32 @@ def test_paths_resolved_once_until_the_host_changes(session, realpaths):
     assert realpaths == ["/srv/m"] * 3
 
 
+@pytest.mark.parametrize("where, kept", [
+    ("/srv/other", True),  # a change beside the path: its resolution stands
+    ("/srv/m/deeper", True),  # below it: the dirs along the path are the same
+    ("/srv/m", False),  # at it (a mount there)
+    ("/srv", False),  # above it (a dir created, a mount on a parent)
+    ("/", False),
+])
+def test_a_change_drops_the_resolutions_at_or_below_it(session, realpaths, where, kept):
+    session.realpath("/srv/m")
+    session.resolve_safely("path", "/srv/m")
+    session.changed(paths=[where])
+    session.realpath("/srv/m")
+    session.resolve_safely("path", "/srv/m")
+    assert realpaths == ["/srv/m", "/srv/m"] * (1 if kept else 2)
+
+
+def test_a_resolution_through_a_symlink_is_dropped_at_every_change(host, session, realpaths):
+    host.symlinks["/srv/current"] = "/data/rel/v1"
+    assert session.realpath("/srv/current/layer") == "/data/rel/v1/layer"
+    session.realpath("/srv/plain")
+    session.changed(paths=["/elsewhere"])
+    session.realpath("/srv/current/layer")
+    session.realpath("/srv/plain")
+    assert realpaths == ["/srv/current/layer", "/srv/plain", "/srv/current/layer"]
+
+
 def test_a_resolution_that_raised_is_made_again(host, session):
     calls = []
 

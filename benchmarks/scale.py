@@ -452,8 +452,6 @@ LAYOUTS = [
     ("one session per run (module_utils in subpackages)", ("entry.py", "converge"), [
         ("arguments: AnsibleModule and its spec", [("basic.py", "__init__", "main")]),
         ("kernel: overlay module, modules-load file", [("kernel_module.py", "ensure_overlay", None)]),
-        ("batch: host facts (mount -V), plan every line, one findmnt --verify",
-         [("batch.py", "_preverify", "run_batch")]),
         ("batch: order (apply_order)", [("order.py", "apply_order", "run_batch")]),
         ("per overlay: declare (the typed declaration, pure)", [("registry.py", "declare", "converge")]),
         ("per overlay: observe (safe paths, host checks, mountinfo, backends read fstab/unit)",
@@ -467,7 +465,7 @@ LAYOUTS = [
         ("per overlay: verify (mountinfo after the mount)", [("steps.py", "verify", "_mount")]),
         ("group: verify (one mountinfo read, then each mount)",
          [("system.py", "read_mountinfo", "settle"), ("steps.py", "verify", "settle")]),
-        ("group: fstab write (re-read, every edit, findmnt, one write)",
+        ("group: fstab write (re-read, every edit, one findmnt for the new lines, one write)",
          [("fstab_backend.py", "write_together", "settle")]),
         ("result: invocation (the arguments as declared)", [("spec.py", "invocation", "main")]),
         ("result: exit_json", [("basic.py", "exit_json", "main")]),

@@ -5,8 +5,8 @@
 
 Entries run in ``order.apply_order``, each exactly as one overlay_mount task
 (``entry.converge``), in one ``session.BatchSession``: the host reads are
-shared, every planned fstab line is checked with one findmnt run first, and
-mounts are verified and fstab written per group (:func:`settle`). Managed
+shared, and mounts are verified and fstab written per group (:func:`settle`),
+the group's new fstab lines checked with one findmnt run. Managed
 overlays that left the list are pruned after, under the same host lock.
 """
 
@@ -23,11 +23,9 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.order i
     prune_targets,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.session import BatchSession
-from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import Declaration
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec import INHERITED, entry_spec
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import registry
-from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.fstab_backend import planned_line
 
 
 def run_batch(module: Any, host: Any = None, backends: Any = None) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
@@ -39,36 +37,15 @@ def run_batch(module: Any, host: Any = None, backends: Any = None) -> Tuple[Dict
     results: List[Any] = [None] * len(entries)
     provided: List[str] = []
     with BatchSession(module, settle, host, backends) as session:
-        declared = [_declare(session, params) for params in entries]
-        if not session.check_mode:
-            session.verified_lines = _preverify(session, declared)
         try:
             for index in order:
-                results[index] = run_entry(session, entries[index], provided, declared[index])
+                results[index] = run_entry(session, entries[index], provided)
                 if entries[index]["state"] in ("mounted", "present"):
                     provided.append(session.realpath(entries[index]["path"]))
         finally:
             session.settle()  # every mount of the batch is verified, whatever happened meanwhile
         pruned = _prune(session, [e["path"] for e in entries], defaults, entries) if p["prune"] else []
     return _batch_result(module, entries, order, results, pruned)
-
-
-def _declare(session: Any, params: Dict[str, Any]) -> Any:
-    """The declaration of one entry, or the OverlayError that refuses it (raised when the entry runs)."""
-    try:
-        return registry.declare(params, session.backends)
-    except OverlayError as error:
-        return error
-
-
-def _preverify(session: Any, declared: Sequence[Any]) -> frozenset:
-    """Every fstab line the batch plans, checked with one findmnt run."""
-    facts, lines = session.facts(), {}
-    for decl in declared:
-        found = planned_line(decl, facts, session.realpath) if isinstance(decl, Declaration) else None
-        if found:
-            lines[found[0]] = found[1]
-    return frozenset(session.host.preverify_lines(session.module, lines))
 
 
 def _batch_result(module, entries, order, results, pruned):
@@ -86,16 +63,10 @@ def _batch_result(module, entries, order, results, pruned):
     return out, [r for r in everything if r.get("failed")]
 
 
-def run_entry(session: Any, params: Dict[str, Any], provided: Sequence[str] = (),
-              declared: Any = None) -> Dict[str, Any]:
-    """overlay_mount's result for one entry; a failure becomes a failed result.
-
-    ``declared``: the entry's declaration, or the OverlayError that refused it.
-    """
+def run_entry(session: Any, params: Dict[str, Any], provided: Sequence[str] = ()) -> Dict[str, Any]:
+    """overlay_mount's result for one entry; a failure becomes a failed result."""
     try:
-        if isinstance(declared, OverlayError):
-            raise declared
-        result = converge(session, params, provided, declared)
+        result = converge(session, params, provided)
     except OverlayError as error:
         result = dict(error.details, failed=True, changed=False, msg=error.message)
     result["path"] = params["path"]

@@ -96,10 +96,6 @@ class Entry:
     def backends(self) -> List[Any]:
         return self.seen.backends if self.seen is not None else []
 
-    @property
-    def verified_lines(self) -> frozenset:
-        return self.session.verified_lines
-
     def meeting_paths(self) -> List[str]:
         """The paths at which a pending mount of this entry meets others (``pending.PendingMounts``)."""
         decl = self.decl
@@ -108,23 +104,19 @@ class Entry:
         return [p for p in (decl.path, decl.upperdir, decl.workdir, root) if p]
 
 
-def converge(session: Any, params: Dict[str, Any], provided: Sequence[str] = (),
-             declared: Optional[Declaration] = None) -> Dict[str, Any]:
+def converge(session: Any, params: Dict[str, Any], provided: Sequence[str] = ()) -> Dict[str, Any]:
     """Carry out one overlay declaration and return its result dict.
 
     ``provided``: the mount points earlier entries of a batch set up, which
-    in check mode do not exist yet but may be this overlay's layers;
-    ``declared``: ``params`` declared already (a batch declares every entry
-    first, to check all their fstab lines at once).
+    in check mode do not exist yet but may be this overlay's layers.
     """
-    if declared is None:
-        declared = registry.declare(params, session.backends)
+    declared = registry.declare(params, session.backends)
     entry = Entry(declared, session)
     observe(session, entry, provided)
     plan(session, entry)
     if entry.seen.touch and not session.check_mode:
         for backend in entry.backends:
-            backend.clean_stale()  # what a killed run left (files whose writer is gone)
+            session.clean_stale(backend.stale_file())
     if session.check_mode or not entry.plan["actions"]:
         return entry.result
     steps.carry_out(session, entry)

@@ -42,13 +42,13 @@ class Session:
         self.module = module
         self.host = host if host is not None else Host()
         self.backends = tuple(backends if backends is not None else registry.BACKENDS)
-        self.verified_lines: frozenset = frozenset()
         self._mountinfo: Optional[list] = None
         self._defaults: Optional[dict] = None
         self._facts: Optional[HostFacts] = None
         self._memo: Dict[Any, str] = {}
         self._below: Dict[str, set] = {}  # a path: the keys of the resolutions at or below it
         self._followed: set = set()  # the keys of the resolutions that followed a symlink
+        self._cleaned: set = set()  # the files whose stale temp files were removed
         self._lock = lock
         self._owns_lock = lock is None
 
@@ -164,6 +164,12 @@ class Session:
         """
         if mountinfo is not None and not (unless_read and self._mountinfo is not None):
             self._mountinfo = mountinfo
+
+    def clean_stale(self, path: Optional[str]) -> None:
+        """Remove the temp files a killed run left next to ``path`` (None: nothing), once per run."""
+        if path is not None and path not in self._cleaned:
+            self._cleaned.add(path)
+            self.host.clean_stale_temps(path)
 
     # Grouping (a batch) ---------------------------------------------
 

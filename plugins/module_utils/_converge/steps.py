@@ -68,8 +68,7 @@ def act(session: Any, entry: Any) -> None:
     table = dict(STEPS)
     for backend in entry.backends:
         table.update((name, _persist_step(function)) for name, function in backend.steps.items())
-    entry.ctx = StepContext(session.module, entry.decl, entry.result, grouped=session.grouped,
-                            verified_lines=session.verified_lines)
+    entry.ctx = StepContext(session.module, entry.decl, entry.result, grouped=session.grouped)
     with locked(session, entry):  # from reading the files again to the mount that follows
         try:
             for step in entry.plan["actions"]:

@@ -154,7 +154,6 @@ class Host:
     check_links_root = staticmethod(safe_paths.check_links_root)
     systemd_booted = staticmethod(files.systemd_booted)
     mount_fsconfig = staticmethod(files.mount_fsconfig)
-    preverify_lines = staticmethod(files.preverify_lines)
 
     # Changes.
     make_dirs = staticmethod(system.make_dirs)
@@ -163,6 +162,7 @@ class Host:
     unmount = staticmethod(system.unmount)
     umount2 = staticmethod(system.umount2)
     clear_volatile_marker = staticmethod(system.clear_volatile_marker)
+    clean_stale_temps = staticmethod(files.clean_stale_temps)
     systemctl = staticmethod(files.systemctl)
     directory_lock = staticmethod(files.DirectoryLock)
 

@@ -55,7 +55,7 @@ class StepContext:
     (``backup_file``); ``step``: the name the failure message gives (a step
     may rename its phase, such as ``backup``); ``grouped``: a batch, whose
     session writes a batched backend's files for many entries at once
-    (:meth:`defer`); ``verified_lines``: fstab lines findmnt already checked.
+    (:meth:`defer`).
     """
 
     module: Any
@@ -63,7 +63,6 @@ class StepContext:
     result: Dict[str, Any]
     step: str = ""
     grouped: bool = False
-    verified_lines: frozenset = frozenset()
     deferred: List[Tuple[str, "Backend"]] = dataclasses.field(default_factory=list)
 
     def defer(self, location: str, backend: "Backend") -> bool:
@@ -172,8 +171,7 @@ class Backend:
     def write_together(cls, module: Any, location: str, members: List[Tuple[Any, "Backend"]]) -> List[Tuple[Any, OverlayError]]:
         """Make the deferred writes of ``members`` (``[(entry, backend)]``) to ``location``.
 
-        Each entry has ``result`` (where a write may add keys) and
-        ``verified_lines``. Returns ``[(entry, OverlayError)]`` of the members
+        Each entry has ``result``, where a write may add keys. Returns ``[(entry, OverlayError)]`` of the members
         whose write failed. Only backends with :attr:`batched` defer their writes.
         """
         raise NotImplementedError("%s writes each entry's files itself" % cls.name)
@@ -225,8 +223,13 @@ class Backend:
         """A directory to lock while this backend edits files shared between runs, or None."""
         return None
 
-    def clean_stale(self) -> None:
-        """Remove what a killed run of this collection left behind (temp files)."""
+    def stale_file(self) -> Optional[str]:
+        """The file this backend writes, next to which a killed run may have left temp files (or None).
+
+        The session removes those whose writer is gone, once per file and
+        run, before the first change (``Session.clean_stale``).
+        """
+        return None
 
     @property
     def mounts_itself(self) -> bool:

@@ -139,22 +139,6 @@ def edit_lines(lines: List[Any], decl: Declaration, keep: bool, facts: Optional[
     return new_lines, info
 
 
-def planned_line(declared: Declaration, facts: HostFacts,
-                 realpath: Callable[[str], str] = os.path.realpath) -> Optional[Tuple[str, str]]:
-    """``(mount point, fstab line)`` the declaration ``declared`` would write, or None.
-
-    For a batch's one findmnt check of all its lines; None also when the
-    declaration is invalid, which the entry's own run reports.
-    """
-    if not declared.writes or declared.persist is not FstabBackend:
-        return None
-    try:
-        decl = declared.canonical(realpath)
-        return decl.path, fstab_line(decl, facts).text
-    except OverlayError:
-        return None
-
-
 def persisted_entries(text: str, path: str) -> List[Dict[str, Any]]:
     """The configs of every overlay fstab entry for ``path``, in file order."""
     return [entry_config(e) for e in _fstab.find_entries(_fstab.parse(text), path)]
@@ -197,9 +181,9 @@ def _edit_together(current, members):
 
     ``failed`` are ``(entry, OverlayError)`` of edits that failed now;
     ``written`` the ``(entry, backend)`` whose edit changed the text;
-    ``unchecked`` the mount points of lines the batch's findmnt run did not check.
+    ``unchecked`` the lines written, by mount point, for findmnt to check.
     """
-    failed, written, unchecked = [], [], []
+    failed, written, unchecked = [], [], {}
     lines = _fstab.parse(current or "")
     for entry, backend in members:
         if current is None and not backend.keep:
@@ -212,8 +196,8 @@ def _edit_together(current, members):
         if new_lines is not lines:
             lines = new_lines
             written.append((entry, backend))
-            if backend.keep and backend._line() not in entry.verified_lines:
-                unchecked.append(backend.decl.path)
+            if backend.keep:
+                unchecked[backend.decl.path] = backend._line()
     return _fstab.render(lines), failed, written, unchecked
 
 
@@ -333,8 +317,8 @@ class FstabBackend(Backend):
     def lock_dir(self) -> Optional[str]:
         return os.path.dirname(self.path) or "."
 
-    def clean_stale(self) -> None:
-        files.clean_stale_temps(self.path)
+    def stale_file(self) -> Optional[str]:
+        return self.path
 
     def _write(self, ctx):
         """Edit fstab again on the text read now (under the lock), check the line, write it.
@@ -361,9 +345,8 @@ class FstabBackend(Backend):
         def check(tmp):
             files.findmnt_verify(ctx.module, tmp, self.decl.path)
 
-        needs_check = self.keep and self._line() not in ctx.verified_lines
         try:
-            files.write_atomic(ctx.module, self.path, new, validate=check if needs_check else None,
+            files.write_atomic(ctx.module, self.path, new, validate=check if self.keep else None,
                                step="writing fstab")
         except Exception:
             if backup_file:  # fstab did not change: a backup of it would only mislead
@@ -391,8 +374,9 @@ class FstabBackend(Backend):
 
         Under the lock the file is read afresh and each member's edit is made
         again on it, in order, as :meth:`_write` does for one overlay; a
-        member whose edit fails now fails alone. Every line not yet checked
-        by the batch's findmnt run is checked, and the file is written once
+        member whose edit fails now fails alone. The new lines are checked
+        with one findmnt run (a line it finds fault with is checked alone in
+        the new file, which fails the write), and the file is written once
         (with one backup when any member asked for it). Where systemd runs,
         ``daemon-reload`` follows, so that its fstab generator sees the new
         lines; if that fails, the file is put back as it was. Returns the
@@ -402,9 +386,13 @@ class FstabBackend(Backend):
         path = location
         with files.DirectoryLock(os.path.dirname(path) or "."):
             current = files.read_text(path)
-            new, failed, written, unchecked = _edit_together(current, members)
+            new, failed, written, lines = _edit_together(current, members)
             if not written or new == (current or ""):
                 return failed
+            # One findmnt run for every new line; a line it finds fault with is
+            # checked alone in the new file, which fails the write (as for one overlay).
+            passed = files.preverify_lines(module, lines) if lines else set()
+            unchecked = [point for point, line in lines.items() if line not in passed]
             backup_file, reason = _write_together(module, path, new, current, written, unchecked)
             if reason is not None:
                 return failed + [(entry, reason) for entry, _backend in written]

@@ -250,8 +250,8 @@ class SystemdBackend(Backend):
             "disable_unit": self._set_enabled,
         }
 
-    def clean_stale(self) -> None:
-        files.clean_stale_temps(self.unit_path)
+    def stale_file(self) -> Optional[str]:
+        return self.unit_path
 
     @property
     def mounts_itself(self) -> bool:

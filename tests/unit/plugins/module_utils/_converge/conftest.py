@@ -185,9 +185,9 @@ class FakeHost(Host):
     def mount_fsconfig(self, module):
         return None
 
-    def preverify_lines(self, module, lines):
-        self.journal.append("preverify_lines")
-        return set(lines.values())
+    def clean_stale_temps(self, path):
+        self.journal.append("clean_stale_temps %s" % path)
+        return []
 
     def find_holders(self, mount_point, limit=50):
         return list(self.holders.get(mount_point, ()))

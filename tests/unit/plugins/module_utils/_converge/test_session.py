@@ -241,3 +241,10 @@ def test_next_entry_plans_on_the_read_made_after_a_mount(host, backend, make_mod
         converge(session, overlay_params("/srv/n", ["/srv/a", "/srv/b"]))
     reads = [entry for entry in host.journal if entry.startswith(("read_mountinfo", "mount"))]
     assert reads == ["read_mountinfo", "mount /srv/m", "read_mountinfo", "mount /srv/n", "read_mountinfo"]
+
+
+def test_stale_temps_are_cleaned_once_per_file_and_run(host, session):
+    for path in ("/etc/fstab", "/etc/fstab", None, "/etc/systemd/system/srv-m.mount"):
+        session.clean_stale(path)
+    assert [e for e in host.journal if e.startswith("clean_stale_temps")] == [
+        "clean_stale_temps /etc/fstab", "clean_stale_temps /etc/systemd/system/srv-m.mount"]

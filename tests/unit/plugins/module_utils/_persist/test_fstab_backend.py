@@ -128,11 +128,10 @@ def test_bare_cr_at_the_end_survives_add_and_remove(text):
 
 # write_together: a batch group's edits in one write ---------------------------
 
-class _Member(object):
-    """What write_together needs of a task: its checked lines and its result."""
+class _Member:
+    """What write_together needs of an entry: its result."""
 
-    def __init__(self, verified=()):
-        self.verified_lines = verified
+    def __init__(self):
         self.result = {}
 
 
@@ -143,7 +142,7 @@ def _group(fstab, booted, backup=False):
                            fstab=str(fstab), backup=backup)
         backend = FstabBackend(decl, HostFacts(True, False, booted))
         backend.keep = True
-        members.append((_Member(verified=set([backend._line()])), backend))
+        members.append((_Member(), backend))
     return members
 
 

@@ -607,7 +607,7 @@ def print_phases(counts, stats_of, top):
         print()
         print("%s under cProfile: seconds (share of main)" % label)
         print()
-        tables = dict((count, phase_table(stats_of(count, kind), count)) for count in counts)
+        tables = {count: phase_table(stats_of(count, kind), count) for count in counts}
         print("| phase | " + " | ".join("%d overlays" % c for c in counts) + " |")
         print("|---|" + "---|" * len(counts))
         labels = [row[0] for row in tables[counts[0]][0]]

@@ -115,7 +115,7 @@ def info(running, tmp_path_factory):
 
 
 def _by_path(records):
-    return dict((r["path"], r) for r in records)
+    return {r["path"]: r for r in records}
 
 
 @pytest.mark.parametrize("engine, depth", _containers())
@@ -165,7 +165,7 @@ def test_every_field_matches_inspect_and_mountinfo(engine, depth, running, info)
 
 def test_deep_and_shallow_mounts_of_both_engines_were_compared(running, info):
     _results, before, _after = info
-    deep = dict((c.name, not before[c.merged][1]["lowerdir"].startswith("/")) for c in running)
+    deep = {c.name: not before[c.merged][1]["lowerdir"].startswith("/") for c in running}
     for container in running:
         # Both engines switch to relative paths once the options would pass a page.
         assert deep[container.name] == (container.depth >= 60 if container.engine == "containers-storage"

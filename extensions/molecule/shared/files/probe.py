@@ -81,8 +81,8 @@ def read(path):
 def listing(directory):
     if not os.path.isdir(directory):
         return None
-    return dict((entry.name, read(entry.path)) for entry in os.scandir(directory)
-                if entry.is_file(follow_symlinks=False))
+    return {entry.name: read(entry.path) for entry in os.scandir(directory)
+                if entry.is_file(follow_symlinks=False)}
 
 
 def writable(directory):
@@ -99,12 +99,12 @@ def writable(directory):
 def main():
     request = json.loads(sys.argv[1])
     print(json.dumps({
-        "mounts": dict((p, findmnt(p)) for p in request.get("mounts", [])),
-        "units": dict((p, unit(p, request["unit_dir"])) for p in request.get("mounts", [])),
-        "files": dict((p, read(p)) for p in request.get("files", [])),
-        "dirs": dict((d, listing(d)) for d in request.get("dirs", [])),
+        "mounts": {p: findmnt(p) for p in request.get("mounts", [])},
+        "units": {p: unit(p, request["unit_dir"]) for p in request.get("mounts", [])},
+        "files": {p: read(p) for p in request.get("files", [])},
+        "dirs": {d: listing(d) for d in request.get("dirs", [])},
         "overlays": overlay_targets(),
-        "writable": dict((d, writable(d)) for d in request.get("write_tests", [])),
+        "writable": {d: writable(d) for d in request.get("write_tests", [])},
     }))
 
 

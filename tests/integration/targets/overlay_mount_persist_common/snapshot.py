@@ -103,9 +103,9 @@ def main(argv):
     parser.add_argument("--under", default=None)
     args = parser.parse_args(argv)
     result = {
-        "files": dict((path, _file(path)) for path in args.file),
-        "trees": dict((path, _tree(path)) for path in args.tree),
-        "lists": dict((path, _list(path)) for path in args.list),
+        "files": {path: _file(path) for path in args.file},
+        "trees": {path: _tree(path) for path in args.tree},
+        "lists": {path: _list(path) for path in args.list},
         "overlays": _overlays(args.under),
     }
     sys.stdout.write(json.dumps(result, sort_keys=True))

@@ -47,13 +47,13 @@ TASK = {"mounts": MOUNTS, "fstab": FSTAB, "unit_dir": os.path.join(BASE, "units"
 def shown(result, mounts):
     args = result["invocation"]["module_args"]
     for given, got in zip(mounts, args["mounts"]):
-        want = dict((key, value) for key, value in given.items() if value is not None)
+        want = {key: value for key, value in given.items() if value is not None}
         check(got == want, "invocation entry %s != declared %s" % (got, want))
     check(len(args["mounts"]) == len(mounts), "invocation lists %d entries" % len(args["mounts"]))
     # The task's own options are whole: given ones and defaults alike.
     check(args["fstab"] == FSTAB and args["persist"] == "fstab" and args["prune"] is False
           and args["load_module"] is False and args["backup"] is False,
-          "task options in invocation: %s" % dict((k, v) for k, v in args.items() if k != "mounts"))
+          "task options in invocation: %s" % {k: v for k, v in args.items() if k != "mounts"})
 
 
 for label, extra, changed in (("check mode", {"_ansible_check_mode": True}, True),

@@ -17,7 +17,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaratio
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec import INHERITED
 
 # The task-level settings; any inherited setting added later gets a recognisable value.
-TASK = dict((name, "task's " + name) for name in INHERITED)
+TASK = {name: "task's " + name for name in INHERITED}
 TASK.update({"state": "mounted", "persist": "fstab", "fstab": "/etc/fstab", "unit_dir": "/etc/systemd/system",
              "backup": False, "boot": True, "create_dirs": True})
 
@@ -33,11 +33,11 @@ def paths(entries):
 # ---- merged_params ------------------------------------------------------------------
 
 def test_an_entry_without_settings_takes_the_task_ones():
-    unset = dict((name, None) for name in INHERITED)
+    unset = {name: None for name in INHERITED}
     params = merged_params(dict(entry("/srv/a"), **unset), TASK)
-    assert dict((name, params[name]) for name in INHERITED) == TASK
-    missing = dict((k, v) for k, v in entry("/srv/a").items() if k not in INHERITED)
-    assert dict((name, merged_params(missing, TASK)[name]) for name in INHERITED) == TASK
+    assert {name: params[name] for name in INHERITED} == TASK
+    missing = {k: v for k, v in entry("/srv/a").items() if k not in INHERITED}
+    assert {name: merged_params(missing, TASK)[name] for name in INHERITED} == TASK
 
 
 @pytest.mark.parametrize("name, value", [

@@ -10,7 +10,7 @@ import pytest
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import Declaration
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.facts import HostFacts
-from ansible_collections.overlayfs.mounts.plugins.module_utils._model.layers import named_layers, requires_mounts_for
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.layers import requires_mounts_for
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mount_data import (
     MOUNT_DATA_MAX,
     REQUIRES_MOUNTS_FOR,
@@ -155,12 +155,6 @@ def test_relative_layers_still_need_an_absolute_upper_dir():
         fmt(["0"], "u", "/w", relative_layers=True)
 
 
-def test_named_layers_lists_every_path_top_layer_first():
-    assert named_layers(["/a", "/b"], "/u", "/w", ["/d"]) == [
-        ("lowerdir[0]", "/a"), ("lowerdir[1]", "/b"), ("datadir[0]", "/d"), ("upperdir", "/u"), ("workdir", "/w")]
-    assert named_layers(["/a"]) == [("lowerdir[0]", "/a")]
-
-
 # The one-page and per-value limits -------------------------------------------
 
 # 61 layers of 66 bytes: "lowerdir=" (9) + 61 * 66 + 60 colons = 4095 bytes, one page exactly.
@@ -281,15 +275,6 @@ def test_parse_overlay_options_of_nothing():
 
 
 # The mounts an overlay needs first -------------------------------------------
-
-@pytest.mark.parametrize("args, expected", [
-    ((["/a", "/b"],), ["/a", "/b"]),
-    ((["/a", "/b", "/a"], "/u", "/w", ["/b", "/d"]), ["/a", "/b", "/d", "/u", "/w"]),
-    ((["/a"], "/a", "/w"), ["/a", "/w"]),
-])
-def test_requires_mounts_for_lists_each_directory_once_top_layer_first(args, expected):
-    assert requires_mounts_for(*args) == expected
-
 
 @pytest.mark.parametrize("path, option", [
     ("/plain", REQUIRES_MOUNTS_FOR + "=/plain"),

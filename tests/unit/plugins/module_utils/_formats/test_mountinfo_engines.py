@@ -50,7 +50,7 @@ class Storage(object):
     def __init__(self, container):
         data = container["inspect"]
         self.root = posixpath.dirname(posixpath.dirname(data["MergedDir"]))
-        self.links = dict((self.root + "/" + k, v) for k, v in container["links"].items())
+        self.links = {self.root + "/" + k: v for k, v in container["links"].items()}
         store = posixpath.dirname(self.root)
         self.paths = set(self.links)
         self.paths.update(data["LowerDir"].split(":"))
@@ -71,7 +71,7 @@ def _relative(line):
 
 
 def test_fixtures_hold_shallow_and_deep_mounts_of_both_engines():
-    shapes = dict((i, bool(_relative(c["line"]))) for i, c in zip(IDS, CONTAINERS))
+    shapes = {i: bool(_relative(c["line"])) for i, c in zip(IDS, CONTAINERS)}
     # Docker switches to relative paths at about 75 layers, podman already at 60.
     assert shapes == {"docker-5": False, "docker-60": False, "docker-120": True,
                       "containers-storage-5": False, "containers-storage-60": True,
@@ -207,7 +207,7 @@ def test_whole_host_inventory_of_both_engines():
 
     records = gather(parse("\n".join(lines + [own])), DEFAULTS, {}, exists=exists, realpath=realpath,
                      links_root=links)
-    by_path = dict((r["path"], r) for r in records)
+    by_path = {r["path"]: r for r in records}
     assert len(records) == 7
     for container in CONTAINERS:
         record = by_path[container["inspect"]["MergedDir"]]

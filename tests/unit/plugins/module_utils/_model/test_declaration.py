@@ -9,8 +9,6 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaratio
     dir_attributes,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
-from ansible_collections.overlayfs.mounts.plugins.module_utils._model.refusals import check_host, check_layout, check_workdir
-from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinfo import parse
 
 GOOD = dict(path="/srv/merged", lowerdir=["/srv/l1", "/srv/l2"], upperdir="/srv/upper",
             workdir="/srv/work", options=[], state="mounted")
@@ -63,66 +61,6 @@ def test_injection_through_a_path_stays_a_path():
     assert decl.lowerdir[0] == "/srv/l1,upperdir=/etc"
 
 
-@pytest.mark.parametrize("changes, field, fragment", [
-    ({"lowerdir": ["/srv/l1", "/srv/l1"]}, "lowerdir[1]", "same directory as lowerdir[0]"),
-    ({"lowerdir": ["/srv/l1", "/srv/upper"]}, "upperdir", "same directory as lowerdir[1]"),
-    ({"workdir": "/srv/upper"}, "workdir", "same directory as upperdir"),
-    ({"workdir": "/srv/upper/work"}, "workdir", "inside upperdir"),
-    ({"upperdir": "/srv/work/upper"}, "upperdir", "inside workdir"),
-    ({"upperdir": "/srv/merged"}, "upperdir", "inside the mount point"),
-    ({"workdir": "/srv/merged/w"}, "workdir", "inside the mount point"),
-    ({"upperdir": "/srv/l1/upper"}, "upperdir", "overlaps lowerdir[0]"),
-    ({"lowerdir": ["/srv/upper/x", "/srv/l2"]}, "upperdir", "overlaps lowerdir[0]"),
-])
-def test_layout_errors(changes, field, fragment):
-    with pytest.raises(OverlayError) as info:
-        check_layout(_decl(**changes))
-    assert info.value.message.startswith(field)
-    assert fragment in info.value.message
-
-
-def test_mounting_over_a_lower_is_allowed():
-    check_layout(_decl(path="/srv/l1"))
-
-
-MOUNTS = parse("\n".join([
-    "22 1 254:0 / / rw - ext4 /dev/vda rw",
-    "30 22 0:30 / /srv/t rw - tmpfs tmpfs rw",
-    "40 22 0:40 / /srv/ov rw - overlay overlay rw,lowerdir=/a:/b",
-]))
-ROOT_MOUNT, TMPFS_MOUNT, OVERLAY_MOUNT = MOUNTS
-
-
-def _kinds(**changes):
-    kinds = {"/srv/merged": "dir", "/srv/l1": "dir", "/srv/l2": "dir", "/srv/upper": "dir", "/srv/work": "dir"}
-    kinds.update(dict((k.replace("_", "/"), v) for k, v in changes.items()))
-    return kinds
-
-
-def test_check_host_lists_dirs_to_create():
-    kinds = _kinds()
-    kinds["/srv/merged"] = kinds["/srv/upper"] = "missing"
-    assert check_host(_decl(), kinds, ROOT_MOUNT, ROOT_MOUNT, True) == ["/srv/merged", "/srv/upper"]
-
-
-@pytest.mark.parametrize("path, kind, create, upper_m, work_m, field, fragment", [
-    ("/srv/l2", "missing", True, ROOT_MOUNT, ROOT_MOUNT, "lowerdir[1]", "never created"),
-    ("/srv/l1", "regular file", True, ROOT_MOUNT, ROOT_MOUNT, "lowerdir[0]", "not a directory"),
-    ("/srv/merged", "regular file", True, ROOT_MOUNT, ROOT_MOUNT, "path", "mount point must be a directory"),
-    ("/srv/upper", "missing", False, ROOT_MOUNT, ROOT_MOUNT, "upperdir", "create_dirs"),
-    (None, None, True, OVERLAY_MOUNT, OVERLAY_MOUNT, "upperdir", "cannot use an overlay"),
-    (None, None, True, ROOT_MOUNT, TMPFS_MOUNT, "workdir", "same mount"),
-])
-def test_check_host_errors(path, kind, create, upper_m, work_m, field, fragment):
-    kinds = _kinds()
-    if path:
-        kinds[path] = kind
-    with pytest.raises(OverlayError) as info:
-        check_host(_decl(), kinds, upper_m, work_m, create)
-    assert info.value.message.startswith(field)
-    assert fragment in info.value.message
-
-
 @pytest.mark.parametrize("field", ["path", "upperdir", "lowerdir"])
 def test_non_utf8_path_refused(field):
     bad = b"/srv/caf\xe9".decode("utf-8", "surrogateescape")
@@ -132,33 +70,6 @@ def test_non_utf8_path_refused(field):
         from_params(**args)
     assert "not valid UTF-8" in error.value.message
     assert error.value.message.startswith(field)
-
-
-# Issue 9: a work dir holding data is refused ---------------------------------
-
-@pytest.mark.parametrize("listing", [
-    {},
-    {"": []},
-    {"": ["work"], "work": []},
-    {"": ["work", "index"], "work": ["#1a2b", "incompat"], "index": ["00fb1d0001", "#3c"]},
-])
-def test_kernels_own_work_dir_content_accepted(listing):
-    check_workdir("/srv/work", listing)
-
-
-@pytest.mark.parametrize("listing, shown", [
-    ({"": ["work"], "work": ["precious.db"]}, "work/precious.db"),
-    ({"": ["etc", "home", "work"], "work": []}, "etc, home"),
-    ({"": ["work"], "not_dirs": ["work"]}, "work"),
-    ({"": ["index"], "index": ["notes.txt"]}, "index/notes.txt"),
-    ({"": ["f%d" % i for i in range(9)]}, "f0, f1, f2, f3, f4 and 4 more"),
-])
-def test_foreign_work_dir_content_refused(listing, shown):
-    with pytest.raises(OverlayError) as error:
-        check_workdir("/srv/work", listing)
-    message = error.value.message
-    assert message.startswith("workdir: '/srv/work' holds %s," % shown)
-    assert "swapped" in message and "move the files away" in message
 
 
 # ---- the Declaration object --------------------------------------------------------------

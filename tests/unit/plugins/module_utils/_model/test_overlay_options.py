@@ -94,7 +94,7 @@ def test_resolve_follows_the_kernel(options, has_upper, expected):
         assert "conflicting options" in info.value.message
         return
     config = _resolve(options, has_upper)
-    changed = dict((k, v) for k, v in config.items() if not k.startswith("_") and DEFAULTS[k] != v)
+    changed = {k: v for k, v in config.items() if not k.startswith("_") and DEFAULTS[k] != v}
     assert changed == expected
 
 

@@ -46,8 +46,8 @@ def fresh(frobnicate):
     original modules come back and the fresh ones are gone.
     """
     package = importlib.import_module(PACKAGE)
-    saved = dict((n, m) for n, m in sys.modules.items() if n.startswith(PACKAGE + "."))
-    attributes = dict((n, getattr(package, n)) for n in dir(package) if n.startswith("_") and n[1:2] != "_")
+    saved = {n: m for n, m in sys.modules.items() if n.startswith(PACKAGE + ".")}
+    attributes = {n: getattr(package, n) for n in dir(package) if n.startswith("_") and n[1:2] != "_"}
     for name in saved:
         if name.rsplit(".", 1)[1] not in KEEP:
             del sys.modules[name]

@@ -96,7 +96,7 @@ def realpath(path):
 
 
 def by_path(records):
-    return dict((r["path"], r) for r in records)
+    return {r["path"]: r for r in records}
 
 
 def test_every_overlay_live_or_persisted_once_sorted():

@@ -75,11 +75,14 @@ def timed_child(argv, runs):
     return statistics.median(wall), statistics.median(cpu)
 
 
-def main():
+def _parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--runs", type=int, default=21)
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def _host_overlays():
+    """(mountinfo lines, every overlay record, the mounted container engines' records, largest first)."""
     with open("/proc/self/mountinfo") as handle:
         lines = handle.read().splitlines()
     records = module_work("/proc/self/mountinfo")
@@ -87,6 +90,10 @@ def main():
     if not engines:
         sys.exit("no container engine mounts on this host: run scripts/engines.sh up first")
     engines.sort(key=lambda r: -len(r["lowerdir"]))
+    return lines, records, engines
+
+
+def _print_host(records, engines):
     unresolved = [r["path"] for r in engines if not r["resolved"]]
     others = [r for r in records if r["mounted"] and r not in engines]
     print("host: %d overlays; %d of container engines with %d layers (%s); %d others; unresolved: %d"
@@ -94,6 +101,9 @@ def main():
              ", ".join("%s %d" % (r["engine"], len(r["lowerdir"])) for r in engines), len(others),
              len(unresolved)))
 
+
+def _measure(lines, engines, runs):
+    """Per count of engine mounts kept: (containers, layers, ours wall, findmnt wall, ours cpu, findmnt cpu)."""
     engine_points = set(r["path"] for r in engines)
     scratch = tempfile.mkdtemp(prefix="overlayfs-bench-engines-")
     rows = []
@@ -106,14 +116,17 @@ def main():
                 handle.write(text)
             layers = sum(len(r["lowerdir"]) for r in engines[:keep])
             # Interleaved, so load from other work hits both alike.
-            ours, ours_cpu = timed(lambda: module_work(path), args.runs)
-            base, base_cpu = timed_child(["findmnt", "--tab-file", path, "-t", "overlay", "-J"], args.runs)
+            ours, ours_cpu = timed(lambda: module_work(path), runs)
+            base, base_cpu = timed_child(["findmnt", "--tab-file", path, "-t", "overlay", "-J"], runs)
             rows.append((keep, layers, ours, base, ours_cpu, base_cpu))
     finally:
         for name in os.listdir(scratch):
             os.unlink(os.path.join(scratch, name))
         os.rmdir(scratch)
+    return rows
 
+
+def _print_table(rows):
     print("\nwall: median milliseconds; cpu: median user + system milliseconds (steadier on a shared machine)")
     print("\n| containers | layers | ours wall | findmnt wall | ours/findmnt wall | ours cpu | findmnt cpu "
           "| ours/findmnt cpu | ours cpu per layer (us) |")
@@ -122,7 +135,10 @@ def main():
         print("| %d | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.1f |" % (
             keep, layers, ours, base, ours / base, ours_cpu, base_cpu, ours_cpu / base_cpu if base_cpu else 0,
             1000.0 * ours_cpu / layers))
-    # Linear: a least-squares line through (layers, cpu ms), and how far each point is from it.
+
+
+def _print_fit(rows):
+    """Linear: a least-squares line through (layers, cpu ms), and how far each point is from it."""
     xs = [r[1] for r in rows]
     ys = [r[4] for r in rows]
     mean_x, mean_y = statistics.mean(xs), statistics.mean(ys)
@@ -132,11 +148,24 @@ def main():
     worst = max(abs(y - (intercept + slope * x)) / y for x, y in zip(xs, ys))
     print("\ncpu = %.2f ms + %.1f us per layer; the largest deviation from that line is %.0f%%"
           % (intercept, slope * 1000.0, worst * 100.0))
+
+
+def _print_verdict(rows):
     full = rows[-1]
     print("all %d containers, %d layers: ours %.2f ms wall (%.2fx findmnt), %.2f ms cpu (%.2fx findmnt); "
           "target < %.0f ms: %s (wall), %s (cpu)"
           % (full[0], full[1], full[2], full[2] / full[3], full[4], full[4] / full[5] if full[5] else 0,
              TARGET_MS, "met" if full[2] < TARGET_MS else "NOT met", "met" if full[4] < TARGET_MS else "NOT met"))
+
+
+def main():
+    args = _parse_args()
+    lines, records, engines = _host_overlays()
+    _print_host(records, engines)
+    rows = _measure(lines, engines, args.runs)
+    _print_table(rows)
+    _print_fit(rows)
+    _print_verdict(rows)
 
 
 def _mount_point_in(line, points):

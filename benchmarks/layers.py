@@ -39,6 +39,7 @@ Needs root. Times are wall-clock milliseconds of the mount alone; medians.
 
 import argparse
 import ctypes
+import itertools
 import json
 import os
 import re
@@ -244,66 +245,85 @@ def summarise(reports, wanted):
     return statistics.median(times), min(times), max(times), outcome, correct
 
 
-def main():
+def _parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--layers", default="10,100,500", help="layer counts (default 10,100,500)")
     parser.add_argument("--runs", type=int, default=15, help="mounts per method and count (default 15)")
     parser.add_argument("--path-length", type=int, default=120, help="characters per layer path (default 120)")
     parser.add_argument("--dir", default=tempfile.gettempdir(),
                         help="where the scratch layers, upper, work and links go (default %(default)s)")
-    args = parser.parse_args()
-    if os.geteuid() != 0:
-        sys.exit("needs root (mounts overlays in private mount namespaces)")
-    counts = [int(c) for c in args.layers.split(",")]
+    return parser.parse_args()
 
+
+def _load_average():
+    with open("/proc/loadavg") as handle:
+        return " ".join(handle.read().split()[:3])
+
+
+def _measure_methods(scratch, stack, runs, serials):
+    """Every method ``runs`` times on ``stack``, interleaved: {name: [report, ...]}."""
+    reports = {name: [] for name, _f, _p in METHODS}
+    for _run in range(runs):
+        for name, function, prepare in METHODS:  # interleaved: load hits all alike
+            reports[name].append(measure_once(function, scratch, stack, next(serials), prepare))
+    return reports
+
+
+def _measure_page_aligned(scratch, layers, stack, count, runs, serials):
+    """The summary of mount(8) with a page-aligned top layer, or None when the options fit one page."""
+    aligned = page_aligned_top(layers, count)
+    if not aligned:
+        return None
+    twin = [aligned] + stack[1:]
+    extra = []
+    for _run in range(runs):
+        extra.append(measure_once(_mount8, scratch, twin, next(serials)))
+    return summarise(extra, count)
+
+
+def _measure_count(scratch, layers, count, runs, serials):
+    """One table row: (count, option bytes, [(method, summary), ...], mount(8) median or None)."""
+    stack = layers[:count]
+    with open(os.path.join(stack[-1], BOTTOM_FILE), "w") as handle:
+        handle.write("bottom\n")
+    reports = _measure_methods(scratch, stack, runs, serials)
+    option_bytes = len("lowerdir=%s,upperdir=%s,workdir=%s" % (
+        ":".join(stack), os.path.join(scratch, "state", "1", "upper"),
+        os.path.join(scratch, "state", "1", "work")))
+    summaries = [(name, summarise(reports[name], count)) for name, _f, _p in METHODS]
+    aligned = _measure_page_aligned(scratch, layers, stack, count, runs, serials)
+    if aligned:
+        summaries.insert(1, ("mount(8), page-aligned", aligned))
+    os.unlink(os.path.join(stack[-1], BOTTOM_FILE))
+    baseline = summaries[0][1][0] if summaries[0][1][4] else None
+    return (count, option_bytes, summaries, baseline)
+
+
+def _environment(scratch):
+    """(file system type of ``scratch``, first line of ``mount --version``)."""
+    fs_type = subprocess.run(["findmnt", "-n", "-o", "FSTYPE", "-T", scratch], stdout=subprocess.PIPE,
+                             universal_newlines=True, check=False).stdout.split()[-1:] or ["?"]
+    mount_version = subprocess.run(["mount", "--version"], stdout=subprocess.PIPE,
+                                   universal_newlines=True, check=False).stdout.split("\n")[0]
+    return fs_type[0], mount_version
+
+
+def _measure_all(args, counts):
+    """(rows, fs type, mount version, load before, load after), the scratch dir removed."""
     scratch = tempfile.mkdtemp(prefix="overlayfs-layers-", dir=args.dir)
     os.makedirs(os.path.join(scratch, "merged"))
-    with open("/proc/loadavg") as handle:
-        load_before = " ".join(handle.read().split()[:3])
+    load_before = _load_average()
     try:
         layers = build_layers(scratch, max(counts), args.path_length)
-        rows = []
-        serial = 0
-        for count in counts:
-            stack = layers[:count]
-            with open(os.path.join(stack[-1], BOTTOM_FILE), "w") as handle:
-                handle.write("bottom\n")
-            reports = dict((name, []) for name, _f, _p in METHODS)
-            for _run in range(args.runs):
-                for name, function, prepare in METHODS:  # interleaved: load hits all alike
-                    serial += 1
-                    reports[name].append(measure_once(function, scratch, stack, serial, prepare))
-            option_bytes = len("lowerdir=%s,upperdir=%s,workdir=%s" % (
-                ":".join(stack), os.path.join(scratch, "state", "1", "upper"),
-                os.path.join(scratch, "state", "1", "work")))
-            summaries = [(name, summarise(reports[name], count)) for name, _f, _p in METHODS]
-            aligned = page_aligned_top(layers, count)
-            if aligned:
-                twin = [aligned] + stack[1:]
-                extra = []
-                for _run in range(args.runs):
-                    serial += 1
-                    extra.append(measure_once(_mount8, scratch, twin, serial))
-                summaries.insert(1, ("mount(8), page-aligned", summarise(extra, count)))
-            os.unlink(os.path.join(stack[-1], BOTTOM_FILE))
-            baseline = summaries[0][1][0] if summaries[0][1][4] else None
-            rows.append((count, option_bytes, summaries, baseline))
-        fs_type = subprocess.run(["findmnt", "-n", "-o", "FSTYPE", "-T", scratch], stdout=subprocess.PIPE,
-                                 universal_newlines=True, check=False).stdout.split()[-1:] or ["?"]
-        fs_type = fs_type[0]
-        mount_version = subprocess.run(["mount", "--version"], stdout=subprocess.PIPE,
-                                       universal_newlines=True, check=False).stdout.split("\n")[0]
+        serials = itertools.count(1)
+        rows = [_measure_count(scratch, layers, count, args.runs, serials) for count in counts]
+        fs_type, mount_version = _environment(scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    with open("/proc/loadavg") as handle:
-        load_after = " ".join(handle.read().split()[:3])
+    return rows, fs_type, mount_version, load_before, _load_average()
 
-    print("layer paths of %d characters under %s (%s); kernel %s; %s" % (
-        args.path_length, args.dir, fs_type, os.uname().release, mount_version))
-    print("wall ms of one mount, %d runs each, each in a fresh private mount namespace; "
-          "load average %s before, %s after (%d CPUs; other work may be running: medians)"
-          % (args.runs, load_before, load_after, os.cpu_count()))
-    print()
+
+def _print_rows(rows):
     print("%6s %8s  %-28s %9s %8s %8s %9s  %s" % (
         "layers", "opt KB", "method", "median ms", "min", "max", "vs mnt(8)", "what the kernel mounted"))
     for count, option_bytes, summaries, baseline in rows:
@@ -315,12 +335,32 @@ def main():
                 times = "%9.2f %8.2f %8.2f" % (median, low, high)
                 ratio = "%.2fx" % (median / baseline) if baseline and correct else "-"
             print("%6d %8.1f  %-28s %s %9s  %s" % (count, option_bytes / 1024.0, name, times, ratio, outcome))
-    print()
+
+
+def _print_notes():
     print("vs mnt(8): median of the method / median of mount(8), only where mount(8) mounted every layer.")
     print("mount(8), page-aligned: the same layers but a longer top layer path (<= %d bytes), so that"
           % _mount_api.NEW_API_VALUE_LIMIT)
     print("  the page the legacy mount(2) copies ends exactly after a whole layer path.")
     print("A mount(8) time next to \"truncated\" is the time of a wrong mount, not a baseline.")
+
+
+def main():
+    args = _parse_args()
+    if os.geteuid() != 0:
+        sys.exit("needs root (mounts overlays in private mount namespaces)")
+    counts = [int(c) for c in args.layers.split(",")]
+    rows, fs_type, mount_version, load_before, load_after = _measure_all(args, counts)
+
+    print("layer paths of %d characters under %s (%s); kernel %s; %s" % (
+        args.path_length, args.dir, fs_type, os.uname().release, mount_version))
+    print("wall ms of one mount, %d runs each, each in a fresh private mount namespace; "
+          "load average %s before, %s after (%d CPUs; other work may be running: medians)"
+          % (args.runs, load_before, load_after, os.cpu_count()))
+    print()
+    _print_rows(rows)
+    print()
+    _print_notes()
 
 
 if __name__ == "__main__":

@@ -91,7 +91,7 @@ BREAKDOWN = [
 ]
 
 
-def main():
+def _parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--count", type=int, default=50, help="overlays declared (default 50)")
     parser.add_argument("--runs", type=int, default=5, help="repetitions of every case (default 5)")
@@ -104,80 +104,91 @@ def main():
     parser.add_argument("--profile", action="store_true",
                         help="also print one idempotent role run with the profile_tasks callback")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every run")
-    args = parser.parse_args()
-    reexec_in_namespace(__file__)
+    return parser.parse_args()
 
-    venv = find_venv(args.venv)
+
+def _steps(runner, scratch, empty_vars, args, samples, cpu, verified):
+    """One callable per timed step of a repetition; each records into ``samples``, ``cpu`` and ``verified``."""
+    def record(case, result):
+        samples[case].append(result[0])
+        cpu[case].append(result[1])
+
+    def ping():
+        record("ping", runner.run("ping", empty_vars, lambda c: c == 0))
+
+    def empty(playbook, case):
+        def step():
+            runner.run(playbook, empty_vars, None)  # the modules-load.d file may be new: untimed
+            record(case, runner.run(playbook, empty_vars, lambda c: c == 0))
+        return step
+
+    def converge(playbook, case):
+        def step():
+            root, overlays, vars_file = fresh_scratch(scratch, args.count)
+            try:
+                # (a) must change: the role reports one changed task, the loop one per item.
+                record(case + "_a", runner.run(playbook, vars_file, lambda c: c >= 1))
+                verified[case + "_a"] = verify(root, overlays, case + " (a)")
+                record(case + "_b", runner.run(playbook, vars_file, lambda c: c == 0))
+                verified[case + "_b"] = verify(root, overlays, case + " (b)")
+            finally:
+                drop_scratch(root)
+        return step
+
+    steps = [ping, converge("role", "role"), converge("loop", "loop")]
+    if args.breakdown:
+        steps += [empty("role", "role_0"), empty("module", "module_0"), converge("module", "module")]
+    return steps
+
+
+def _run_rounds(steps, runs, verbose):
+    """Every step ``runs`` times, the order rotating between repetitions."""
+    for rep in range(runs):
+        if verbose:
+            sys.stderr.write("repetition %d, load %s\n" % (rep + 1, _load()))
+        shift = rep % len(steps)
+        for step in steps[shift:] + steps[:shift]:
+            step()
+
+
+def _profile(runner, scratch, count):
+    """The profile_tasks output of one idempotent role run."""
+    root, _overlays, vars_file = fresh_scratch(scratch, count)
+    try:
+        runner.run("role", vars_file, None)
+        return runner.run("role", vars_file, lambda c: c == 0, extra_env={
+            "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"})[2]
+    finally:
+        drop_scratch(root)
+
+
+def _measure(args, venv, cases):
+    """(wall samples, cpu samples, verified counts, profile or None, load before, load after)."""
     work = tempfile.mkdtemp(prefix="overlayfs-role-vs-loop-")
     load_before = _load()
-    cases = CASES + (BREAKDOWN if args.breakdown else [])
-    samples = dict((case, []) for case, _label in cases)
-    cpu = dict((case, []) for case, _label in cases)
+    samples = {case: [] for case, _label in cases}
+    cpu = {case: [] for case, _label in cases}
     verified = {}
     try:
         runner = Runner(venv, collections_path(args.collections, work), work, args.verbose)
         scratch, empty_vars = prepare(work)
-
-        def record(case, result):
-            samples[case].append(result[0])
-            cpu[case].append(result[1])
-
-        def ping():
-            record("ping", runner.run("ping", empty_vars, lambda c: c == 0))
-
-        def empty(playbook, case):
-            def step():
-                runner.run(playbook, empty_vars, None)  # the modules-load.d file may be new: untimed
-                record(case, runner.run(playbook, empty_vars, lambda c: c == 0))
-            return step
-
-        def converge(playbook, case):
-            def step():
-                root, overlays, vars_file = fresh_scratch(scratch, args.count)
-                try:
-                    # (a) must change: the role reports one changed task, the loop one per item.
-                    record(case + "_a", runner.run(playbook, vars_file, lambda c: c >= 1))
-                    verified[case + "_a"] = verify(root, overlays, case + " (a)")
-                    record(case + "_b", runner.run(playbook, vars_file, lambda c: c == 0))
-                    verified[case + "_b"] = verify(root, overlays, case + " (b)")
-                finally:
-                    drop_scratch(root)
-            return step
-
-        steps = [ping, converge("role", "role"), converge("loop", "loop")]
-        if args.breakdown:
-            steps += [empty("role", "role_0"), empty("module", "module_0"), converge("module", "module")]
-        for rep in range(args.runs):
-            if args.verbose:
-                sys.stderr.write("repetition %d, load %s\n" % (rep + 1, _load()))
-            shift = rep % len(steps)
-            for step in steps[shift:] + steps[:shift]:
-                step()
-
-        profile = None
-        if args.profile:
-            root, _overlays, vars_file = fresh_scratch(scratch, args.count)
-            try:
-                runner.run("role", vars_file, None)
-                profile = runner.run("role", vars_file, lambda c: c == 0, extra_env={
-                    "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"})[2]
-            finally:
-                drop_scratch(root)
+        _run_rounds(_steps(runner, scratch, empty_vars, args, samples, cpu, verified), args.runs, args.verbose)
+        profile = _profile(runner, scratch, args.count) if args.profile else None
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    load_after = _load()
+    return samples, cpu, verified, profile, load_before, _load()
 
-    med = dict((case, statistics.median(values)) for case, values in samples.items())
-    cpu_med = dict((case, statistics.median(values)) for case, values in cpu.items())
 
-    def ratio(case):
-        if case in ("role_a", "role_b"):
-            loop = "loop_" + case[-1]
-            text = "loop/role %.1fx (cpu %.1fx)" % (med[loop] / med[case], cpu_med[loop] / cpu_med[case])
-            text += ", %.2fx ping (cpu %.2fx)" % (med[case] / med["ping"], cpu_med[case] / cpu_med["ping"])
-            return text
-        return "%.2fx ping (cpu %.2fx)" % (med[case] / med["ping"], cpu_med[case] / cpu_med["ping"])
+def _ratio(case, med, cpu_med):
+    if case in ("role_a", "role_b"):
+        loop = "loop_" + case[-1]
+        text = "loop/role %.1fx (cpu %.1fx)" % (med[loop] / med[case], cpu_med[loop] / cpu_med[case])
+        text += ", %.2fx ping (cpu %.2fx)" % (med[case] / med["ping"], cpu_med[case] / cpu_med["ping"])
+        return text
+    return "%.2fx ping (cpu %.2fx)" % (med[case] / med["ping"], cpu_med[case] / cpu_med["ping"])
 
+
+def _print_header(args, venv, load_before, load_after, verified):
     print("%d overlays (2 lowers + upper + work each), scratch fstab, local connection, "
           "private mount namespace" % args.count)
     print("ansible-playbook from %s, collections: %s; %d runs per case, interleaved"
@@ -188,13 +199,18 @@ def main():
           "work (role), %d (loop), and %d overlay lines in the scratch fstab"
           % (verified.get("role_b", 0), verified.get("loop_b", 0), args.count))
     print("wall: seconds of the whole ansible-playbook run; cpu: user + system seconds of it and its children")
-    print()
+
+
+def _print_table(cases, samples, med, cpu_med):
     print("%-46s %8s %6s %6s %6s  %s" % ("case", "median s", "min", "max", "cpu s", "ratio"))
     for case, label in cases:
         values = samples[case]
         print("%-46s %8.2f %6.2f %6.2f %6.2f  %s" % (
-            label, med[case], min(values), max(values), cpu_med[case], "-" if case == "ping" else ratio(case)))
-    print()
+            label, med[case], min(values), max(values), cpu_med[case],
+            "-" if case == "ping" else _ratio(case, med, cpu_med)))
+
+
+def _print_targets(med, cpu_med):
     checks = [
         ("loop/role (a) >= %gx" % TARGET_LOOP_OVER_ROLE_A, med["loop_a"] / med["role_a"],
          cpu_med["loop_a"] / cpu_med["role_a"], lambda r: r >= TARGET_LOOP_OVER_ROLE_A),
@@ -206,11 +222,32 @@ def main():
     for name, wall_ratio, cpu_ratio, ok in checks:
         print("target %-22s wall %5.2fx  %-8s (cpu %5.2fx  %s)" % (
             name, wall_ratio, "met" if ok(wall_ratio) else "NOT MET", cpu_ratio, "met" if ok(cpu_ratio) else "not met"))
+
+
+def _print_profile(profile):
+    print()
+    print("profile_tasks, one idempotent role run:")
+    start = profile.find("====")
+    print(profile[profile.rfind("\n", 0, start) + 1:].rstrip() if start >= 0 else profile.rstrip())
+
+
+def main():
+    args = _parse_args()
+    reexec_in_namespace(__file__)
+
+    venv = find_venv(args.venv)
+    cases = CASES + (BREAKDOWN if args.breakdown else [])
+    samples, cpu, verified, profile, load_before, load_after = _measure(args, venv, cases)
+
+    med = {case: statistics.median(values) for case, values in samples.items()}
+    cpu_med = {case: statistics.median(values) for case, values in cpu.items()}
+    _print_header(args, venv, load_before, load_after, verified)
+    print()
+    _print_table(cases, samples, med, cpu_med)
+    print()
+    _print_targets(med, cpu_med)
     if profile:
-        print()
-        print("profile_tasks, one idempotent role run:")
-        start = profile.find("====")
-        print(profile[profile.rfind("\n", 0, start) + 1:].rstrip() if start >= 0 else profile.rstrip())
+        _print_profile(profile)
 
 
 if __name__ == "__main__":

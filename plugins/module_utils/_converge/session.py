@@ -81,7 +81,6 @@ class Session:
         if self._lock is None:
             self._lock = self.host.lock(shared=self.check_mode)
 
-
     def mountinfo(self) -> list:
         """This mount namespace's mountinfo entries, read once until the host changes."""
         self.hold()

@@ -82,7 +82,7 @@ def listing(directory):
     if not os.path.isdir(directory):
         return None
     return {entry.name: read(entry.path) for entry in os.scandir(directory)
-                if entry.is_file(follow_symlinks=False)}
+            if entry.is_file(follow_symlinks=False)}
 
 
 def writable(directory):

@@ -279,7 +279,7 @@ BATCH = os.path.join(MODULES, "overlay_mounts.py")
 def batch_args(name, fstab, count=3, **extra):
     """overlay_mounts' arguments for ``count`` overlays a, b, c, ... below ``BASE/name``."""
     entries = [{k: v for k, v in declaration("%s/%s" % (name, chr(ord("a") + i)), fstab).items()
-                    if k in ("path", "lowerdir", "upperdir", "workdir")} for i in range(count)]
+                if k in ("path", "lowerdir", "upperdir", "workdir")} for i in range(count)]
     args = {"mounts": entries, "fstab": fstab, "unit_dir": os.path.join(BASE, name, "units"),
             "links_dir": os.path.join(BASE, "links"), "persist": "fstab",
             "modules_load_file": os.path.join(BASE, name, "modules-load.conf")}

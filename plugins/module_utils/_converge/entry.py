@@ -114,12 +114,8 @@ def converge(session: Any, params: Dict[str, Any], provided: Sequence[str] = ())
     entry = Entry(declared, session)
     observe(session, entry, provided)
     plan(session, entry)
-    if entry.seen.touch and not session.check_mode:
-        for backend in entry.backends:
-            session.clean_stale(backend.stale_file())
-    if session.check_mode or not entry.plan["actions"]:
-        return entry.result
-    steps.carry_out(session, entry)
+    if not session.check_mode:
+        steps.carry_out(session, entry)
     return entry.result
 
 

@@ -29,7 +29,16 @@ KindedUndo = Tuple[str, Callable[[], Any]]
 
 
 def carry_out(session: Any, entry: Any) -> None:
-    """Act on ``entry``'s plan, then verify its mount now or leave it to the group."""
+    """Act on ``entry``'s plan, then verify its mount now or leave it to the group.
+
+    First, where the entry may change persisted files, the temp files a
+    killed run left next to them are removed (also when nothing else is to do).
+    """
+    if entry.seen.touch:
+        for backend in entry.backends:
+            session.clean_stale(backend.stale_file())
+    if not entry.plan["actions"]:
+        return
     entries = session.mountinfo() if session.grouped else None
     session.changed(paths=touched(entry))  # this entry changes the host there: read afresh next time
     act(session, entry)

@@ -23,6 +23,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.order i
     prune_targets,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.session import BatchSession
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import SETUP_STATES
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec import INHERITED, entry_spec
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import registry
@@ -40,7 +41,7 @@ def run_batch(module: Any, host: Any = None, backends: Any = None) -> Tuple[Dict
         try:
             for index in order:
                 results[index] = run_entry(session, entries[index], provided)
-                if entries[index]["state"] in ("mounted", "present"):
+                if entries[index]["state"] in SETUP_STATES:
                     provided.append(session.realpath(entries[index]["path"]))
         finally:
             session.settle()  # every mount of the batch is verified, whatever happened meanwhile

@@ -189,7 +189,13 @@ def _upper_facts(session: Any, decl: Declaration, live: Any) -> Dict[str, Any]:
 
 
 def _users(session: Any, path: str) -> Dict[str, Any]:
-    return session.host.users(path, [e.mount_point for e in submounts(session.mountinfo(), path)])
+    """``{holders, submounts, text}``: what keeps the mount at ``path`` busy."""
+    holders = session.host.find_holders(path)
+    subs = [e.mount_point for e in submounts(session.mountinfo(), path)]
+    parts = ["processes " + session.host.describe_holders(holders)] if holders else []
+    if subs:
+        parts.append("submounts " + ", ".join(subs))
+    return {"holders": holders, "submounts": subs, "text": "; ".join(parts)}
 
 
 # Plan -------------------------------------------------------------------
@@ -230,23 +236,16 @@ def _upper_steps(decl: Declaration, upper: Optional[Dict[str, Any]]) -> List[Dic
     return check_upper(decl, upper["facts"], upper["index_on"], decl.clear_volatile)
 
 
-def _persisted(entry: Entry, after: bool) -> Dict[str, Any]:
-    out: Dict[str, Any] = {}
-    for backend in entry.backends:
-        out.update(backend.persisted(after))
-    return out
-
-
 def report(session: Any, entry: Entry) -> None:
     """The result of the entry as planned; warn where a real run would fail or skip."""
     module, decl, plan_, observed = session.module, entry.decl, entry.plan, entry.seen
     live = observed.live.live
-    before = _persisted(entry, after=False)
+    before = registry.persisted(entry.backends, after=False)
     entry.result = {
         "changed": plan_["changed"],
         "mount": decl.as_result(),
         "live": public_live(live),
-        "persisted": _persisted(entry, after=True) if any(b.changed for b in entry.backends) else before,
+        "persisted": registry.persisted(entry.backends) if any(b.changed for b in entry.backends) else before,
         "actions": plan_["actions"],
         "drift": declared_drift(decl, decl.persist_name, decl.boot_extras, decl.boot, live, before,
                                 session.defaults()),

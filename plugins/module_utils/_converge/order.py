@@ -12,9 +12,8 @@ it, and which earlier-managed overlays left the list.
 import posixpath
 from typing import Any, Dict, List, Mapping, Sequence
 
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import SETUP_STATES
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec import INHERITED
-
-SETUP_STATES = ("mounted", "present")
 
 
 def merged_params(entry: Mapping[str, Any], defaults: Mapping[str, Any]) -> Dict[str, Any]:

@@ -64,7 +64,7 @@ class Session:
         return False
 
     def close(self) -> None:
-        """Finish what waits (a batch's last group), then release the host lock (if this session took it)."""
+        """Release the host lock, if this session took it (a batch settles its last group first)."""
         if self._lock is not None and self._owns_lock:
             self._lock.release()
         self._lock = None

@@ -22,6 +22,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live imp
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.upper_safety import VOLATILE_MARKER
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import Declaration
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import registry
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.backend import StepContext
 
 #: A step's undo, tagged with its kind (``persist``, ``mount`` or ``dirs``).
@@ -89,7 +90,7 @@ def act(session: Any, entry: Any) -> None:
             raise failure(session, entry, error)
     for backend in entry.backends:
         backend.done(session.module, entry.decl.state)
-    entry.result["persisted"] = {k: v for b in entry.backends for k, v in b.persisted(True).items()}
+    entry.result["persisted"] = registry.persisted(entry.backends)
     if entry.decl.state in ("unmounted", "absent"):
         entry.result["live"] = None
 

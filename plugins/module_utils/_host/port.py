@@ -18,7 +18,7 @@ import fcntl
 import os
 import stat
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host import files
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host import safe_paths
@@ -139,7 +139,6 @@ class Host:
     read_mountinfo = staticmethod(system.read_mountinfo)
     read_defaults = staticmethod(system.read_defaults)
     realpath = staticmethod(system.realpath)
-    readlink = staticmethod(system.readlink)
     path_kind = staticmethod(system.path_kind)
     exists = staticmethod(os.path.exists)
     isdir = staticmethod(os.path.isdir)
@@ -169,13 +168,3 @@ class Host:
     def lock(self, shared: bool) -> HostLock:
         """The host lock, acquired (see :class:`HostLock`)."""
         return HostLock(shared).acquire()
-
-    def users(self, path: str, submounts: List[str]) -> Dict[str, Any]:
-        """``{holders, submounts, text}``: what keeps the mount at ``path`` busy."""
-        holders = self.find_holders(path)
-        parts = []
-        if holders:
-            parts.append("processes " + self.describe_holders(holders))
-        if submounts:
-            parts.append("submounts " + ", ".join(submounts))
-        return {"holders": holders, "submounts": list(submounts), "text": "; ".join(parts)}

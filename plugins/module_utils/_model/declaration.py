@@ -14,13 +14,15 @@ import grp
 import posixpath
 import pwd
 import dataclasses
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import canonical_options
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.layers import check_pairing, named_layers
 
 MAX_LOWER_LAYERS = 500
+#: The states that set an overlay up; the others take it down.
+SETUP_STATES = ("mounted", "present")
 
 
 def _check_path(value, field):
@@ -92,12 +94,11 @@ class Declaration:
             object.__setattr__(self, name, list(getattr(self, name) or ()))
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any], persist: Any = None,
-                    boot_extras: Sequence[str] = ()) -> "Declaration":
+    def from_params(cls, params: Mapping[str, Any], persist: Any = None) -> "Declaration":
         """Check what the parameters alone show, and normalise paths and options.
 
-        ``persist`` and ``boot_extras`` are what the persistence layer made of
-        ``persist``, ``boot`` and ``boot_options`` (``_persist.registry.declare``).
+        ``persist`` is the backend the persistence layer found for ``persist``;
+        it also adds the checked ``boot_extras`` (``_persist.registry.declare``).
         """
         state = params["state"]
         check_pairing(params["upperdir"], params["workdir"])
@@ -108,8 +109,8 @@ class Declaration:
             _check_path(params["workdir"], "workdir") if params["workdir"] is not None else None,
             canonical_options(params["options"]),
             [_check_path(layer, "datadir[%d]" % i) for i, layer in enumerate(params.get("datadir") or ())],
-            state, persist=persist, boot_extras=boot_extras, **_settings(params))
-        if state in ("mounted", "present"):
+            state, persist=persist, **_settings(params))
+        if state in SETUP_STATES:
             decl._check_layer_count()
         return decl
 
@@ -180,8 +181,6 @@ class Declaration:
     def __repr__(self) -> str:
         return "Declaration(%r, state=%r)" % (self.config(), self.state)
 
-
-SETUP_STATES = ("mounted", "present")
 
 # The parameters that are settings of the declaration as they are given.
 _SETTINGS = ("boot", "fstab", "unit_dir", "links_dir", "backup", "create_dirs", "method",

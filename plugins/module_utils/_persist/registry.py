@@ -21,6 +21,14 @@ BACKENDS = (FstabBackend, SystemdBackend)
 BY_NAME = {backend.name: backend for backend in BACKENDS}
 
 
+def persisted(backends: Sequence[Any], after: bool = True) -> Dict[str, Any]:
+    """The ``persisted`` result of one declaration: every backend's part of it (see ``Backend.persisted``)."""
+    out: Dict[str, Any] = {}
+    for backend in backends:
+        out.update(backend.persisted(after))
+    return out
+
+
 def persisted_kind(persisted: Mapping[str, Any]) -> str:
     """How a ``persisted`` result persists the overlay: a backend's name, ``both`` or ``none``."""
     kinds = [b.name for b in BACKENDS if b.count(persisted.get(b.name))]

@@ -195,13 +195,6 @@ class FakeHost(Host):
     def describe_holders(self, holders):
         return ", ".join("pid %d (%s)" % (h["pid"], h["command"]) for h in holders)
 
-    def users(self, path, submounts):
-        holders = self.find_holders(path)
-        parts = ["processes " + self.describe_holders(holders)] if holders else []
-        if submounts:
-            parts.append("submounts " + ", ".join(submounts))
-        return {"holders": holders, "submounts": list(submounts), "text": "; ".join(parts)}
-
     def lock(self, shared):
         found = FakeLock(self.journal, shared)
         self.locks.append(found)

@@ -180,3 +180,31 @@ def test_a_failed_reload_puts_fstab_back_and_fails_the_whole_write(tmp_path, mod
     assert "daemon-reload after writing" in message and "Access denied" in message and "put back" in message
     assert fstab.read_text() == USER_FSTAB and calls == [("daemon-reload",)] * 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fstab"]  # no backup of a file that did not change
+
+
+def test_write_together_checks_the_new_lines_with_one_findmnt_run(tmp_path, module, monkeypatch):
+    fstab = tmp_path / "fstab"
+    fstab.write_text(USER_FSTAB)
+    runs, alone = [], []
+    monkeypatch.setattr(files, "preverify_lines", lambda _module, lines: runs.append(dict(lines)) or set(lines.values()))
+    monkeypatch.setattr(files, "findmnt_verify", lambda _module, _tmp, point: alone.append(point))
+    members = _group(fstab, booted=False)
+    assert FstabBackend.write_together(module, str(fstab), members) == []
+    assert runs == [{b.decl.path: b._line() for _entry, b in members}] and alone == []
+
+
+def test_a_line_findmnt_faults_fails_the_whole_group_write(tmp_path, module, monkeypatch):
+    fstab = tmp_path / "fstab"
+    fstab.write_text(USER_FSTAB)
+
+    def verify(_module, _tmp, point):
+        if point == "/srv/b":
+            raise OverlayError("findmnt --verify refused the fstab entry for /srv/b: bad")
+
+    monkeypatch.setattr(files, "preverify_lines", lambda _module, lines: {lines["/srv/a"]})
+    monkeypatch.setattr(files, "findmnt_verify", verify)
+    members = _group(fstab, booted=False)
+    failed = FstabBackend.write_together(module, str(fstab), members)
+    assert [entry for entry, _error in failed] == [entry for entry, _backend in members]
+    assert "refused the fstab entry for /srv/b" in failed[0][1].message
+    assert fstab.read_text() == USER_FSTAB

@@ -67,10 +67,12 @@ ensure_containers_conf() {
     printf '%s' "$CONTAINERS_CONF_CONTENT" >"$conf"
 }
 
-# Debian packages the test suite needs on the host:
-# podman/runc/debootstrap for molecule's booted-systemd containers, and
-# the shellcheck program for ansible-test's sanity test of that name.
-SYSTEM_PACKAGES=(podman runc debootstrap shellcheck)
+# Debian packages the test suite needs on the host: podman/runc/debootstrap
+# for molecule's booted-systemd containers, the program of ansible-test's
+# sanity test named after it (shellcheck), the static busybox that the
+# containers run on overlays in integration targets, and fuse-overlayfs for
+# the target that checks its mounts are left alone.
+SYSTEM_PACKAGES=(podman runc debootstrap shellcheck busybox-static fuse-overlayfs)
 
 ensure_system() {
     apt_install_missing "${SYSTEM_PACKAGES[@]}"

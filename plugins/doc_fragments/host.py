@@ -118,6 +118,11 @@ options:
         since mountinfo names the layers through them.
       - It must be owned by root and not writable by group or others; only the
         numbered links this module makes are ever removed from it.
+      - Links kept elsewhere than the default directory leave a pointer there
+        (a symlink C(/var/lib/overlayfs-mounts/links/<name>) to their
+        directory), through which M(overlayfs.mounts.overlay_mount_info) reads
+        such a mount back as its real layers without being told where the
+        links are; O(state=absent) removes it.
     type: path
     default: /var/lib/overlayfs-mounts/links
 """

@@ -16,7 +16,8 @@ description:
   - Rows come grouped by the C(engine) each overlay belongs to (the field of
     M(overlayfs.mounts.overlay_mount_info); declared overlays are this
     collection's), in this order - V(overlayfs.mounts), V(none), V(docker),
-    V(containers-storage) - so a container host's own overlays come first.
+    V(containers-storage), V(systemd-sysext), V(systemd-confext),
+    V(composefs), V(fuse-overlayfs) - so a host's own overlays come first.
 options:
   _input:
     description: The per-host data, or a report to render.

@@ -113,6 +113,20 @@ options:
         the kernel refuses (such as C(metacopy=on) with C(redirect_dir=off)) is
         an error.
       - Layers, upper and work dir are set by their own options, never here.
+      - Per-mount flags may be given here too, as mount(8) takes them beside the
+        overlay options - C(ro) or C(rw), C(nosuid) or C(suid), C(nodev) or
+        C(dev), C(noexec) or C(exec), one of C(noatime), C(relatime) and
+        C(strictatime), and C(nodiratime) or C(diratime). They are applied to
+        the live mount, written to the persisted entry, and compared with what
+        mountinfo shows. Flags not given take a fresh mount's value (C(rw),
+        C(suid), C(dev), C(exec), C(relatime), C(diratime)). Two flags that
+        contradict each other (C(ro) and C(rw), C(noatime) and C(strictatime))
+        are an error.
+      - C(ro) with an O(upperdir) makes the mount read-only while the overlay
+        itself stays writable underneath; without an upper dir the overlay is
+        read-only anyway.
+      - Changing only flags changes the live mount in place (action
+        V(remount_flags)), without unmounting it.
     type: list
     elements: str
     default: []
@@ -122,6 +136,10 @@ options:
         the overlay options in fstab's fourth field and in the unit's C(Options=),
         such as C(nofail), C(_netdev) or C(x-systemd.device-timeout=10s).
       - C(noauto) and C(auto) are set by O(boot), overlay options by O(options).
+      - A per-mount flag given here (C(ro), C(nosuid), C(noexec), ...) counts as
+        if given in O(options) - it is applied to the live mount as well - and
+        the task warns to move it there. One that contradicts a flag of
+        O(options) is an error.
       - Layer keys (C(lowerdir+=), C(datadir+=), C(upperdir=), ...), an
         unbalanced double quote and a trailing backslash are refused;
         C(defaults) is dropped, as it means nothing next to other options.
@@ -157,8 +175,13 @@ options:
 notes:
   - Needs root (CAP_SYS_ADMIN) to mount.
   - In check mode nothing is created or mounted; the result predicts exactly
-    what a real run would do. A mount in use that would need re-layering is
-    reported as a warning in check mode and as a failure in a real run.
+    what a real run would do. A mount that is in use and would be unmounted
+    (re-layered, O(state=unmounted), O(state=absent)) fails the task in check
+    mode as in a real run, before anything changes.
+  - Holders are looked for in every mount namespace of the host, only when a
+    mount or an unmount is planned; a container or service with its own copy
+    of the overlay (C(podman run --rootfs), C(PrivateTmp=yes)) holds it. See
+    RV(holders), RV(elsewhere) and RV(shared).
   - The kernel shows an option in mountinfo only when it differs from the
     overlay module's default; C(uuid) is only compared when declared as
     C(on), C(off) or C(null), because with the default C(auto) the kernel picks
@@ -195,6 +218,14 @@ EXAMPLES = r"""
     path: /srv/ro
     lowerdir: [/srv/app, /srv/base]
     options: [redirect_dir=nofollow]
+
+- name: Mount it read-only, without set-user-ID programs or device files (the overlay stays writable underneath)
+  overlayfs.mounts.overlay_mount:
+    path: /srv/merged
+    lowerdir: [/srv/lower1, /srv/lower2]
+    upperdir: /srv/upper
+    workdir: /srv/work
+    options: [ro, nosuid, nodev, noatime]
 
 - name: Create missing directories with an owner and mode
   overlayfs.mounts.overlay_mount:
@@ -249,7 +280,14 @@ RETURN = r"""
 mount:
   description:
     - The declaration after normalisation (canonical absolute paths, options in
-      canonical order); C(datadir) only when data-only layers were declared.
+      canonical order); C(datadir) only when data-only layers were declared, C(flags) only when flags were.
+    - C(flags) are the declared per-mount flags (from O(options) and
+      O(boot_options)) that differ from a fresh mount's, in a fixed order.
+    - Paths declared through a symlink show here as the directories they
+      resolve to (what the overlay is mounted with); C(declared_as) then
+      holds those fields as declared (normalised), which is how they are
+      persisted, so that a boot follows the link. Absent when no path went
+      through a symlink.
   returned: always
   type: dict
   sample:
@@ -258,20 +296,41 @@ mount:
     upperdir: /srv/upper
     workdir: /srv/work
     options: [index=off]
+    flags: [nosuid, nodev]
 live:
   description:
     - The overlay mounted at O(path) after the task, or V(null) when none is.
     - C(options) are the overlay options that differ from the kernel defaults;
       C(shown_options) are the options exactly as mountinfo shows them;
       C(other_options) are options of other subsystems (for example an SELinux context).
+    - C(flags) are the mount's per-mount flags that differ from a fresh
+      mount's (C(ro), C(nosuid), C(nodev), C(noexec), C(noatime) or
+      C(strictatime), C(nodiratime)); C(superblock) is V(ro) or V(rw) for the
+      overlay itself; C(read_only) is V(true) when either is read-only.
     - Relative paths (short layer links, a container engine's C(l/) links)
       are resolved as in M(overlayfs.mounts.overlay_mount_info). C(relative_to)
       is the directory they were resolved against (V(null) when all paths were
       absolute), C(resolved) is V(false) when no directory held them, and
       C(engine) is V(docker) or V(containers-storage) for a container
-      engine's mount (inferred from its storage layout), else V(null).
-    - A mount point that belongs to a container engine is never unmounted or
-      re-layered; the task fails instead.
+      engine's mount (inferred from its storage layout), V(systemd-sysext),
+      V(systemd-confext) or V(composefs) for an overlay the system mounted
+      (told by its mount source, or for composefs by an EROFS top layer over
+      data-only layers), else V(null).
+    - C(unknown) lists the paths whose directory cannot be known, each as
+      C(field), C(path) and C(reason). The kernel keeps a layer path as it was
+      given and serves the directory it named then; a path in mountinfo that
+      goes through a symlink is taken as the link's current target only when
+      every symlink on it is older than the mount (the birth time of the
+      work dir's C(work), which the kernel makes anew at each mount of a
+      writable overlay, else the boot time). Otherwise the path stays as
+      mountinfo shows it, is listed here, and counts as a difference, so a
+      declared overlay is re-layered. Overlays this module mounts are mounted
+      with the real paths and never have unknown paths.
+    - A mount point that belongs to a container engine or the system
+      (systemd-sysext, systemd-confext, composefs), or that holds a
+      fuse-overlayfs mount, is never mounted over, unmounted, re-layered or
+      pruned, whatever O(state); the task fails instead, with the reason and
+      what to do, before anything changes (in check mode too).
   returned: always
   type: dict
   sample:
@@ -284,20 +343,25 @@ live:
     shown_options: [uuid=on]
     other_options: []
     read_only: false
+    flags: [nosuid, nodev]
+    superblock: rw
     mount_id: 412
     source: overlay
     form: lowerdir+
     resolved: true
     relative_to: null
     engine: null
+    unknown: []
 actions:
   description:
     - What was done, or in check mode what would be done, in order.
     - Each item has C(action) and C(path). C(action) is one of V(create_dir),
       V(write_fstab), V(write_unit), V(remove_unit), V(enable_unit),
       V(disable_unit), V(daemon_reload), V(unmount) (with C(reason) when it is
-      for re-layering), V(clear_volatile) and V(mount) (with C(via=systemd)
-      when the unit is started).
+      for re-layering), V(clear_volatile), V(mount) (with C(via=systemd)
+      when the unit is started) and V(remount_flags) (the per-mount flags
+      change in place, with C(reason), and C(superblock=rw) when the overlay
+      itself is made writable again).
   returned: always
   type: list
   elements: dict
@@ -309,7 +373,7 @@ persisted:
   description:
     - What persists the overlay after the task.
     - C(fstab) lists every overlay fstab entry for O(path) (normally one), each
-      with C(path), C(lowerdir), C(upperdir), C(workdir), C(options),
+      with C(path), C(lowerdir), C(upperdir), C(workdir), C(options), C(flags),
       C(boot_options) and C(requires_mounts_for).
     - C(systemd) is the overlay unit for O(path) in O(unit_dir) read back the same
       way, plus C(managed) (written by this collection), or V(null).
@@ -325,6 +389,7 @@ persisted:
         upperdir: /srv/upper
         workdir: /srv/work
         options: []
+        flags: []
         boot_options: []
         requires_mounts_for: [/srv/lower1, /srv/lower2, /srv/upper, /srv/work]
         source: overlay
@@ -344,7 +409,11 @@ drift:
       In check mode this is a complete drift report; in a real run it lists
       what the task corrected.
     - C(field) is V(mounted), V(lowerdir), V(upperdir), V(workdir), V(datadir),
-      C(options.<name>) for one overlay option, V(persisted) (how the overlay is
+      C(options.<name>) for one overlay option, C(flags.<group>) for one
+      per-mount flag (V(flags.ro), V(flags.suid), V(flags.dev), V(flags.exec),
+      V(flags.atime), V(flags.diratime); the values are flags such as V(nosuid)
+      or V(suid)), V(superblock) (an overlay with an upper dir, not declared
+      C(ro), that is read-only as a whole), V(persisted) (how the overlay is
       persisted - V(fstab), V(systemd), V(both) or V(none)), V(boot_options),
       V(boot) (unit linked for boot) or V(managed) (an fstab line not yet
       marked as written by this collection).
@@ -370,15 +439,40 @@ mount_method:
 diff:
   description:
     - In diff mode, a list of before/after views - the live mount (path, layers,
-      upper, work, options), then the fstab file and the unit file when they change.
+      upper, work, options, flags), then the fstab file and the unit file when they change.
   returned: when diff mode is on
   type: list
   elements: dict
 holders:
-  description: Processes that keep a mount busy (C(pid), C(command), C(uses)), when the task failed for that reason.
+  description:
+    - Processes, in any mount namespace, that keep the mount busy, when the task failed for that reason.
+    - Each has C(pid), C(command) and C(uses) (what it holds, such as C(cwd /srv/merged) or C(fd 7 /srv/merged/f));
+      C(owner) when its cgroup names a container or a systemd unit (C(podman container 69802ccab605),
+      C(unit app.service)); C(namespace) (C(mnt:[4026532175])) when it runs in another mount namespace.
   returned: on failure because the mount is in use
   type: list
   elements: dict
+elsewhere:
+  description:
+    - Copies of the overlay mounted in other mount namespaces that an unmount here would not reach
+      (a container's root, for example), when the task failed for that reason.
+    - Each has C(namespace), C(mount_point) (as that namespace sees it), and C(pid), C(command) and
+      C(owner) of a process of that namespace.
+  returned: on failure because the mount is in use
+  type: list
+  elements: dict
+shared:
+  description:
+    - Other overlays, in other mount namespaces, live on the declared upper or work dir (C(dir)),
+      when a mount was refused for that reason; keys as in RV(elsewhere).
+  returned: on failure because the upper or work dir is in use
+  type: list
+  elements: dict
+submounts:
+  description: Mounts below the mount point, when the task failed because they keep it busy.
+  returned: on failure because the mount is in use
+  type: list
+  elements: str
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -25,6 +25,14 @@ description:
     paths, and the one-C(lowerdir+)-per-layer form of the new mount API.
   - Each entry says which engine it belongs to (C(engine)), told from the
     storage layout alone, without asking the engine.
+  - Tells the overlays the system itself mounts from the others -
+    systemd-sysext (on C(/usr), C(/opt)), systemd-confext (on C(/etc)) and
+    composefs - by their mount source (C(sysext), C(confext),
+    C(composefs)), or for composefs by an EROFS top layer over data-only
+    layers.
+  - Lists fuse-overlayfs mounts too (file system type
+    C(fuse.fuse-overlayfs)), with C(kernel_overlay=false); mountinfo shows
+    none of their layers, so those are V(null).
   - Changes nothing. Reads only, so it runs the same in check mode.
 author:
   - overlayfs.mounts developers (@overlayfs-mounts)
@@ -57,6 +65,8 @@ options:
         C(GraphDriver.Data.LowerDir) that C(docker inspect) or
         C(podman inspect) report (top first), and C(upperdir), C(workdir) and
         C(path) their C(UpperDir), C(WorkDir) and C(MergedDir).
+      - A symlink is followed only when it is older than the mount (see the
+        notes); otherwise the path is listed in C(live.unknown).
     type: bool
     default: false
 extends_documentation_fragment:
@@ -74,7 +84,21 @@ notes:
     grandparent (an engine's storage root, C(<root>/<id>/merged)), then the
     directories two and one levels above an absolute upper or work dir.
     Where none holds them, the paths are shown as the kernel shows them and
-    C(resolved) is V(false).
+    C(resolved) is V(false). A mount made through this collection's short
+    links shows the links' targets, wherever its C(links_dir)
+    is (a mount through links elsewhere leaves a pointer under the default one).
+  - A layer path through a symlink is never resolved anew, since the mount
+    serves the directory the link named at mount time. With O(resolve_layers),
+    such a path shows as the link's current target only when every symlink on
+    it is older than the mount (the birth time of the work dir's C(work),
+    which the kernel makes anew at each mount of a writable overlay, else
+    the boot time); otherwise it stays as the kernel shows it and is listed in
+    C(live.unknown) with the reason, and the drift shows it. Remounting the
+    overlay (M(overlayfs.mounts.overlay_mount) re-layers a declared one)
+    makes it known.
+  - Persisted paths are compared with the live ones as paths (a trailing or
+    doubled slash, a C(.) component are no drift); with O(resolve_layers), a
+    persisted path through a symlink is compared by where it leads now.
 seealso:
   - module: overlayfs.mounts.overlay_mount
 """
@@ -114,7 +138,9 @@ overlay_mounts:
       type: str
       sample: /srv/merged
     lowerdir:
-      description: The lower layers, top first (live when mounted, else as persisted).
+      description:
+        - The lower layers, top first (live when mounted, else as persisted).
+        - V(null) for a fuse-overlayfs mount, whose layers are not known.
       type: list
       elements: str
     upperdir:
@@ -127,6 +153,14 @@ overlay_mounts:
       description: The overlay options that differ from the kernel defaults.
       type: list
       elements: str
+    flags:
+      description:
+        - The per-mount flags that differ from a fresh mount's (C(ro), C(nosuid),
+          C(nodev), C(noexec), C(noatime) or C(strictatime), C(nodiratime)) -
+          live when mounted, else as persisted.
+      type: list
+      elements: str
+      sample: [nosuid, nodev]
     mounted:
       description: Whether an overlay is mounted at C(path) now.
       type: bool
@@ -141,16 +175,27 @@ overlay_mounts:
         - Whom the overlay belongs to - V(docker) (Docker's overlay2 storage),
           V(containers-storage) (podman, CRI-O, buildah), V(overlayfs.mounts)
           (persisted by this collection, or mounted through its short links),
-          or V(none) when no owner is known.
+          V(systemd-sysext) and V(systemd-confext) (the merged system and
+          configuration extensions, mount source C(sysext) or C(confext)),
+          V(composefs) (mount source C(composefs), or an EROFS top layer over
+          data-only layers), V(fuse-overlayfs) (a FUSE mount, see
+          C(kernel_overlay)), or V(none) when no owner is known.
         - Told from the storage layout (a mount point C(<root>/<id>/merged)
           over C(<root>/<id>/diff) and C(<root>/<id>/work), layers in
           C(<root>/l/) or C(<root>/*/diff), and Docker's C(image/overlay2) or
           containers-storage's C(overlay-layers) beside the root), without
           asking the engine.
-        - This collection never mounts over, re-layers or unmounts a
-          container engine's overlay, nor uses its layer dirs as an upper dir.
+        - This collection never mounts over, re-layers, unmounts or prunes an
+          overlay of any of these but its own, nor uses a container engine's
+          layer dirs as an upper dir.
       type: str
       sample: docker
+    kernel_overlay:
+      description:
+        - V(false) for a fuse-overlayfs mount, which is a FUSE file system
+          and not a kernel overlay (its C(lowerdir), C(upperdir), C(workdir)
+          and C(live) are V(null)); V(true) for every other entry.
+      type: bool
     resolved:
       description:
         - V(false) when relative layer, upper or work paths of the live mount
@@ -171,7 +216,8 @@ overlay_mounts:
       description:
         - The live state as M(overlayfs.mounts.overlay_mount) returns it, or V(null);
           with C(resolved), C(engine) and C(relative_to) (the base relative
-          paths were resolved against, or V(null)).
+          paths were resolved against, or V(null)); V(null) for a
+          fuse-overlayfs mount.
       type: dict
     fstab:
       description: Every overlay fstab line for C(path), read back (normally one).
@@ -184,6 +230,11 @@ overlay_mounts:
       description:
         - Where the live mount and a persisted one disagree, as C(field), C(live),
           C(persisted), C(source) (V(fstab) or V(systemd)) and C(declared) (always V(null) here).
+        - C(flags.<group>) (V(flags.ro), V(flags.suid), V(flags.dev), V(flags.exec),
+          V(flags.atime), V(flags.diratime)) when a per-mount flag differs, such as
+          a persisted C(nosuid) on a mount remounted C(suid) by hand; V(superblock)
+          when an overlay with an upper dir is read-only as a whole but not
+          persisted C(ro).
         - V(mounted) when a persisted overlay (without C(noauto)) is not mounted,
           V(persisted) when fstab holds more than one line for C(path).
       type: list
@@ -197,6 +248,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host import system as host
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.live_paths import LinkTimes
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.registry import BACKENDS
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec import INFO_SPEC
@@ -216,7 +268,8 @@ def main() -> None:
         mounts = gather(
             host.read_mountinfo(), host.read_defaults(), persisted,
             paths=p["path"], exists=host.cached(os.path.exists),
-            realpath=host.real_paths() if p["resolve_layers"] else None)
+            realpath=host.real_paths() if p["resolve_layers"] else None,
+            links=LinkTimes(follow=p["resolve_layers"]))
     except OverlayError as error:
         module.fail_json(msg=error.message, **error.details)
     module.exit_json(changed=False, overlay_mounts=mounts)

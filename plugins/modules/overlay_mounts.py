@@ -90,7 +90,9 @@ options:
         description: The work directory.
         type: path
       options:
-        description: Overlay mount options.
+        description:
+          - Overlay mount options, and per-mount flags (C(ro), C(nosuid), C(nodev),
+            C(noexec), C(noatime), ...), as in M(overlayfs.mounts.overlay_mount).
         type: list
         elements: str
         default: []
@@ -115,7 +117,9 @@ options:
         description: Mount at boot; defaults to O(boot).
         type: bool
       boot_options:
-        description: Options for the persisted overlay only (C(nofail), ...).
+        description:
+          - Options for the persisted overlay only (C(nofail), ...). A per-mount flag
+            here counts as one of O(mounts[].options), with a warning.
         type: list
         elements: str
         default: []

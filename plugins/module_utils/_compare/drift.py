@@ -5,17 +5,23 @@
 
 A drift row is ``{field, declared, live, persisted}``; ``field`` is
 ``mounted``, ``lowerdir``, ``upperdir``, ``workdir``, ``datadir``,
-``options.<name>``, ``persisted`` (how the overlay is persisted: a
+``options.<name>``, ``flags.<group>`` (a per-mount flag: ``flags.ro``,
+``flags.suid``, ``flags.dev``, ``flags.exec``, ``flags.atime``,
+``flags.diratime``), ``superblock`` (an overlay with an upper dir that is
+read-only as a whole), ``persisted`` (how the overlay is persisted: a
 backend's name, ``both`` or ``none``), or a backend's boot settings
 (``boot_options``, ``boot``, ``managed``). A value
 that does not apply (no declaration in overlay_mount_info, nothing live) is
 None.
 """
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live import unknown_field
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.paths import same_path
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import registry as _backends
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.mount_flags import GROUPS, flag_differences, state_of, superblock_differs
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import (
     OPTION_VALUES,
     option_differences,
@@ -25,6 +31,8 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_op
 
 PATH_FIELDS = ("lowerdir", "upperdir", "workdir")
 _OPTION_NAMES = [name for name, _values in OPTION_VALUES]
+#: The drift fields of the per-mount flags, in report order (see ``_model.mount_flags``).
+FLAG_FIELDS = ["flags." + group.name for group in GROUPS] + ["superblock"]
 
 
 def resolved(config: Mapping[str, Any],
@@ -37,20 +45,45 @@ def resolved(config: Mapping[str, Any],
         return None, None
 
 
-def against_live(config: Mapping[str, Any], live: Any, defaults: Mapping[str, Any]) -> Dict[str, Tuple[Any, Any]]:
-    """``{field: (config value, live value)}`` where ``live`` differs from ``config``."""
+def _resolved_dirs(config, resolve):
+    """The dir fields of ``config``, each path through ``resolve`` (where it leads now) when given."""
+    def each(value):
+        if resolve is None or value is None:
+            return value
+        return [resolve(p) for p in value] if isinstance(value, list) else resolve(value)
+    return {field: each(config.get(field, [] if field == "datadir" else None)) for field in PATH_FIELDS + ("datadir",)}
+
+
+def against_live(config: Mapping[str, Any], live: Any, defaults: Mapping[str, Any],
+                 resolve: Optional[Callable[[str], str]] = None) -> Dict[str, Tuple[Any, Any]]:
+    """``{field: (config value, live value)}`` where ``live`` differs from ``config``.
+
+    Paths are compared as paths (``_model.paths.same_path``); a field with
+    a path the live side cannot know (``live["unknown"]``) always differs.
+    ``resolve``: what each path of ``config`` leads to now, compared in its
+    place (a persisted symlinked layer against the live directory).
+    """
     out = {}
-    for field in PATH_FIELDS:
-        if config[field] != live[field]:
-            out[field] = (config[field], live[field])
-    if live.get("datadir") != config.get("datadir", []):
-        out["datadir"] = (config.get("datadir", []), live.get("datadir"))
+    dirs = _resolved_dirs(config, resolve)
+    for field in PATH_FIELDS + ("datadir",):
+        have = live.get(field) if field == "datadir" else live[field]
+        if not same_path(dirs[field], have) or unknown_field(live, field):
+            out[field] = (config.get(field, []) if field == "datadir" else config[field], have)
     pairs, effective = resolved(config, defaults)
     if pairs is None:
         out["options"] = (config["options"], live["options"])
         return out
     for name, want, have in option_differences(pairs, effective, live.effective, live["shown_options"]):
         out["options." + name] = (want, have)
+    return dict(out, **_flags_against_live(config, live))
+
+
+def _flags_against_live(config, live):
+    """``{field: (config value, live value)}`` of the per-mount flags (``flags.<group>``, ``superblock``)."""
+    flags = config.get("flags") or ()
+    out = {"flags." + name: (want, have) for name, want, have in flag_differences(flags, live.get("flags") or ())}
+    if superblock_differs(flags, config["upperdir"] is not None and live["upperdir"] is not None, live.get("superblock")):
+        out["superblock"] = ("rw", "ro")
     return out
 
 
@@ -59,9 +92,9 @@ def against_config(config: Mapping[str, Any], other: Mapping[str, Any],
     """``{field: (config value, other value)}`` between two declared-style configs."""
     out = {}
     for field in PATH_FIELDS:
-        if config[field] != other[field]:
+        if not same_path(config[field], other[field]):
             out[field] = (config[field], other[field])
-    if other.get("datadir") and other.get("datadir") != config.get("datadir", []):
+    if other.get("datadir") and not same_path(other.get("datadir"), config.get("datadir", [])):
         out["datadir"] = (config.get("datadir", []), other["datadir"])
     _pairs, mine = resolved(config, defaults)
     _pairs, theirs = resolved(other, defaults)
@@ -72,6 +105,8 @@ def against_config(config: Mapping[str, Any], other: Mapping[str, Any],
     for name in _OPTION_NAMES:
         if mine[name] != theirs[name]:
             out["options." + name] = (mine[name], theirs[name])
+    for name, want, have in flag_differences(config.get("flags") or (), other.get("flags") or ()):
+        out["flags." + name] = (want, have)
     return out
 
 
@@ -79,6 +114,10 @@ def value_of(config: Any, field: str, defaults: Mapping[str, Any], live: bool = 
     """The value of one drift field in a config (or live state)."""
     if config is None:
         return None
+    if field.startswith("flags."):
+        return state_of(config.get("flags") or ())[field.split(".", 1)[1]]
+    if field == "superblock":
+        return config.get("superblock") if live else None
     if field.startswith("options."):
         name = field.split(".", 1)[1]
         if live:
@@ -98,6 +137,7 @@ def declared_drift(decl: Any, persist: Optional[str], extras: Sequence[str], boo
     """
     state = decl.state
     config = decl.config()
+    spelled = decl.as_spelled().config() if hasattr(decl, "as_spelled") else config
     kind = _backends.persisted_kind(persisted)
     backend = _backends.BY_NAME.get(persist)
     conf = backend.first(persisted[backend.name]) if backend else None
@@ -117,14 +157,17 @@ def declared_drift(decl: Any, persist: Optional[str], extras: Sequence[str], boo
         for field, (want, have) in against_live(config, live, defaults).items():
             fields[field] = [want, have, value_of(conf, field, defaults)]
     if compare_persisted:
-        for field, (want, have) in against_config(config, conf, defaults).items():
+        for field, (want, have) in against_config(spelled, conf, defaults).items():
+            want = config[field] if field in config else want
             if field in fields:
                 fields[field][2] = have
             else:
                 fields[field] = [want, value_of(live, field, defaults, live=True) if compare_live else None, have]
-    order = list(PATH_FIELDS) + ["datadir", "options"] + ["options." + n for n in _OPTION_NAMES]
+    order = list(PATH_FIELDS) + ["datadir", "options"] + ["options." + n for n in _OPTION_NAMES] + FLAG_FIELDS
     for field in sorted(fields, key=lambda f: order.index(f) if f in order else len(order)):
         add(field, *fields[field])
+        if field in spelled and spelled[field] != config[field]:
+            rows[-1]["declared_as"] = spelled[field]  # declared through a symlink: both spellings
 
     if state in ("mounted", "present") and backend is not None:
         count = backend.count(persisted[backend.name])
@@ -140,9 +183,12 @@ def declared_drift(decl: Any, persist: Optional[str], extras: Sequence[str], boo
     return rows
 
 
-def live_vs_persisted(live: Any, persisted: Mapping[str, Any],
-                      defaults: Mapping[str, Any]) -> List[Dict[str, Any]]:
-    """Drift between a live overlay and what fstab/units persist for it (overlay_mount_info)."""
+def live_vs_persisted(live: Any, persisted: Mapping[str, Any], defaults: Mapping[str, Any],
+                      resolve: Optional[Callable[[str], str]] = None) -> List[Dict[str, Any]]:
+    """Drift between a live overlay and what fstab/units persist for it (overlay_mount_info).
+
+    ``resolve``: what a persisted path leads to now (see :func:`against_live`).
+    """
     rows = []
     for source in _backends.BY_NAME:
         conf = persisted.get(source)
@@ -153,6 +199,6 @@ def live_vs_persisted(live: Any, persisted: Mapping[str, Any],
                 rows.append({"field": "mounted", "declared": None, "live": False, "persisted": True,
                              "source": source})
             continue
-        for field, (want, have) in sorted(against_live(conf, live, defaults).items()):
+        for field, (want, have) in sorted(against_live(conf, live, defaults, resolve).items()):
             rows.append({"field": field, "declared": None, "live": have, "persisted": want, "source": source})
     return rows

@@ -27,15 +27,21 @@ import dataclasses
 from typing import Any, Dict, List, Optional, Sequence
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.drift import declared_drift
-from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live import differences, observe as observe_live, public_live
+from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live import (
+    differences,
+    flags_only,
+    observe as observe_live,
+    public_live,
+)
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge import steps
-from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.plan import make_plan
+from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.plan import check_hands_off, make_plan
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinfo import (
-    CONTAINER_ENGINES,
+    HANDS_OFF_ENGINES,
     engine_layout,
     mount_containing,
     submounts,
 )
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.namespaces import describe as describe_holders
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.upper_safety import check_upper
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import Declaration, dir_attributes
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
@@ -44,6 +50,8 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._model.paths impo
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.refusals import (
     busy_message,
     check_datadir,
+    held_message,
+    shared_message,
     check_host,
     check_layout,
     check_workdir,
@@ -111,6 +119,8 @@ def converge(session: Any, params: Dict[str, Any], provided: Sequence[str] = ())
     in check mode do not exist yet but may be this overlay's layers.
     """
     declared = registry.declare(params, session.backends)
+    for note in declared.notes:
+        session.module.warn("%s: %s" % (declared.path, note))
     entry = Entry(declared, session)
     observe(session, entry, provided)
     plan(session, entry)
@@ -145,7 +155,7 @@ def observe(session: Any, entry: Entry, provided: Sequence[str] = ()) -> None:
         backend.read(seen.touch)
         seen.backends.append(backend)
     seen.live = observe_live(decl.path, session.mountinfo(), session.defaults(), decl.links_dir,
-                             exists=host.exists, realpath=session.realpath)
+                             exists=host.exists, realpath=session.realpath, links=host.link_times())
     _observe_change(session, decl, seen)
     entry.seen = seen
 
@@ -172,13 +182,14 @@ def _observe_change(session: Any, decl: Declaration, seen: Observation) -> None:
     if decl.state == "mounted":
         seen.differences = differences(decl, live, session.defaults())
         engine = live.get("engine") if live is not None else None
-        if not seen.differences or seen.live.foreign is not None or engine in CONTAINER_ENGINES:
+        if not seen.differences or seen.live.foreign is not None or engine in HANDS_OFF_ENGINES:
             return  # in sync, or refused by the plan
+        if live is not None and flags_only(seen.differences):
+            return  # a remount of the flags: nothing is unmounted or mounted
         seen.upper = _upper_facts(session, decl, live)
-        if live is not None:
-            seen.users = _users(session, decl.path)
-    elif decl.state in ("unmounted", "absent") and live is not None and session.check_mode:
-        seen.users = _users(session, decl.path)
+        seen.users = _users(session, decl, live)
+    elif decl.state in ("unmounted", "absent") and live is not None and live.get("engine") not in HANDS_OFF_ENGINES:
+        seen.users = _users(session, decl, live)  # (a hands-off overlay is refused by the plan)
 
 
 def _upper_facts(session: Any, decl: Declaration, live: Any) -> Dict[str, Any]:
@@ -188,14 +199,31 @@ def _upper_facts(session: Any, decl: Declaration, live: Any) -> Dict[str, Any]:
     return {"listing": listing, "facts": facts, "index_on": effective["index"] == "on"}
 
 
-def _users(session: Any, path: str) -> Dict[str, Any]:
-    """``{holders, submounts, text}``: what keeps the mount at ``path`` busy."""
-    holders = session.host.find_holders(path)
-    subs = [e.mount_point for e in submounts(session.mountinfo(), path)]
-    parts = ["processes " + session.host.describe_holders(holders)] if holders else []
+def _users(session: Any, decl: Declaration, live: Any) -> Dict[str, Any]:
+    """``{holders, elsewhere, shared, submounts, text}``: what keeps the mount at ``decl.path`` busy.
+
+    Looked for in every mount namespace (``_host.namespaces``): processes
+    using the mount, copies of it that an unmount here does not reach, and,
+    when the overlay will be mounted, other overlays on its upper or work dir.
+    """
+    entries = session.mountinfo()
+    mounted = None
+    if live is not None:
+        mounted = next((e for e in entries if e.mount_id == live["mount_id"]), None)
+    mine = None
+    if decl.state == "mounted" and decl.writable:
+        mine = {path: session.host.identity(path) for path in (decl.upperdir, decl.workdir)}
+    if live is not None:  # an unmount is planned: the host as it is now
+        found = session.host.scan_holders(decl.path, entries, mounted, mine)
+    else:  # only other namespaces' overlays on the upper or work dir, kept for the run
+        found = session.host.scan_holders(decl.path, entries, None, mine, view=session.namespaces(),
+                                          others=session.other_overlays())
+    subs = [e.mount_point for e in submounts(entries, decl.path)] if live is not None else []
+    text = describe_holders(found)
     if subs:
-        parts.append("submounts " + ", ".join(subs))
-    return {"holders": holders, "submounts": subs, "text": "; ".join(parts)}
+        text = "; ".join(part for part in (text, "submounts " + ", ".join(subs)) if part)
+    return {"holders": found["processes"], "elsewhere": found["elsewhere"], "shared": found["shared"],
+            "submounts": subs, "text": text}
 
 
 # Plan -------------------------------------------------------------------
@@ -203,6 +231,7 @@ def _users(session: Any, path: str) -> Dict[str, Any]:
 def plan(session: Any, entry: Entry) -> None:
     """The steps the declared state needs, in order, and the result as planned (pure)."""
     decl, seen, module = entry.decl, entry.seen, session.module
+    check_hands_off(decl.path, seen.live)  # before any other refusal: a container's or the system's overlay
     to_create = []
     if decl.writes:
         to_create = check_host(decl, seen.kinds, seen.upper_mount, seen.work_mount, decl.create_dirs,
@@ -258,20 +287,29 @@ def report(session: Any, entry: Entry) -> None:
     unmounting = decl.state in ("unmounted", "absent")
     if observed.live.foreign is not None and unmounting:
         module.warn("%s is a mount point of %s, not an overlay: left alone" % (decl.path, observed.live.foreign))
-    if plan_["relayer"]:
-        _refuse_if_busy(session, entry)
-    elif session.check_mode and unmounting and live is not None and observed.users and observed.users["text"]:
-        module.warn("%s is in use (%s); a real run would fail to unmount it" % (decl.path, observed.users["text"]))
+    _refuse_if_held(session, entry)
 
 
-def _refuse_if_busy(session: Any, entry: Entry) -> None:
-    users = entry.seen.users
+def _refuse_if_held(session: Any, entry: Entry) -> None:
+    """Refuse, before anything changes and in check mode too, an unmount or mount that holders rule out.
+
+    A re-layering or an unmount is refused while anything holds the mount
+    (in any namespace); any mount while another namespace has an overlay on
+    the same upper or work dir.
+    """
+    users, decl, plan_ = entry.seen.users, entry.decl, entry.plan
     if not users or not users["text"]:
         return
-    decl, plan_ = entry.decl, entry.plan
-    message = busy_message(decl.path, [d["field"] for d in plan_["differences"]], users["text"])
-    if session.check_mode:
-        session.module.warn(message)
+    unmounts = any(step["action"] == "unmount" for step in plan_["actions"])
+    mounts = any(step["action"] == "mount" for step in plan_["actions"])
+    if plan_["relayer"]:
+        message = busy_message(decl.path, [d["field"] for d in plan_["differences"]], users["text"])
+    elif unmounts:
+        message = held_message(decl.path, decl.state, users["text"])
+    elif mounts and users["shared"]:
+        message = shared_message(decl.path, describe_holders({"shared": users["shared"]}))
+    else:
         return
-    raise OverlayError(message, holders=users["holders"], submounts=users["submounts"],
-                       drift=plan_["differences"], live=public_live(entry.seen.live.live))
+    raise OverlayError(message, holders=users["holders"], elsewhere=users["elsewhere"], shared=users["shared"],
+                       submounts=users["submounts"], drift=plan_["differences"],
+                       live=public_live(entry.seen.live.live))

@@ -11,9 +11,13 @@ out; check mode returns it as the prediction.
 
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live import Observed, differences
-from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinfo import CONTAINER_ENGINES
-from ansible_collections.overlayfs.mounts.plugins.module_utils._model.refusals import refuse_engine, refuse_foreign
+from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live import Observed, differences, flags_only
+from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinfo import (
+    ENGINE_FUSE_OVERLAYFS,
+    FUSE_OVERLAYFS_TYPE,
+    HANDS_OFF_ENGINES,
+)
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.refusals import refuse_foreign, refuse_hands_off
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import (
     compared_keys,
     parse_options,
@@ -30,7 +34,8 @@ def comparable_options(decl: Any, defaults: Dict[str, Any]) -> List[str]:
     return visible_options(cfg, defaults, skip=skip)
 
 
-def _diff_view(state, options):
+def _diff_view(state, options, flags=False, superblock=None):
+    """One side of the diff; ``flags``: show the per-mount flags (where either side has some)."""
     if not state:
         return {}
     view = {
@@ -40,6 +45,10 @@ def _diff_view(state, options):
         "workdir": state["workdir"],
         "options": options,
     }
+    if flags:
+        view["flags"] = list(state.get("flags") or ())
+    if superblock:
+        view["superblock"] = superblock
     if state.get("datadir"):
         view["datadir"] = list(state["datadir"])
     return view
@@ -59,8 +68,33 @@ def _diff(decl, live, defaults):
             after_options = [o for o in after_options if not o.startswith("xino=")]
     if decl.state == "present":
         return {"before": {}, "after": {}}  # the live mount is not this state's business
-    after = _diff_view(decl.config(), after_options) if decl.state == "mounted" else {}
-    return {"before": _diff_view(live, before_options), "after": after}
+    # The superblock shows only where it is to change (made writable again).
+    superblock = live is not None and any(d["field"] == "superblock" for d in differences(decl, live, defaults))
+    flags = bool(decl.flags or (live is not None and live.get("flags")) or superblock)
+    after = _diff_view(decl.config(), after_options, flags, superblock and "rw") if decl.state == "mounted" else {}
+    return {"before": _diff_view(live, before_options, flags, superblock and "ro"), "after": after}
+
+
+def check_hands_off(path: str, seen: Observed) -> None:
+    """Refuse every state at a mount point whose overlay a container engine or the system manages.
+
+    Container engines' overlays, systemd-sysext, systemd-confext and
+    composefs overlays (``live.engine`` among HANDS_OFF_ENGINES), and a
+    fuse-overlayfs mount on top: nothing is planned there, in check mode too.
+    """
+    live = seen.live
+    if live is not None and live.get("engine") in HANDS_OFF_ENGINES:
+        refuse_hands_off(path, live["engine"])
+    if seen.foreign == FUSE_OVERLAYFS_TYPE:
+        refuse_hands_off(path, ENGINE_FUSE_OVERLAYFS)
+
+
+def _remount_step(path: str, diffs: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
+    """The ``remount_flags`` action: the mount's flags change in place, without re-layering."""
+    step = {"action": "remount_flags", "path": path, "reason": "change of " + ", ".join(d["field"] for d in diffs)}
+    if any(d["field"] == "superblock" for d in diffs):
+        step["superblock"] = "rw"
+    return step
 
 
 def make_plan(decl: Any, seen: Observed, defaults: Dict[str, Any], to_create: Sequence[str] = (),
@@ -75,25 +109,31 @@ def make_plan(decl: Any, seen: Observed, defaults: Dict[str, Any], to_create: Se
     volatile marker), which run just before it, or raises; ``via`` names the
     backend whose unit mounts the overlay (``systemd``), if any; ``diffs``
     the differences of a ``mounted`` declaration from ``seen``, when they
-    were computed already.
+    were computed already. A live overlay that differs in its per-mount
+    flags alone (``_compare.live.flags_only``) gets one ``remount_flags``
+    action instead of being unmounted and mounted again.
 
     Returns a dict with ``changed``, ``actions`` (ordered dicts with
     ``action`` and ``path``), ``differences``, ``relayer`` and ``diff``.
     """
     live = seen.live
-    if live is not None and live.get("engine") in CONTAINER_ENGINES:
-        refuse_engine(decl.path, live["engine"])
+    check_hands_off(decl.path, seen)
     if decl.state == "mounted" and seen.foreign is not None:
         refuse_foreign(decl.path, seen.foreign)
     live_steps, relayer = [], False
     if decl.state == "mounted":
         if diffs is None:
             diffs = differences(decl, live, defaults)
-        relayer = live is not None and bool(diffs)
+        if live is not None and flags_only(diffs):
+            live_steps.append(_remount_step(decl.path, diffs))  # flags change in place
+            mount_diffs = []
+        else:
+            mount_diffs = diffs
+        relayer = live is not None and bool(mount_diffs)
         if relayer:
             live_steps.append({"action": "unmount", "path": decl.path,
                                "reason": "change of " + ", ".join(d["field"] for d in diffs)})
-        if diffs:
+        if mount_diffs:
             mount = {"action": "mount", "path": decl.path}
             if via:
                 mount["via"] = via

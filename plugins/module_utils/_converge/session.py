@@ -49,6 +49,8 @@ class Session:
         self._below: Dict[str, set] = {}  # a path: the keys of the resolutions at or below it
         self._followed: set = set()  # the keys of the resolutions that followed a symlink
         self._cleaned: set = set()  # the files whose stale temp files were removed
+        self._view: Any = None  # the other mount namespaces, read once
+        self._others: Optional[Dict[Any, list]] = None
         self._lock = lock
         self._owns_lock = lock is None
 
@@ -102,6 +104,23 @@ class Session:
             host = self.host
             self._facts = HostFacts(host.lowerdir_plus(), host.mount_fsconfig(self.module), host.systemd_booted())
         return self._facts
+
+    def namespaces(self) -> Any:
+        """The other mount namespaces and their mounts (``_host.namespaces.read_view``), read once.
+
+        For the checks of a mount only: what is planned to be unmounted is
+        checked against the host as it is then.
+        """
+        self.hold()
+        if self._view is None:
+            self._view = self.host.read_view()
+        return self._view
+
+    def other_overlays(self) -> Dict[Any, list]:
+        """The overlays of the other namespaces by upper and work dir (``_host.namespaces.overlay_dirs``), once."""
+        if self._others is None:
+            self._others = self.host.overlay_dirs(self.namespaces())
+        return self._others
 
     def _remembered(self, key: Any, path: str, compute: Callable[[], str]) -> str:
         """``compute()``, the resolution of ``path``, kept under ``key`` until a change can alter it.

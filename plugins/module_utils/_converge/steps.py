@@ -123,6 +123,8 @@ def _unmount(session: Any, entry: Any, step: Dict[str, Any]) -> Optional[KindedU
         session.host.unmount(session.module, step["path"])
     live = entry.seen.live.live
     _clear_own_volatile_marker(session, live)
+    if entry.decl.state == "absent":
+        session.host.remove_links_pointer(entry.decl.path)  # the pointer to its short links, if any
     if entry.decl.state == "mounted":  # a re-layering: put the old overlay back on failure
         return ("mount", lambda: restore_mount(session, live, entry.decl.path))
     return None
@@ -151,6 +153,41 @@ def _mount(session: Any, entry: Any, step: Dict[str, Any]) -> None:
     session.saw(entries)  # read after this mount: the host as the next entry finds it
 
 
+def _remount_flags(session: Any, entry: Any, step: Dict[str, Any]) -> KindedUndo:
+    """Set the mount's per-mount flags in place (no re-layering), then verify them.
+
+    The undo puts back the flags (and the superblock's ro) the mount had. A
+    mount that does not show the declared flags afterwards gets its old
+    flags back, and the step fails.
+    """
+    decl, host = entry.decl, session.host
+    old = entry.seen.live.live
+    old_flags, old_superblock = list(old.get("flags") or ()), step.get("superblock") and old.get("superblock")
+
+    def undo() -> str:
+        try:
+            host.remount_flags(decl.path, old_flags, old_superblock or None)
+        except OverlayError as error:
+            return "putting back the mount flags (%s) also failed: %s" % (",".join(old_flags) or "rw", error.message)
+        return "the mount's flags were put back (%s)" % (",".join(old_flags) or "rw")
+
+    try:
+        host.remount_flags(decl.path, decl.flags, step.get("superblock"))
+    except OverlayError as error:
+        raise OverlayError("%s; %s" % (error.message, undo()), **error.details)
+    entries = host.read_mountinfo()
+    live = observe(decl.path, entries, session.defaults(), decl.links_dir, exists=host.exists,
+                   realpath=host.realpath, links=host.link_times()).live
+    diffs = differences(decl, live, session.defaults())
+    if diffs:
+        detail = "; ".join("%s: declared %r, mounted %r" % (d["field"], d.get("declared"), d.get("live")) for d in diffs)
+        raise OverlayError("the mount flags at %s are not what was declared after the remount (%s); %s"
+                           % (decl.path, detail, undo()), drift=diffs, live=public_live(live))
+    entry.result["live"] = public_live(live)
+    session.saw(entries)
+    return ("mount", undo)
+
+
 #: What carries out each action of a plan, apart from the backends' own steps.
 #: Each takes the session, the entry and the step, and returns ``(kind, undo)`` or None.
 STEPS = {
@@ -159,6 +196,7 @@ STEPS = {
     "unmount": _unmount,
     "clear_volatile": _clear_volatile,
     "mount": _mount,
+    "remount_flags": _remount_flags,
 }
 
 
@@ -183,7 +221,7 @@ def verify(session: Any, decl: Declaration, entries: Optional[list] = None) -> T
         entries = host.read_mountinfo()
     defaults = session.defaults()
     live, _count, foreign = observe(decl.path, entries, defaults, decl.links_dir,
-                                    exists=host.exists, realpath=host.realpath)
+                                    exists=host.exists, realpath=host.realpath, links=host.link_times())
     if live is None:
         raise OverlayError(
             "the mount of %s reported success but mountinfo shows %s there"
@@ -246,7 +284,8 @@ def rollback(session: Any, entry: Any) -> str:
 
 def restore_mount(session: Any, old: Any, path: str) -> str:
     """Try to put back the overlay that was unmounted for a re-layering."""
-    previous = Declaration(path, old["lowerdir"], old["upperdir"], old["workdir"], old["options"], old.get("datadir"))
+    previous = Declaration(path, old["lowerdir"], old["upperdir"], old["workdir"], old["options"], old.get("datadir"),
+                           flags=old.get("flags") or [])
     try:
         session.host.mount(previous)
     except OverlayError as error:

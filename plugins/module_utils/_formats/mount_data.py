@@ -144,8 +144,11 @@ def format_mount_options(overlay: Any, facts: Optional[HostFacts] = None, extra_
 
     Layer paths are escaped for the kernel (``\\``, ``:`` and ``,`` get a
     backslash); ``datadir`` (data-only layers) follow ``::``. ``options`` are
-    overlay options (``index=off``, ``volatile``), ``extra_options`` everything
-    else (``nofail``, ``noauto``, ``x-systemd.automount``), written after them.
+    overlay options (``index=off``, ``volatile``), then the overlay's per-mount
+    flags (its ``flags``, canonical: ``ro``, ``nosuid``...), then
+    ``extra_options``, everything else (``nofail``, ``noauto``,
+    ``x-systemd.automount``). mount(8) turns the flags into mount(2) flags;
+    they are not part of the data the kernel's size limits count.
 
     The string must mount at boot with util-linux 2.38 (legacy mount(2): one
     page, :data:`MOUNT_DATA_MAX` bytes, in all) and with 2.39+ (one fsconfig()
@@ -170,8 +173,9 @@ def format_mount_options(overlay: Any, facts: Optional[HostFacts] = None, extra_
     facts = facts or ANY_HOST
     lowerdir, upperdir, workdir = overlay.lowerdir, overlay.upperdir, overlay.workdir
     datadir, options = overlay.datadir, overlay.options
+    flags = list(getattr(overlay, "flags", None) or ())
     _check_layer_paths(lowerdir, upperdir, workdir, datadir, relative_layers)
-    _check_option_lists(options, extra_options)
+    _check_option_lists(options, flags + list(extra_options))
     plain_value = lower_list(lowerdir, datadir)
     forms = _forms(lowerdir, upperdir, workdir, options, datadir, plain_value)
     order = _form_order(lowerdir_form, facts.lowerdir_plus, forms)
@@ -183,7 +187,7 @@ def format_mount_options(overlay: Any, facts: Optional[HostFacts] = None, extra_
         text, fits = forms[form]
         if fits:
             notes = [_legacy_note(plain_value, facts.lowerdir_plus, facts.fsconfig)] if form == "legacy" else []
-            return Rendered(",".join([text] + list(extra_options)), notes)
+            return Rendered(",".join([text] + flags + list(extra_options)), notes)
     raise _no_form_fits(forms["lowerdir"][0], plain_value, lowerdir_form, facts.lowerdir_plus, facts.fsconfig)
 
 
@@ -320,7 +324,8 @@ def parse_overlay_options(mntops: str) -> Dict[str, Any]:
 
     Returns a dict: ``lowerdir`` (top first) and ``datadir`` lists,
     ``upperdir`` and ``workdir`` (None when absent), ``options`` (overlay
-    options), ``extra_options`` (every other option, in order) and
+    options), ``extra_options`` (every other option, in order, per-mount flags
+    such as ``nosuid`` included: see ``_model.mount_flags.split_flags``) and
     ``requires_mounts_for`` (the paths of all ``x-systemd.requires-mounts-for=``
     options, as systemd reads them).
     """

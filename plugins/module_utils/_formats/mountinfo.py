@@ -153,6 +153,16 @@ ENGINE_CONTAINERS_STORAGE = "containers-storage"
 ENGINE_COLLECTION = "overlayfs.mounts"
 ENGINE_NONE = "none"
 CONTAINER_ENGINES = (ENGINE_DOCKER, ENGINE_CONTAINERS_STORAGE)
+# Overlays the operating system itself mounts (see system_overlay).
+ENGINE_SYSEXT = "systemd-sysext"
+ENGINE_CONFEXT = "systemd-confext"
+ENGINE_COMPOSEFS = "composefs"
+SYSTEM_OVERLAYS = (ENGINE_SYSEXT, ENGINE_CONFEXT, ENGINE_COMPOSEFS)
+# A FUSE filesystem, not a kernel overlay: mountinfo shows none of its layers.
+ENGINE_FUSE_OVERLAYFS = "fuse-overlayfs"
+FUSE_OVERLAYFS_TYPE = "fuse.fuse-overlayfs"
+# Whose mounts this collection never mounts over, re-layers, unmounts or prunes.
+HANDS_OFF_ENGINES = CONTAINER_ENGINES + SYSTEM_OVERLAYS + (ENGINE_FUSE_OVERLAYFS,)
 
 # Directory names of the two engines' overlay storage roots, and the
 # directories their stores keep next to that root.
@@ -300,6 +310,34 @@ def engine_of(root: Optional[str], exists: Optional[Callable[[str], bool]] = Non
             if exists(store.rstrip("/") + marker):
                 return engine
     return _ENGINE_ROOT_NAMES.get(root.rstrip("/").rsplit("/", 1)[-1])
+
+
+# The mount source each system tool gives its overlay (``mount -t overlay SOURCE``).
+_SYSTEM_SOURCES = {"sysext": ENGINE_SYSEXT, "confext": ENGINE_CONFEXT, "composefs": ENGINE_COMPOSEFS}
+# libcomposefs mounts its EROFS image on a temporary ``/tmp/.composefs.XXXXXX``
+# and detaches it once the overlay holds it: the name stays in the lowerdir.
+_COMPOSEFS_IMAGE_DIR = "/.composefs."
+
+
+def system_overlay(entry: MountEntry, cfg: Mapping[str, Any], entries: Sequence[MountEntry] = ()) -> Optional[str]:
+    """``systemd-sysext``, ``systemd-confext``, ``composefs`` or None for an overlay entry.
+
+    systemd-sysext and systemd-confext mount their overlays (``/usr``,
+    ``/opt``; ``/etc``) with the source ``sysext`` or ``confext``;
+    libcomposefs with the source ``composefs``. An overlay of another source
+    is composefs's when it has data-only layers (which need metacopy) under
+    a top layer that is an EROFS mount (among ``entries``, the mountinfo
+    read) or libcomposefs's temporary image dir. ``cfg`` is the entry's
+    ``overlay_config``.
+    """
+    known = _SYSTEM_SOURCES.get(entry.source)
+    if known is not None:
+        return known
+    if cfg["datadir"] and cfg["lowerdir"]:
+        top = cfg["lowerdir"][0]
+        if _COMPOSEFS_IMAGE_DIR in top or any(e.fstype == "erofs" for e in mounts_at(entries, top)):
+            return ENGINE_COMPOSEFS
+    return None
 
 
 class RealPaths:

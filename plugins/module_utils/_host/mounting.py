@@ -22,6 +22,7 @@ What the kernel accepts is probed, not guessed from its version (_features).
 The caller always re-reads mountinfo afterwards and verifies the result.
 """
 
+import contextlib
 import ctypes
 import errno
 import hashlib
@@ -29,6 +30,7 @@ import os
 from typing import List, Optional, Sequence, Tuple
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host import safe_paths as _safepath
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import DEFAULT_LINKS_DIR
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.escape import escape_layer
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.kernel_features import (
@@ -51,6 +53,18 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._host.kernel_feat
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mount_data import overlay_data
 
 _FSMOUNT_CLOEXEC = 0x1
+
+# mount(2) flags (linux/mount.h) for the per-mount flags, and the two that change a mount in place.
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
+MS_REMOUNT, MS_NOATIME, MS_NODIRATIME, MS_BIND = 0x20, 0x400, 0x800, 0x1000
+MS_RELATIME, MS_STRICTATIME = 1 << 21, 1 << 24
+_MS_FLAGS = {"ro": MS_RDONLY, "nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC,
+             "noatime": MS_NOATIME, "relatime": MS_RELATIME, "strictatime": MS_STRICTATIME,
+             "nodiratime": MS_NODIRATIME}
+
+# fsmount() attribute flags (MOUNT_ATTR_*); relatime is 0, the default.
+_ATTR_FLAGS = {"ro": 0x1, "nosuid": 0x2, "nodev": 0x4, "noexec": 0x8, "noatime": 0x10, "strictatime": 0x20,
+               "nodiratime": 0x80}
 _MOVE_MOUNT_F_EMPTY_PATH = 0x4
 _AT_FDCWD = -100
 
@@ -89,19 +103,39 @@ def _form_refused(log):
     return any("Legacy:" in line or any(a in line and b in line for a, b in unrecognized) for line in log)
 
 
+def ms_flags(flags: Sequence[str]) -> int:
+    """The mount(2) flags of canonical per-mount flags, the atime mode always explicit."""
+    value = 0
+    for flag in flags:
+        value |= _MS_FLAGS.get(flag, 0)
+    if not value & (MS_NOATIME | MS_STRICTATIME):
+        value |= MS_RELATIME
+    return value
+
+
+def attr_flags(flags: Sequence[str]) -> int:
+    """The fsmount() attribute flags (MOUNT_ATTR_*) of canonical per-mount flags."""
+    value = 0
+    for flag in flags:
+        value |= _ATTR_FLAGS.get(flag, 0)
+    return value
+
+
 def mount_new_api(target: str, lowerdir: Sequence[str], upperdir: Optional[str], workdir: Optional[str],
-                  options: Sequence[str], datadir: Sequence[str] = ()) -> str:
+                  options: Sequence[str], datadir: Sequence[str] = (), flags: Sequence[str] = ()) -> str:
     """Mount with fsopen/fsconfig(lowerdir+ per layer)/fsmount/move_mount.
 
-    ``options`` are canonical overlay options (``name`` or ``name=value``).
-    Raises NewApiUnsupported when the kernel cannot do this, OverlayError
-    with the kernel's log when the kernel refuses the mount.
+    ``options`` are canonical overlay options (``name`` or ``name=value``),
+    ``flags`` canonical per-mount flags (``_model.mount_flags``), given to
+    fsmount() as mount attributes: ``ro`` makes the mount read-only, not
+    the overlay. Raises NewApiUnsupported when the kernel cannot do this,
+    OverlayError with the kernel's log when the kernel refuses the mount.
     """
     fd = _fsopen(target)
     try:
         _configure(fd, target, lowerdir, upperdir, workdir, options, datadir)
         _create(fd, target)
-        _attach(fd, target)
+        _attach(fd, target, attr_flags(flags))
     finally:
         os.close(fd)
     return METHOD_NEW_API
@@ -169,9 +203,9 @@ def _create(fd, target):
         kmsg.close()
 
 
-def _attach(fd, target):
-    """Mount the created overlay (fsmount) and move it onto ``target`` (move_mount)."""
-    mount_fd, e = syscall(SYS_FSMOUNT, ctypes.c_int(fd), ctypes.c_uint(_FSMOUNT_CLOEXEC), ctypes.c_uint(0))
+def _attach(fd, target, attrs=0):
+    """Mount the created overlay (fsmount, with the mount attributes ``attrs``) and move it onto ``target``."""
+    mount_fd, e = syscall(SYS_FSMOUNT, ctypes.c_int(fd), ctypes.c_uint(_FSMOUNT_CLOEXEC), ctypes.c_uint(attrs))
     if mount_fd < 0:
         raise _kernel_error("fsmount", e, read_fs_log(fd), target)
     try:
@@ -185,16 +219,58 @@ def _attach(fd, target):
         os.close(mount_fd)
 
 
-def _mount2(target, data, what):
+def _mount2(target, data, what, flags=()):
+    """mount(2) a new overlay with the per-mount ``flags``; ``ro`` by a bind remount after.
+
+    MS_RDONLY on a new mount would make the overlay itself read-only; a
+    read-only mount of a writable overlay is mounted read-write first.
+    """
     log = KernelLog()
     try:
         ctypes.set_errno(0)
-        res = libc().mount(to_bytes("overlay"), to_bytes(target), to_bytes("overlay"), ctypes.c_ulong(0), to_bytes(data))
+        res = libc().mount(to_bytes("overlay"), to_bytes(target), to_bytes("overlay"),
+                           ctypes.c_ulong(ms_flags(flags) & ~MS_RDONLY), to_bytes(data))
         if res != 0:
             err = ctypes.get_errno()
             raise _kernel_error("mount(2)%s" % what, err, log.read(), target)
     finally:
         log.close()
+    if "ro" in flags:
+        try:
+            _remount(target, MS_REMOUNT | MS_BIND | ms_flags(flags), "making the new mount read-only")
+        except OverlayError:
+            with contextlib.suppress(OSError):  # not left writable; verify reports what stays
+                umount2(target)
+            raise
+
+
+def _remount(target, ms, step):
+    """One mount(2) call that changes the mount at ``target`` in place (MS_REMOUNT)."""
+    log = KernelLog()
+    try:
+        ctypes.set_errno(0)
+        if libc().mount(None, to_bytes(target), None, ctypes.c_ulong(ms), None) != 0:
+            err = ctypes.get_errno()
+            lines = log.read()
+            raise OverlayError("%s at %s failed: %s%s" % (step, target, os.strerror(err),
+                                                          "; the kernel said: " + "; ".join(lines) if lines else ""),
+                               kernel_log=lines, errno=err)
+    finally:
+        log.close()
+
+
+def remount_flags(target: str, flags: Sequence[str], superblock: Optional[str] = None) -> None:
+    """Set the per-mount flags of the mount at ``target`` in place: no new overlay, same mount.
+
+    ``flags`` are canonical per-mount flags; every one not given takes its
+    fresh mount's value (the atime mode is always explicit). ``superblock``
+    (``rw`` or ``ro``) first remounts the overlay itself read-write or
+    read-only, the only change overlayfs allows on a live superblock.
+    """
+    if superblock:
+        ms = MS_REMOUNT | (ms_flags(flags) & ~MS_RDONLY) | (MS_RDONLY if superblock == "ro" else 0)
+        _remount(target, ms, "remounting the overlay %s" % superblock)
+    _remount(target, MS_REMOUNT | MS_BIND | ms_flags(flags), "setting the mount flags (%s)" % (",".join(flags) or "rw"))
 
 
 def _check_size(data, hint):
@@ -206,11 +282,11 @@ def _check_size(data, hint):
 
 
 def mount_legacy(target: str, lowerdir: Sequence[str], upperdir: Optional[str], workdir: Optional[str],
-                 options: Sequence[str], datadir: Sequence[str] = ()) -> str:
-    """Mount with mount(2), refusing option data that the kernel would cut."""
+                 options: Sequence[str], datadir: Sequence[str] = (), flags: Sequence[str] = ()) -> str:
+    """Mount with mount(2), refusing option data that the kernel would cut; ``flags`` as MS_* flags."""
     data = overlay_data(lowerdir, upperdir, workdir, options, datadir)
     _check_size(data, "use method auto or symlinks, or shorter layer paths")
-    _mount2(target, data, "")
+    _mount2(target, data, "", flags)
     return METHOD_LEGACY
 
 
@@ -223,15 +299,35 @@ def links_dir_for(links_root: str, target: str) -> str:
 
 
 def prepare_links(directory: str, lowerdir: Sequence[str],
-                  datadir: Sequence[str] = ()) -> Tuple[List[str], List[str]]:
-    """Make ``directory`` hold exactly the links ``0``, ``1``, ... to the layers.
+                  datadir: Sequence[str] = (), prefix: str = "") -> Tuple[List[str], List[str]]:
+    """Make ``directory`` hold exactly the links ``0``, ``1``, ... to the layers (``prefix`` before each).
 
     Returns the relative names, in layer order. The directory and its parent
     must be root's alone, and only numbered links are ever removed
-    (``_host.safe_paths.prepare_links``).
+    (``_host.safe_paths.prepare_links``). Links kept under another links_dir
+    than the default one get a pointer from the default root
+    (:func:`point_to_links`).
     """
-    _safepath.prepare_links(directory, list(lowerdir) + list(datadir))
-    return _link_names(lowerdir, datadir)
+    _safepath.prepare_links(directory, list(lowerdir) + list(datadir), prefix)
+    point_to_links(directory)
+    lower, data = _link_names(lowerdir, datadir)
+    return [prefix + name for name in lower], [prefix + name for name in data]
+
+
+def point_to_links(directory: str) -> None:
+    """Where links dir ``directory`` is not under the default links root, leave a pointer to it there.
+
+    ``overlay_mount_info`` and the converge look for a mount's short links
+    under the default root (``DEFAULT_LINKS_DIR/<name>``) without being told
+    where they are: the pointer, a symlink to ``directory``, leads them there.
+    """
+    if os.path.dirname(os.path.normpath(directory)) != os.path.normpath(DEFAULT_LINKS_DIR):
+        _safepath.point_to_links(DEFAULT_LINKS_DIR, os.path.normpath(directory))
+
+
+def remove_links_pointer(target: str) -> None:
+    """Remove the pointer :func:`point_to_links` left for the overlay at ``target`` (state absent)."""
+    _safepath.remove_pointer(links_dir_for(DEFAULT_LINKS_DIR, target))
 
 
 def _link_names(lowerdir, datadir=()):
@@ -241,8 +337,9 @@ def _link_names(lowerdir, datadir=()):
 
 
 def mount_links(target: str, lowerdir: Sequence[str], upperdir: Optional[str], workdir: Optional[str],
-                options: Sequence[str], datadir: Sequence[str] = (), links_root: Optional[str] = None) -> str:
-    """Mount with mount(2) through short relative links to the layers.
+                options: Sequence[str], datadir: Sequence[str] = (), links_root: Optional[str] = None,
+                flags: Sequence[str] = ()) -> str:
+    """Mount with mount(2) through short relative links to the layers (``flags`` as MS_* flags).
 
     Docker's overlay2 does the same: the option string names ``0:1:2...``,
     resolved against the link directory as the working directory, so
@@ -257,7 +354,7 @@ def mount_links(target: str, lowerdir: Sequence[str], upperdir: Optional[str], w
     previous = os.open(".", os.O_RDONLY)
     try:
         os.chdir(directory)
-        _mount2(target, data, " through the links in %s" % directory)
+        _mount2(target, data, " through the links in %s" % directory, flags)
     finally:
         os.fchdir(previous)
         os.close(previous)
@@ -320,18 +417,20 @@ def plan_methods(feats: Features, lowerdir: Sequence[str], upperdir: Optional[st
     return [method]
 
 
-# method -> function(target, lowerdir, upperdir, workdir, options, datadir, links_root)
+# method -> function(target, lowerdir, upperdir, workdir, options, datadir, links_root, flags)
 _MOUNTERS = {
-    METHOD_NEW_API: lambda t, lo, up, wo, op, da, _links: mount_new_api(t, lo, up, wo, op, da),
-    METHOD_LEGACY: lambda t, lo, up, wo, op, da, _links: mount_legacy(t, lo, up, wo, op, da),
+    METHOD_NEW_API: lambda t, lo, up, wo, op, da, _links, fl: mount_new_api(t, lo, up, wo, op, da, fl),
+    METHOD_LEGACY: lambda t, lo, up, wo, op, da, _links, fl: mount_legacy(t, lo, up, wo, op, da, fl),
     METHOD_LINKS: mount_links,
 }
 
 
 def mount_overlay(target: str, lowerdir: Sequence[str], upperdir: Optional[str], workdir: Optional[str],
                   options: Sequence[str], datadir: Sequence[str] = (), method: str = "auto",
-                  links_root: Optional[str] = None, feats: Optional[Features] = None) -> str:
+                  links_root: Optional[str] = None, feats: Optional[Features] = None, flags: Sequence[str] = ()) -> str:
     """Mount through the best form the running kernel accepts; return the method used.
+
+    ``flags``: the canonical per-mount flags of the new mount (``_model.mount_flags``).
 
     The kernel is probed once per run (see _features). Should it still
     refuse a form as such (not this overlay), the next form is tried.
@@ -341,7 +440,7 @@ def mount_overlay(target: str, lowerdir: Sequence[str], upperdir: Optional[str],
     refused = []
     for name in order:
         try:
-            return _MOUNTERS[name](target, lowerdir, upperdir, workdir, options, datadir, links_root)
+            return _MOUNTERS[name](target, lowerdir, upperdir, workdir, options, datadir, links_root, flags)
         except NewApiUnsupported as error:
             refused.append(str(error))
     raise OverlayError("no mount form worked on this kernel (%s): %s" % (feats.describe(), "; ".join(refused)))

@@ -21,6 +21,9 @@ import time
 from typing import List, Optional, Sequence
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host import files
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import live_paths
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import mounting
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import namespaces
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host import safe_paths
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host import system
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
@@ -139,13 +142,16 @@ class Host:
     read_mountinfo = staticmethod(system.read_mountinfo)
     read_defaults = staticmethod(system.read_defaults)
     realpath = staticmethod(system.realpath)
+    link_times = staticmethod(live_paths.LinkTimes)
     path_kind = staticmethod(system.path_kind)
     exists = staticmethod(os.path.exists)
     isdir = staticmethod(os.path.isdir)
     lowerdir_plus = staticmethod(system.lowerdir_plus)
     check_kernel_support = staticmethod(system.check_kernel_support)
-    find_holders = staticmethod(system.find_holders)
-    describe_holders = staticmethod(system.describe_holders)
+    scan_holders = staticmethod(namespaces.scan_holders)
+    read_view = staticmethod(namespaces.read_view)
+    overlay_dirs = staticmethod(namespaces.overlay_dirs)
+    identity = staticmethod(namespaces.stat_identity)
     workdir_listing = staticmethod(system.workdir_listing)
     upper_facts = staticmethod(system.upper_facts)
     resolve_safely = staticmethod(safe_paths.resolve_safely)
@@ -158,7 +164,9 @@ class Host:
     make_dirs = staticmethod(system.make_dirs)
     remove_empty_dirs = staticmethod(system.remove_empty_dirs)
     mount = staticmethod(system.mount)
+    remount_flags = staticmethod(system.remount)
     unmount = staticmethod(system.unmount)
+    remove_links_pointer = staticmethod(mounting.remove_links_pointer)
     umount2 = staticmethod(system.umount2)
     clear_volatile_marker = staticmethod(system.clear_volatile_marker)
     clean_stale_temps = staticmethod(files.clean_stale_temps)

@@ -220,13 +220,13 @@ def check_links_root(links_root: str) -> str:
     return resolved
 
 
-def prepare_links(directory: str, layers: Sequence[str]) -> str:
-    """Make ``directory`` hold exactly the links ``0``, ``1``, ... to ``layers``.
+def prepare_links(directory: str, layers: Sequence[str], prefix: str = "") -> str:
+    """Make ``directory`` hold exactly the links ``0``, ``1``, ... to ``layers`` (``prefix`` before each number).
 
     The parent (the configured links_dir) and ``directory`` itself must be
     root's and not writable by group or others; both are created (0755) when
-    missing, fd-relative. Only links named by a number are removed or
-    replaced; anything else in the directory is left alone.
+    missing, fd-relative. Only links named by ``prefix`` and a number are
+    removed or replaced; anything else in the directory is left alone.
     """
     parent, name = os.path.split(directory.rstrip("/"))
     parent = resolve_safely("links_dir", parent)
@@ -244,9 +244,9 @@ def prepare_links(directory: str, layers: Sequence[str]) -> str:
         os.close(fd)
     try:
         _check_private(own, "links_dir", directory)
-        wanted = {str(i): layer for i, layer in enumerate(layers)}
+        wanted = {prefix + str(i): layer for i, layer in enumerate(layers)}
         for entry in os.listdir(own):
-            if not entry.isdigit():
+            if not (entry.startswith(prefix) and entry[len(prefix):].isdigit()):
                 continue
             try:
                 current = os.readlink(entry, dir_fd=own)
@@ -269,3 +269,36 @@ def prepare_links(directory: str, layers: Sequence[str]) -> str:
     finally:
         os.close(own)
     return directory
+
+
+def point_to_links(root: str, directory: str) -> str:
+    """Leave ``root/<name of directory>``, a symlink to ``directory``: where the links of a mount are.
+
+    ``root`` is the default links root, which ``overlay_mount_info`` looks in
+    without being told; ``directory`` a links dir under another links_dir.
+    ``root`` must be root's alone (created 0755 when missing). Something
+    there that is not a symlink is left alone. Returns the pointer's path.
+    """
+    make_dirs(resolve_safely("links_dir", root), mode=0o755, field="links_dir")
+    root = check_links_root(root)
+    pointer = os.path.join(root, os.path.basename(directory.rstrip("/")))
+    try:
+        if os.readlink(pointer) == directory:
+            return pointer
+        os.unlink(pointer)
+    except OSError as error:
+        if error.errno == errno.EINVAL:  # not a link: not ours
+            return pointer
+        if error.errno != errno.ENOENT:
+            raise
+    os.symlink(directory, pointer)
+    return pointer
+
+
+def remove_pointer(pointer: str) -> None:
+    """Remove the pointer :func:`point_to_links` left, when it is a symlink (anything else stays)."""
+    try:
+        if os.path.islink(pointer):
+            os.unlink(pointer)
+    except FileNotFoundError:
+        pass

@@ -11,21 +11,22 @@ import ctypes
 import errno
 import os
 import stat
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host import safe_paths as _safepath
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.kernel_features import check_support, features as kernel_features, uuid_default
-from ansible_collections.overlayfs.mounts.plugins.module_utils._host.mounting import mount_overlay, umount2 as _umount2
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.mounting import mount_overlay, remount_flags, umount2 as _umount2
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.namespaces import describe as describe_scan, scan_holders
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinfo import (
     MountEntry,
     RealPaths,
     mount_containing,
+    mounts_at,
     parse,
     submounts,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import defaults_from_parameters
-from ansible_collections.overlayfs.mounts.plugins.module_utils._model.paths import at_or_inside
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.upper_safety import VOLATILE_MARKER, find_shared, parse_origin
 
 MOUNTINFO = "/proc/self/mountinfo"
@@ -162,89 +163,6 @@ def path_kind(path: str) -> str:
     return "special file"
 
 
-def find_holders(mount_point: str, limit: int = 50) -> List[Dict[str, Any]]:
-    """Processes in this mount namespace that use a path at or below ``mount_point``.
-
-    Looks at each process's cwd, root, executable, open files and mapped
-    files. Processes in other mount namespaces see other mounts and are
-    skipped. Returns ``[{pid, command, uses}]``.
-    """
-    try:
-        own_ns = os.readlink("/proc/self/ns/mnt")
-    except OSError:
-        own_ns = None
-    own_pid = os.getpid()
-    holders = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == own_pid:
-            continue
-        base = "/proc/" + name
-        try:
-            if own_ns is not None and os.readlink(base + "/ns/mnt") != own_ns:
-                continue
-        except OSError:
-            continue
-        uses = _process_uses(base, mount_point)
-        if uses:
-            holders.append({"pid": int(name), "command": _command(base), "uses": uses[:5]})
-            if len(holders) >= limit:
-                break
-    return holders
-
-
-def _process_uses(base, mount_point):
-    """What the process of ``base`` (``/proc/PID``) uses at or below ``mount_point``."""
-    uses = []
-    for link in ("cwd", "root", "exe"):
-        try:
-            target = os.readlink(base + "/" + link)
-        except OSError:
-            continue
-        if link == "root" and target == "/":
-            continue
-        if at_or_inside(target, mount_point):
-            uses.append("%s %s" % (link, target))
-    try:
-        fds = os.listdir(base + "/fd")
-    except OSError:
-        fds = []
-    for fd in fds:
-        try:
-            target = os.readlink(base + "/fd/" + fd)
-        except OSError:
-            continue
-        if at_or_inside(target, mount_point):
-            uses.append("fd %s %s" % (fd, target))
-    return uses + _mapped_uses(base, mount_point)
-
-
-def _mapped_uses(base, mount_point):
-    """``map <file>`` for each file at or below ``mount_point`` the process has mapped, once each."""
-    uses = []
-    try:
-        with open(base + "/maps") as handle:
-            mapped = set()
-            for line in handle:
-                parts = line.split(None, 5)
-                if len(parts) == 6:
-                    target = parts[5].rstrip("\n")
-                    if target not in mapped and at_or_inside(target, mount_point):
-                        mapped.add(target)
-                        uses.append("map %s" % target)
-    except OSError:
-        pass
-    return uses
-
-
-def _command(base):
-    """The command name of the process of ``base``, or ``?``."""
-    try:
-        with open(base + "/comm") as handle:
-            return handle.read().strip()
-    except OSError:
-        return "?"
-
-
 def make_dirs(path: str, mode: Optional[int] = None, uid: Optional[int] = None, gid: Optional[int] = None,
               field: str = "path") -> List[str]:
     """Create ``path`` and missing parents; return the dirs created, outermost first.
@@ -295,7 +213,12 @@ def mount(decl: Any, method: str = "auto", links_root: Optional[str] = None) -> 
     """Mount the overlay of ``decl`` at its path (``_host.mounting.mount_overlay``); return the method used."""
     return mount_overlay(
         decl.path, decl.lowerdir, decl.upperdir, decl.workdir,
-        decl.options, decl.datadir, method=method, links_root=links_root)
+        decl.options, decl.datadir, method=method, links_root=links_root, flags=getattr(decl, "flags", ()))
+
+
+def remount(path: str, flags: Sequence[str], superblock: Optional[str] = None) -> None:
+    """Set the per-mount flags of the mount at ``path`` in place (``_host.mounting.remount_flags``)."""
+    remount_flags(path, flags, superblock)
 
 
 def umount2(path: str) -> None:
@@ -304,23 +227,21 @@ def umount2(path: str) -> None:
 
 
 def unmount(module: Any, path: str) -> None:
-    """umount(8) the top mount at ``path``; a busy mount names its holders."""
+    """umount(8) the top mount at ``path``; a busy mount names its holders, in any namespace."""
     umount = module.get_bin_path("umount", required=True)
     rc, out, err = module.run_command([umount, path])
     if rc != 0:
-        holders = find_holders(path)
-        subs = [e.mount_point for e in submounts(read_mountinfo(), path)]
+        entries = read_mountinfo()
+        stack = mounts_at(entries, path)
+        found = scan_holders(path, entries, stack[-1] if stack else None)
+        subs = [e.mount_point for e in submounts(entries, path)]
+        held = describe_scan(found)
         raise OverlayError(
             "unmounting %s failed (%s, rc=%d): %s%s%s" % (
                 path, " ".join([umount, path]), rc, (err or out).strip(),
-                "; held by " + describe_holders(holders) if holders else "",
+                "; held by " + held if held else "",
                 "; submounts " + ", ".join(subs) if subs else ""),
-            holders=holders, submounts=subs, rc=rc, stderr=err)
-
-
-def describe_holders(holders: Iterable[Mapping[str, Any]]) -> str:
-    """``pid N (command: uses)`` for each holder :func:`find_holders` found, comma-separated."""
-    return ", ".join("pid %d (%s: %s)" % (h["pid"], h["command"], "; ".join(h["uses"])) for h in holders)
+            holders=found["processes"], elsewhere=found["elsewhere"], submounts=subs, rc=rc, stderr=err)
 
 
 class _FileHandle(ctypes.Structure):

@@ -18,6 +18,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import canonical_options
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.mount_flags import canonical_flags, split_flags
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.layers import check_pairing, named_layers
 
 MAX_LOWER_LAYERS = 500
@@ -44,7 +45,10 @@ def _check_path(value, field):
         raise OverlayError(
             "%s: '%s' is a relative path; overlay paths must be absolute (for example '/%s')"
             % (field, value, value.lstrip("./")))
-    return posixpath.normpath(value) if value != "/" else value
+    if value == "/":
+        return value
+    value = posixpath.normpath(value)
+    return "/" + value.lstrip("/") if value.startswith("//") else value  # POSIX keeps a leading '//'
 
 
 DEFAULT_LINKS_DIR = "/var/lib/overlayfs-mounts/links"
@@ -62,8 +66,11 @@ class Declaration:
     are both set or both None. ``persist`` is the persistence backend (a
     class of ``_persist``) or None for ``persist: none``; ``boot_extras`` are
     the checked non-overlay options of the persisted entry (``noauto`` first
-    when ``boot`` is false). Two declarations are equal when they declare the
-    same overlay in the same state.
+    when ``boot`` is false). ``options`` are the overlay's own options;
+    ``flags`` the per-mount flags given among them (or in ``boot_options``),
+    in canonical form (``_model.mount_flags``). ``notes`` are sentences about
+    the parameters the module shows as warnings. Two declarations are equal
+    when they declare the same overlay in the same state.
     """
 
     path: str
@@ -86,11 +93,19 @@ class Declaration:
     mode: Optional[int] = None
     owner: Optional[str] = None
     group: Optional[str] = None
+    flags: List[str] = dataclasses.field(default_factory=list)
+    notes: List[str] = dataclasses.field(default_factory=list)
+    #: The layer, upper and work paths as declared (normalised), kept by
+    #: :meth:`canonical`; None before it, or when nothing was resolved.
+    spelled: Optional[Dict[str, Any]] = None
+    #: Set by :meth:`as_spelled`: the paths the spelled ones resolve to now,
+    #: which a boot must find mounted too (``x-systemd.requires-mounts-for``).
+    also_needs: List[str] = dataclasses.field(default_factory=list)
 
-    FIELDS = ("path", "lowerdir", "datadir", "upperdir", "workdir", "options")
+    FIELDS = ("path", "lowerdir", "datadir", "upperdir", "workdir", "options", "flags")
 
     def __post_init__(self) -> None:
-        for name in ("lowerdir", "datadir", "options", "boot_extras"):
+        for name in ("lowerdir", "datadir", "options", "boot_extras", "flags", "notes"):
             object.__setattr__(self, name, list(getattr(self, name) or ()))
 
     @classmethod
@@ -102,14 +117,15 @@ class Declaration:
         """
         state = params["state"]
         check_pairing(params["upperdir"], params["workdir"])
+        options, flags = split_flags(params["options"] or ())
         decl = cls(
             _check_path(params["path"], "path"),
             [_check_path(layer, "lowerdir[%d]" % i) for i, layer in enumerate(params["lowerdir"] or ())],
             _check_path(params["upperdir"], "upperdir") if params["upperdir"] is not None else None,
             _check_path(params["workdir"], "workdir") if params["workdir"] is not None else None,
-            canonical_options(params["options"]),
+            canonical_options(options),
             [_check_path(layer, "datadir[%d]" % i) for i, layer in enumerate(params.get("datadir") or ())],
-            state, persist=persist, **_settings(params))
+            state, persist=persist, flags=canonical_flags(flags), **_settings(params))
         if state in SETUP_STATES:
             decl._check_layer_count()
         return decl
@@ -153,23 +169,68 @@ class Declaration:
         """The mount point, then every layer, upper and work dir."""
         return [self.path] + [path for _field, path in self.named_dirs()]
 
+    DIR_FIELDS = ("lowerdir", "datadir", "upperdir", "workdir")
+
     def canonical(self, realpath: Callable[[str], str] = posixpath.realpath) -> "Declaration":
-        """The same declaration with every path resolved as the kernel will see it."""
+        """The same declaration with every path resolved as the kernel will see it.
+
+        The paths as declared stay in :attr:`spelled`: a symlinked layer is
+        mounted as its target (so mountinfo shows what the mount serves) and
+        persisted as spelled (so a boot follows the link).
+        """
         return dataclasses.replace(
             self, path=realpath(self.path), lowerdir=[realpath(p) for p in self.lowerdir],
             upperdir=realpath(self.upperdir) if self.writable else None,
             workdir=realpath(self.workdir) if self.writable else None,
-            datadir=[realpath(p) for p in self.datadir])
+            datadir=[realpath(p) for p in self.datadir],
+            spelled=self.spelled if self.spelled is not None else self.dirs())
+
+    def dirs(self) -> Dict[str, Any]:
+        """``{lowerdir, datadir, upperdir, workdir}`` of this declaration."""
+        return {name: (list(value) if isinstance(value, list) else value)
+                for name, value in ((name, getattr(self, name)) for name in self.DIR_FIELDS)}
+
+    def spelled_differences(self) -> Dict[str, Any]:
+        """``{field: value as declared}`` for the dir fields whose spelling resolves to another path."""
+        if self.spelled is None:
+            return {}
+        mine = self.dirs()
+        return {name: self.spelled[name] for name in self.DIR_FIELDS if self.spelled[name] != mine[name]}
+
+    @property
+    def symlinked(self) -> bool:
+        """True when a layer, upper or work dir was declared through a symlink (see :meth:`canonical`)."""
+        return bool(self.spelled_differences())
+
+    def as_spelled(self) -> "Declaration":
+        """This declaration with the layer, upper and work paths as declared: what is persisted for boot."""
+        if self.spelled is None:
+            return self
+        resolved = []
+        for name, value in self.spelled_differences().items():
+            mine = getattr(self, name)
+            pairs = zip(value, mine) if isinstance(value, list) else [(value, mine)]
+            resolved += [real for spelled, real in pairs if spelled != real]
+        return dataclasses.replace(self, spelled=None, also_needs=resolved, **self.spelled)
 
     def config(self) -> Dict[str, Any]:
         """The overlay's fields as a dict, the shape persisted and live configs share."""
         return {name: getattr(self, name) for name in self.FIELDS}
 
     def as_result(self) -> Dict[str, Any]:
-        """The module's ``mount`` return value: ``datadir`` only when given."""
+        """The module's ``mount`` return value: ``datadir`` and ``flags`` only when given.
+
+        ``declared_as``: the fields declared through a symlink, as spelled
+        (the others show the paths they resolve to).
+        """
         out = self.config()
         if not self.datadir:
             del out["datadir"]
+        if not self.flags:
+            del out["flags"]
+        spelled = self.spelled_differences()
+        if spelled:
+            out["declared_as"] = spelled
         return out
 
     def __eq__(self, other: object) -> bool:

@@ -26,6 +26,11 @@ def named_layers(lowerdir: Sequence[str], upperdir: Optional[str] = None, workdi
 
 
 def requires_mounts_for(lowerdir: Sequence[str], upperdir: Optional[str] = None, workdir: Optional[str] = None,
-                        datadir: Sequence[str] = ()) -> List[str]:
-    """Every directory the overlay needs mounted first, each once, top layer first."""
-    return list(dict.fromkeys(p for _field, p in named_layers(lowerdir, upperdir, workdir, datadir)))
+                        datadir: Sequence[str] = (), also: Sequence[str] = ()) -> List[str]:
+    """Every directory the overlay needs mounted first, each once, top layer first.
+
+    ``also``: where the paths declared through symlinks lead now
+    (``Declaration.also_needs``), whose mounts a boot needs as well.
+    """
+    named = [p for _field, p in named_layers(lowerdir, upperdir, workdir, datadir)]
+    return list(dict.fromkeys(named + list(also)))

@@ -6,7 +6,10 @@
 The one place that answers it: the layout checks, the batch order, the
 holder scan, mountinfo lookups and the inventory all ask. Callers pass
 normalised (or canonical) absolute paths; a trailing slash is ignored.
+:func:`normalize` and :func:`same_path` compare persisted paths as paths.
 """
+
+from typing import Any
 
 
 def inside(path: str, parent: str) -> bool:
@@ -18,3 +21,25 @@ def inside(path: str, parent: str) -> bool:
 def at_or_inside(path: str, parent: str) -> bool:
     """True when ``path`` is ``parent`` or lies below it."""
     return path.rstrip("/") == parent.rstrip("/") or inside(path, parent)
+
+
+def normalize(path: str) -> str:
+    """``path`` as a path, not a string: doubled and trailing slashes and ``.`` components dropped.
+
+    ``..`` is kept: what it names depends on the symlinks before it, which a
+    lexical function cannot see. A relative path stays relative.
+    """
+    if not isinstance(path, str) or not path:
+        return path
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    lead = "/" if path[0] == "/" else ""
+    return (lead + "/".join(parts)) or (lead or ".")
+
+
+def same_path(first: Any, second: Any) -> bool:
+    """True when two paths (or two lists of paths, or None) name the same directories, spelled apart."""
+    if isinstance(first, (list, tuple)) and isinstance(second, (list, tuple)):
+        return len(first) == len(second) and all(same_path(a, b) for a, b in zip(first, second))
+    if isinstance(first, str) and isinstance(second, str):
+        return first == second or normalize(first) == normalize(second)
+    return first == second

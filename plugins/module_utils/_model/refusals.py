@@ -52,11 +52,58 @@ def refuse_engine(path: str, engine: str) -> None:
         % (path, ENGINE_NAMES.get(engine, engine)), engine=engine)
 
 
+# Who mounted a system overlay, and how its owner takes it down or changes it.
+_SYSTEM_OVERLAYS = {
+    "systemd-sysext": (
+        "a systemd-sysext overlay (mount source 'sysext'), merged from the system extension images",
+        "change it with systemd-sysext: 'systemd-sysext unmerge' to take it down, 'systemd-sysext "
+        "refresh' after adding or removing images in /var/lib/extensions, /etc/extensions or "
+        "/run/extensions"),
+    "systemd-confext": (
+        "a systemd-confext overlay (mount source 'confext'), merged from the configuration extension images",
+        "change it with systemd-confext: 'systemd-confext unmerge' to take it down, 'systemd-confext "
+        "refresh' after adding or removing images in /var/lib/confexts, /etc/confexts or /run/confexts"),
+    "composefs": (
+        "a composefs image (an EROFS metadata image over data-only layers, mounted by libcomposefs)",
+        "it belongs to the tool that mounted it (ostree, bootc, podman's composefs storage or "
+        "mount.composefs): change or unmount it with that tool"),
+    "fuse-overlayfs": (
+        "a fuse-overlayfs mount (a FUSE filesystem, not a kernel overlay: mountinfo shows none of "
+        "its layers)",
+        "unmount it as its owner with 'fusermount3 -u' (rootless podman and buildah mount these), "
+        "and manage it with the tool that mounted it"),
+}
+
+
+def refuse_hands_off(path: str, engine: str) -> None:
+    """Refuse any state at a mount point a container engine or the system manages (``engine``)."""
+    if engine not in _SYSTEM_OVERLAYS:
+        refuse_engine(path, engine)
+    what, how = _SYSTEM_OVERLAYS[engine]
+    raise OverlayError(
+        "path: '%s' is %s; this collection never mounts over, re-layers, unmounts or prunes it, "
+        "whatever the state: %s, or choose another path" % (path, what, how), engine=engine)
+
+
 def busy_message(path: str, fields: Sequence[str], users: str) -> str:
     """Why a re-layering cannot be made while ``users`` keep the mount busy."""
     return ("%s must be unmounted and mounted again to apply %s (a remount cannot change "
             "layers, upper or work), but it is in use: %s. Stop those users, then run again"
             % (path, ", ".join(fields), users))
+
+
+def held_message(path: str, state: str, users: str) -> str:
+    """Why ``state`` (unmounted, absent) cannot unmount ``path`` while ``users`` hold it."""
+    return ("state: %s needs %s unmounted, but it is in use: %s. Nothing was changed: stop those users "
+            "(or the container or service that runs them), then run again" % (state, path, users))
+
+
+def shared_message(path: str, others: str) -> str:
+    """Why an overlay cannot be mounted at ``path`` while ``others`` use its upper or work dir."""
+    return ("%s cannot be mounted: another overlay is live on its upper or work dir: %s. One upper and "
+            "work dir pair must never serve two overlays at once (the data gets corrupted): stop that "
+            "container or service so the old overlay goes away, then run again; nothing was changed"
+            % (path, others))
 
 
 def check_layout(decl: Any) -> None:

@@ -27,7 +27,9 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaratio
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.facts import HostFacts
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.layers import requires_mounts_for
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.mount_flags import persisted_flags, split_flags
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import canonical_options
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.paths import normalize, same_path
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.backend import Backend, StepContext, Undo, file_diff
 
 
@@ -35,9 +37,11 @@ def fstab_line(decl: Declaration, facts: Optional[HostFacts] = None) -> Rendered
     """The fstab line of ``decl`` with its boot options and the managed marker, and its notes.
 
     ``facts``: the host facts rendering depends on (see
-    ``_formats.mount_data.format_mount_options``).
+    ``_formats.mount_data.format_mount_options``). Layer, upper and work
+    paths are written as declared (``Declaration.as_spelled``), so that a
+    boot follows a symlinked layer to wherever it points then.
     """
-    return _fstab.render_entry(decl, facts, list(decl.boot_extras) + [MANAGED_OPTION])
+    return _fstab.render_entry(decl.as_spelled(), facts, list(decl.boot_extras) + [MANAGED_OPTION])
 
 
 @functools.lru_cache(maxsize=None)
@@ -52,6 +56,7 @@ def entry_config(entry: Any) -> Dict[str, Any]:
         options = canonical_options(parsed["options"])
     except OverlayError:
         options = list(parsed["options"])
+    boot_options, flags = split_flags(parsed["extra_options"])
     return {
         "path": _fstab.normalize_mount_point(entry.file),
         "lowerdir": parsed["lowerdir"],
@@ -59,7 +64,8 @@ def entry_config(entry: Any) -> Dict[str, Any]:
         "upperdir": parsed["upperdir"],
         "workdir": parsed["workdir"],
         "options": options,
-        "boot_options": [o for o in parsed["extra_options"] if o not in ("defaults", MANAGED_OPTION)],
+        "flags": persisted_flags(flags),
+        "boot_options": [o for o in boot_options if o not in ("defaults", MANAGED_OPTION)],
         "requires_mounts_for": parsed["requires_mounts_for"],
         "managed": MANAGED_OPTION in parsed["extra_options"],
         "source": entry.spec,
@@ -84,13 +90,16 @@ def _entry_matches(entry, decl, fsconfig=None):
     if fsconfig and not _fits_fsconfig(entry.mntops):
         return False
     have = entry_config(entry)
+    decl = decl.as_spelled()
     want = decl.config()
-    if not have["managed"] or any(have[key] != want[key] for key in decl.FIELDS if key != "path"):
+    # Paths compare as paths: a line spelling /srv/l1/ or /srv//l1 is adopted as it is.
+    if not have["managed"] or any(not same_path(have[key], want[key]) if key in decl.DIR_FIELDS else have[key] != want[key]
+                                  for key in decl.FIELDS if key != "path"):
         return False
     if sorted(have["boot_options"]) != sorted(decl.boot_extras):
         return False
-    return set(have["requires_mounts_for"]) == set(requires_mounts_for(
-        decl.lowerdir, decl.upperdir, decl.workdir, decl.datadir))
+    return {normalize(p) for p in have["requires_mounts_for"]} == {normalize(p) for p in requires_mounts_for(
+        decl.lowerdir, decl.upperdir, decl.workdir, decl.datadir, decl.also_needs)}
 
 
 def edit_fstab(text: str, decl: Declaration, keep: bool, facts: Optional[HostFacts] = None,

@@ -13,6 +13,7 @@ import dataclasses
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import Declaration
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.mount_flags import merge_flags, split_flags
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.backend import boot_extras
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.fstab_backend import FstabBackend
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.systemd_backend import SystemdBackend
@@ -42,11 +43,22 @@ def declare(params: Mapping[str, Any], backends: Sequence[type] = BACKENDS) -> D
 
     Pure. ``persist`` becomes the backend of that name among ``backends``
     (None for ``none``); ``boot`` and ``boot_options`` become the checked
-    options of the persisted entry.
+    options of the persisted entry. Per-mount flags among ``boot_options``
+    (``nosuid``, ``ro``...) join the declared ``flags``, with a note that
+    asks to move them to ``options``.
     """
     by_name = {backend.name: backend for backend in backends}
     decl = Declaration.from_params(params, persist=by_name.get(params.get("persist") or "fstab"))
-    return dataclasses.replace(decl, boot_extras=boot_extras(decl.boot, params.get("boot_options")))
+    extras, boot_flags = split_flags(params.get("boot_options") or ())
+    changes: Dict[str, Any] = {"boot_extras": boot_extras(decl.boot, extras)}
+    if boot_flags:
+        # Per-mount flags count wherever they are given: applied live, persisted with the overlay.
+        changes["flags"] = merge_flags(split_flags(params.get("options") or ())[1], boot_flags, "boot_options", "options")
+        changes["notes"] = list(decl.notes) + [
+            "boot_options: %s %s per-mount %s, applied to the live mount as well as persisted; "
+            "move %s to options" % (", ".join(boot_flags), "is a" if len(boot_flags) == 1 else "are",
+                                    "flag" if len(boot_flags) == 1 else "flags", "it" if len(boot_flags) == 1 else "them")]
+    return dataclasses.replace(decl, **changes)
 
 
 def scan(locations: Mapping[str, List[str]], readlink: Optional[Callable[[str], Optional[str]]] = None,

@@ -26,6 +26,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaratio
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.facts import HostFacts
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.layers import requires_mounts_for
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.mount_flags import persisted_flags, split_flags
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import canonical_options
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.backend import Backend, StepContext, Undo, file_diff
 
@@ -54,7 +55,16 @@ def unit_plan(decl: Declaration, facts: Optional[HostFacts] = None, links_dir: O
     links (``_host.mounting.prepare_links``) before writing the unit. On a
     host whose mount(8) uses fsconfig() (``facts.fsconfig``), a lower list
     that fits only the legacy one-page form takes the links too.
+
+    Layer, upper and work paths are written as declared
+    (``Declaration.as_spelled``), so that a boot follows a symlinked layer.
+    The links of a declaration with symlinked paths point to the paths as
+    declared and are named ``b0``, ``b1``, ... (:func:`link_prefix`), apart
+    from the links ``0``, ``1``, ... to the real layers that a live mount
+    through short links is made with.
     """
+    prefix = link_prefix(decl)
+    decl = decl.as_spelled()
     unit_extras = [o for o in decl.boot_extras if o != "noauto"]
     try:
         text, notes = _systemd.render_unit(decl, facts, unit_extras)
@@ -62,12 +72,22 @@ def unit_plan(decl: Declaration, facts: Optional[HostFacts] = None, links_dir: O
     except OverlayError as error:
         if not links_dir or "option_bytes" not in error.details:
             raise
-    names = [str(i) for i in range(len(decl.layers))]
+    names = [prefix + str(i) for i in range(len(decl.layers))]
     lowers = len(decl.lowerdir)
-    requires = requires_mounts_for(decl.lowerdir, decl.upperdir, decl.workdir, decl.datadir) + [links_dir]
+    requires = requires_mounts_for(decl.lowerdir, decl.upperdir, decl.workdir, decl.datadir,
+                                   getattr(decl, "also_needs", ())) + [links_dir]
     linked = dataclasses.replace(decl, lowerdir=names[:lowers], datadir=names[lowers:])
     text, notes = _systemd.render_unit(linked, facts, unit_extras, working_directory=links_dir, requires=requires)
     return UnitPlan(text, links_dir, notes)
+
+
+#: The names of a unit's links to symlinked layers start with this (``b0``, ``b1``...).
+BOOT_LINK_PREFIX = "b"
+
+
+def link_prefix(decl: Declaration) -> str:
+    """What the names of the unit's short links start with: :data:`BOOT_LINK_PREFIX` for symlinked paths."""
+    return BOOT_LINK_PREFIX if decl.symlinked else ""
 
 
 def unit_config(text: str, readlink: Optional[Callable[[str], Optional[str]]] = None) -> Optional[Dict[str, Any]]:
@@ -88,6 +108,7 @@ def unit_config(text: str, readlink: Optional[Callable[[str], Optional[str]]] = 
         options = canonical_options(parsed["options"])
     except OverlayError:
         options = list(parsed["options"])
+    boot_options, flags = split_flags(parsed["extra_options"])
     return {
         "path": parsed["where"],
         "lowerdir": parsed["lowerdir"],
@@ -95,7 +116,8 @@ def unit_config(text: str, readlink: Optional[Callable[[str], Optional[str]]] = 
         "upperdir": parsed["upperdir"],
         "workdir": parsed["workdir"],
         "options": options,
-        "boot_options": parsed["extra_options"],
+        "flags": persisted_flags(flags),
+        "boot_options": boot_options,
         "requires_mounts_for": parsed["requires_mounts_for"],
         "managed": parsed["managed"],
         "links_dir": base,
@@ -180,8 +202,8 @@ class SystemdBackend(Backend):
             except OverlayError as error:
                 self.rendered = error
                 return
-            self.links_seen = {str(i): host.readlink(os.path.join(links_dir, str(i)))
-                               for i in range(len(self.decl.layers))}
+            names = [link_prefix(self.decl) + str(i) for i in range(len(self.decl.layers))]
+            self.links_seen = {name: host.readlink(os.path.join(links_dir, name)) for name in names}
 
     def plan(self, keep: bool) -> List[str]:
         self.keep = keep
@@ -196,7 +218,8 @@ class SystemdBackend(Backend):
             self.after, self.links_dir, notes = self.rendered
             self.enabled_after = self.decl.boot
             if self.links_dir:
-                self.links_wanted = {str(i): layer for i, layer in enumerate(self.decl.layers)}
+                prefix = link_prefix(self.decl)
+                self.links_wanted = {prefix + str(i): layer for i, layer in enumerate(self.decl.as_spelled().layers)}
         elif self.before is not None and unit_config(self.before) is not None:
             self.after, self.enabled_after = None, False
         return notes
@@ -256,7 +279,10 @@ class SystemdBackend(Backend):
     @property
     def mounts_itself(self) -> bool:
         searched = os.path.realpath(self.unit_dir) in SYSTEMD_UNIT_PATH
-        return self.keep and self.facts.booted and searched
+        # A unit names symlinked layers as declared: mounted through it, the
+        # mount would show the links, not the directories it serves. Such an
+        # overlay is mounted directly, with the real paths.
+        return self.keep and self.facts.booted and searched and not self.decl.symlinked
 
     def stop(self, module: Any) -> bool:
         if not (self.facts.booted and self.before is not None):
@@ -280,7 +306,8 @@ class SystemdBackend(Backend):
                    if state == "mounted" else ""))
 
     def _write_links(self, ctx):
-        prepare_links(self.links_dir, self.decl.layers)
+        spelled = self.decl.as_spelled()
+        prepare_links(self.links_dir, spelled.lowerdir, spelled.datadir, link_prefix(self.decl))
 
     def _write_unit(self, ctx):
         if not os.path.isdir(self.unit_dir):

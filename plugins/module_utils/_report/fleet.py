@@ -9,13 +9,19 @@ from typing import Any, Dict, Iterable, Mapping, Optional
 COLUMNS = ("engine", "host", "path", "field", "declared", "live", "persisted")
 
 # Own overlays first: those this collection manages, then overlays of no
-# known owner, then the container engines' (a container host has hundreds).
-ENGINE_ORDER = ("overlayfs.mounts", "none", "docker", "containers-storage")
+# known owner, then the container engines' (a container host has hundreds),
+# then the system's own overlays and fuse-overlayfs mounts.
+ENGINE_ORDER = ("overlayfs.mounts", "none", "docker", "containers-storage",
+                "systemd-sysext", "systemd-confext", "composefs", "fuse-overlayfs")
 ENGINE_TITLES = {
     "overlayfs.mounts": "Overlays of this collection",
     "none": "Other overlays (no known owner)",
     "docker": "Docker containers",
     "containers-storage": "Podman / containers-storage containers",
+    "systemd-sysext": "systemd-sysext system extensions",
+    "systemd-confext": "systemd-confext configuration extensions",
+    "composefs": "composefs images",
+    "fuse-overlayfs": "fuse-overlayfs mounts (not kernel overlays)",
 }
 DECLARED = "overlayfs.mounts"
 

@@ -14,15 +14,16 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats import fstab_syntax as _fstab
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import registry as _backends
 from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.drift import live_vs_persisted, resolved
-from ansible_collections.overlayfs.mounts.plugins.module_utils._host.mounting import links_dir_for
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinfo import (
     ENGINE_COLLECTION,
+    ENGINE_FUSE_OVERLAYFS,
     ENGINE_NONE,
+    FUSE_OVERLAYFS_TYPE,
     MountEntry,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import visible_options
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.paths import inside
-from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live import live_state, public_live
+from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live import links_bases, live_state, public_live, realpath_links
 
 
 def _live_overlays(entries):
@@ -63,30 +64,74 @@ def engine_of_record(state: Optional[Mapping[str, Any]], managed: bool,
 def gather(entries: Iterable[MountEntry], defaults: Mapping[str, Any], persisted: Mapping[str, Mapping[str, Any]],
            paths: Optional[Iterable[str]] = None, exists: Optional[Callable[[str], bool]] = None,
            realpath: Optional[Callable[[str], str]] = None,
-           links_root: Optional[str] = DEFAULT_LINKS_ROOT) -> List[Dict[str, Any]]:
+           links_root: Optional[str] = DEFAULT_LINKS_ROOT, links: Any = None) -> List[Dict[str, Any]]:
     """The ``overlay_mounts`` list of overlay_mount_info.
 
     ``persisted`` maps each backend's name to ``{mount point: [configs]}``
     (``Backend.scan``); ``paths`` limits the result to those mount points;
-    ``exists`` lets relative layer paths be resolved; ``realpath`` resolves
-    layer symlinks (``resolve_layers``); ``links_root`` is where
-    overlay_mount keeps short layer links (a mount made through them is this
-    collection's).
+    ``exists`` lets relative layer paths be resolved; ``links``
+    (``_host.live_paths.LinkTimes``) tells what live paths name now: this
+    collection's short links are followed, and, when it follows symlinks
+    (``resolve_layers``), every path whose symlinks are older than the mount
+    (others are ``unknown``; see ``_compare.live.settle_paths``).
+    ``realpath`` resolves the persisted paths when comparing them with the
+    live ones (a persisted symlinked layer against the directory the mount
+    serves); without ``links`` it also stands for the live side's symlinks,
+    trusted. ``links_root`` is where overlay_mount keeps short layer links (a
+    mount made through them is this collection's; links kept elsewhere are
+    found through the pointer their mount left there). A fuse-overlayfs mount is listed too, with
+    ``kernel_overlay`` false and its layers unknown (None).
     """
+    entries = entries if isinstance(entries, list) else list(entries)
     live = _live_overlays(entries)
+    fuse = _fuse_overlays(entries)
     wanted = {_fstab.normalize_mount_point(p) for p in paths} if paths else None
-    every = set(live).union(*(persisted.get(b.name, {}) for b in _backends.BACKENDS))
-    return [_record(path, live.get(path), persisted, defaults, exists, realpath, links_root)
+    every = set(live).union(fuse, *(persisted.get(b.name, {}) for b in _backends.BACKENDS))
+    return [_fuse_record(path, fuse[path], persisted, defaults) if path in fuse and path not in live
+            else _record(path, live.get(path), persisted, defaults, exists, realpath, links_root, entries, links)
             for path in sorted(every) if wanted is None or path in wanted]
 
 
-def _record(path, top, persisted, defaults, exists, realpath, links_root):
+def _fuse_overlays(entries):
+    """``{mount point: fuse-overlayfs entry}`` (the last one mounted there)."""
+    return {entry.mount_point: entry for entry in entries if entry.fstype == FUSE_OVERLAYFS_TYPE}
+
+
+def _fuse_record(path, entry, persisted, defaults):
+    """A fuse-overlayfs mount: listed, but not a kernel overlay; mountinfo shows none of its layers."""
+    shown = {b.name: b.public(persisted.get(b.name, {}).get(path, [])) for b in _backends.BACKENDS}
+    firsts = {b.name: b.first(shown[b.name]) for b in _backends.BACKENDS}
+    record = {
+        "path": path,
+        "lowerdir": None,
+        "upperdir": None,
+        "workdir": None,
+        "options": [],
+        "mounted": True,
+        "persisted": _backends.persisted_kind(shown),
+        "managed": any(conf.get("managed") for conf in firsts.values() if conf is not None),
+        "engine": ENGINE_FUSE_OVERLAYFS,
+        "kernel_overlay": False,
+        "resolved": None,
+        "source": entry.source,
+        "mount_id": entry.mount_id,
+        "stacked": 1,
+        "live": None,
+    }
+    record.update(shown)
+    # A persisted kernel overlay for this point is not mounted: the FUSE mount is.
+    record["drift"] = live_vs_persisted(None, firsts, defaults)
+    return record
+
+
+def _record(path, top, persisted, defaults, exists, realpath, links_root, entries=(), links=None):
     """One overlay of the inventory: live (``top``: entry and stack count, or None) and persisted."""
     state, stacked = None, 0
     if top is not None:
         stacked = top[1]
-        bases = [links_dir_for(links_root, path)] if links_root else []
-        state = live_state(top[0], defaults, exists=exists, realpath=realpath, bases=bases)
+        bases = links_bases(path, links_root) if links_root else []
+        state = live_state(top[0], defaults, exists=exists, bases=bases, entries=entries,
+                           links=links if links is not None else realpath_links(realpath, trusted=True))
     shown = {b.name: b.public(persisted.get(b.name, {}).get(path, [])) for b in _backends.BACKENDS}
     firsts = [conf for conf in (b.first(shown[b.name]) for b in _backends.BACKENDS) if conf is not None]
     source = state or firsts[0]
@@ -97,10 +142,12 @@ def _record(path, top, persisted, defaults, exists, realpath, links_root):
         "upperdir": source["upperdir"],
         "workdir": source["workdir"],
         "options": source["options"] if state else _as_shown(source, defaults),
+        "flags": list(source.get("flags") or ()),
         "mounted": state is not None,
         "persisted": _backends.persisted_kind(shown),
         "managed": managed,
         "engine": engine_of_record(state, managed, links_root),
+        "kernel_overlay": True,
         "resolved": state["resolved"] if state else None,
         "source": state["source"] if state else None,
         "mount_id": state["mount_id"] if state else None,
@@ -109,7 +156,7 @@ def _record(path, top, persisted, defaults, exists, realpath, links_root):
     }
     record.update(shown)
     record["drift"] = live_vs_persisted(state, {b.name: b.first(shown[b.name]) for b in _backends.BACKENDS},
-                                        defaults)
+                                        defaults, resolve=realpath)
     for b in _backends.BACKENDS:
         count = b.count(shown[b.name])
         if count > 1:

@@ -7,6 +7,8 @@
 #   /etc is overlaid by a throw-away upper dir: the target's mounts never
 #   reach the host and vanish with it, and a write to /etc/fstab or
 #   /etc/systemd/system (on purpose or by mistake) never changes the host's;
+#   the collection's own state dir /var/lib/overlayfs-mounts (short links
+#   and the pointers to links dirs elsewhere) is an empty tmpfs there;
 # - OVERLAY_TEST_ROOT: the target's scratch dir (pytest passes one; otherwise
 #   a fresh one under /tmp, removed afterwards), and `root`, its real path;
 # - ANSIBLE_PYTHON_INTERPRETER: the Python the modules run with (given, or
@@ -32,6 +34,8 @@ if [ -z "${OVERLAY_TEST_NAMESPACE:-}" ]; then
     # shellcheck disable=SC2016  # expanded by the inner bash
     unshare --mount --propagation private bash -c '
         mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1/upper,workdir=$1/work" /etc
+        mkdir -p /var/lib/overlayfs-mounts
+        mount -t tmpfs -o mode=0755 tmpfs /var/lib/overlayfs-mounts
         shift
         exec bash "$@"' _ "$OVERLAY_TEST_ROOT/.etc-shield" "$0" "$@" || _rc=$?
     if [ -n "$_own_root" ]; then

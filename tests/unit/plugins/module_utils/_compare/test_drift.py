@@ -256,7 +256,7 @@ def test_an_invalid_persisted_option_is_reported_whole():
 
 
 def test_a_data_only_layer_on_the_host_is_drift():
-    line = "412 22 0:50 / /srv/m rw - overlay overlay rw,lowerdir+=/srv/l1,lowerdir+=/srv/l2," \
+    line = "412 22 0:50 / /srv/m rw,relatime - overlay overlay rw,lowerdir+=/srv/l1,lowerdir+=/srv/l2," \
            "datadir+=/srv/data,upperdir=/srv/u,workdir=/srv/w,metacopy=on,redirect_dir=on"
     state = live_state(parse_line(line), DEFAULTS)
     fields = [r["field"] for r in drift(DECL, "mounted", "none", [], True, state, NOTHING, DEFAULTS)]
@@ -315,3 +315,60 @@ INFO_CASES = [
                          [case[1:] for case in INFO_CASES], ids=[case[0] for case in INFO_CASES])
 def test_live_vs_persisted(live_state_, persisted_, expected):
     assert live_vs_persisted(live_state_, persisted_, DEFAULTS) == expected
+
+
+CURRENT, V1, V2 = "/srv/current", "/srv/rel/v1", "/srv/rel/v2"
+
+
+def _symlinked(target):
+    """The declaration lowerdir [/srv/current, /srv/l2] with the link pointing at ``target`` now."""
+    return Declaration(**decl(lowerdir=[CURRENT, L2])).canonical(lambda p: target if p == CURRENT else p)
+
+
+def test_a_symlinked_layer_shows_both_spellings_and_the_persisted_one_matches():
+    declared = _symlinked(V2)
+    persisted_ = persisted([fstab_line(declared).text])
+    rows = declared_drift(declared, "fstab", [], True, live(lowerdir=(V1, L2)), persisted_, DEFAULTS)
+    assert rows == [dict(row("lowerdir", [V2, L2], [V1, L2], [CURRENT, L2]), declared_as=[CURRENT, L2])]
+
+
+def test_a_symlinked_layer_in_sync_has_no_drift():
+    declared = _symlinked(V1)
+    persisted_ = persisted([fstab_line(declared).text])
+    assert declared_drift(declared, "fstab", [], True, live(lowerdir=(V1, L2)), persisted_, DEFAULTS) == []
+
+
+def test_persisted_paths_compare_as_paths():
+    respelled = persisted([LINE.replace("lowerdir=/srv/l1:/srv/l2,", "lowerdir=/srv/l1/:/srv//./l2,")])
+    assert respelled["fstab"][0]["lowerdir"] == ["/srv/l1/", "/srv//./l2"]
+    assert declared_drift(Declaration(**DECL), "fstab", [], True, live(), respelled, DEFAULTS) == []
+    assert against_config(DECL, respelled["fstab"][0], DEFAULTS) == {}
+    assert live_vs_persisted(live(), {"fstab": respelled["fstab"][0]}, DEFAULTS) == []
+
+
+def test_info_compares_a_persisted_link_by_where_it_leads_now():
+    conf = persisted([fstab_line(_symlinked(V2)).text])["fstab"][0]
+    assert live_vs_persisted(live(lowerdir=(CURRENT, L2)), {"fstab": conf}, DEFAULTS) == []  # as shown, unresolved
+    rows = live_vs_persisted(live(lowerdir=(V1, L2)), {"fstab": conf}, DEFAULTS,
+                             resolve=lambda p: V2 if p == CURRENT else p)
+    assert [(r["field"], r["live"], r["persisted"]) for r in rows] == [("lowerdir", [V1, L2], [CURRENT, L2])]
+
+
+def _flagged_live(mount_options):
+    line = mountinfo().replace(" rw,relatime - ", " %s - " % mount_options)
+    return live_state(parse_line(line), DEFAULTS)
+
+
+def test_a_flag_changed_by_hand_is_drift_against_the_declaration_and_what_is_persisted():
+    flagged = decl(flags=["nosuid"])
+    persisted_ = persisted([fstab_line(Declaration(**flagged)).text])
+    assert drift(flagged, "mounted", "fstab", [], True, _flagged_live("rw,relatime"), persisted_, DEFAULTS) == [
+        row("flags.suid", "nosuid", "suid", "nosuid")]
+    assert live_vs_persisted(_flagged_live("rw,relatime"), {"fstab": persisted_["fstab"][0]}, DEFAULTS) == [
+        {"field": "flags.suid", "declared": None, "live": "suid", "persisted": "nosuid", "source": "fstab"}]
+    assert drift(flagged, "mounted", "fstab", [], True, _flagged_live("rw,nosuid,relatime"), persisted_, DEFAULTS) == []
+
+
+def test_flags_persisted_otherwise_are_drift():
+    assert drift(decl(flags=["noexec"]), "present", "fstab", [], True, None, IN_FSTAB, DEFAULTS) == [
+        row("flags.exec", "noexec", None, "exec")]

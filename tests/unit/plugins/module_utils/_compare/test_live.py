@@ -36,3 +36,97 @@ def test_relative_layers_with_dotdot_resolve_against_the_matching_base():
     existing = {"/s/other/l/a"}
     live = live_state(parse_line(line), DEFAULTS, exists=existing.__contains__)
     assert live["lowerdir"] == ["/s/other/l/a", "/s/other/l/b"]
+
+
+class _Links:
+    """A LinkTimes stand-in: ``links`` {path: (target, ctime)}, mount time ``since``."""
+
+    follow = True
+
+    def __init__(self, links, since=100, own=None):
+        self.links, self.since, self.own = links, since, own or {}
+
+    def trace(self, path):
+        for link, (target, ctime) in self.links.items():
+            if path == link or path.startswith(link + "/"):
+                return target + path[len(link):], ctime
+        return path.rstrip("/"), None
+
+    def own_link(self, path):
+        return self.own.get(path)
+
+    def mount_time(self, _workdir):
+        return self.since
+
+
+def _live_with(super_options, links, bases=(), exists=None):
+    line = "70 22 0:50 / /srv/m rw,relatime - overlay overlay rw,%s" % super_options
+    return live_state(parse_line(line), DEFAULTS, exists=exists, bases=bases, links=links)
+
+
+def test_a_symlink_older_than_the_mount_is_followed():
+    live = _live_with("lowerdir=/srv/current:/srv/l2", _Links({"/srv/current": ("/srv/rel/v1", 50)}))
+    assert live["lowerdir"] == ["/srv/rel/v1", "/srv/l2"] and live["unknown"] == []
+
+
+def test_a_symlink_changed_since_the_mount_is_unknown_not_its_new_target():
+    live = _live_with("lowerdir=/srv/current:/srv/l2", _Links({"/srv/current": ("/srv/rel/v2", 100)}))
+    assert live["lowerdir"] == ["/srv/current", "/srv/l2"]
+    assert [row["field"] for row in live["unknown"]] == ["lowerdir[0]"]
+    assert "cannot be known" in live["unknown"][0]["reason"]
+    decl = Declaration("/srv/m", ["/srv/current", "/srv/l2"]).canonical(lambda p: p)
+    assert [d["field"] for d in differences(decl, live, DEFAULTS)] == ["lowerdir"]
+
+
+def test_an_unknown_layer_differs_even_when_spelled_as_declared():
+    live = _live_with("lowerdir=/srv/current:/srv/l2", _Links({"/srv/current": ("/srv/rel/v2", 200)}))
+    decl = Declaration("/srv/m", ["/srv/current", "/srv/l2"])
+    assert [d["field"] for d in differences(decl, live, DEFAULTS)] == ["lowerdir"]
+
+
+def test_own_short_links_are_followed_wherever_they_point():
+    base = "/var/lib/overlayfs-mounts/links/srv-m-abc"
+    own = {base + "/0": "/srv/l1", base + "/1": "/srv/l2"}
+    live = _live_with("lowerdir=0:1", _Links({}, own=own), bases=[base], exists=lambda p: p in own)
+    assert live["lowerdir"] == ["/srv/l1", "/srv/l2"] and live["resolved"] and live["unknown"] == []
+
+
+def test_relative_layers_under_a_foreign_base_are_not_own_links():
+    base = "/var/lib/docker/overlay2"
+    links = _Links({base + "/l/a": (base + "/x/diff", 10)})
+    line = ("70 22 0:50 / %s/m/merged rw - overlay overlay rw,lowerdir=l/a,upperdir=%s/m/diff,workdir=%s/m/work"
+            % (base, base, base))
+    live = live_state(parse_line(line), DEFAULTS, exists=lambda p: p.startswith(base), links=links)
+    assert live["lowerdir"] == [base + "/x/diff"]
+
+
+def test_realpath_alone_cannot_tell_a_links_age():
+    line = "70 22 0:50 / /srv/m rw - overlay overlay rw,lowerdir=/srv/current:/srv/l2"
+    live = live_state(parse_line(line), DEFAULTS, realpath=lambda p: p.replace("current", "rel/v1"))
+    assert live["lowerdir"] == ["/srv/current", "/srv/l2"] and len(live["unknown"]) == 1
+
+
+def _flagged(mount_options, super_options=SAME, sb="rw"):
+    line = "70 22 0:50 / /srv/m %s - overlay overlay %s,%s" % (mount_options, sb, super_options)
+    return live_state(parse_line(line), DEFAULTS)
+
+
+def test_live_state_shows_the_per_mount_flags_and_the_superblock():
+    live = _flagged("ro,nosuid,nodev,noatime")
+    assert (live["flags"], live["superblock"], live["read_only"]) == (["ro", "nosuid", "nodev", "noatime"], "rw", True)
+
+
+def test_per_mount_flags_are_compared_with_the_declaration():
+    decl = Declaration("/srv/m", ["/srv/l1", "/srv/l2"], "/srv/u", "/srv/w", flags=["nosuid", "noatime"])
+    assert differences(decl, _flagged("rw,nosuid,noatime"), DEFAULTS) == []
+    assert differences(decl, _flagged("rw,relatime"), DEFAULTS) == [
+        {"field": "flags.suid", "declared": "nosuid", "live": "suid"},
+        {"field": "flags.atime", "declared": "noatime", "live": "relatime"}]
+
+
+def test_a_read_only_superblock_differs_unless_declared_ro():
+    writable = Declaration("/srv/m", ["/srv/l1", "/srv/l2"], "/srv/u", "/srv/w")
+    assert [d["field"] for d in differences(writable, _flagged("ro,relatime", sb="ro"), DEFAULTS)] == ["flags.ro", "superblock"]
+    declared_ro = Declaration("/srv/m", ["/srv/l1", "/srv/l2"], "/srv/u", "/srv/w", flags=["ro"])
+    assert differences(declared_ro, _flagged("ro,relatime", sb="ro"), DEFAULTS) == []
+    assert differences(declared_ro, _flagged("ro,relatime"), DEFAULTS) == []

@@ -31,6 +31,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.entry i
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.session import TaskSession
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats import mountinfo
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.port import Host
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model import mount_flags
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import defaults_from_parameters
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.paths import at_or_inside
@@ -39,11 +40,11 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import r
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.backend import Backend
 
 #: The first word of every journal entry that changes the host or what is persisted.
-CHANGES = ("make_dirs", "remove_empty_dirs", "mount", "unmount", "umount2", "clear_volatile_marker",
+CHANGES = ("make_dirs", "remove_empty_dirs", "mount", "remount_flags", "unmount", "umount2", "clear_volatile_marker",
            "systemctl", "write_fake", "undo", "write_together")
 
 ROOT_LINE = "22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw"
-OVERLAY_LINE = "%d 22 0:%d / %s rw,relatime - overlay overlay rw,%s"
+OVERLAY_LINE = "%d 22 0:%d / %s %s - overlay overlay %s,%s"
 OTHER_LINE = "%d 22 0:%d / %s rw,relatime - %s %s rw"
 
 
@@ -71,7 +72,9 @@ class FakeHost(Host):
             self.add_dir(directory)
         self.symlinks = dict(symlinks or {})
         self.booted = booted
-        self.holders = {}  # mount point: [holder dicts], as find_holders gives them
+        self.holders = {}  # mount point: [{pid, command, uses}], as scan_holders gives them
+        self.elsewhere = {}  # mount point: [copies of its overlay in other namespaces]
+        self.shared = {}  # mount point: [{..., dir}] other namespaces' overlays on its upper or work dir
         self.locks = []
         self.mounted = []  # [(mount id, mount point, mountinfo line)], oldest first
         self._next_id = 100
@@ -86,13 +89,14 @@ class FakeHost(Host):
             self.kinds.setdefault(parent, "dir")
         self.kinds[path] = kind
 
-    def mount_overlay(self, path, lowerdir, upperdir=None, workdir=None, options=()):
+    def mount_overlay(self, path, lowerdir, upperdir=None, workdir=None, options=(), flags=(), superblock="rw"):
         self.add_dir(path)
         supers = ["lowerdir=" + ":".join(lowerdir)]
         if upperdir is not None:
             supers += ["upperdir=" + upperdir, "workdir=" + workdir]
         mount_id = self._new_id()
-        line = OVERLAY_LINE % (mount_id, mount_id, path, ",".join(supers + list(options)))
+        line = OVERLAY_LINE % (mount_id, mount_id, path, per_mount_options(flags), superblock,
+                               ",".join(supers + list(options)))
         self.mounted.append((mount_id, path, line))
 
     def mount_other(self, path, fstype="tmpfs"):
@@ -137,6 +141,12 @@ class FakeHost(Host):
     def read_defaults(self):
         self.journal.append("read_defaults")
         return defaults_from_parameters({})
+
+    def link_times(self):
+        return None  # live paths are told from realpath alone (symlinked: unknown)
+
+    def remove_links_pointer(self, target):
+        self.journal.append("remove_links_pointer " + target)
 
     def realpath(self, path):
         for _hop in range(40):
@@ -189,11 +199,21 @@ class FakeHost(Host):
         self.journal.append("clean_stale_temps %s" % path)
         return []
 
-    def find_holders(self, mount_point, limit=50):
-        return list(self.holders.get(mount_point, ()))
+    def read_view(self):
+        self.journal.append("read_view")
+        return "view"
 
-    def describe_holders(self, holders):
-        return ", ".join("pid %d (%s)" % (h["pid"], h["command"]) for h in holders)
+    def overlay_dirs(self, view):
+        return {}
+
+    def scan_holders(self, path, entries, live, mine=None, view=None, others=None):
+        self.journal.append("scan_holders %s" % path)
+        shared = [dict(h, dir=d) for h in self.shared.get(path, ()) for d in (mine or {}) if d == h["dir"]]
+        return {"processes": list(self.holders.get(path, ())) if live is not None else [],
+                "elsewhere": list(self.elsewhere.get(path, ())) if live is not None else [], "shared": shared}
+
+    def identity(self, path):
+        return (1, hash(path))
 
     def lock(self, shared):
         found = FakeLock(self.journal, shared)
@@ -224,11 +244,25 @@ class FakeHost(Host):
         self._check("mount", decl.path)
         if self.path_kind(decl.path) != "dir":
             raise OverlayError("mounting %s failed: no such directory" % decl.path)
-        fields = dict(lowerdir=decl.lowerdir, upperdir=decl.upperdir, workdir=decl.workdir, options=decl.options)
+        fields = dict(lowerdir=decl.lowerdir, upperdir=decl.upperdir, workdir=decl.workdir, options=decl.options,
+                      flags=decl.flags)
         fields.update(self._instead.pop(decl.path, {}))
         self.mount_overlay(decl.path, **fields)
         self.journal.append("mount " + decl.path)
         return "fsconfig"
+
+    def remount_flags(self, path, flags, superblock=None):
+        """Set the flags of the top mount at ``path`` in place (its mount ID stays)."""
+        self._check("remount_flags", path)
+        index = max(i for i, (_id, point, _line) in enumerate(self.mounted) if point == path)
+        mount_id, point, line = self.mounted[index]
+        fields = line.split(" ")
+        fields[5] = per_mount_options(flags)
+        if superblock:
+            sep = fields.index("-")
+            fields[sep + 3] = superblock + fields[sep + 3][2:]
+        self.mounted[index] = (mount_id, point, " ".join(fields))
+        self.journal.append("remount_flags %s %s%s" % (path, ",".join(flags) or "rw", " " + superblock if superblock else ""))
 
     def unmount(self, module, path):
         self._check("unmount", path)
@@ -271,6 +305,14 @@ class FakeHost(Host):
                 failing[2] -= 1
                 self.journal.append("%s %s FAILED" % (op, arg))
                 raise error("%s %s failed (fake)" % (op, arg))
+
+
+def per_mount_options(flags):
+    """Mountinfo's field 6 for canonical per-mount flags, as the kernel shows it."""
+    state = mount_flags.state_of(flags)
+    shown = [state["ro"]] + [state[name] for name in ("suid", "dev", "exec") if state[name].startswith("no")]
+    shown += [flag for flag in (state["atime"], state["diratime"]) if flag in ("noatime", "nodiratime")]
+    return ",".join(shown + (["relatime"] if state["atime"] == "relatime" else []))
 
 
 def path_and_parents(path):

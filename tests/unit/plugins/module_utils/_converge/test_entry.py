@@ -229,11 +229,54 @@ def test_busy_relayering_is_refused_in_a_real_run(host, backend, run_task, table
     assert host.changes() == []
 
 
-def test_busy_relayering_is_a_warning_in_check_mode(host, backend, run_task, table_params):
+def test_busy_relayering_is_refused_in_check_mode_as_in_a_real_run(host, backend, run_task, table_params):
     stage(host, backend, "layers", True, table_params("mounted"))
     host.holders[P] = [{"pid": 42, "command": "sleep", "uses": ["cwd"]}]
-    assert names(run_task(table_params("mounted"), check_mode=True)) == ["unmount", "mount"]
-    assert any("it is in use: processes pid 42" in w for w in run_task.module.warnings)
+    with pytest.raises(OverlayError, match="it is in use: processes pid 42"):
+        run_task(table_params("mounted"), check_mode=True)
+    assert host.changes() == []
+
+
+CONTAINER = {"pid": 7, "command": "sleep", "owner": "podman container 0123456789ab",
+             "namespace": "mnt:[4026532175]", "mount_point": "/"}
+
+
+@pytest.mark.parametrize("check_mode", [True, False])
+@pytest.mark.parametrize("state", ["unmounted", "absent"])
+def test_an_unmount_is_refused_while_another_namespace_keeps_a_copy(host, backend, run_task, table_params,
+                                                                    state, check_mode):
+    stage(host, backend, "same", True, table_params("mounted"))
+    host.elsewhere[P] = [CONTAINER]
+    with pytest.raises(OverlayError, match=r"state: %s needs %s unmounted, but it is in use: its mount at / in "
+                       r"the mount namespace mnt:\[4026532175\] of pid 7 \(sleep, podman container "
+                       r"0123456789ab\)" % (state, P)) as error:
+        run_task(table_params(state), check_mode=check_mode)
+    assert error.value.details["elsewhere"] == [CONTAINER]
+    assert host.changes() == [] and backend.store
+
+
+def test_a_relayering_is_refused_while_another_namespace_keeps_a_copy(host, backend, run_task, table_params):
+    stage(host, backend, "layers", True, table_params("mounted"))
+    host.elsewhere[P] = [CONTAINER]
+    with pytest.raises(OverlayError, match="must be unmounted and mounted again to apply lowerdir.*its mount at /"):
+        run_task(table_params("mounted"))
+    assert host.changes() == []
+
+
+def test_a_mount_is_refused_while_another_namespace_has_an_overlay_on_the_upper(host, backend, run_task,
+                                                                                table_params):
+    stage(host, backend, "none", False, None)
+    host.shared[P] = [dict(CONTAINER, dir=UPPER)]
+    with pytest.raises(OverlayError, match="cannot be mounted: another overlay is live on its upper or work dir: "
+                       "the overlay at / in the mount namespace .* which uses the same %s" % UPPER):
+        run_task(table_params("mounted"), check_mode=True)
+    assert host.changes() == []
+
+
+def test_no_holder_scan_when_nothing_is_unmounted_or_mounted(host, backend, run_task, table_params):
+    stage(host, backend, "same", True, table_params("mounted"))
+    assert run_task(table_params("mounted"))["changed"] is False
+    assert not any(line.startswith("scan_holders") for line in host.journal)
 
 
 def test_invalid_declaration_fails_before_the_host_is_read(host, run_task, overlay_params):

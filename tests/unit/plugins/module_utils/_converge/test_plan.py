@@ -173,3 +173,30 @@ def test_a_foreign_mount_is_left_alone_when_unmounting():
 
 def test_present_shows_no_mount_diff():
     assert plan_for("present", _live(RELAYERED))["diff"] == {"before": {}, "after": {}}
+
+
+def _live_flags(mount_options, super_options=SAME, sb="rw"):
+    line = "70 22 0:50 / /srv/m %s - overlay overlay %s,%s" % (mount_options, sb, super_options)
+    return live_state(parse_line(line), DEFAULTS)
+
+
+def test_a_change_of_flags_alone_is_a_remount_not_a_relayering():
+    plan = plan_for("mounted", _live_flags("rw,nodev,relatime"), decl=dict(DECL, flags=["ro", "nosuid"]))
+    assert plan["relayer"] is False
+    assert plan["actions"] == [{"action": "remount_flags", "path": "/srv/m",
+                                "reason": "change of flags.ro, flags.suid, flags.dev"}]
+    assert (plan["diff"]["before"]["flags"], plan["diff"]["after"]["flags"]) == (["nodev"], ["ro", "nosuid"])
+
+
+def test_a_read_only_superblock_is_made_writable_by_the_remount():
+    plan = plan_for("mounted", _live_flags("ro,relatime", sb="ro"))
+    assert plan["actions"] == [{"action": "remount_flags", "path": "/srv/m", "reason": "change of flags.ro, superblock",
+                                "superblock": "rw"}]
+    assert (plan["diff"]["before"]["superblock"], plan["diff"]["after"]["superblock"]) == ("ro", "rw")
+
+
+def test_flags_that_change_with_the_layers_come_with_the_new_mount():
+    plan = plan_for("mounted", _live_flags("rw,relatime", "lowerdir=/srv/l2:/srv/l1,upperdir=/srv/u,workdir=/srv/w"),
+                    decl=dict(DECL, flags=["nosuid"]))
+    assert [a["action"] for a in plan["actions"]] == ["unmount", "mount"]
+    assert plan["actions"][0]["reason"] == "change of lowerdir, flags.suid"

@@ -174,3 +174,53 @@ def test_verify_returns_the_live_overlay_and_the_read(host, backend, make_module
     with TaskSession(make_module(), host, (backend,)) as session:
         live, entries = steps.verify(session, decl)
     assert live["lowerdir"] == ["/srv/a", "/srv/b"] and [e.mount_point for e in entries] == ["/", P]
+
+
+# Per-mount flags: changed in place ----------------------------------------
+
+@pytest.fixture
+def flagged(host, overlay_params):
+    """An overlay mounted with nodev at /srv/m; params that declare it ro and nosuid instead."""
+    for directory in (P, "/srv/lower", "/srv/upper", "/srv/work"):
+        host.add_dir(directory)
+    host.mount_overlay(P, ["/srv/lower"], "/srv/upper", "/srv/work", flags=["nodev"])
+    return overlay_params(P, ["/srv/lower"], "/srv/upper", "/srv/work", options=["ro", "nosuid"])
+
+
+def test_a_flag_change_remounts_in_place_and_a_rerun_changes_nothing(host, backend, run_task, flagged):
+    mount_id = host.mounted[0][0]
+    result = run_task(flagged)
+    assert host.changes() == ["write_fake " + P, "remount_flags %s ro,nosuid" % P]
+    assert result["live"]["flags"] == ["ro", "nosuid"] and result["live"]["mount_id"] == mount_id
+    assert [d["field"] for d in result["drift"]] == ["flags.ro", "flags.suid", "flags.dev"]
+    again = run_task(flagged)
+    assert again["changed"] is False and again["actions"] == []
+
+
+def test_check_mode_predicts_the_remount_and_changes_nothing(host, backend, run_task, flagged):
+    result = run_task(flagged, check_mode=True, diff=True)
+    assert [a["action"] for a in result["actions"]] == ["write_fake", "remount_flags"]
+    assert result["diff"][0]["after"]["flags"] == ["ro", "nosuid"] and result["diff"][0]["before"]["flags"] == ["nodev"]
+    assert host.changes() == []
+
+
+def test_a_failed_remount_puts_the_flags_and_the_files_back(host, backend, run_task, flagged):
+    host.fail("remount_flags", P)
+    with pytest.raises(OverlayError) as error:
+        run_task(flagged)
+    assert host.changes() == ["write_fake " + P, "remount_flags %s FAILED" % P, "remount_flags %s nodev" % P,
+                              "undo write_fake " + P]
+    assert error.value.message.startswith("step remount_flags failed: remount_flags /srv/m failed (fake); the mount's "
+                                          "flags were put back (nodev)")
+    assert backend.store == {}
+
+
+def test_the_flags_come_with_a_new_mount_and_a_relayering(host, backend, run_task, overlay_params):
+    for directory in (P, "/srv/lower", "/srv/upper", "/srv/work"):
+        host.add_dir(directory)
+    host.mount_overlay(P, **OLD, flags=["nosuid", "nodev", "noexec"])
+    result = run_task(overlay_params(P, ["/srv/lower"], "/srv/upper", "/srv/work", boot_options=["nosuid", "nodev", "noexec"]))
+    assert [a["action"] for a in result["actions"]] == ["write_fake", "unmount", "mount"]
+    assert result["live"]["flags"] == ["nosuid", "nodev", "noexec"]
+    assert run_task.module.warnings == ["%s: boot_options: nosuid, nodev, noexec are per-mount flags, applied to the "
+                                        "live mount as well as persisted; move them to options" % P]

@@ -34,7 +34,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinf
     resolve_paths,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import defaults_from_parameters
-from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live import Observed, live_state
+from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live import Observed, live_state, realpath_links
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.plan import make_plan
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.upper_safety import check_upper, find_shared
 
@@ -87,7 +87,7 @@ def test_fixtures_hold_shallow_and_deep_mounts_of_both_engines():
 def test_resolve_layers_gives_exactly_what_inspect_reports(container):
     fs = Storage(container)
     data = container["inspect"]
-    live = live_state(parse_line(container["line"]), DEFAULTS, exists=fs.exists, realpath=fs.realpath)
+    live = live_state(parse_line(container["line"]), DEFAULTS, exists=fs.exists, links=realpath_links(fs.realpath, trusted=True))
     assert live["path"] == data["MergedDir"]
     assert live["lowerdir"] == data["LowerDir"].split(":")
     assert live["upperdir"] == data["UpperDir"]
@@ -281,7 +281,7 @@ def test_the_refusal_names_the_container_and_the_engine():
 @pytest.mark.parametrize("container", CONTAINERS, ids=IDS)
 def test_overlay_mount_refuses_an_engines_mount_point(container, state):
     fs = Storage(container)
-    live = live_state(parse_line(container["line"]), DEFAULTS, exists=fs.exists, realpath=fs.realpath)
+    live = live_state(parse_line(container["line"]), DEFAULTS, exists=fs.exists, links=realpath_links(fs.realpath, trusted=True))
     decl = Declaration(live["path"], live["lowerdir"], live["upperdir"], live["workdir"], state=state)
     with pytest.raises(OverlayError) as caught:
         make_plan(decl, Observed(live, 1, None), DEFAULTS)
@@ -336,5 +336,5 @@ def test_real_paths_follow_the_engines_links(container):
         return container["links"].get(path[len(fs.root) + 1:]) if path.startswith(fs.root + "/") else None
 
     real = RealPaths(readlink)
-    live = live_state(parse_line(container["line"]), DEFAULTS, exists=fs.exists, realpath=real)
+    live = live_state(parse_line(container["line"]), DEFAULTS, exists=fs.exists, links=realpath_links(real, trusted=True))
     assert live["lowerdir"] == container["inspect"]["LowerDir"].split(":")

@@ -7,9 +7,14 @@ import pytest
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.kernel_features import Features
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.mounting import (
+    MS_BIND,
+    MS_REMOUNT,
     _form_refused,
+    attr_flags,
+    ms_flags,
     plan_methods,
 )
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import mounting
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mount_data import overlay_data
 
 # The three kinds of kernel in the test matrix, as _features probes them.
@@ -98,3 +103,23 @@ def test_the_page_limit_counts_the_whole_option_string():
 ])
 def test_form_refusals_are_told_from_real_errors(log, refused):
     assert _form_refused(log) is refused
+
+
+@pytest.mark.parametrize("flags, ms, attrs", [
+    ([], 1 << 21, 0),
+    (["ro", "nosuid", "nodev", "noexec"], 0xf | 1 << 21, 0xf),
+    (["noatime", "nodiratime"], 0x400 | 0x800, 0x10 | 0x80),
+    (["strictatime"], 1 << 24, 0x20),
+])
+def test_flags_as_mount2_flags_and_mount_attributes(flags, ms, attrs):
+    assert (ms_flags(flags), attr_flags(flags)) == (ms, attrs)
+
+
+def test_remount_sets_the_flags_of_the_mount_and_makes_the_overlay_writable_first(monkeypatch):
+    calls = []
+    monkeypatch.setattr(mounting, "_remount", lambda target, ms, step: calls.append((target, ms)))
+    mounting.remount_flags("/m", ["ro", "nosuid"], "rw")
+    assert calls == [("/m", MS_REMOUNT | 0x2 | 1 << 21), ("/m", MS_REMOUNT | MS_BIND | 0x3 | 1 << 21)]
+    calls.clear()
+    mounting.remount_flags("/m", ["nodev"])
+    assert calls == [("/m", MS_REMOUNT | MS_BIND | 0x4 | 1 << 21)]

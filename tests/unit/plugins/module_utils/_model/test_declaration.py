@@ -102,3 +102,25 @@ def test_dir_attributes_errors_name_the_field(args, field):
     with pytest.raises(OverlayError) as error:
         dir_attributes(*args)
     assert error.value.message.startswith(field + ":")
+
+
+def test_canonical_keeps_the_spelling_for_persistence():
+    links = {"/srv/current": "/srv/rel/v1"}
+    decl = _decl(lowerdir=["/srv/current/", "/srv/l2"]).canonical(lambda p: links.get(p, p))
+    assert decl.lowerdir == ["/srv/rel/v1", "/srv/l2"]
+    assert decl.symlinked
+    assert decl.spelled_differences() == {"lowerdir": ["/srv/current", "/srv/l2"]}
+    assert decl.as_spelled().lowerdir == ["/srv/current", "/srv/l2"]
+    assert decl.as_result()["declared_as"] == {"lowerdir": ["/srv/current", "/srv/l2"]}
+    again = decl.canonical(lambda p: links.get(p, p))
+    assert again.spelled == decl.spelled  # the first spelling stays
+
+
+def test_a_declaration_without_symlinks_has_no_second_spelling():
+    decl = _decl().canonical(lambda p: p)
+    assert not decl.symlinked and "declared_as" not in decl.as_result()
+    assert decl.as_spelled().config() == decl.config()
+
+
+def test_a_leading_double_slash_is_one():
+    assert _decl(lowerdir=["//srv/l1", "/srv/l2"]).lowerdir[0] == "/srv/l1"

@@ -208,3 +208,40 @@ def test_a_line_findmnt_faults_fails_the_whole_group_write(tmp_path, module, mon
     assert [entry for entry, _error in failed] == [entry for entry, _backend in members]
     assert "refused the fstab entry for /srv/b" in failed[0][1].message
     assert fstab.read_text() == USER_FSTAB
+
+
+def test_a_symlinked_layer_is_persisted_as_spelled():
+    decl = DECL.canonical(lambda p: {"/srv/l1": "/srv/rel/v1"}.get(p, p))
+    line = fstab_line(decl).text
+    assert "lowerdir=/srv/l1:/srv/l2," in line
+    # Where the link leads now is needed at boot too: its mount comes first.
+    assert "x-systemd.requires-mounts-for=/srv/rel/v1 " in line and "lowerdir=/srv/rel/v1" not in line
+    text, _info = edit_fstab("", decl, True)
+    assert edit_fstab(text, decl, True)[0] == text
+
+
+def test_a_line_spelling_the_same_paths_differently_is_adopted():
+    line, _notes = fstab_line(DECL)
+    respelled = line.replace("lowerdir=/srv/l1:/srv/l2,", "lowerdir=/srv/l1/:/srv//./l2,")
+    respelled = respelled.replace("requires-mounts-for=/srv/u,", "requires-mounts-for=/srv/u/,")
+    assert respelled != line
+    text, _info = edit_fstab(respelled + "\n", DECL, True)
+    assert text == respelled + "\n"
+
+
+def test_flags_are_written_after_the_overlay_options_and_read_back():
+    decl = dataclasses.replace(DECL, flags=["ro", "nosuid"], boot_extras=["nofail"])
+    text, _info = edit_fstab("", decl, True)
+    assert ",index=off,ro,nosuid,nofail,x-overlayfs.managed," in text
+    entry = persisted_entries(text, "/srv/m")[0]
+    assert (entry["options"], entry["flags"], entry["boot_options"]) == (["index=off"], ["ro", "nosuid"], ["nofail"])
+    assert edit_fstab(text, decl, True)[0] == text
+
+
+def test_a_hand_written_line_with_flags_in_another_order_is_kept():
+    line = ("overlay /srv/m overlay nosuid,lowerdir=/srv/l1:/srv/l2,upperdir=/srv/u,workdir=/srv/w,index=off,rw,"
+            "x-overlayfs.managed,x-systemd.requires-mounts-for=/srv/l1,x-systemd.requires-mounts-for=/srv/l2,"
+            "x-systemd.requires-mounts-for=/srv/u,x-systemd.requires-mounts-for=/srv/w 0 0\n")
+    decl = dataclasses.replace(DECL, flags=["nosuid"])
+    assert edit_fstab(line, decl, True)[0] == line
+    assert edit_fstab(line, DECL, True)[0] != line

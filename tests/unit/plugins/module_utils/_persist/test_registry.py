@@ -87,3 +87,27 @@ def test_a_new_backend_is_compared_with_the_declaration(with_table):
 def test_a_new_backend_is_pruned(with_table):
     found = {"table": {"/t": TableBackend.configs_in([("t", "/srv/gone /a:/b /u /w managed\n/srv/hand /a:/b /u /w")])}}
     assert prune_targets(["/srv/m"], found) == {"/srv/gone": {"table": ["/t"]}}
+
+
+def _params(**given):
+    params = {"path": "/srv/m", "lowerdir": ["/srv/l1", "/srv/l2"], "upperdir": "/srv/u", "workdir": "/srv/w",
+              "options": [], "state": "mounted", "persist": "fstab", "boot": True, "boot_options": []}
+    params.update(given)
+    return params
+
+
+def test_flags_in_options_are_declared_flags():
+    decl = _backends.declare(_params(options=["nosuid", "index=off", "rw"]))
+    assert (decl.options, decl.flags, decl.boot_extras, decl.notes) == (["index=off"], ["nosuid"], [], [])
+
+
+def test_flags_in_boot_options_count_as_declared_with_a_note():
+    decl = _backends.declare(_params(options=["nosuid"], boot_options=["nofail", "noexec"]))
+    assert (decl.flags, decl.boot_extras) == (["nosuid", "noexec"], ["nofail"])
+    assert decl.notes == ["boot_options: noexec is a per-mount flag, applied to the live mount as well as persisted; "
+                          "move it to options"]
+
+
+def test_a_boot_option_flag_that_contradicts_options_is_refused():
+    with pytest.raises(Exception, match="boot_options: 'exec' contradicts 'noexec' in options"):
+        _backends.declare(_params(options=["noexec"], boot_options=["exec"]))

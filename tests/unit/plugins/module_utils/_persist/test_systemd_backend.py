@@ -44,3 +44,10 @@ def test_a_unit_keeps_full_paths_where_mount_uses_mount2(fsconfig):
     assert links is None
     assert "\nOptions=lowerdir=/srv/xxx" in text and "/srv/with\\,comma," in text
     assert "WorkingDirectory" not in text and len(notes) == 1
+
+
+def test_unit_flags_round_trip_apart_from_boot_options():
+    text = unit_plan(dataclasses.replace(DECL, flags=["ro", "nosuid"], boot_extras=["nofail"]))[0]
+    assert "Options=lowerdir=/srv/l1:/srv/l2,upperdir=/srv/u,workdir=/srv/w,index=off,ro,nosuid,nofail" in text
+    config = unit_config(text)
+    assert (config["options"], config["flags"], config["boot_options"]) == (["index=off"], ["ro", "nosuid"], ["nofail"])

@@ -52,6 +52,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._model.refusals i
     check_datadir,
     held_message,
     shared_message,
+    stays_message,
     check_host,
     check_layout,
     check_workdir,
@@ -219,11 +220,11 @@ def _users(session: Any, decl: Declaration, live: Any) -> Dict[str, Any]:
         found = session.host.scan_holders(decl.path, entries, None, mine, view=session.namespaces(),
                                           others=session.other_overlays())
     subs = [e.mount_point for e in submounts(entries, decl.path)] if live is not None else []
-    text = describe_holders(found)
-    if subs:
-        text = "; ".join(part for part in (text, "submounts " + ", ".join(subs)) if part)
+    parts = [describe_holders(found), "submounts " + ", ".join(subs) if subs else ""]
+    busy = [describe_holders({"processes": found["processes"]}), parts[1]]
     return {"holders": found["processes"], "elsewhere": found["elsewhere"], "shared": found["shared"],
-            "submounts": subs, "text": text}
+            "submounts": subs, "text": "; ".join(part for part in parts if part),
+            "busy": "; ".join(part for part in busy if part)}
 
 
 # Plan -------------------------------------------------------------------
@@ -293,9 +294,13 @@ def report(session: Any, entry: Entry) -> None:
 def _refuse_if_held(session: Any, entry: Entry) -> None:
     """Refuse, before anything changes and in check mode too, an unmount or mount that holders rule out.
 
-    A re-layering or an unmount is refused while anything holds the mount
-    (in any namespace); any mount while another namespace has an overlay on
-    the same upper or work dir.
+    A re-layering is refused while anything holds the mount, in any
+    namespace, a copy of it there that an unmount here does not reach
+    included: the new overlay would share the upper dir with it. An unmount
+    is refused while processes (in any namespace) or submounts keep it
+    busy; an idle copy elsewhere only keeps the overlay alive there, which
+    a warning says. Any mount is refused while another namespace has an
+    overlay on the same upper or work dir.
     """
     users, decl, plan_ = entry.seen.users, entry.decl, entry.plan
     if not users or not users["text"]:
@@ -304,11 +309,13 @@ def _refuse_if_held(session: Any, entry: Entry) -> None:
     mounts = any(step["action"] == "mount" for step in plan_["actions"])
     if plan_["relayer"]:
         message = busy_message(decl.path, [d["field"] for d in plan_["differences"]], users["text"])
-    elif unmounts:
-        message = held_message(decl.path, decl.state, users["text"])
+    elif unmounts and users["busy"]:
+        message = held_message(decl.path, decl.state, users["busy"])
     elif mounts and users["shared"]:
         message = shared_message(decl.path, describe_holders({"shared": users["shared"]}))
     else:
+        if unmounts and users["elsewhere"]:
+            session.module.warn(stays_message(decl.path, describe_holders({"elsewhere": users["elsewhere"]})))
         return
     raise OverlayError(message, holders=users["holders"], elsewhere=users["elsewhere"], shared=users["shared"],
                        submounts=users["submounts"], drift=plan_["differences"],

@@ -98,6 +98,13 @@ def held_message(path: str, state: str, users: str) -> str:
             "(or the container or service that runs them), then run again" % (state, path, users))
 
 
+def stays_message(path: str, copies: str) -> str:
+    """What an unmount of ``path`` leaves behind: ``copies`` of it in other namespaces, which it does not reach."""
+    return ("%s is unmounted here, but the overlay stays alive in other mount namespaces: %s. Its upper dir "
+            "stays in use until they end or unmount it; this collection will not mount another overlay on "
+            "that upper dir meanwhile" % (path, copies))
+
+
 def shared_message(path: str, others: str) -> str:
     """Why an overlay cannot be mounted at ``path`` while ``others`` use its upper or work dir."""
     return ("%s cannot be mounted: another overlay is live on its upper or work dir: %s. One upper and "

@@ -7,7 +7,9 @@
 # upper is never used by two live overlays (every namespace's mountinfo is
 # read); once the holders are gone the same tasks go through. Last, a layer
 # declared through a symlink is flipped while a container runs on it: the
-# re-layer the flip calls for is refused, then made once the container stops.
+# re-layer the flip calls for is refused, then made once the container stops;
+# and an idle process in a private namespace (a copy nobody uses) lets an
+# unmount go with a warning, but no overlay on the same upper meanwhile.
 set -eux
 # shellcheck source-path=SCRIPTDIR source=../common/target.sh
 source ../common/target.sh

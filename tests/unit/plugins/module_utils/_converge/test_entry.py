@@ -243,16 +243,29 @@ CONTAINER = {"pid": 7, "command": "sleep", "owner": "podman container 0123456789
 
 @pytest.mark.parametrize("check_mode", [True, False])
 @pytest.mark.parametrize("state", ["unmounted", "absent"])
-def test_an_unmount_is_refused_while_another_namespace_keeps_a_copy(host, backend, run_task, table_params,
-                                                                    state, check_mode):
+def test_an_unmount_is_refused_while_a_process_in_another_namespace_uses_it(host, backend, run_task, table_params,
+                                                                            state, check_mode):
     stage(host, backend, "same", True, table_params("mounted"))
     host.elsewhere[P] = [CONTAINER]
-    with pytest.raises(OverlayError, match=r"state: %s needs %s unmounted, but it is in use: its mount at / in "
-                       r"the mount namespace mnt:\[4026532175\] of pid 7 \(sleep, podman container "
-                       r"0123456789ab\)" % (state, P)) as error:
+    host.holders[P] = [{"pid": 7, "command": "sleep", "uses": ["root /"], "owner": CONTAINER["owner"],
+                        "namespace": CONTAINER["namespace"]}]
+    with pytest.raises(OverlayError, match=r"state: %s needs %s unmounted, but it is in use: processes pid 7 "
+                       r"\(sleep, podman container 0123456789ab: root /\) in the mount namespace "
+                       r"mnt:\[4026532175\]. Nothing was changed" % (state, P)) as error:
         run_task(table_params(state), check_mode=check_mode)
     assert error.value.details["elsewhere"] == [CONTAINER]
     assert host.changes() == [] and backend.store
+
+
+@pytest.mark.parametrize("check_mode", [True, False])
+def test_an_idle_copy_in_another_namespace_lets_an_unmount_go_with_a_warning(host, backend, run_task, table_params,
+                                                                             check_mode):
+    stage(host, backend, "same", True, table_params("mounted"))
+    host.elsewhere[P] = [dict(CONTAINER, command="systemd-logind", owner="unit systemd-logind.service")]
+    result = run_task(table_params("unmounted"), check_mode=check_mode)
+    assert names(result) == ["unmount"]
+    assert any("stays alive in other mount namespaces: its mount at / in the mount namespace mnt:[4026532175] "
+               "of pid 7 (systemd-logind, unit systemd-logind.service)" in w for w in run_task.module.warnings)
 
 
 def test_a_relayering_is_refused_while_another_namespace_keeps_a_copy(host, backend, run_task, table_params):

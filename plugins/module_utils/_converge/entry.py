@@ -156,7 +156,7 @@ def observe(session: Any, entry: Entry, provided: Sequence[str] = ()) -> None:
         backend.read(seen.touch)
         seen.backends.append(backend)
     seen.live = observe_live(decl.path, session.mountinfo(), session.defaults(), decl.links_dir,
-                             exists=host.exists, realpath=session.realpath, links=host.link_times())
+                             exists=host.exists, realpath=session.realpath, links=session.link_times())
     _observe_change(session, decl, seen)
     entry.seen = seen
 

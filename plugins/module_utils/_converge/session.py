@@ -50,6 +50,7 @@ class Session:
         self._followed: set = set()  # the keys of the resolutions that followed a symlink
         self._cleaned: set = set()  # the files whose stale temp files were removed
         self._view: Any = None  # the other mount namespaces, read once
+        self._links: Any = None  # LinkTimes, until the host changes
         self._others: Optional[Dict[Any, list]] = None
         self._lock = lock
         self._owns_lock = lock is None
@@ -122,6 +123,17 @@ class Session:
             self._others = self.host.overlay_dirs(self.namespaces())
         return self._others
 
+    def link_times(self) -> Any:
+        """Where live layer paths lead and how old their links are (``_host.live_paths.LinkTimes``).
+
+        One for the run, so that the overlays of a batch share the reads of
+        the dirs they have in common; a new one after every change.
+        """
+        self.hold()
+        if self._links is None:
+            self._links = self.host.link_times()
+        return self._links
+
     def _remembered(self, key: Any, path: str, compute: Callable[[], str]) -> str:
         """``compute()``, the resolution of ``path``, kept under ``key`` until a change can alter it.
 
@@ -155,7 +167,7 @@ class Session:
         return self._remembered(("safe", path), path, lambda: self.host.resolve_safely(field, path))
 
     def changed(self, mountinfo: Optional[list] = None, paths: Optional[List[str]] = None) -> None:
-        """The host changes now: drop the reads a change makes stale (mountinfo, resolved paths).
+        """The host changes now: drop the reads a change makes stale (mountinfo, resolved paths, link times).
 
         ``mountinfo`` is a read made after the change. ``paths``: where the
         change is made (a mount point, a created dir, a written file); the
@@ -165,6 +177,7 @@ class Session:
         neither.
         """
         self._mountinfo = mountinfo
+        self._links = None
         if paths is None:
             self._memo, self._below, self._followed = {}, {}, set()
             return

@@ -43,6 +43,7 @@ def carry_out(session: Any, entry: Any) -> None:
     entries = session.mountinfo() if session.grouped else None
     session.changed(paths=touched(entry))  # this entry changes the host there: read afresh next time
     act(session, entry)
+    _check_links_pointer(session, entry)
     if entry.unverified or entry.ctx.deferred:
         session.join(entry, entry.unverified)
         for backend in entry.backends:
@@ -51,6 +52,16 @@ def carry_out(session: Any, entry: Any) -> None:
             # Only the new mount is missing from that read; an entry that meets
             # it waits for its group's check, which reads mountinfo again.
             session.saw(entries, unless_read=True)
+
+
+def _check_links_pointer(session: Any, entry: Any) -> None:
+    """Warn when short links were made outside the default root and the pointer to them is missing."""
+    linked = entry.result.get("mount_method") == "symlinks" or any(
+        step["action"] == "write_links" for step in entry.plan["actions"])
+    if linked:
+        missing = session.host.links_pointer_missing(entry.decl.links_dir, entry.decl.path)
+        if missing:
+            session.module.warn(missing)
 
 
 def touched(entry: Any) -> List[str]:

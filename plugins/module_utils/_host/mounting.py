@@ -320,9 +320,35 @@ def point_to_links(directory: str) -> None:
     ``overlay_mount_info`` and the converge look for a mount's short links
     under the default root (``DEFAULT_LINKS_DIR/<name>``) without being told
     where they are: the pointer, a symlink to ``directory``, leads them there.
+    Best effort: where the default root cannot be written (a read-only
+    ``/var``, the usual reason to keep links elsewhere), the mount goes on
+    without it, and the converge says so (:func:`links_pointer_missing`).
     """
     if os.path.dirname(os.path.normpath(directory)) != os.path.normpath(DEFAULT_LINKS_DIR):
-        _safepath.point_to_links(DEFAULT_LINKS_DIR, os.path.normpath(directory))
+        try:
+            _safepath.point_to_links(DEFAULT_LINKS_DIR, os.path.normpath(directory))
+        except (OSError, OverlayError):
+            pass
+
+
+def links_pointer_missing(links_root: Optional[str], target: str) -> Optional[str]:
+    """Why the overlay at ``target``, with short links under ``links_root``, cannot be found by them, or None.
+
+    None when its links are under the default root, or the pointer
+    :func:`point_to_links` leaves is there and leads to them.
+    """
+    if not links_root or os.path.normpath(links_root) == os.path.normpath(DEFAULT_LINKS_DIR):
+        return None
+    directory = os.path.normpath(links_dir_for(links_root, target))
+    pointer = os.path.join(DEFAULT_LINKS_DIR, os.path.basename(directory))
+    try:
+        if os.readlink(pointer) == directory:
+            return None
+    except OSError:
+        pass
+    return ("%s: its short layer links are in %s, and the pointer to them in %s could not be written (a "
+            "read-only or missing %s?): overlay_mount_info will show its layers by their link names. Make "
+            "that directory writable, or keep links_dir at its default" % (target, directory, pointer, DEFAULT_LINKS_DIR))
 
 
 def remove_links_pointer(target: str) -> None:

@@ -167,6 +167,7 @@ class Host:
     remount_flags = staticmethod(system.remount)
     unmount = staticmethod(system.unmount)
     remove_links_pointer = staticmethod(mounting.remove_links_pointer)
+    links_pointer_missing = staticmethod(mounting.links_pointer_missing)
     umount2 = staticmethod(system.umount2)
     clear_volatile_marker = staticmethod(system.clear_volatile_marker)
     clean_stale_temps = staticmethod(files.clean_stale_temps)

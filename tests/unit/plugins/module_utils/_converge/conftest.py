@@ -199,6 +199,9 @@ class FakeHost(Host):
         self.journal.append("clean_stale_temps %s" % path)
         return []
 
+    def links_pointer_missing(self, links_root, target):
+        return None
+
     def read_view(self):
         self.journal.append("read_view")
         return "view"

@@ -2,6 +2,8 @@
 # Copyright: overlayfs.mounts contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
+import os
+
 import pytest
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
@@ -123,3 +125,28 @@ def test_remount_sets_the_flags_of_the_mount_and_makes_the_overlay_writable_firs
     calls.clear()
     mounting.remount_flags("/m", ["nodev"])
     assert calls == [("/m", MS_REMOUNT | MS_BIND | 0x4 | 1 << 21)]
+
+
+def test_a_pointer_the_default_root_cannot_take_is_skipped_and_reported(tmp_path, monkeypatch):
+    """A read-only or unusable default links root (the reason to keep links elsewhere) never fails a mount."""
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    monkeypatch.setattr(mounting, "DEFAULT_LINKS_DIR", str(blocker / "links"))
+    links_root = tmp_path / "links"
+    directory = mounting.links_dir_for(str(links_root), "/srv/m")
+    os.makedirs(directory)
+    mounting.point_to_links(directory)  # no exception
+    assert "could not be written" in mounting.links_pointer_missing(str(links_root), "/srv/m")
+
+
+def test_a_pointer_in_place_is_not_reported(tmp_path, monkeypatch):
+    default = tmp_path / "default"
+    monkeypatch.setattr(mounting, "DEFAULT_LINKS_DIR", str(default))
+    links_root = tmp_path / "links"
+    directory = mounting.links_dir_for(str(links_root), "/srv/m")
+    os.makedirs(directory)
+    assert mounting.links_pointer_missing(str(links_root), "/srv/m") is not None
+    os.makedirs(str(default))
+    os.symlink(os.path.normpath(directory), str(default / os.path.basename(directory)))
+    assert mounting.links_pointer_missing(str(links_root), "/srv/m") is None
+    assert mounting.links_pointer_missing(str(default), "/srv/m") is None  # under the default root: nothing to point

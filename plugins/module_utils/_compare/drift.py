@@ -137,7 +137,7 @@ def declared_drift(decl: Any, persist: Optional[str], extras: Sequence[str], boo
     """
     state = decl.state
     config = decl.config()
-    spelled = decl.as_spelled().config() if hasattr(decl, "as_spelled") else config
+    spelled = decl.as_spelled().config()
     kind = _backends.persisted_kind(persisted)
     backend = _backends.BY_NAME.get(persist)
     conf = backend.first(persisted[backend.name]) if backend else None

@@ -246,7 +246,7 @@ def differences(decl: Any, live: Optional[LiveOverlay], defaults: Mapping[str, A
             out.append({"field": field, "declared": want, "live": have})
     for name, want, have in option_differences(pairs, declared_cfg, live.effective, live["shown_options"]):
         out.append({"field": "options.%s" % name, "declared": want, "live": have})
-    return out + flag_rows(getattr(decl, "flags", ()), decl.writable, live)
+    return out + flag_rows(decl.flags, decl.writable, live)
 
 
 def flag_rows(flags: Sequence[str], writable: bool, live: Mapping[str, Any]) -> List[Dict[str, Any]]:

@@ -384,7 +384,7 @@ def render_entry(overlay: Any, facts: Optional[HostFacts] = None, extra_options:
                 "fstab options, so the overlay would get a different path at boot: use a systemd "
                 "mount unit instead, or rename the directory" % (field, layer))
     required = requires_mounts_for(overlay.lowerdir, overlay.upperdir, overlay.workdir, overlay.datadir,
-                                   getattr(overlay, "also_needs", ()))
+                                   overlay.also_needs)
     mntops = ",".join([mntops] + [requires_mounts_for_option(p) for p in required])
     return Rendered(" ".join(encode_octal(field) for field in
                              ("overlay", path, "overlay", mntops, str(int(freq)), str(int(passno)))), notes)

@@ -173,7 +173,7 @@ def format_mount_options(overlay: Any, facts: Optional[HostFacts] = None, extra_
     facts = facts or ANY_HOST
     lowerdir, upperdir, workdir = overlay.lowerdir, overlay.upperdir, overlay.workdir
     datadir, options = overlay.datadir, overlay.options
-    flags = list(getattr(overlay, "flags", None) or ())
+    flags = list(overlay.flags)
     _check_layer_paths(lowerdir, upperdir, workdir, datadir, relative_layers)
     _check_option_lists(options, flags + list(extra_options))
     plain_value = lower_list(lowerdir, datadir)

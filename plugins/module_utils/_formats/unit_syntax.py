@@ -154,7 +154,7 @@ def render_unit(overlay: Any, facts: Optional[HostFacts] = None, extra_options: 
     lines = [MANAGED_MARKER, "[Unit]", "Description=" + _unit_value("Description", description)]
     if requires is None:
         requires = requires_mounts_for(overlay.lowerdir, overlay.upperdir, overlay.workdir, overlay.datadir,
-                                       getattr(overlay, "also_needs", ()))
+                                       overlay.also_needs)
     lines += ["RequiresMountsFor=" + _unit_word(p) for p in requires]
     lines += [
         "",

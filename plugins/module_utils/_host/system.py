@@ -213,7 +213,7 @@ def mount(decl: Any, method: str = "auto", links_root: Optional[str] = None) -> 
     """Mount the overlay of ``decl`` at its path (``_host.mounting.mount_overlay``); return the method used."""
     return mount_overlay(
         decl.path, decl.lowerdir, decl.upperdir, decl.workdir,
-        decl.options, decl.datadir, method=method, links_root=links_root, flags=getattr(decl, "flags", ()))
+        decl.options, decl.datadir, method=method, links_root=links_root, flags=decl.flags)
 
 
 def remount(path: str, flags: Sequence[str], superblock: Optional[str] = None) -> None:

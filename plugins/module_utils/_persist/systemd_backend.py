@@ -75,7 +75,7 @@ def unit_plan(decl: Declaration, facts: Optional[HostFacts] = None, links_dir: O
     names = [prefix + str(i) for i in range(len(decl.layers))]
     lowers = len(decl.lowerdir)
     requires = requires_mounts_for(decl.lowerdir, decl.upperdir, decl.workdir, decl.datadir,
-                                   getattr(decl, "also_needs", ())) + [links_dir]
+                                   decl.also_needs) + [links_dir]
     linked = dataclasses.replace(decl, lowerdir=names[:lowers], datadir=names[lowers:])
     text, notes = _systemd.render_unit(linked, facts, unit_extras, working_directory=links_dir, requires=requires)
     return UnitPlan(text, links_dir, notes)

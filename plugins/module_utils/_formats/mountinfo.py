@@ -353,15 +353,23 @@ class RealPaths:
     the names of the symlinks in a directory, or None when it cannot be
     listed. For absolute paths the result is ``os.path.realpath``'s, ``..``
     after a symlink included; a symlink loop leaves the path as it is.
+
+    ``link_time``, when given, returns a symlink's change time: :meth:`newest`
+    then tells the newest one among the symlinks a path was resolved through.
     """
 
     _MAX_LINKS = 40
+    #: What :meth:`newest` says of a path whose symlinks loop: newer than anything.
+    LOOP = 1 << 62
 
     def __init__(self, readlink: Callable[[str], Optional[str]],
-                 symlinks_in: Optional[Callable[[str], Optional[Iterable[str]]]] = None) -> None:
+                 symlinks_in: Optional[Callable[[str], Optional[Iterable[str]]]] = None,
+                 link_time: Optional[Callable[[str], int]] = None) -> None:
         self._readlink = readlink
         self._symlinks_in = symlinks_in
+        self._link_time = link_time
         self._known = {"/": "/", "": "/"}
+        self._newest: Dict[str, int] = {}
         self._listings = {}
         self._asked = {}
 
@@ -372,7 +380,12 @@ class RealPaths:
         try:
             return self._resolve(path, 0)
         except _LinkLoop:
+            self._newest[path] = self.LOOP
             return path
+
+    def newest(self, path: str) -> Optional[int]:
+        """The newest ``link_time`` of the symlinks ``path`` went through when resolved (None: none)."""
+        return self._newest.get(path)
 
     def _target(self, directory, name):
         """The target of ``directory/name`` if it is a symlink, else None."""
@@ -393,6 +406,7 @@ class RealPaths:
             return known
         parent, _sep, name = path.rpartition("/")
         real_parent = self._resolve(parent, links)
+        times = [self._newest.get(parent)]
         if name in ("", "."):
             result = real_parent
         elif name == "..":
@@ -406,7 +420,12 @@ class RealPaths:
                     raise _LinkLoop()
                 joined = target if target[:1] == "/" else real_parent.rstrip("/") + "/" + target
                 result = self._resolve(joined, links + 1)
+                if self._link_time is not None:
+                    times += [self._link_time(real_parent.rstrip("/") + "/" + name), self._newest.get(joined)]
         self._known[path] = result
+        times = [t for t in times if t is not None]
+        if times:
+            self._newest[path] = max(times)
         return result
 
 

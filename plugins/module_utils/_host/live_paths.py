@@ -28,9 +28,9 @@ the mount serves. Otherwise that cannot be known.
 
 import ctypes
 import os
-import stat
-from typing import Dict, Optional, Tuple
+from typing import Optional, Tuple
 
+from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinfo import RealPaths
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.paths import normalize
 
 _AT_FDCWD = -100
@@ -39,10 +39,9 @@ _STATX_BTIME = 0x800
 # struct statx: stx_mask (u32) first; stx_btime (i64 tv_sec, u32 tv_nsec) at byte 80.
 _STATX_SIZE = 256
 _BTIME_OFFSET = 80
-_MAX_LINKS = 40
 
 #: The newest ctime given to a path whose symlinks loop: never older than any mount.
-LOOP = 1 << 62
+LOOP = RealPaths.LOOP
 
 
 def birth_time(path: str) -> Optional[int]:
@@ -73,8 +72,19 @@ def boot_time(stat_file: str = "/proc/stat") -> int:
     return 0
 
 
-class _Loop(Exception):
-    pass
+def _readlink(path: str) -> Optional[str]:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
+
+
+def _link_time(path: str) -> int:
+    """A symlink's ctime (ns); one that vanished meanwhile is newer than any mount."""
+    try:
+        return os.lstat(path).st_ctime_ns
+    except OSError:
+        return LOOP
 
 
 class LinkTimes:
@@ -82,12 +92,13 @@ class LinkTimes:
 
     ``follow``: False reads nothing but this collection's own links
     (``overlay_mount_info`` without ``resolve_layers``): :meth:`trace` then
-    returns the path as it is, as if no symlink were on it.
+    returns the path as it is, as if no symlink were on it. The walk is
+    ``_formats.mountinfo.RealPaths``'s, which keeps the newest link time.
     """
 
     def __init__(self, follow: bool = True) -> None:
         self.follow = follow
-        self._known: Dict[str, Tuple[str, Optional[int]]] = {"/": ("/", None)}
+        self._real = RealPaths(_readlink, link_time=_link_time)
         self._boot: Optional[int] = None
 
     def trace(self, path: str) -> Tuple[str, Optional[int]]:
@@ -98,36 +109,8 @@ class LinkTimes:
         plain = normalize(path)
         if not self.follow or plain[:1] != "/":
             return plain, None
-        try:
-            return self._resolve(plain, 0)
-        except _Loop:
-            return plain, LOOP
-
-    def _resolve(self, path, hops):
-        known = self._known.get(path)
-        if known is not None:
-            return known
-        parent, _sep, name = path.rpartition("/")
-        real_parent, newest = self._resolve(parent or "/", hops)
-        if name == "..":
-            result = (real_parent.rsplit("/", 1)[0] or "/", newest)
-        else:
-            candidate = real_parent.rstrip("/") + "/" + name
-            try:
-                st = os.lstat(candidate)
-                target = os.readlink(candidate) if stat.S_ISLNK(st.st_mode) else None
-            except OSError:
-                st = target = None
-            if target is None:
-                result = (candidate, newest)
-            else:
-                if hops >= _MAX_LINKS:
-                    raise _Loop()
-                joined = target if target[:1] == "/" else real_parent.rstrip("/") + "/" + target
-                real, deeper = self._resolve(normalize(joined), hops + 1)
-                result = (real, max(t for t in (newest, st.st_ctime_ns, deeper) if t is not None))
-        self._known[path] = result
-        return result
+        real = self._real(plain)
+        return real, self._real.newest(plain)
 
     @staticmethod
     def own_link(path: str) -> Optional[str]:

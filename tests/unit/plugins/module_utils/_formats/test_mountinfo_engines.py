@@ -328,6 +328,18 @@ def test_real_paths_match_os_realpath(tmp_path, listing):
     assert RealPaths(readlink, listing)(loop) == loop
 
 
+def test_real_paths_keep_the_newest_link_time_of_each_path():
+    links = {"/srv/current": "rel/v1", "/srv/rel/v1/up": "/data/up", "/data/loop": "/data/loop"}
+    times = {"/srv/current": 10, "/srv/rel/v1/up": 30, "/data/loop": 5}
+    real = RealPaths(links.get, link_time=times.__getitem__)
+    assert (real("/srv/plain/x"), real.newest("/srv/plain/x")) == ("/srv/plain/x", None)
+    assert (real("/srv/current/a"), real.newest("/srv/current/a")) == ("/srv/rel/v1/a", 10)
+    assert (real("/srv/current/up/b"), real.newest("/srv/current/up/b")) == ("/data/up/b", 30)  # the newer of two
+    assert real.newest("/srv/current/up/b") == 30  # from the cache
+    assert (real("/data/loop"), real.newest("/data/loop")) == ("/data/loop", RealPaths.LOOP)
+    assert RealPaths(links.get)("/srv/current/a") == "/srv/rel/v1/a"  # without link_time: no times kept
+
+
 @pytest.mark.parametrize("container", CONTAINERS, ids=IDS)
 def test_real_paths_follow_the_engines_links(container):
     fs = Storage(container)

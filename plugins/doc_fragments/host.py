@@ -125,4 +125,12 @@ options:
         links are; O(state=absent) removes it.
     type: path
     default: /var/lib/overlayfs-mounts/links
+notes:
+  - A run of M(overlayfs.mounts.overlay_mount) or M(overlayfs.mounts.overlay_mounts)
+    that changes the host holds the lock file C(/run/overlayfs-mounts.lock)
+    from its first read of the host to its last write, so that two runs at
+    once take turns and the second plans from the host as the first left it.
+    A check-mode run shares the lock and never creates the file. A run that
+    waits more than 5 minutes for the lock fails, changing nothing, and names
+    the process that holds it.
 """

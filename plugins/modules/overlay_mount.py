@@ -187,13 +187,6 @@ notes:
     C(on), C(off) or C(null), because with the default C(auto) the kernel picks
     a value per upper dir; C(xino) is only compared when the kernel shows it,
     since it is hidden whenever all layers share one filesystem.
-  - A run that changes the host holds the lock file C(/run/overlayfs-mounts.lock)
-    from its first read of the host to its last write, so that two runs at
-    once (of this module or of M(overlayfs.mounts.overlay_mounts)) take turns
-    and the second plans from the host as the first left it. A check-mode run
-    shares the lock and never creates the file. A run that waits more than 5
-    minutes for the lock fails, changing nothing, and names the process that
-    holds it.
 extends_documentation_fragment:
   - overlayfs.mounts.host
   - overlayfs.mounts.attributes

@@ -190,13 +190,6 @@ extends_documentation_fragment:
 notes:
   - In check mode the task is a complete drift report for the whole list; see
     C(drift).
-  - A run that changes the host holds the lock file C(/run/overlayfs-mounts.lock)
-    from its first read of the host to its last write, so that two runs at
-    once (of this module or of M(overlayfs.mounts.overlay_mount)) take turns
-    and the second plans from the host as the first left it. A check-mode run
-    shares the lock and never creates the file. A run that waits more than 5
-    minutes for the lock fails, changing nothing, and names the process that
-    holds it.
   - The arguments Ansible shows with the result (C(invocation), with C(-vvv))
     list each entry of O(mounts) without the keys it left at their default,
     so that a long list does not come back with every key of every entry.

@@ -38,6 +38,7 @@ from _collection_path import importable  # noqa: E402
 importable()
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host import system as _host  # noqa: E402
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.live_paths import LinkTimes  # noqa: E402
 from ansible_collections.overlayfs.mounts.plugins.module_utils._report.inventory import gather  # noqa: E402
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinfo import CONTAINER_ENGINES  # noqa: E402
 
@@ -47,8 +48,9 @@ TARGET_MS = 25.0
 def module_work(mountinfo_path):
     """What overlay_mount_info's main() does with resolve_layers: true (no fstab, no units)."""
     entries = _host.read_mountinfo(mountinfo_path)
+    links = LinkTimes()
     return gather(entries, _host.read_defaults(), {}, exists=_host.cached(os.path.exists),
-                  realpath=_host.real_paths())
+                  realpath=links.realpath, links=links)
 
 
 def timed(function, runs):

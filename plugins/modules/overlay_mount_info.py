@@ -265,11 +265,11 @@ def main() -> None:
     try:
         persisted = {b.name: b.scan(p[b.location] if isinstance(p[b.location], list) else [p[b.location]])
                      for b in BACKENDS}
+        links = LinkTimes(follow=p["resolve_layers"])
         mounts = gather(
             host.read_mountinfo(), host.read_defaults(), persisted,
             paths=p["path"], exists=host.cached(os.path.exists),
-            realpath=host.real_paths() if p["resolve_layers"] else None,
-            links=LinkTimes(follow=p["resolve_layers"]))
+            realpath=links.realpath if p["resolve_layers"] else None, links=links)
     except OverlayError as error:
         module.fail_json(msg=error.message, **error.details)
     module.exit_json(changed=False, overlay_mounts=mounts)

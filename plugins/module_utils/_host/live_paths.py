@@ -31,6 +31,7 @@ import os
 from typing import Optional, Tuple
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinfo import RealPaths
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.system import readlink, symlinks_in
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.paths import normalize
 
 _AT_FDCWD = -100
@@ -72,13 +73,6 @@ def boot_time(stat_file: str = "/proc/stat") -> int:
     return 0
 
 
-def _readlink(path: str) -> Optional[str]:
-    try:
-        return os.readlink(path)
-    except OSError:
-        return None
-
-
 def _link_time(path: str) -> int:
     """A symlink's ctime (ns); one that vanished meanwhile is newer than any mount."""
     try:
@@ -98,8 +92,12 @@ class LinkTimes:
 
     def __init__(self, follow: bool = True) -> None:
         self.follow = follow
-        self._real = RealPaths(_readlink, link_time=_link_time)
+        self._real = RealPaths(readlink, symlinks_in, link_time=_link_time)
         self._boot: Optional[int] = None
+
+    def realpath(self, path: str) -> str:
+        """Where ``path`` leads now (``os.path.realpath``), through the same cache as :meth:`trace`."""
+        return self._real(normalize(path))
 
     def trace(self, path: str) -> Tuple[str, Optional[int]]:
         """``(where path leads now, newest ctime in ns of the symlinks followed)``; None: no symlink on it.

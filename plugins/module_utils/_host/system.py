@@ -20,7 +20,6 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._host.mounting im
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.namespaces import describe as describe_scan, scan_holders
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinfo import (
     MountEntry,
-    RealPaths,
     mount_containing,
     mounts_at,
     parse,
@@ -131,11 +130,6 @@ def symlinks_in(directory: str) -> Optional[List[str]]:
         return [entry.name for entry in os.scandir(directory) if entry.is_symlink()]
     except OSError:
         return None
-
-
-def real_paths() -> RealPaths:
-    """realpath for many layers at once (RealPaths over this host's links)."""
-    return RealPaths(readlink, symlinks_in)
 
 
 def check_kernel_support(decl: Any) -> None:

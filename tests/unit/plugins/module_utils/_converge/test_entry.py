@@ -327,3 +327,13 @@ def test_task_writes_a_batched_backend_at_once(host, backend, run_task, table_pa
     stage(host, backend, "none", False, table_params("mounted"))
     run_task(table_params("mounted"))
     assert host.changes() == ["write_fake " + P, "mount " + P]
+
+
+def test_a_flag_only_change_remounts_without_a_holder_scan(host, backend, run_task, table_params):
+    """Nothing is unmounted for new flags: no holder can stop it, so nobody is looked for (a busy mount included)."""
+    stage(host, backend, "same", True, table_params("mounted"))
+    host.holders[P] = [{"pid": 42, "command": "sleep", "uses": ["cwd"]}]
+    host.elsewhere[P] = [CONTAINER]
+    result = run_task(dict(table_params("mounted"), options=["nosuid"]))
+    assert "remount_flags" in names(result) and "unmount" not in names(result)
+    assert not any(line.startswith("scan_holders") for line in host.journal)

@@ -144,6 +144,11 @@ def render(lines: Sequence[FstabLine]) -> str:
 _ENTRIES = {}
 
 
+def make_line(text: str, ending: Optional[str]) -> FstabLine:
+    """One FstabLine for ``text`` (no line break in it) and ``ending``; its entry parsed as :func:`parse` does."""
+    return _line(text, ending)
+
+
 def _line(text, ending):
     if "\n" in text:
         raise OverlayError("an fstab line cannot contain a line break: %r" % text)

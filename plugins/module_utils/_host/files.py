@@ -13,7 +13,7 @@ import shutil
 import stat
 import tempfile
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Set
+from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.fstab_syntax import mount_uses_fsconfig
@@ -90,8 +90,14 @@ class DirectoryLock:
 TEMP_MARK = ".overlayfs-tmp."
 
 
+def _temp_stem(name):
+    # A unit name may take all 255 bytes a file name has (systemd hashes longer
+    # ones): the temp file's name keeps its start, leaving room for the rest.
+    return name[:200]
+
+
 def _temp_prefix(name):
-    return ".%s%s%d." % (name, TEMP_MARK, os.getpid())
+    return ".%s%s%d." % (_temp_stem(name), TEMP_MARK, os.getpid())
 
 
 def real_target(path: str) -> str:
@@ -206,7 +212,7 @@ def clean_stale_temps(path: str) -> List[str]:
     target = real_target(path)
     places.add((os.path.dirname(target) or ".", os.path.basename(target)))
     for directory, name in places:
-        prefix = ".%s%s" % (name, TEMP_MARK)
+        prefix = ".%s%s" % (_temp_stem(name), TEMP_MARK)
         try:
             names = os.listdir(directory)
         except OSError:
@@ -233,59 +239,95 @@ def remove_file(path: str) -> None:
             raise
 
 
-def findmnt_verify(module: Any, tab_file: str, target: str) -> bool:
-    """Check our entry of ``tab_file`` with ``findmnt --verify``; raise on its errors.
+def path_resolver(realpath: Callable[[str], str]) -> Callable[[str], str]:
+    """``realpath`` for the many paths of one file: each dir resolved and listed once.
 
-    Errors of other lines (a disk that is not plugged in) are the user's and
-    are not ours to refuse; parse errors are checked by the caller's round
-    trip. Returns False when findmnt is not installed.
+    An fstab's mount points mostly share a few parent dirs; resolving each
+    in full costs several system calls, this one ``listdir`` per parent and
+    one ``lstat`` per name found there (a symlink, ``..`` or a root path goes
+    to ``realpath`` itself). What it returns is what ``realpath`` returns:
+    the resolved parent, then the name, which is no link (or does not exist,
+    which ``os.path.realpath`` keeps as written).
+    """
+    parents: Dict[str, Any] = {}
+
+    def resolve(path):
+        parent, name = os.path.split(path)
+        if not name or not parent or path[:1] != "/" or name in (".", "..") or "/../" in parent + "/":
+            return realpath(path)
+        known = parents.get(parent)
+        if known is None:
+            base = realpath(parent)
+            try:
+                names = frozenset(os.listdir(base))
+            except OSError:
+                names = frozenset()  # no such dir (or not one): nothing under it is a link
+            known = parents[parent] = (base, names)
+        base, names = known
+        candidate = os.path.join(base, name)
+        if name in names:
+            try:
+                if stat.S_ISLNK(os.lstat(candidate).st_mode):
+                    return realpath(path)
+            except OSError:
+                return realpath(path)
+        return candidate
+
+    return resolve
+
+
+def findmnt_problems(module: Any, text: str, targets: Iterable[str]) -> Optional[Dict[str, List[str]]]:
+    """``{target: [its [E] lines]}`` of ``findmnt --verify`` over ``text``; None when findmnt is not installed.
+
+    ``text`` holds a few fstab lines: the ones being written and the lines
+    findmnt needs to judge them (see ``_formats.fstab_order.FstabDraft.excerpt``),
+    not the whole fstab. findmnt checks each line's target, options, source
+    and type, and the order of every pair of targets: on a whole fstab of
+    2,000 lines that pairwise check, with libmount canonicalizing each
+    target through a cache it searches line by line, took minutes. The
+    excerpt's targets are canonical already, so findmnt runs with
+    ``--nocanonicalize``. Each target in ``targets`` gets a list (empty when
+    findmnt found nothing wrong).
     """
     findmnt = module.get_bin_path("findmnt")
     if not findmnt:
-        return False
-    cmd = [findmnt, "--verify", "--verbose", "--tab-file", tab_file]
-    _rc, out, err = module.run_command(cmd)
-    problems = verify_problems(out, target)
-    if problems:
-        raise OverlayError(
-            "findmnt --verify refused the fstab entry for %s: %s (%s)"
-            % (target, "; ".join(problems), " ".join(cmd)), stderr=err)
-    return True
-
-
-def preverify_lines(module: Any, lines: Mapping[str, str]) -> Set[str]:
-    """Check many fstab lines with one ``findmnt --verify`` run.
-
-    ``lines`` maps each line's mount point to the line. Returns the set of
-    lines findmnt finds nothing wrong with, leaving aside a mount point that
-    does not exist yet (the run that writes the line creates it first). A batch
-    of overlays then needs one findmnt run instead of one per overlay.
-
-    The lines are ours and their paths canonical already (symlinks
-    resolved), so findmnt runs with ``--nocanonicalize``: canonicalizing
-    them again would change no path, and libmount's path cache makes that
-    cost grow with the cube of the line count (28 s for 1,000 lines,
-    36 ms without it). findmnt's output is split by mount point once.
-    """
-    findmnt = module.get_bin_path("findmnt")
-    if not findmnt or not lines:
-        return set()
+        return None
     fd, path = tempfile.mkstemp(prefix="overlayfs-mounts-verify.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as handle:
-            handle.write("\n".join(lines.values()) + "\n")
-        _rc, out, _err = module.run_command(
-            [findmnt, "--verify", "--verbose", "--nocanonicalize", "--tab-file", path])
+            handle.write(text)
+        _rc, out, _err = module.run_command([findmnt, "--verify", "--verbose", "--nocanonicalize", "--tab-file", path])
     finally:
         os.unlink(path)
     found = problems_by_target(out)
-    verified = set()
-    for target, line in lines.items():
-        problems = [p for p in found.get(target, ())
-                    if not (p.startswith("unreachable on boot required target") and not os.path.exists(target))]
-        if not problems:
-            verified.add(line)
-    return verified
+    return {target: found.get(target, []) for target in targets}
+
+
+def findmnt_verify(module: Any, text: str, targets: Iterable[str], missing_ok: bool = False) -> bool:
+    """Check the fstab lines for ``targets`` among ``text`` with one findmnt run (:func:`findmnt_problems`).
+
+    Raises OverlayError naming every line findmnt finds fault with. Errors
+    of other lines (a disk that is not plugged in) are the user's and are
+    not ours to refuse; parse errors are checked by the caller's round trip.
+    ``missing_ok``: a mount point that does not exist yet is no fault (the
+    run that writes the line may create it later). Returns False when
+    findmnt is not installed.
+    """
+    found = findmnt_problems(module, text, targets)
+    if found is None:
+        return False
+    faults = []
+    for target, problems in found.items():
+        if missing_ok and not os.path.exists(target):
+            problems = [p for p in problems if not p.startswith("unreachable on boot required target")]
+        if problems:
+            faults.append("%s: %s" % (target, "; ".join(problems)))
+    if faults:
+        raise OverlayError(
+            "findmnt --verify refused the fstab %s for %s (findmnt --verify --nocanonicalize --tab-file "
+            "over the new lines and the lines they are mounted under)"
+            % ("entry" if len(faults) == 1 else "entries", ", ".join(faults)))
+    return True
 
 
 def problems_by_target(output: str) -> Dict[str, List[str]]:

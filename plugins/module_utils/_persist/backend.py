@@ -17,7 +17,7 @@ for texts already read, :meth:`Backend.public` / :meth:`Backend.first` /
 :meth:`Backend.count` for how configs show in results, and
 :meth:`Backend.boot_drift`.
 
-**The change for one declaration, on an instance** (``Backend(decl, facts)``):
+**The change for one declaration, on an instance** (``Backend(decl, facts, realpath=...)``):
 
 1. :meth:`Backend.read` what is persisted now (host reads only);
 2. :meth:`Backend.plan` what must be persisted after the task (pure, on
@@ -176,10 +176,13 @@ class Backend:
         """
         raise NotImplementedError("%s writes each entry's files itself" % cls.name)
 
-    def __init__(self, decl: Any, facts: HostFacts) -> None:
+    def __init__(self, decl: Any, facts: HostFacts, realpath: Optional[Callable[[str], str]] = None) -> None:
+        """``realpath``: where a path leads now (symlinks resolved), to compare persisted paths with
+        the declaration's, which are resolved already; None: compare them as written."""
         self.decl = decl
         self.extras = decl.boot_extras
         self.facts = facts
+        self.realpath = realpath
         self.keep = False
 
     def read(self, touch: bool) -> None:

@@ -378,8 +378,8 @@ class FakeBackend(Backend):
             return True
         return False
 
-    def __init__(self, decl, facts):
-        super().__init__(decl, facts)
+    def __init__(self, decl, facts, realpath=None):
+        super().__init__(decl, facts, realpath)
         self.where = decl.fstab
         self.before = self.after = None
 

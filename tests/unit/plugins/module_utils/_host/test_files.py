@@ -86,14 +86,13 @@ def test_problems_are_split_by_mount_point_in_one_pass():
     assert files.verify_problems(FINDMNT_OUTPUT, "/srv/none") == []
 
 
-@pytest.mark.skipif(not os.path.exists("/usr/bin/findmnt") and not os.path.exists("/bin/findmnt"),
-                    reason="needs findmnt (util-linux)")
-def test_batch_check_refuses_only_the_bad_line_and_stays_fast(tmp_path, module):
-    """One findmnt run over many lines: a bad line is found among 1,000 good ones, in well under a second.
+NEEDS_FINDMNT = pytest.mark.skipif(not os.path.exists("/usr/bin/findmnt") and not os.path.exists("/bin/findmnt"),
+                                   reason="needs findmnt (util-linux)")
 
-    findmnt canonicalizing 1,000 distinct mount points took 28 s; the batch
-    runs it with --nocanonicalize (its lines hold canonical paths).
-    """
+
+@NEEDS_FINDMNT
+def test_findmnt_check_names_only_the_faulty_lines_and_stays_fast(tmp_path, module):
+    """One findmnt run over 1,002 lines finds the one bad line among them, in well under a second."""
     import time
     present = tmp_path / "present"
     present.mkdir()
@@ -105,11 +104,48 @@ def test_batch_check_refuses_only_the_bad_line_and_stays_fast(tmp_path, module):
     bad = str(tmp_path / "file")  # findmnt: "target is not a directory"
     (tmp_path / "file").write_text("")
     lines[bad] = "overlay %s overlay lowerdir=/l,upperdir=/u,workdir=/w 0 0" % bad
+    text = "\n".join(lines.values()) + "\n"
     start = time.monotonic()
-    verified = files.preverify_lines(module, lines)
+    found = files.findmnt_problems(module, text, list(lines))
     elapsed = time.monotonic() - start
-    assert verified == set(line for target, line in lines.items() if target != bad)
+    assert [target for target, problems in found.items() if problems and os.path.exists(target)] == [bad]
+    assert all(p.startswith("unreachable on boot required target") for t, ps in found.items() if t != bad for p in ps)
     assert elapsed < 5, "findmnt over 1,002 lines took %.1f s" % elapsed
+    with pytest.raises(OverlayError, match="refused the fstab entry for %s: target is not a directory" % bad):
+        files.findmnt_verify(module, text, list(lines), missing_ok=True)
+    del lines[bad]
+    assert files.findmnt_verify(module, "\n".join(lines.values()) + "\n", list(lines), missing_ok=True)
+
+
+@NEEDS_FINDMNT
+def test_findmnt_check_catches_a_line_above_ours_that_comes_after_it(tmp_path, module):
+    """findmnt's order check works on an excerpt: our line before the line of the mount it lies under."""
+    mnt = tmp_path / "m"
+    (mnt / "sub").mkdir(parents=True)
+    ours = "overlay %s/sub overlay lowerdir=/l,upperdir=/u,workdir=/w 0 0" % mnt
+    parent = "tmpfs %s tmpfs noauto 0 0" % mnt
+    with pytest.raises(OverlayError, match="wrong order"):
+        files.findmnt_verify(module, ours + "\n" + parent + "\n", [str(mnt / "sub")])
+    assert files.findmnt_verify(module, parent + "\n" + ours + "\n", [str(mnt / "sub")])
+
+
+def test_path_resolver_answers_as_realpath_with_one_lstat_per_name(tmp_path):
+    real = tmp_path / "real"
+    (real / "d").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(real)
+    (real / "inner").symlink_to(real / "d")
+    asked = []
+
+    def realpath(path):
+        asked.append(path)
+        return os.path.realpath(path)
+
+    resolve = files.path_resolver(realpath)
+    paths = [str(tmp_path / "link" / name) for name in ("d", "inner", "missing", "d2")] + [
+        str(real / "d"), str(tmp_path / "link" / ".." / "real"), "/"]
+    assert [resolve(p) for p in paths] == [os.path.realpath(p) for p in paths]
+    # The shared parent once; the link named last, '..' and '/' in full; the rest by lstat.
+    assert asked.count(str(tmp_path / "link")) == 1 and str(tmp_path / "link" / "d") not in asked
 
 
 def test_read_text_again_answers_from_memory_only_while_the_file_is_unchanged(tmp_path):

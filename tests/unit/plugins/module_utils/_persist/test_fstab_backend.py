@@ -185,23 +185,26 @@ def test_a_failed_reload_puts_fstab_back_and_fails_the_whole_write(tmp_path, mod
 def test_write_together_checks_the_new_lines_with_one_findmnt_run(tmp_path, module, monkeypatch):
     fstab = tmp_path / "fstab"
     fstab.write_text(USER_FSTAB)
-    runs, alone = [], []
-    monkeypatch.setattr(files, "preverify_lines", lambda _module, lines: runs.append(dict(lines)) or set(lines.values()))
-    monkeypatch.setattr(files, "findmnt_verify", lambda _module, _tmp, point: alone.append(point))
+    runs = []
+    monkeypatch.setattr(files, "findmnt_verify", lambda _module, text, targets, missing_ok=False: runs.append(
+        (text, list(targets), missing_ok)))
     members = _group(fstab, booted=False)
     assert FstabBackend.write_together(module, str(fstab), members) == []
-    assert runs == [{b.decl.path: b._line() for _entry, b in members}] and alone == []
+    # One run: the new lines and the root line they mount under, not the comments.
+    assert len(runs) == 1
+    text, targets, missing_ok = runs[0]
+    assert targets == ["/srv/a", "/srv/b"] and missing_ok
+    assert text.splitlines() == ["UUID=1 / ext4 errors=remount-ro 0 1"] + [b._line() for _entry, b in members]
 
 
 def test_a_line_findmnt_faults_fails_the_whole_group_write(tmp_path, module, monkeypatch):
     fstab = tmp_path / "fstab"
     fstab.write_text(USER_FSTAB)
 
-    def verify(_module, _tmp, point):
-        if point == "/srv/b":
+    def verify(_module, _text, targets, missing_ok=False):
+        if "/srv/b" in targets:
             raise OverlayError("findmnt --verify refused the fstab entry for /srv/b: bad")
 
-    monkeypatch.setattr(files, "preverify_lines", lambda _module, lines: {lines["/srv/a"]})
     monkeypatch.setattr(files, "findmnt_verify", verify)
     members = _group(fstab, booted=False)
     failed = FstabBackend.write_together(module, str(fstab), members)
@@ -245,3 +248,63 @@ def test_a_hand_written_line_with_flags_in_another_order_is_kept():
     decl = dataclasses.replace(DECL, flags=["nosuid"])
     assert edit_fstab(line, decl, True)[0] == line
     assert edit_fstab(line, DECL, True)[0] != line
+
+
+# Paths are identities: a line spelled through a symlink is the overlay's line.
+LINKS = {"/mnt/link": "/srv/m", "/opt/l1": "/srv/l1", "/mnt/tlink": "/srv/t"}
+
+
+def _resolve(path):
+    for link, target in LINKS.items():
+        if path == link or path.startswith(link + "/"):
+            return target + path[len(link):]
+    return path
+
+
+def test_a_line_whose_mount_point_is_spelled_through_a_symlink_is_adopted_not_duplicated():
+    line, _notes = fstab_line(DECL)
+    text = line.replace(" /srv/m ", " /mnt/link ") + "\n"
+    assert edit_fstab(text, DECL, True, realpath=_resolve)[0] == text
+    assert persisted_entries(text, "/srv/m", _resolve)[0]["managed"] is True
+    # Without a resolver the spelling differs: a second line would be added.
+    assert len(edit_fstab(text, DECL, True)[0].splitlines()) == 2
+    removed, info = edit_fstab(text, DECL, False, realpath=_resolve)
+    assert removed == "" and info["removed"] == 1
+
+
+def test_a_layer_spelled_through_a_symlink_to_the_declared_one_is_adopted():
+    line, _notes = fstab_line(DECL)
+    linked = line.replace("lowerdir=/srv/l1:", "lowerdir=/opt/l1:").replace(
+        "requires-mounts-for=/srv/l1,", "requires-mounts-for=/opt/l1,x-systemd.requires-mounts-for=/srv/l1,")
+    text = linked + "\n"
+    assert edit_fstab(text, DECL, True, realpath=_resolve)[0] == text
+    # A line that would not bring up where its link leads first is rewritten.
+    unsafe = line.replace("lowerdir=/srv/l1:", "lowerdir=/opt/l1:").replace(
+        "requires-mounts-for=/srv/l1,", "requires-mounts-for=/opt/l1,") + "\n"
+    assert edit_fstab(unsafe, DECL, True, realpath=_resolve)[0] == line + "\n"
+
+
+def test_a_prune_removes_only_the_marked_line_at_the_mount_point():
+    marked, _notes = fstab_line(DECL)
+    hand = "overlay /srv/m overlay lowerdir=/srv/l1:/srv/l2,upperdir=/srv/u,workdir=/srv/w 0 0"
+    text = "\n".join([USER_FSTAB.split("\n")[1], hand, marked]) + "\n"
+    prune = dataclasses.replace(DECL, state="absent", marked_only=True)
+    after, info = edit_fstab(text, prune, False)
+    assert after == "\n".join([USER_FSTAB.split("\n")[1], hand]) + "\n" and info["removed"] == 1
+    assert edit_fstab(after, prune, False)[0] == after  # the hand-written line stays, run after run
+    # state: absent declared by the user removes every overlay line there.
+    assert edit_fstab(text, dataclasses.replace(DECL, state="absent"), False)[1]["removed"] == 2
+
+
+def test_the_backend_takes_a_resolver_and_its_line_goes_after_the_mount_it_needs(tmp_path):
+    fstab = tmp_path / "fstab"
+    decl = Declaration("/srv/m", ["/mnt/tlink/l1", "/srv/l2"], "/srv/u", "/srv/w", fstab=str(fstab)).canonical(_resolve)
+    fstab.write_text("overlay /srv/other overlay lowerdir=/srv/m/x:/y,x-overlayfs.managed 0 0\n"
+                     "tmpfs /srv/t tmpfs noauto 0 0\n")
+    backend = FstabBackend(decl, HostFacts(True, False, False), realpath=_resolve)
+    backend.read(True)
+    backend.plan(True)
+    points = [line.split()[1] for line in backend.after.splitlines()]
+    # After the tmpfs its lower (spelled through a link) lies on; before the
+    # overlay that needs its mount, which the collection wrote and so may move.
+    assert points == ["/srv/t", "/srv/m", "/srv/other"]

@@ -19,9 +19,11 @@ import os
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live import differences, observe, public_live
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.mounting import links_dir_for
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.upper_safety import VOLATILE_MARKER
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import Declaration
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.path_limits import check_path_lengths, declared_paths
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import registry
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.backend import StepContext
 
@@ -90,6 +92,7 @@ def act(session: Any, entry: Any) -> None:
     for backend in entry.backends:
         table.update((name, _persist_step(function)) for name, function in backend.steps.items())
     entry.ctx = StepContext(session.module, entry.decl, entry.result, grouped=session.grouped)
+    check_path_lengths(made_paths(entry))  # before the first dir is made
     with locked(session, entry):  # from reading the files again to the mount that follows
         try:
             for step in entry.plan["actions"]:
@@ -114,11 +117,48 @@ def _persist_step(function: Callable[[StepContext], Any]) -> Callable[..., Optio
     return step
 
 
+def made_paths(entry: Any) -> List[Tuple[str, str]]:
+    """``[(field, path)]`` of every path the entry names or may make: dirs, its short links, its files.
+
+    What :func:`act` measures against the kernel's path limit
+    (``_model.path_limits``) before anything is created.
+    """
+    decl = entry.decl
+    made = []
+    if decl.links_dir:
+        links = links_dir_for(decl.links_dir, decl.path)
+        made += [("links_dir", links), ("links_dir", os.path.join(links, "b%d" % len(decl.layers)))]
+    made += [(backend.location, backend.stale_file()) for backend in entry.backends]
+    return declared_paths(decl, made)
+
+
+def _missing_dirs(session: Any, path: str) -> List[str]:
+    """``path`` and those of its parents that do not exist yet, outermost first."""
+    missing = []
+    current = os.path.normpath(path)
+    while current not in ("/", "") and not session.host.exists(current):
+        missing.append(current)
+        current = os.path.dirname(current)
+    return missing[::-1]
+
+
 def _create_dir(session: Any, entry: Any, step: Dict[str, Any]) -> KindedUndo:
+    """Make a missing dir and its parents; a failure half-way removes the ones this step made."""
     decl = entry.decl
     fields = {decl.path: "path", decl.upperdir: "upperdir", decl.workdir: "workdir"}
     mode, uid, gid = entry.seen.attrs
-    created = session.host.make_dirs(step["path"], mode, uid, gid, fields.get(step["path"], "path"))
+    missing = _missing_dirs(session, step["path"])
+    field = fields.get(step["path"], "path")
+    try:
+        created = session.host.make_dirs(step["path"], mode, uid, gid, field)
+    except (OSError, OverlayError) as error:
+        made = [d for d in missing if session.host.exists(d)]
+        if made:
+            session.host.remove_empty_dirs(made)
+        if isinstance(error, OverlayError):
+            raise
+        raise OverlayError("%s: cannot create %s: %s; the directories this step made were removed"
+                           % (field, error.filename or step["path"], error.strerror), errno=error.errno)
     return ("dirs", lambda: session.host.remove_empty_dirs(created))
 
 
@@ -126,6 +166,12 @@ def _daemon_reload(session: Any, entry: Any, _step: Dict[str, Any]) -> None:
     if entry.ctx.deferred and not any(kind == "persist" for kind, _undo in entry.undo):
         return  # nothing written yet: the group's write reloads after it (write_together)
     session.host.systemctl(session.module, "daemon-reload")
+
+
+def _unmount_dependent(session: Any, entry: Any, step: Dict[str, Any]) -> Optional[KindedUndo]:
+    """Unmount an overlay that uses a dir inside this one; its own entry, later in the batch, mounts it again."""
+    session.host.unmount(session.module, step["path"])
+    return None
 
 
 def _unmount(session: Any, entry: Any, step: Dict[str, Any]) -> Optional[KindedUndo]:
@@ -205,6 +251,7 @@ STEPS = {
     "create_dir": _create_dir,
     "daemon_reload": _daemon_reload,
     "unmount": _unmount,
+    "unmount_dependent": _unmount_dependent,
     "clear_volatile": _clear_volatile,
     "mount": _mount,
     "remount_flags": _remount_flags,

@@ -22,11 +22,13 @@ as systemd 252 reads it (checked with ``systemd-analyze verify``):
 """
 
 import string
+import struct
 from typing import Any, Dict, Optional, Sequence
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.facts import HostFacts
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.layers import requires_mounts_for
+from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.siphash import siphash24
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mount_data import (
     Rendered,
     format_mount_options,
@@ -37,8 +39,12 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mount_da
 MANAGED_MARKER = "# Managed by overlayfs.mounts"
 
 # systemd's UNIT_NAME_MAX is 256 bytes including the NUL; a longer name is
-# not even a valid file name.
+# not even a valid file name, so systemd hashes it (unit_name_hash_long).
 UNIT_NAME_MAX = 255
+# unit_name_hash_long's fixed key (LONG_UNIT_NAME_HASH_KEY in src/basic/unit-name.c).
+_LONG_NAME_KEY = bytes(bytearray((0xEC, 0xF2, 0x37, 0xFB, 0x58, 0x32, 0x4A, 0x32,
+                                  0x84, 0x9F, 0x06, 0x9B, 0x0D, 0x21, 0xEB, 0x9A)))
+_HASH_CHARS = 16
 _NAME_MAX = 255  # one path component, as systemd's path_is_valid checks
 
 _UNESCAPED_BYTES = frozenset(bytearray((string.ascii_letters + string.digits + ":_.").encode("ascii")))
@@ -105,13 +111,42 @@ def escape_path(path: str) -> str:
 
 
 def unit_name_for(path: str) -> str:
-    """The only name systemd accepts for the mount unit of ``path``, e.g. ``srv-my\\x20dir.mount``."""
+    """The only name systemd accepts for the mount unit of ``path``, e.g. ``srv-my\\x20dir.mount``.
+
+    Past :data:`UNIT_NAME_MAX` bytes the escaped name is hashed as systemd
+    hashes it (:func:`hash_long_name`), so a long mount point still has one
+    unit name, the one systemd and its fstab generator use.
+    """
     name = escape_path(path) + ".mount"
     if len(name) > UNIT_NAME_MAX:
-        raise OverlayError(
-            "path: %r gives a unit name of %d characters; systemd allows at most %d: use a "
-            "shorter mount point" % (path, len(name), UNIT_NAME_MAX))
+        return hash_long_name(name)
     return name
+
+
+def hash_long_name(name: str) -> str:
+    """systemd's ``unit_name_hash_long``: a unit name past :data:`UNIT_NAME_MAX` bytes made to fit.
+
+    The name is cut to leave room for ``_``, 16 hex digits and its suffix;
+    the digits are the SipHash-2-4 of the whole name and its NUL under a
+    fixed key, as the hex of its little-endian bytes. The cut is by bytes,
+    even inside a ``\\xNN`` escape, as systemd cuts. Shorter names are
+    returned as they are.
+    """
+    if len(name) <= UNIT_NAME_MAX:
+        return name
+    stem, dot, suffix = name.rpartition(".")
+    if not dot:
+        raise OverlayError("unit name %r has no suffix (.mount)" % name)
+    digest = struct.pack("<Q", siphash24(_LONG_NAME_KEY, name.encode("ascii") + b"\0")).hex()
+    keep = UNIT_NAME_MAX - len(suffix) - _HASH_CHARS - 2  # "_" and "."
+    return "%s_%s.%s" % (stem[:keep], digest, suffix)
+
+
+def is_hashed_name(name: str) -> bool:
+    """True when ``name`` has the shape :func:`hash_long_name` gives (it no longer spells the path)."""
+    stem, _dot, _suffix = name.rpartition(".")
+    tail = stem[-_HASH_CHARS - 1:]
+    return len(tail) == _HASH_CHARS + 1 and tail[0] == "_" and all(c in "0123456789abcdef" for c in tail[1:])
 
 
 def _unit_value(key, value):
@@ -142,8 +177,7 @@ def render_unit(overlay: Any, facts: Optional[HostFacts] = None, extra_options: 
     links), and the unit runs mount(8) there. Raises OverlayError for what a
     unit file cannot carry (see the module docstring).
     """
-    where = "/" + "/".join(_path_components(overlay.path))
-    unit_name_for(where)  # refuses a mount point whose unit name systemd would reject
+    where = "/" + "/".join(_path_components(overlay.path))  # refuses what systemd would not take as Where=
     # Where= and Options= first: their errors name the real problem, while the
     # default description would only repeat the path.
     where_value = _unit_value("Where", where)

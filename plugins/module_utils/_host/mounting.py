@@ -27,7 +27,7 @@ import ctypes
 import errno
 import hashlib
 import os
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host import safe_paths as _safepath
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import DEFAULT_LINKS_DIR
@@ -306,12 +306,123 @@ def prepare_links(directory: str, lowerdir: Sequence[str],
     must be root's alone, and only numbered links are ever removed
     (``_host.safe_paths.prepare_links``). Links kept under another links_dir
     than the default one get a pointer from the default root
-    (:func:`point_to_links`).
+    (:func:`point_to_links`). Should a link or dir not be made (a full file
+    system, no inodes left), the links and dirs this call made are removed
+    again and OverlayError says why.
     """
-    _safepath.prepare_links(directory, list(lowerdir) + list(datadir), prefix)
+    missing = _missing_dirs(directory)
+    present = set(_link_entries(directory)) if not missing else set()
+    try:
+        _safepath.prepare_links(directory, list(lowerdir) + list(datadir), prefix)
+    except (OSError, OverlayError) as error:
+        _unmake_links(directory, missing, present)
+        if isinstance(error, OverlayError):
+            raise
+        raise OverlayError(
+            "links_dir: could not make the short layer links in %s: %s%s. What this run made there was "
+            "removed; free space (or inodes) on that file system, or choose another links_dir"
+            % (directory, error.strerror or error, " (%s)" % error.filename if error.filename else ""),
+            errno=error.errno)
     point_to_links(directory)
     lower, data = _link_names(lowerdir, datadir)
     return [prefix + name for name in lower], [prefix + name for name in data]
+
+
+def _missing_dirs(path):
+    """``path`` and those of its parents that do not exist yet, outermost first."""
+    missing = []
+    current = os.path.normpath(path)
+    while current not in ("/", "") and not os.path.lexists(current):
+        missing.append(current)
+        current = os.path.dirname(current)
+    return missing[::-1]
+
+
+def _is_link_name(name):
+    """A name this collection gives a short link: a number, or ``b`` and a number."""
+    return name.isdigit() or (name[:1] == "b" and name[1:].isdigit())
+
+
+def _link_entries(directory):
+    """``{name: target}`` of the numbered links in ``directory`` (nothing when it is missing)."""
+    found = {}
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return found
+    for name in names:
+        if _is_link_name(name):
+            try:
+                found[name] = os.readlink(os.path.join(directory, name))
+            except OSError:
+                continue  # not a link: not ours
+    return found
+
+
+def _unmake_links(directory, missing, present):
+    """Undo a failed :func:`prepare_links`: links not in ``present``, then the ``missing`` dirs it made."""
+    for name in set(_link_entries(directory)) - set(present):
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(directory, name))
+    for made in reversed(missing):
+        with contextlib.suppress(OSError):
+            os.rmdir(made)
+
+
+def links_dirs_found(links_root: Optional[str], target: str, also: Sequence[Optional[str]] = ()) -> List[str]:
+    """The short-link dirs of the overlay at ``target`` that exist, and the pointer to them, if any.
+
+    Looked for under ``links_root``, at the pointer in the default root
+    (and where it leads), and at ``also`` (say, the WorkingDirectory= of its
+    unit). Only a dir named as :func:`links_dir_for` names this overlay's
+    counts: whatever else is there is not this overlay's.
+    """
+    name = os.path.basename(links_dir_for(DEFAULT_LINKS_DIR, target))
+    pointer = os.path.join(DEFAULT_LINKS_DIR, name)
+    candidates = [links_dir_for(links_root, target) if links_root else None, pointer] + list(also)
+    if os.path.islink(pointer):
+        candidates.append(os.readlink(pointer))
+    found = []
+    for path in candidates:
+        if not path or os.path.basename(os.path.normpath(path)) != name:
+            continue
+        path = os.path.normpath(path)
+        is_pointer = path == pointer and os.path.islink(path)
+        if path not in found and (is_pointer or (os.path.isdir(path) and not os.path.islink(path))):
+            found.append(path)
+    return found
+
+
+def remove_links(path: str) -> Dict[str, str]:
+    """Remove a short-link dir of :func:`links_dirs_found` (its numbered links, then the dir when empty) or its pointer.
+
+    Returns ``{name: target}`` of the links removed (the pointer as ``""``),
+    what :func:`restore_links` puts back. A links dir that is not root's
+    alone is refused, as when links are made.
+    """
+    if os.path.islink(path):
+        target = os.readlink(path)
+        os.unlink(path)
+        return {"": target}
+    _safepath.check_links_root(path)
+    removed = _link_entries(path)
+    for name in removed:
+        os.unlink(os.path.join(path, name))
+    with contextlib.suppress(OSError):  # something that is not ours stays, and so does the dir
+        os.rmdir(path)
+    return removed
+
+
+def restore_links(path: str, removed: Dict[str, str]) -> None:
+    """Put back what :func:`remove_links` removed at ``path``."""
+    if "" in removed:
+        os.symlink(removed[""], path)
+        return
+    if not os.path.isdir(path):
+        os.mkdir(path, 0o755)
+    for name, target in removed.items():
+        if not os.path.lexists(os.path.join(path, name)):
+            os.symlink(target, os.path.join(path, name))
 
 
 def point_to_links(directory: str) -> None:
@@ -392,32 +503,51 @@ def _links_data(lowerdir, upperdir, workdir, options, datadir):
     return overlay_data(lower_names, upperdir, workdir, options, data_names)
 
 
+def fsconfig_values(lowerdir: Sequence[str], upperdir: Optional[str], workdir: Optional[str],
+                    options: Sequence[str], datadir: Sequence[str] = ()) -> List[Tuple[str, int]]:
+    """``[(field, bytes)]``: each string :func:`mount_new_api` hands to one fsconfig() call, by the field it comes from.
+
+    The kernel copies at most :data:`NEW_API_VALUE_LIMIT` bytes of each
+    (measured: an upperdir of 255 bytes mounts, one of 256 fails with
+    EINVAL); upper and work count as escaped, as they are passed.
+    """
+    values = [("lowerdir[%d]" % i, len(to_bytes(p))) for i, p in enumerate(lowerdir)]
+    values += [("datadir[%d]" % i, len(to_bytes(p))) for i, p in enumerate(datadir)]
+    if upperdir:
+        values += [(field, len(to_bytes(escape_layer(path)))) for field, path in (("upperdir", upperdir), ("workdir", workdir))
+                   if path]
+    values += [("options (%s)" % option.partition("=")[0], len(to_bytes(option.partition("=")[2])))
+               for option in options if "=" in option]
+    return values
+
+
 def plan_methods(feats: Features, lowerdir: Sequence[str], upperdir: Optional[str], workdir: Optional[str],
                  options: Sequence[str], datadir: Sequence[str] = (), method: str = "auto",
                  links_root: Optional[str] = None) -> List[str]:
     """The mount methods to try, in order, for this overlay on a kernel with ``feats``.
 
     ``auto``: the new mount API with one ``lowerdir+`` per layer where the
-    kernel has it and every path fits in one fsconfig() value; then one
+    kernel has it and every value (layer, upper, work, option) fits in one fsconfig() value; then one
     ``lowerdir=`` string through the legacy mount(2) when it fits in a page;
     then short relative links to the layers (Docker's overlay2 way). A forced
     method is checked against the kernel first. Raises OverlayError, saying
     what the kernel supports and what would fit, when no method can work.
     Pure: ``feats`` is a :class:`_features.Features`.
     """
-    longest = max([len(to_bytes(p)) for p in list(lowerdir) + list(datadir)] or [0])
+    too_long = [(field, size) for field, size in fsconfig_values(lowerdir, upperdir, workdir, options, datadir)
+                if size > NEW_API_VALUE_LIMIT]
     data_size = len(to_bytes(overlay_data(lowerdir, upperdir, workdir, options, datadir)))
     links_size = len(to_bytes(_links_data(lowerdir, upperdir, workdir, options, datadir)))
     can = {
-        METHOD_NEW_API: feats.lowerdir_plus and longest <= NEW_API_VALUE_LIMIT,
+        METHOD_NEW_API: feats.lowerdir_plus and not too_long,
         METHOD_LEGACY: data_size <= LEGACY_DATA_LIMIT,
         METHOD_LINKS: bool(links_root) and links_size <= LEGACY_DATA_LIMIT,
     }
     why = {
         METHOD_NEW_API: (
             "one lowerdir+ per layer: this kernel has no lowerdir+" if not feats.lowerdir_plus else
-            "one lowerdir+ per layer: a layer path takes %d bytes, over the %d one fsconfig() value holds"
-            % (longest, NEW_API_VALUE_LIMIT)),
+            "one lowerdir+ per layer: %s, over the %d bytes one fsconfig() value holds"
+            % (", ".join("%s takes %d bytes" % pair for pair in too_long[:3]), NEW_API_VALUE_LIMIT)),
         METHOD_LEGACY: "one lowerdir= option string: %d bytes, over the %d bytes the legacy mount(2) copies"
                        % (data_size, LEGACY_DATA_LIMIT),
         METHOD_LINKS: ("short links to the layers: no links_dir was given" if not links_root else

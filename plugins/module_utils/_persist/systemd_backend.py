@@ -21,7 +21,13 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.fstab_sy
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host import files
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host import safe_paths as _safepath
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host import system as host
-from ansible_collections.overlayfs.mounts.plugins.module_utils._host.mounting import links_dir_for, prepare_links
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.mounting import (
+    links_dir_for,
+    links_dirs_found,
+    prepare_links,
+    remove_links,
+    restore_links,
+)
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import Declaration
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.facts import HostFacts
@@ -167,8 +173,8 @@ class SystemdBackend(Backend):
             rows.append(("boot", bool(boot), bool(persisted.get("unit_enabled"))))
         return rows
 
-    def __init__(self, decl: Declaration, facts: HostFacts) -> None:
-        super().__init__(decl, facts)
+    def __init__(self, decl: Declaration, facts: HostFacts, realpath: Optional[Callable[[str], str]] = None) -> None:
+        super().__init__(decl, facts, realpath)
         self.unit_dir = decl.unit_dir
         self.unit_name = _systemd.unit_name_for(decl.path)
         self.unit_path = os.path.join(self.unit_dir, self.unit_name)
@@ -177,6 +183,9 @@ class SystemdBackend(Backend):
         self.links_dir = None
         self.links_wanted = {}
         self.links_seen = {}
+        self.links_found: List[str] = []  # state absent: the overlay's short-link dirs (and pointer) on the host
+        self.links_remove: List[str] = []
+        self._links_removed: List[Tuple[str, Dict[str, str]]] = []
         self.rendered = None  # (unit text, links dir or None, notes), or the OverlayError rendering raised
 
     def read(self, touch: bool) -> None:
@@ -188,6 +197,10 @@ class SystemdBackend(Backend):
         """
         self.before = self.after = files.read_text(self.unit_path)
         self.enabled_before = self.enabled_after = files.is_enabled(self.unit_dir, self.unit_name)
+        if touch and self.decl.state == "absent":
+            # Whether its unit or a live mount through links made them, absent removes them.
+            working = (unit_config(self.before) or {}).get("links_dir") if self.before is not None else None
+            self.links_found = links_dirs_found(self.decl.links_dir, self.decl.path, [working])
         if not (touch and self.decl.writes and self.decl.persist is type(self)):
             return
         try:
@@ -222,7 +235,15 @@ class SystemdBackend(Backend):
                 self.links_wanted = {prefix + str(i): layer for i, layer in enumerate(self.decl.as_spelled().layers)}
         elif self.before is not None and unit_config(self.before) is not None:
             self.after, self.enabled_after = None, False
+        elif self.before is None and self.enabled_before and self._wants_ours():
+            self.enabled_after = False  # a wants link left to a unit that is gone
+        if not keep:
+            self.links_remove = list(self.links_found)
         return notes
+
+    def _wants_ours(self) -> bool:
+        """The unit's wants link leads to this unit's path (as :func:`files.enable` makes it)."""
+        return host.readlink(files.wants_link(self.unit_dir, self.unit_name)) == self.unit_path
 
     @property
     def links_changed(self) -> bool:
@@ -239,7 +260,7 @@ class SystemdBackend(Backend):
 
     @property
     def changed(self) -> bool:
-        return self.unit_changed or self.enable_changed or self.links_changed
+        return self.unit_changed or self.enable_changed or self.links_changed or bool(self.links_remove)
 
     def actions(self) -> List[Dict[str, Any]]:
         out = []
@@ -250,6 +271,7 @@ class SystemdBackend(Backend):
         if self.enable_changed:
             out.append({"action": "enable_unit" if self.enabled_after else "disable_unit",
                         "path": files.wants_link(self.unit_dir, self.unit_name)})
+        out += [{"action": "remove_links", "path": path} for path in self.links_remove]  # last: the unit names them
         return out
 
     def persisted(self, after: bool = True) -> Dict[str, Any]:
@@ -271,6 +293,7 @@ class SystemdBackend(Backend):
             "remove_unit": self._remove_unit,
             "enable_unit": self._set_enabled,
             "disable_unit": self._set_enabled,
+            "remove_links": self._remove_links,
         }
 
     def stale_file(self) -> Optional[str]:
@@ -325,6 +348,14 @@ class SystemdBackend(Backend):
         elif files.read_text(self.unit_path) != self.before:
             files.write_atomic(module, self.unit_path, self.before, step="restoring the unit")
 
+    def _remove_links(self, ctx):
+        # One remove_links action per dir, in the order of links_remove: each takes the next.
+        done = sum(1 for _path, _links in self._links_removed)
+        path = self.links_remove[done]
+        removed = remove_links(path)
+        self._links_removed.append((path, removed))
+        return lambda: restore_links(path, removed)
+
     def _set_enabled(self, ctx):
         self._enable(self.enabled_after)
         return lambda: self._enable(self.enabled_before)
@@ -334,3 +365,7 @@ class SystemdBackend(Backend):
             files.enable(self.unit_dir, self.unit_name)
         else:
             files.disable(self.unit_dir, self.unit_name)
+            try:  # the wants dir, when enabling made it and nothing else is in it
+                os.rmdir(os.path.dirname(files.wants_link(self.unit_dir, self.unit_name)))
+            except OSError:
+                pass

@@ -224,3 +224,62 @@ def test_the_flags_come_with_a_new_mount_and_a_relayering(host, backend, run_tas
     assert result["live"]["flags"] == ["nosuid", "nodev", "noexec"]
     assert run_task.module.warnings == ["%s: boot_options: nosuid, nodev, noexec are per-mount flags, applied to the "
                                         "live mount as well as persisted; move them to options" % P]
+
+
+# Paths the kernel cannot take, and dirs made half-way ---------------------
+
+DEEP = "/srv/" + "/".join(["d" * 200] * 21)  # 4225 bytes: past PATH_MAX
+
+
+@pytest.mark.parametrize("field, params", [
+    ("path", dict(path=DEEP, lowerdir=["/srv/lower"], upperdir="/srv/upper", workdir="/srv/work")),
+    ("upperdir", dict(path=P, lowerdir=["/srv/lower"], upperdir=DEEP + "/up", workdir="/srv/work")),
+    ("workdir", dict(path=P, lowerdir=["/srv/lower"], upperdir="/srv/upper", workdir=DEEP + "/wo")),
+    ("links_dir", dict(path=P, lowerdir=["/srv/lower"], upperdir="/srv/upper", workdir="/srv/work",
+                       links_dir=DEEP[:4080])),
+])
+def test_a_path_past_path_max_is_refused_before_anything_is_made(host, backend, run_task, overlay_params, field, params):
+    host.add_dir("/srv/lower")
+    with pytest.raises(OverlayError) as error:
+        run_task(overlay_params(params.pop("path"), params.pop("lowerdir"), params.pop("upperdir"),
+                                params.pop("workdir"), **params))
+    assert error.value.message.startswith("%s: the path " % field)
+    assert "Linux takes at most 4095 bytes in a path" in error.value.message
+    assert error.value.details["field"] == field and error.value.details["path_bytes"] > 4095
+    assert host.changes() == []
+
+
+def test_made_paths_names_what_the_entry_may_make(host, backend, run_task, overlay_params):
+    host.add_dir("/srv/lower")
+    seen = []
+    real = steps.made_paths
+
+    def spy(entry):
+        seen.extend(real(entry))
+        return seen
+    steps.made_paths, saved = spy, steps.made_paths
+    try:
+        run_task(overlay_params(P, ["/srv/lower"], "/srv/upper", "/srv/work", links_dir="/run/l"))
+    finally:
+        steps.made_paths = saved
+    fields = [field for field, _path in seen]
+    assert fields[:4] == ["path", "lowerdir[0]", "upperdir", "workdir"]
+    assert "links_dir" in fields and any(p.startswith("/run/l/srv-m-") for _f, p in seen)
+
+
+def test_a_dir_creation_failing_half_way_removes_the_dirs_it_made(host, backend, run_task, overlay_params):
+    """mkdir fails deep down (a full disk): the parents this step made go again."""
+    host.add_dir("/srv/lower")
+    real = host.make_dirs
+
+    def make_dirs(path, mode=None, uid=None, gid=None, field="path"):
+        if path == "/srv/a/b/c/upper":
+            real("/srv/a/b")  # made, then the disk is full
+            raise OSError(28, "No space left on device", "/srv/a/b/c")
+        return real(path, mode, uid, gid, field)
+    host.make_dirs = make_dirs
+    with pytest.raises(OverlayError) as error:
+        run_task(overlay_params(P, ["/srv/lower"], "/srv/a/b/c/upper", "/srv/work"))
+    assert "upperdir: cannot create /srv/a/b/c: No space left on device" in error.value.message
+    assert host.path_kind("/srv/a") == host.path_kind("/srv/m") == "missing"
+    assert "remove_empty_dirs /srv/a,/srv/a/b" in host.changes()

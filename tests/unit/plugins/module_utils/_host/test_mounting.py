@@ -150,3 +150,145 @@ def test_a_pointer_in_place_is_not_reported(tmp_path, monkeypatch):
     os.symlink(os.path.normpath(directory), str(default / os.path.basename(directory)))
     assert mounting.links_pointer_missing(str(links_root), "/srv/m") is None
     assert mounting.links_pointer_missing(str(default), "/srv/m") is None  # under the default root: nothing to point
+
+
+# Upper, work and option values go through fsconfig() one by one too.
+LONG = "/srv/" + "u" * 290
+
+
+@pytest.mark.parametrize("upper, work, options, links, expected", [
+    (LONG + "/up", LONG + "/wo", [], None, ["mount2"]),
+    (UPPER, LONG + "/wo", [], "/run/l", ["mount2", "symlinks"]),
+    ("/srv/" + "u" * 250, "/srv/" + "w" * 250, [], None, ["fsconfig", "mount2"]),  # 255 bytes each: fits
+    ("/srv/" + "u" * 251, WORK, [], None, ["mount2"]),                                # 256: does not
+    ("/srv/" + "u" * 248 + ",x", WORK, [], None, ["mount2"]),                         # 255, but 256 escaped
+    (UPPER, WORK, ["x=" + "v" * 256], None, ["mount2"]),
+])
+def test_auto_checks_every_fsconfig_value(upper, work, options, links, expected):
+    assert plan_methods(NEW, layers(2), upper, work, options, (), "auto", links) == expected
+
+
+def test_a_forced_new_api_names_the_value_that_does_not_fit():
+    with pytest.raises(OverlayError) as caught:
+        plan_methods(NEW, layers(2), LONG + "/up", UPPER, [], (), "fsconfig", None)
+    assert "method fsconfig cannot mount this overlay" in caught.value.message
+    assert "upperdir takes %d bytes, over the 255 bytes one fsconfig() value holds" % len(LONG + "/up") in caught.value.message
+    with pytest.raises(OverlayError, match="workdir takes 298 bytes"):
+        plan_methods(NEW, layers(2), UPPER, LONG + "/wo", [], (), "fsconfig", None)
+    with pytest.raises(OverlayError, match=r"lowerdir\[1\] takes 300 bytes"):
+        plan_methods(NEW, ["/a", "/" + "l" * 299], UPPER, WORK, [], (), "fsconfig", None)
+
+
+def test_fsconfig_values_names_each_field():
+    assert mounting.fsconfig_values(["/a"], "/u,x", "/w", ["index=off", "volatile"], ["/d"]) == [
+        ("lowerdir[0]", 2), ("datadir[0]", 2), ("upperdir", 5), ("workdir", 2), ("options (index)", 3)]
+
+
+_REAL_LONG_UPPER = r'''
+import json, os, sys
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import mounting
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.kernel_features import features
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+root = sys.argv[1]
+out = {"lowerdir_plus": features().lowerdir_plus}
+for size in (255, 256, 300):
+    base = os.path.join(root, str(size))
+    upper = base + "/" + "u" * (size - len(base) - 1)
+    work, lower, merged = base + "/w", base + "/l", base + "/m"
+    for path in (upper, work, lower, merged):
+        os.makedirs(path)
+    try:
+        mounting.mount_new_api(merged, [lower], upper, work, [])
+        out["fsconfig %d" % size] = "mounted"
+        mounting.umount2(merged)
+    except OverlayError as error:
+        out["fsconfig %d" % size] = os.strerror(error.details.get("errno") or 0)
+    out["auto %d" % size] = mounting.mount_overlay(merged, [lower], upper, work, [])
+    with open("/proc/self/mountinfo") as handle:
+        out["shown %d" % size] = any(" %s " % merged in line and "upperdir=" + upper + "," in line for line in handle)
+    mounting.umount2(merged)
+print(json.dumps(out))
+'''
+
+
+def test_a_long_upper_mounts_under_auto_for_real(private_mount, tmp_path):
+    """Measured: fsconfig() takes a 255-byte upperdir and refuses 256 bytes; auto then mounts with mount(2)."""
+    import json
+    import sys
+    script = tmp_path / "probe.py"
+    script.write_text(_REAL_LONG_UPPER)
+    root = tmp_path / "t"
+    root.mkdir()
+    out = json.loads(private_mount('PYTHONPATH="$1" exec "$2" "$3" "$4"', os.pathsep.join(sys.path), sys.executable,
+                                   script, root))
+    if not out["lowerdir_plus"]:
+        pytest.skip("this kernel has no lowerdir+: auto does not use fsconfig()")
+    assert out["fsconfig 255"] == "mounted" and out["auto 255"] == "fsconfig"
+    assert out["fsconfig 256"] == out["fsconfig 300"] == "Invalid argument"
+    assert out["auto 256"] == out["auto 300"] == "mount2"
+    assert out["shown 255"] and out["shown 256"] and out["shown 300"]
+
+
+_FULL_LINKS = r'''
+import json, os, subprocess, sys
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import mounting
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+root = sys.argv[1]
+mounting.point_to_links = lambda directory: None  # no pointer in the host's default links root
+out = {}
+for inodes in (3, 4, 5, 6):
+    disk = os.path.join(root, "disk%d" % inodes)
+    os.mkdir(disk)
+    # A tmpfs with room for a few inodes: its root, then a dir, links...
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,nr_inodes=%d" % inodes, "tmpfs", disk], check=True)
+    before = sorted(os.listdir(disk))
+    links = os.path.join(disk, "links", "srv-m-0123456789ab")
+    try:
+        mounting.prepare_links(links, ["/srv/l1", "/srv/l2", "/srv/l3"])
+        out[str(inodes)] = ["made", sorted(os.listdir(links))]
+    except OverlayError as error:
+        out[str(inodes)] = [error.message, sorted(os.listdir(disk)) == before]
+print(json.dumps(out))
+'''
+
+
+def test_links_on_a_full_file_system_leave_nothing_behind(private_mount, tmp_path):
+    """Measured on a tmpfs that runs out of inodes at each step: the dirs, then each link."""
+    import json
+    import sys
+    script = tmp_path / "full.py"
+    script.write_text(_FULL_LINKS)
+    root = tmp_path / "t"
+    root.mkdir()
+    out = json.loads(private_mount('PYTHONPATH="$1" exec "$2" "$3" "$4"', os.pathsep.join(sys.path), sys.executable,
+                                   script, root))
+    for inodes in ("3", "4", "5"):
+        message, clean = out[inodes]
+        assert message.startswith("links_dir: could not make the short layer links in ") and "No space left on device" in message
+        assert "What this run made there was removed" in message
+        assert clean, "inodes=%s left %s" % (inodes, out)
+    assert out["6"] == ["made", ["0", "1", "2"]]
+
+
+def test_remove_links_takes_only_numbered_links_and_restore_puts_them_back(tmp_path):
+    from ansible_collections.overlayfs.mounts.plugins.module_utils._host.safe_paths import prepare_links as make
+    directory = str(tmp_path / "links" / "srv-m-0123456789ab")
+    make(directory, ["/srv/l1", "/srv/l2"])
+    (tmp_path / "links" / "srv-m-0123456789ab" / "notes").write_text("not ours")
+    removed = mounting.remove_links(directory)
+    assert removed == {"0": "/srv/l1", "1": "/srv/l2"}
+    assert os.listdir(directory) == ["notes"]  # the dir stays while something not ours is in it
+    mounting.restore_links(directory, removed)
+    assert sorted(os.listdir(directory)) == ["0", "1", "notes"]
+    os.unlink(os.path.join(directory, "notes"))
+    mounting.remove_links(directory)
+    assert not os.path.exists(directory)
+
+
+def test_links_dirs_found_only_takes_this_overlays_dir(tmp_path):
+    root = str(tmp_path / "links")
+    mine = mounting.links_dir_for(root, "/srv/m")
+    os.makedirs(mine)
+    os.makedirs(os.path.join(root, "other"))
+    assert mounting.links_dirs_found(root, "/srv/m", [os.path.join(root, "other"), None]) == [mine]
+    assert mounting.links_dirs_found(root, "/srv/n") == []

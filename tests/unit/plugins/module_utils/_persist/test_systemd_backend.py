@@ -51,3 +51,55 @@ def test_unit_flags_round_trip_apart_from_boot_options():
     assert "Options=lowerdir=/srv/l1:/srv/l2,upperdir=/srv/u,workdir=/srv/w,index=off,ro,nosuid,nofail" in text
     config = unit_config(text)
     assert (config["options"], config["flags"], config["boot_options"]) == (["index=off"], ["ro", "nosuid"], ["nofail"])
+
+
+# Long mount points, and what absent leaves ----------------------------------
+
+def _backend(tmp_path, path="/srv/m", **changes):
+    from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.systemd_backend import SystemdBackend
+    decl = dataclasses.replace(DECL, path=path, unit_dir=str(tmp_path / "units"), links_dir=str(tmp_path / "links"),
+                               **changes)
+    return SystemdBackend(decl, HostFacts(True, True, False))
+
+
+class _Ctx:
+    module = None
+
+
+def test_a_long_mount_point_has_the_hashed_unit_name(tmp_path):
+    """The name systemd-fstab-generator gave /srv/ + 250 'm' (systemd 252), no refusal."""
+    backend = _backend(tmp_path, "/srv/" + "m" * 250, state="absent")
+    assert backend.unit_name == "srv-" + "m" * 228 + "_" + backend.unit_name[-22:-6] + ".mount"
+    assert len(backend.unit_name) == 255
+    backend.read(True)
+    assert backend.plan(False) == [] and backend.actions() == []
+
+
+def test_absent_removes_a_wants_link_left_to_a_missing_unit(tmp_path):
+    from ansible_collections.overlayfs.mounts.plugins.module_utils._host import files
+    backend = _backend(tmp_path, state="absent")
+    files.enable(backend.unit_dir, backend.unit_name)  # the unit file itself is gone
+    backend.read(True)
+    backend.plan(False)
+    assert [a["action"] for a in backend.actions()] == ["disable_unit"]
+    undo = backend.steps["disable_unit"](_Ctx())
+    assert not (tmp_path / "units" / "local-fs.target.wants").exists()
+    undo()
+    assert files.is_enabled(backend.unit_dir, backend.unit_name)
+
+
+def test_absent_removes_the_short_links_and_their_dir(tmp_path):
+    from ansible_collections.overlayfs.mounts.plugins.module_utils._host.mounting import links_dir_for
+    from ansible_collections.overlayfs.mounts.plugins.module_utils._host.safe_paths import prepare_links  # no pointer on the host
+    backend = _backend(tmp_path, state="absent")
+    directory = links_dir_for(backend.decl.links_dir, backend.decl.path)
+    prepare_links(directory, ["/srv/l1", "/srv/l2"])
+    prepare_links(directory, ["/srv/l1", "/srv/l2"], prefix="b")
+    (tmp_path / "links" / "someone-else").mkdir()
+    backend.read(True)
+    backend.plan(False)
+    assert backend.actions() == [{"action": "remove_links", "path": directory}] and backend.changed
+    undo = backend.steps["remove_links"](_Ctx())
+    assert sorted(p.name for p in (tmp_path / "links").iterdir()) == ["someone-else"]
+    undo()
+    assert sorted(p.name for p in (tmp_path / "links" / directory.rsplit("/", 1)[1]).iterdir()) == ["0", "1", "b0", "b1"]

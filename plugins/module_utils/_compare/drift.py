@@ -8,16 +8,19 @@ A drift row is ``{field, declared, live, persisted}``; ``field`` is
 ``options.<name>``, ``flags.<group>`` (a per-mount flag: ``flags.ro``,
 ``flags.suid``, ``flags.dev``, ``flags.exec``, ``flags.atime``,
 ``flags.diratime``), ``superblock`` (an overlay with an upper dir that is
-read-only as a whole), ``persisted`` (how the overlay is persisted: a
-backend's name, ``both`` or ``none``), or a backend's boot settings
-(``boot_options``, ``boot``, ``managed``). A value
+read-only as a whole), ``covered`` (another mount sits on top of the
+overlay at its mount point; live: that mount, ``{type, source, mount_id,
+path}``), ``shadowed`` (dirs the overlay serves though a mount made after
+it hides their paths; live: ``[{field, path, mount}]``), ``persisted``
+(how the overlay is persisted: a backend's name, ``both`` or ``none``),
+or a backend's boot settings (``boot_options``, ``boot``, ``managed``). A value
 that does not apply (no declaration in overlay_mount_info, nothing live) is
 None.
 """
 
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live import unknown_field
+from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live import STACK_FIELDS, stack_rows, unknown_field
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.paths import same_path
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import registry as _backends
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
@@ -62,8 +65,9 @@ def against_live(config: Mapping[str, Any], live: Any, defaults: Mapping[str, An
     a path the live side cannot know (``live["unknown"]``) always differs.
     ``resolve``: what each path of ``config`` leads to now, compared in its
     place (a persisted symlinked layer against the live directory).
+    ``covered`` and ``shadowed`` (``_compare.live.stack_rows``) come first.
     """
-    out = {}
+    out = {row["field"]: (row["declared"], row["live"]) for row in stack_rows(live)}
     dirs = _resolved_dirs(config, resolve)
     for field in PATH_FIELDS + ("datadir",):
         have = live.get(field) if field == "datadir" else live[field]
@@ -163,7 +167,7 @@ def declared_drift(decl: Any, persist: Optional[str], extras: Sequence[str], boo
                 fields[field][2] = have
             else:
                 fields[field] = [want, value_of(live, field, defaults, live=True) if compare_live else None, have]
-    order = list(PATH_FIELDS) + ["datadir", "options"] + ["options." + n for n in _OPTION_NAMES] + FLAG_FIELDS
+    order = list(STACK_FIELDS) + list(PATH_FIELDS) + ["datadir", "options"] + ["options." + n for n in _OPTION_NAMES] + FLAG_FIELDS
     for field in sorted(fields, key=lambda f: order.index(f) if f in order else len(order)):
         add(field, *fields[field])
         if field in spelled and spelled[field] != config[field]:
@@ -188,8 +192,10 @@ def live_vs_persisted(live: Any, persisted: Mapping[str, Any], defaults: Mapping
     """Drift between a live overlay and what fstab/units persist for it (overlay_mount_info).
 
     ``resolve``: what a persisted path leads to now (see :func:`against_live`).
+    ``covered`` and ``shadowed`` are facts of the live mount alone: they
+    come once, first, with ``source`` None, persisted or not.
     """
-    rows = []
+    rows = [dict(row, persisted=None, source=None) for row in stack_rows(live)] if live is not None else []
     for source in _backends.BY_NAME:
         conf = persisted.get(source)
         if not conf:
@@ -200,5 +206,7 @@ def live_vs_persisted(live: Any, persisted: Mapping[str, Any], defaults: Mapping
                              "source": source})
             continue
         for field, (want, have) in sorted(against_live(conf, live, defaults, resolve).items()):
+            if field in STACK_FIELDS:
+                continue
             rows.append({"field": field, "declared": None, "live": have, "persisted": want, "source": source})
     return rows

@@ -9,7 +9,7 @@ create, the upper dir's remedies) and returns the plan the converge carries
 out; check mode returns it as the prediction.
 """
 
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live import Observed, differences, flags_only
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinfo import (
@@ -18,6 +18,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinf
     HANDS_OFF_ENGINES,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.refusals import refuse_foreign, refuse_hands_off
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.stack_refusals import covered_warning, refuse_covered
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import (
     compared_keys,
     parse_options,
@@ -80,12 +81,14 @@ def check_hands_off(path: str, seen: Observed) -> None:
 
     Container engines' overlays, systemd-sysext, systemd-confext and
     composefs overlays (``live.engine`` among HANDS_OFF_ENGINES), and a
-    fuse-overlayfs mount on top: nothing is planned there, in check mode too.
+    fuse-overlayfs mount on top (unless it covers the declared overlay:
+    then :func:`make_plan` leaves both alone, or refuses to unmount):
+    nothing is planned there, in check mode too.
     """
     live = seen.live
     if live is not None and live.get("engine") in HANDS_OFF_ENGINES:
         refuse_hands_off(path, live["engine"])
-    if seen.foreign == FUSE_OVERLAYFS_TYPE:
+    if seen.foreign == FUSE_OVERLAYFS_TYPE and seen.covered is None:
         refuse_hands_off(path, ENGINE_FUSE_OVERLAYFS)
 
 
@@ -95,6 +98,26 @@ def _remount_step(path: str, diffs: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
     if any(d["field"] == "superblock" for d in diffs):
         step["superblock"] = "rw"
     return step
+
+
+def _mounted_steps(path: str, live: bool, diffs: Sequence[Dict[str, Any]],
+                   upper_check: Optional[Callable[[], List[Dict[str, Any]]]], via: Optional[str]) -> Tuple[List[Dict[str, Any]], bool]:
+    """``(live steps, relayer)`` of a ``mounted`` declaration with ``diffs`` (``live``: something is mounted)."""
+    steps = []
+    if live and flags_only(diffs):
+        steps.append(_remount_step(path, diffs))  # flags change in place
+        mount_diffs = []
+    else:
+        mount_diffs = diffs
+    relayer = live and bool(mount_diffs)
+    if relayer:
+        steps.append({"action": "unmount", "path": path, "reason": "change of " + ", ".join(d["field"] for d in diffs)})
+    if mount_diffs:
+        mount = {"action": "mount", "path": path}
+        if via:
+            mount["via"] = via
+        steps += list(upper_check() if upper_check else ()) + [mount]
+    return steps, relayer
 
 
 def make_plan(decl: Any, seen: Observed, defaults: Dict[str, Any], to_create: Sequence[str] = (),
@@ -113,31 +136,30 @@ def make_plan(decl: Any, seen: Observed, defaults: Dict[str, Any], to_create: Se
     flags alone (``_compare.live.flags_only``) gets one ``remount_flags``
     action instead of being unmounted and mounted again.
 
+    When another mount covers the declared overlay (``seen.covered``), the
+    live mounts are left as they are: ``mounted`` plans nothing for them
+    and warns, ``unmounted`` and ``absent`` are refused (the unmount would
+    take down the covering mount). A differences row ``shadowed`` (a dir
+    the overlay serves is hidden by a later mount) re-layers it.
+
     Returns a dict with ``changed``, ``actions`` (ordered dicts with
-    ``action`` and ``path``), ``differences``, ``relayer`` and ``diff``.
+    ``action`` and ``path``), ``differences``, ``relayer``, ``diff`` and
+    ``warnings`` (sentences the module shows).
     """
     live = seen.live
+    covered = seen.covered
     check_hands_off(decl.path, seen)
-    if decl.state == "mounted" and seen.foreign is not None:
+    if covered is not None and decl.state in ("unmounted", "absent"):
+        refuse_covered(decl.path, decl.state, covered)
+    if decl.state == "mounted" and seen.foreign is not None and covered is None:
         refuse_foreign(decl.path, seen.foreign)
-    live_steps, relayer = [], False
-    if decl.state == "mounted":
-        if diffs is None:
-            diffs = differences(decl, live, defaults)
-        if live is not None and flags_only(diffs):
-            live_steps.append(_remount_step(decl.path, diffs))  # flags change in place
-            mount_diffs = []
-        else:
-            mount_diffs = diffs
-        relayer = live is not None and bool(mount_diffs)
-        if relayer:
-            live_steps.append({"action": "unmount", "path": decl.path,
-                               "reason": "change of " + ", ".join(d["field"] for d in diffs)})
-        if mount_diffs:
-            mount = {"action": "mount", "path": decl.path}
-            if via:
-                mount["via"] = via
-            live_steps += list(upper_check() if upper_check else ()) + [mount]
+    live_steps, relayer, warnings = [], False, []
+    if decl.state == "mounted" and covered is not None:
+        diffs = differences(decl, live, defaults) if diffs is None else diffs
+        warnings.append(covered_warning(decl.path, covered))
+    elif decl.state == "mounted":
+        diffs = differences(decl, live, defaults) if diffs is None else diffs
+        live_steps, relayer = _mounted_steps(decl.path, live is not None, diffs, upper_check, via)
     elif decl.state in ("unmounted", "absent") and live is not None:
         diffs = [{"field": "mounted", "declared": False, "live": True}]
         live_steps = [{"action": "unmount", "path": decl.path} for _i in range(seen.stacked)]
@@ -154,4 +176,5 @@ def make_plan(decl: Any, seen: Observed, defaults: Dict[str, Any], to_create: Se
         "differences": diffs,
         "relayer": relayer,
         "diff": _diff(decl, live, defaults),
+        "warnings": warnings,
     }

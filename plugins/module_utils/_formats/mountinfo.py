@@ -300,15 +300,19 @@ def engine_of(root: Optional[str], exists: Optional[Callable[[str], bool]] = Non
 
     Told apart by what each store keeps beside its overlay root (Docker's
     ``image/overlay2``, containers/storage's ``overlay-layers``) when
-    ``exists`` is given, else by the root's name (``overlay2``, ``overlay``).
+    ``exists`` is given: a root without either is no engine's, whatever its
+    name (an overlay laid out the same way by hand, or by this collection,
+    is not a container). Only when the filesystem cannot be asked
+    (``exists`` None) does the root's name (``overlay2``, ``overlay``) tell.
     """
     if root is None:
         return None
-    store = _parent(root)
     if exists is not None:
+        store = _parent(root)
         for marker, engine in _ENGINE_MARKERS:
             if exists(store.rstrip("/") + marker):
                 return engine
+        return None
     return _ENGINE_ROOT_NAMES.get(root.rstrip("/").rsplit("/", 1)[-1])
 
 
@@ -480,3 +484,80 @@ def mount_containing(entries: Sequence[MountEntry], path: str) -> Optional[Mount
 def submounts(entries: Iterable[MountEntry], mount_point: str) -> List[MountEntry]:
     """Entries mounted strictly below ``mount_point``."""
     return [e for e in entries if inside(e.mount_point, mount_point)]
+
+
+# What a walk down a path meets, per mountinfo list: ``(entries, {id(entry): position}, {path: step})``.
+_WALKS = {}
+
+
+def _walk_cache(entries):
+    cached = _WALKS.get(id(entries))
+    if cached is not None and cached[0] is entries:
+        return cached
+    positions = {id(entry): number for number, entry in enumerate(entries)}
+    if len(_WALKS) > 8:
+        _WALKS.clear()
+    cached = _WALKS[id(entries)] = (entries, positions, {})
+    return cached
+
+
+def listed_position(entries: Sequence[MountEntry], entry: MountEntry) -> int:
+    """Where ``entry`` is listed among ``entries`` (0 first), or -1 when it is not there.
+
+    The kernel lists a mount namespace's mounts in the order they were
+    attached (by their 64-bit unique id since 6.8; the short mount ids are
+    reused and say nothing of age): a mount listed later was attached later.
+    The mounts a namespace was copied with when it was made (``unshare``, a
+    container) are the exception: they are listed in the order of the mount
+    tree, as the copy walked it.
+    """
+    return _walk_cache(entries)[1].get(id(entry), -1)
+
+
+def _shows_same_dir(mount, below, point):
+    """True when ``mount`` at ``point`` shows the very directory ``below`` showed there (a bind onto itself)."""
+    if mount.device != below.device:
+        return False
+    if below.mount_point == point:
+        return mount.root == below.root
+    rest = point[len(below.mount_point.rstrip("/")):]
+    return mount.root.rstrip("/") == below.root.rstrip("/") + rest
+
+
+def latest_on_path(entries: Sequence[MountEntry], path: str) -> Optional[MountEntry]:
+    """The mount listed last among those a lookup of ``path`` (absolute, canonical) crosses now, or None.
+
+    The lookup starts at the root mount and, at each directory of the path,
+    steps onto the visible mount attached there (a mount hidden under a
+    later one at a parent dir is not crossed). A mount that shows exactly
+    the directory it covers (a bind mount of a directory onto itself, as
+    systemd's sandboxing makes) changes nothing a path names and is not
+    counted. Used with :func:`listed_position`: a mount on the path that is
+    listed after an overlay was attached after it, so the overlay, which
+    keeps the directory the path named at its own mount time, serves a
+    directory the path no longer shows (shadowed).
+    """
+    _entries, positions, steps = _walk_cache(entries)
+    index = _by_mount_point(entries)
+    path = path.rstrip("/") or "/"
+    known = steps.get(path)
+    if known is not None:
+        return known[1]
+    if path == "/":
+        start = index.get("/") or ()
+        current = start[0] if start else None
+        latest = None
+        parent = None
+    else:
+        parent = posixpath.dirname(path) or "/"
+        latest_on_path(entries, parent)
+        current, latest = steps[parent]
+    if current is not None:
+        for mount in index.get(path, ()):
+            if mount.parent_id == current.mount_id and mount is not current:
+                if not _shows_same_dir(mount, current, path) and (
+                        latest is None or positions[id(mount)] > positions[id(latest)]):
+                    latest = mount
+                current = mount
+    steps[path] = (current, latest)
+    return latest

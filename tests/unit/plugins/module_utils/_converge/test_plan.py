@@ -159,7 +159,7 @@ def test_a_container_engines_overlay_is_refused_in_every_state(state):
             "lowerdir=/var/lib/docker/overlay2/l/AB,upperdir=/var/lib/docker/overlay2/3f1e/diff,"
             "workdir=/var/lib/docker/overlay2/3f1e/work")
     root = "/var/lib/docker/overlay2"
-    live = live_state(parse_line(line), DEFAULTS, exists=lambda p: p == root + "/l/AB")
+    live = live_state(parse_line(line), DEFAULTS, exists=lambda p: p in (root + "/l/AB", "/var/lib/docker/image/overlay2"))
     assert live["engine"] == "docker"
     decl = dict(DECL, path="/var/lib/docker/overlay2/3f1e/merged")
     with pytest.raises(OverlayError, match="container"):
@@ -200,3 +200,50 @@ def test_flags_that_change_with_the_layers_come_with_the_new_mount():
                     decl=dict(DECL, flags=["nosuid"]))
     assert [a["action"] for a in plan["actions"]] == ["unmount", "mount"]
     assert plan["actions"][0]["reason"] == "change of lowerdir, flags.suid"
+
+
+# Another mount on top of the declared overlay, or a later mount over one of its dirs.
+
+COVER = {"type": "tmpfs", "source": "scratch", "mount_id": 41, "path": "/srv/m"}
+
+
+def _covered(super_options=SAME, foreign="tmpfs", cover=None):
+    live = _live(super_options)
+    live.covered = dict(cover or COVER)
+    return Observed(live, 1, foreign, live.covered)
+
+
+@pytest.mark.parametrize("foreign", ["tmpfs", None, "fuse.fuse-overlayfs"])
+def test_a_covered_overlay_is_left_alone_with_a_warning(foreign):
+    plan = make_plan(Declaration(**dict(DECL, state="mounted")), _covered(foreign=foreign), DEFAULTS,
+                     persist=[{"action": "write_fake", "path": "/etc/fstab"}])
+    assert [a["action"] for a in plan["actions"]] == ["write_fake"]  # persisting goes on; no unmount, no mount
+    assert plan["relayer"] is False and [d["field"] for d in plan["differences"]] == ["covered"]
+    assert len(plan["warnings"]) == 1 and "tmpfs mount (source 'scratch', mount id 41)" in plan["warnings"][0]
+    plan = make_plan(Declaration(**dict(DECL, state="mounted")), _covered(foreign=foreign), DEFAULTS)
+    assert plan["changed"] is False and plan["actions"] == []
+
+
+def test_a_covered_overlay_whose_layers_changed_is_not_relayered():
+    plan = make_plan(Declaration(**dict(DECL, state="mounted")), _covered(RELAYERED), DEFAULTS)
+    assert plan["actions"] == [] and [d["field"] for d in plan["differences"]] == ["covered", "lowerdir"]
+
+
+@pytest.mark.parametrize("state", ["unmounted", "absent"])
+def test_taking_down_a_covered_overlay_is_refused_naming_the_cover(state):
+    with pytest.raises(OverlayError, match="mount id 41") as error:
+        make_plan(Declaration(**dict(DECL, state=state)), _covered(), DEFAULTS)
+    assert error.value.details == {"covered": COVER} and "state: %s" % state in error.value.message
+
+
+def test_present_leaves_a_covered_overlay_alone():
+    assert make_plan(Declaration(**dict(DECL, state="present")), _covered(), DEFAULTS)["actions"] == []
+
+
+def test_a_shadowed_dir_relayers():
+    live = _live(SAME)
+    mount = {"type": "overlay", "source": "overlay", "mount_id": 45, "path": "/srv"}
+    live.shadowed = [{"field": "lowerdir[0]", "path": "/srv/l1", "mount": mount, "reason": "..."}]
+    plan = plan_for("mounted", live)
+    assert [a["action"] for a in plan["actions"]] == ["unmount", "mount"] and plan["relayer"] is True
+    assert plan["actions"][0]["reason"] == "change of shadowed"

@@ -139,7 +139,8 @@ RELATIVE = _line(81, PODMAN + "/cd/merged", "rw,lowerdir=l/CCC,upperdir=cd/diff,
 # The engine's short links, as realpath would follow them.
 LINKS = {DOCKER + "/l/AAA": DOCKER + "/layer1/diff", DOCKER + "/l/BBB": DOCKER + "/layer2/diff",
          PODMAN + "/l/CCC": PODMAN + "/layer3/diff"}
-PODMAN_PATHS = {PODMAN + "/l/CCC", PODMAN + "/cd/diff", PODMAN + "/cd/work"}
+# With containers/storage's own mark beside the storage root, which tells the engine.
+PODMAN_PATHS = {PODMAN + "/l/CCC", PODMAN + "/cd/diff", PODMAN + "/cd/work", "/var/lib/containers/storage/overlay-layers"}
 
 
 def _realpath(path):

@@ -10,8 +10,24 @@ version_added: 1.0.0
 description:
   - Takes a dictionary of host name to the data the C(overlayfs.mounts.drift_report)
     playbook gathers on that host (C(declared) drift rows, C(declared_paths),
-    and C(overlays) from M(overlayfs.mounts.overlay_mount_info)) and returns
-    the report, with a summary per host and one row per drifted field.
+    C(declared_mount_points), C(errors), and C(overlays) from
+    M(overlayfs.mounts.overlay_mount_info)) and returns the report, with a
+    summary per host and one row per drifted field.
+  - A mount point is compared as the directory it names, not as a string. A
+    declared path spelled through a symlink (C(/srv/link/m) where
+    C(/srv/link) leads to C(/data/real)) is the overlay mounted at
+    C(/data/real/m) - C(declared_mount_points) maps each declared path to the
+    mount point it leads to on its host (M(overlayfs.mounts.overlay_mounts)'
+    C(mount.path)), as do the C(aliases) of
+    M(overlayfs.mounts.overlay_mount_info)'s entries - so each overlay has
+    one set of rows, under its mount point, with C(declared_path) the path as
+    declared.
+  - Paths are shown as M(overlayfs.mounts.overlay_mount_info) returns them
+    (a byte that is not UTF-8 as C(\NNN)); declared data is escaped the
+    same way. In the Markdown, every control character (C0, DEL, C1) also
+    shows as C(\NNN), lists show as JSON, and C(|), a backtick, C(<) and a
+    backslash before punctuation carry a backslash, so that nothing a mount
+    point is named reaches a terminal raw or breaks a table row.
   - With O(_input) already a report and O(output=markdown), renders it as Markdown.
   - Rows come grouped by the C(engine) each overlay belongs to (the field of
     M(overlayfs.mounts.overlay_mount_info); declared overlays are this
@@ -57,8 +73,10 @@ _value:
     - With O(output=data), a dictionary with C(hosts) (per host - C(host),
       C(reachable), C(overlays), C(engines) (overlays per engine), C(declared),
       C(drifted_overlays), C(drifted_fields)), C(rows) (C(engine), C(host),
-      C(path), C(field), C(declared), C(live), C(persisted)) and C(engines)
-      (the O(engines) kept, or V(null)); with O(output=markdown), the Markdown text.
+      C(path), C(field), C(declared), C(live), C(persisted), and
+      C(declared_path), the path as declared when it is not the mount point,
+      else V(null)) and C(engines) (the O(engines) kept, or V(null)); with
+      O(output=markdown), the Markdown text.
   type: raw
 """
 

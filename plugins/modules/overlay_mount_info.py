@@ -43,6 +43,11 @@ options:
   path:
     description:
       - Only report these mount points. All overlays when omitted.
+      - A path is compared by the directory it leads to, so a path through a
+        symlink finds the overlay mounted at the link's target (listed under
+        that mount point, with the path given among its C(aliases)).
+      - Give a path as this module returns it (see RV(overlay_mounts[].path)),
+        with C(\NNN) for a byte that is not UTF-8.
     type: list
     elements: path
     aliases: [name]
@@ -96,6 +101,19 @@ notes:
     C(live.unknown) with the reason, and the drift shows it. Remounting the
     overlay (M(overlayfs.mounts.overlay_mount) re-layers a declared one)
     makes it known.
+  - A mount point is an identity, not a string. A persisted mount point
+    spelled through a symlink (an fstab line or unit for C(/srv/link/m),
+    C(/srv/link) leading to C(/data/real)) is the one entry of the overlay at
+    C(/data/real/m), live or not, and the spelling is listed in its
+    C(aliases).
+  - Paths are returned as they are, except a byte that is not UTF-8 (which a
+    result cannot carry), shown as C(\NNN) with three octal digits as in
+    C(/proc/self/mountinfo), and a backslash followed by three octal digits,
+    shown as C(\134) - so every C(\NNN) in a returned path stands for exactly
+    one byte, and the path's bytes are given back by replacing each C(\NNN)
+    with its byte, as for mountinfo.
+    A directory named C(bad) and the bytes C(0xff 0xfe) shows as C(bad\377\376).
+    This applies to every path, option and source in the result.
   - Persisted paths are compared with the live ones as paths (a trailing or
     doubled slash, a C(.) component are no drift); with O(resolve_layers), a
     persisted path through a symlink is compared by where it leads now.
@@ -134,9 +152,21 @@ overlay_mounts:
   elements: dict
   contains:
     path:
-      description: The mount point.
+      description:
+        - The mount point, where the kernel shows the overlay (symlinks
+          resolved).
+        - A byte that is not UTF-8 shows as C(\NNN) (three octal digits), and a
+          backslash followed by three octal digits as C(\134); see the notes.
       type: str
       sample: /srv/merged
+    aliases:
+      description:
+        - Other spellings of C(path), through a symlink, that name this same
+          mount point - a path given in O(path), or the mount point of an
+          fstab line or unit - sorted; empty when there is none.
+      type: list
+      elements: str
+      sample: [/srv/link/merged]
     lowerdir:
       description:
         - The lower layers, top first (live when mounted, else as persisted).
@@ -237,6 +267,12 @@ overlay_mounts:
           persisted C(ro).
         - V(mounted) when a persisted overlay (without C(noauto)) is not mounted,
           V(persisted) when fstab holds more than one line for C(path).
+        - V(covered) when another mount sits on top of the overlay at its mount
+          point (C(live) names that mount); V(shadowed) when a mount made after
+          the overlay covers one of its layers, upper or work dir, so it serves
+          the directory that was there before (C(live) names the dir and the
+          mount). Both have C(source) V(null), and show whether or not the
+          overlay is persisted.
       type: list
       elements: dict
       sample:
@@ -253,6 +289,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.registry
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec import INFO_SPEC
 from ansible_collections.overlayfs.mounts.plugins.module_utils._report.inventory import gather
+from ansible_collections.overlayfs.mounts.plugins.module_utils._report.printable import escape_bytes, returnable
 
 
 def main() -> None:
@@ -269,9 +306,10 @@ def main() -> None:
         mounts = gather(
             host.read_mountinfo(), host.read_defaults(), persisted,
             paths=p["path"], exists=host.cached(os.path.exists),
-            realpath=links.realpath if p["resolve_layers"] else None, links=links)
+            realpath=links.realpath if p["resolve_layers"] else None, links=links,
+            canonical=host.cached(os.path.realpath))
     except OverlayError as error:
-        module.fail_json(msg=error.message, **error.details)
+        module.fail_json(msg=escape_bytes(error.message), **returnable(error.details))
     module.exit_json(changed=False, overlay_mounts=mounts)
 
 

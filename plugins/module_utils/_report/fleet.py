@@ -4,9 +4,13 @@
 """The fleet drift report: rows from every host, a summary per host, Markdown. Pure."""
 
 import json
+import re
 from typing import Any, Dict, Iterable, Mapping, Optional
 
-COLUMNS = ("engine", "host", "path", "field", "declared", "live", "persisted")
+from ansible_collections.overlayfs.mounts.plugins.module_utils._report.printable import returnable, visible
+
+# declared_path: the path as declared, when it is spelled through a symlink (else None).
+COLUMNS = ("engine", "host", "path", "field", "declared", "live", "persisted", "declared_path")
 
 # Own overlays first: those this collection manages, then overlays of no
 # known owner, then the container engines' (a container host has hundreds),
@@ -35,14 +39,66 @@ def _engine(overlay):
     return overlay.get("engine") or "none"
 
 
+# Markdown punctuation that would end a cell or start a code span or an HTML
+# tag, and a backslash that would escape the next character.
+_MARKDOWN_SPECIAL = re.compile(r"[|`<]|\\(?=[!-/:-@\[-`{-~])")
+# What JSON (without ensure_ascii) leaves raw but no one should see raw.
+_JSON_RAW = re.compile(r"[\x7f-\x9f\ud800-\udfff]")
+
+
+def _markdown_text(text):
+    """``text`` for a Markdown line or table cell: control characters visible, the table kept intact."""
+    return _MARKDOWN_SPECIAL.sub(lambda m: "\\" + m.group(), visible(text))
+
+
 def _cell(value):
     if value is None:
         return ""
     if isinstance(value, (list, dict, bool)):
-        text = json.dumps(value, sort_keys=True)
+        # JSON escapes C0 controls itself; DEL, C1 and lone surrogates as JSON escapes too.
+        text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+        text = _JSON_RAW.sub(lambda m: "\\u%04x" % ord(m.group()), text)
     else:
         text = str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
+    return _markdown_text(text)
+
+
+def _path_cell(row):
+    path = _cell(row.get("path"))
+    if row.get("declared_path"):
+        path += " (declared as %s)" % _cell(row["declared_path"])
+    return path
+
+
+def _mount_points(data, overlays):
+    """``{declared spelling: mount point}`` of one host: what the playbook found, and info's aliases."""
+    points = {}
+    for overlay in overlays or []:
+        for alias in overlay.get("aliases") or ():
+            points[alias] = overlay["path"]
+    for spelled, point in returnable(data.get("declared_mount_points") or {}).items():
+        if point:
+            points[spelled] = point
+    return points
+
+
+def _declared_rows(data, points):
+    """This collection's rows of one host (declared drift, entries that failed), and its declared mount points."""
+    rows, declared_paths = [], set()
+
+    def located(row, path):
+        point = points.get(path, path)
+        return dict(row, path=point, declared_path=path if point != path else None, engine=DECLARED)
+
+    if data.get("declared") is not None:
+        for row in returnable(data["declared"]):
+            declared_paths.add(points.get(row["path"], row["path"]))
+            rows.append(located(row, row["path"]))
+        declared_paths.update(points.get(p, p) for p in returnable(data.get("declared_paths") or []))
+    for failure in returnable(data.get("errors") or []):
+        rows.append(located({"field": "error", "declared": None, "live": failure.get("msg"), "persisted": None},
+                            failure.get("path")))
+    return rows, declared_paths
 
 
 def build(hosts: Mapping[str, Optional[Mapping[str, Any]]], engines: Optional[Iterable[str]] = None) -> Dict[str, Any]:
@@ -53,6 +109,14 @@ def build(hosts: Mapping[str, Optional[Mapping[str, Any]]], engines: Optional[It
     overlay_mount_info found is reported. Declared entries that could not be
     checked (``errors``: ``{path, msg}``) become rows with the field
     ``error``. A host without data failed or was unreachable, and says so.
+
+    A mount point is an identity: ``declared_mount_points`` (``{path as
+    declared: mount point}``, overlay_mounts' ``mount.path``) and the
+    ``aliases`` of overlay_mount_info's entries map a declared path spelled
+    through a symlink to the overlay's mount point, so that each overlay has
+    one set of rows, under its mount point, with ``declared_path`` the
+    spelling of the declaration (None when it is the mount point). Declared
+    data is escaped as overlay_mount_info's results are (``printable``).
 
     Each row and overlay belongs to an ``engine`` (overlay_mount_info's
     field; declared overlays are this collection's): rows come grouped by
@@ -66,16 +130,7 @@ def build(hosts: Mapping[str, Optional[Mapping[str, Any]]], engines: Optional[It
         data = hosts[host] or {}
         declared = data.get("declared")
         overlays = data.get("overlays")
-        rows = []
-        declared_paths = set()
-        if declared is not None:
-            for row in declared:
-                declared_paths.add(row["path"])
-                rows.append(dict(row, engine=DECLARED))
-            declared_paths.update(data.get("declared_paths") or [])
-        for failure in data.get("errors") or []:
-            rows.append({"path": failure.get("path"), "field": "error", "declared": None,
-                         "live": failure.get("msg"), "persisted": None, "engine": DECLARED})
+        rows, declared_paths = _declared_rows(data, _mount_points(data, overlays))
         counts = {}
         for overlay in overlays or []:
             engine = DECLARED if overlay["path"] in declared_paths else _engine(overlay)
@@ -84,7 +139,7 @@ def build(hosts: Mapping[str, Optional[Mapping[str, Any]]], engines: Optional[It
             if overlay["path"] in declared_paths:
                 continue
             for row in overlay.get("drift") or []:
-                rows.append(dict(row, path=overlay["path"], engine=engine))
+                rows.append(dict(row, path=overlay["path"], declared_path=None, engine=engine))
         if wanted is not None:
             rows = [r for r in rows if r["engine"] in wanted]
         for row in rows:
@@ -110,32 +165,43 @@ def _by_engine(host):
     counts = host.get("engines") or {}
     if not counts or list(counts) == ["none"]:
         return ""
-    return ": " + ", ".join("%d %s" % (counts[e], e) for e in sorted(counts, key=engine_rank))
+    return ": " + ", ".join("%d %s" % (counts[e], _markdown_text(str(e))) for e in sorted(counts, key=engine_rank))
 
 
 def summary_line(host: Mapping[str, Any]) -> str:
-    """One line for a host's summary in :func:`build`'s report: in sync, drifted, or no data."""
+    """One line for a host's summary in :func:`build`'s report: in sync, drifted, or no data.
+
+    Names are shown as in the Markdown (control characters as ``\\NNN``).
+    """
+    name = _markdown_text(str(host["host"]))
     if not host["reachable"]:
-        return "%s: no data (the host failed or was unreachable)" % host["host"]
+        return "%s: no data (the host failed or was unreachable)" % name
     declared = "" if host["declared"] is None else ", %d declared" % host["declared"]
     declared = _by_engine(host) + declared
     if not host["drifted_fields"]:
-        return "%s: in sync (%d overlays%s)" % (host["host"], host["overlays"], declared)
+        return "%s: in sync (%d overlays%s)" % (name, host["overlays"], declared)
     return "%s: %d drifted field(s) on %d overlay(s) (%d overlays%s)" % (
-        host["host"], host["drifted_fields"], host["drifted_overlays"], host["overlays"], declared)
+        name, host["drifted_fields"], host["drifted_overlays"], host["overlays"], declared)
 
 
 def markdown(report: Mapping[str, Any], title: str = "Overlay drift report") -> str:
-    """The report as a Markdown document: a summary line per host, then one table."""
+    """The report as a Markdown document: a summary line per host, then one table per engine.
+
+    Every text from the hosts is escaped: control characters show as
+    ``\\NNN`` (as bytes that are not UTF-8 already do), and ``|``, a backtick,
+    ``<`` and a backslash before punctuation carry a backslash, so that each
+    row stays one table row. A path declared through a symlink shows as
+    ``MOUNT POINT (declared as PATH)``.
+    """
     lines = ["# %s" % title, ""]
     if report.get("engines"):
-        lines += ["Only the overlays of: %s." % ", ".join(report["engines"]), ""]
+        lines += ["Only the overlays of: %s." % ", ".join(_markdown_text(str(e)) for e in report["engines"]), ""]
     lines += ["## Summary", ""]
     lines += ["- " + summary_line(h) for h in report["hosts"]]
     lines += ["", "## Drift", ""]
     if not report["rows"]:
         lines.append("No drift: every host matches its declaration and its persisted overlays.")
-    columns = [c for c in COLUMNS if c != "engine"]
+    columns = [c for c in COLUMNS if c not in ("engine", "declared_path")]
     groups = []
     for row in report["rows"]:
         engine = row.get("engine") or "none"
@@ -144,11 +210,11 @@ def markdown(report: Mapping[str, Any], title: str = "Overlay drift report") -> 
         groups[-1][1].append(row)
     for engine, rows in groups:
         if len(groups) > 1 or engine != DECLARED:
-            lines += ["### %s" % ENGINE_TITLES.get(engine, engine), ""]
+            lines += ["### %s" % ENGINE_TITLES.get(engine, _markdown_text(str(engine))), ""]
         lines.append("| " + " | ".join(columns) + " |")
         lines.append("|" + "---|" * len(columns))
         for row in rows:
-            lines.append("| " + " | ".join(_cell(row.get(c)) for c in columns) + " |")
+            lines.append("| " + " | ".join(_path_cell(row) if c == "path" else _cell(row.get(c)) for c in columns) + " |")
         lines.append("")
     if groups:
         lines.pop()

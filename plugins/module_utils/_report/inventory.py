@@ -23,7 +23,8 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinf
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import visible_options
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.paths import inside
-from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live import links_bases, live_state, public_live, realpath_links
+from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live import listed_overlay, public_live, realpath_links
+from ansible_collections.overlayfs.mounts.plugins.module_utils._report.printable import returnable, unescape_bytes
 
 
 def _live_overlays(entries):
@@ -64,8 +65,9 @@ def engine_of_record(state: Optional[Mapping[str, Any]], managed: bool,
 def gather(entries: Iterable[MountEntry], defaults: Mapping[str, Any], persisted: Mapping[str, Mapping[str, Any]],
            paths: Optional[Iterable[str]] = None, exists: Optional[Callable[[str], bool]] = None,
            realpath: Optional[Callable[[str], str]] = None,
-           links_root: Optional[str] = DEFAULT_LINKS_ROOT, links: Any = None) -> List[Dict[str, Any]]:
-    """The ``overlay_mounts`` list of overlay_mount_info.
+           links_root: Optional[str] = DEFAULT_LINKS_ROOT, links: Any = None,
+           canonical: Optional[Callable[[str], str]] = None) -> List[Dict[str, Any]]:
+    """The ``overlay_mounts`` list of overlay_mount_info, ready to return (see ``printable.returnable``).
 
     ``persisted`` maps each backend's name to ``{mount point: [configs]}``
     (``Backend.scan``); ``paths`` limits the result to those mount points;
@@ -81,15 +83,49 @@ def gather(entries: Iterable[MountEntry], defaults: Mapping[str, Any], persisted
     mount made through them is this collection's; links kept elsewhere are
     found through the pointer their mount left there). A fuse-overlayfs mount is listed too, with
     ``kernel_overlay`` false and its layers unknown (None).
+
+    A mount point is an identity, not a string: ``canonical`` (``realpath``)
+    tells where a persisted mount point and one of ``paths`` lead, so that a
+    mount point spelled through a symlink is one entry with the live mount
+    at the directory it names; the other spellings are its ``aliases``.
+    ``paths`` are given as results show them (``printable.escape_bytes``).
     """
     entries = entries if isinstance(entries, list) else list(entries)
     live = _live_overlays(entries)
     fuse = _fuse_overlays(entries)
-    wanted = {_fstab.normalize_mount_point(p) for p in paths} if paths else None
+    persisted, aliases = _by_mount_point(persisted, canonical)
+    wanted = None
+    if paths:
+        wanted = set()
+        for given in paths:
+            point = _fstab.normalize_mount_point(unescape_bytes(given))
+            real = canonical(point) if canonical is not None else point
+            wanted.add(real)
+            if real != point:
+                aliases.setdefault(real, set()).add(point)
     every = set(live).union(fuse, *(persisted.get(b.name, {}) for b in _backends.BACKENDS))
-    return [_fuse_record(path, fuse[path], persisted, defaults) if path in fuse and path not in live
-            else _record(path, live.get(path), persisted, defaults, exists, realpath, links_root, entries, links)
-            for path in sorted(every) if wanted is None or path in wanted]
+    records = [_fuse_record(path, fuse[path], persisted, defaults) if path in fuse and path not in live
+               else _record(path, live.get(path), persisted, defaults, exists, realpath, links_root, entries, links)
+               for path in sorted(every) if wanted is None or path in wanted]
+    for record in records:
+        record["aliases"] = sorted(aliases.get(record["path"], ()))
+    return returnable(records)
+
+
+def _by_mount_point(persisted, canonical):
+    """``persisted`` keyed by the mount point each entry leads to, and ``{mount point: {other spellings}}``."""
+    aliases = {}
+    if canonical is None:
+        return persisted, aliases
+    keyed = {}
+    for backend in _backends.BACKENDS:
+        table = keyed[backend.name] = {}
+        for point, configs in (persisted.get(backend.name) or {}).items():
+            real = canonical(point)
+            table.setdefault(real, []).extend(configs)
+            if real != point:
+                aliases.setdefault(real, set()).add(point)
+    return keyed, aliases
 
 
 def _fuse_overlays(entries):
@@ -127,15 +163,15 @@ def _fuse_record(path, entry, persisted, defaults):
 def _record(path, top, persisted, defaults, exists, realpath, links_root, entries=(), links=None):
     """One overlay of the inventory: live (``top``: entry and stack count, or None) and persisted."""
     state, stacked = None, 0
-    if top is not None:
-        stacked = top[1]
-        bases = links_bases(path, links_root) if links_root else []
-        state = live_state(top[0], defaults, exists=exists, bases=bases, entries=entries,
-                           links=links if links is not None else realpath_links(realpath, trusted=True))
     shown = {b.name: b.public(persisted.get(b.name, {}).get(path, [])) for b in _backends.BACKENDS}
     firsts = [conf for conf in (b.first(shown[b.name]) for b in _backends.BACKENDS) if conf is not None]
-    source = state or firsts[0]
     managed = any(conf.get("managed") for conf in firsts)
+    if top is not None:
+        stacked = top[1]
+        state = listed_overlay(path, top[0], entries, defaults, links_root, exists,
+                               links if links is not None else realpath_links(realpath, trusted=True),
+                               ours=firsts[0] if firsts else None, own=managed)
+    source = state or firsts[0]
     record = {
         "path": path,
         "lowerdir": source["lowerdir"],

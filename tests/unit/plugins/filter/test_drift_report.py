@@ -26,7 +26,7 @@ def test_data_output():
     report = drift_report(PER_HOST)
     assert [h["host"] for h in report["hosts"]] == ["h1", "h2", "h3"]
     assert report["rows"] == [{"engine": "overlayfs.mounts", "host": "h1", "path": "/srv/m", "field": "mounted",
-                               "declared": True, "live": False, "persisted": True}]
+                               "declared": True, "live": False, "persisted": True, "declared_path": None}]
     assert drift_report(PER_HOST, output="data") == report
 
 

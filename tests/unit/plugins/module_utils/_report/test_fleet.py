@@ -52,13 +52,13 @@ def test_rows_and_summaries_over_a_fleet():
     # This collection's overlays first (declared ones and its error rows), then the others.
     assert report["rows"] == [
         {"engine": "overlayfs.mounts", "host": "web1", "path": "/srv/app", "field": "lowerdir",
-         "declared": ["/l/a", "/l/b"], "live": ["/l/b"], "persisted": ["/l/a", "/l/b"]},
+         "declared": ["/l/a", "/l/b"], "live": ["/l/b"], "persisted": ["/l/a", "/l/b"], "declared_path": None},
         {"engine": "overlayfs.mounts", "host": "web1", "path": "/srv/app", "field": "persisted",
-         "declared": "systemd", "live": None, "persisted": "none"},
+         "declared": "systemd", "live": None, "persisted": "none", "declared_path": None},
         {"engine": "none", "host": "db1", "path": "/srv/a|b", "field": "options.index", "declared": None,
-         "live": "on", "persisted": "off"},
+         "live": "on", "persisted": "off", "declared_path": None},
         {"engine": "none", "host": "web1", "path": "/srv/extra", "field": "mounted", "declared": None,
-         "live": False, "persisted": True},
+         "live": False, "persisted": True, "declared_path": None},
     ]
     assert report["hosts"] == [
         {"host": "db1", "reachable": True, "overlays": 2, "engines": {"none": 2}, "declared": None,
@@ -160,7 +160,7 @@ def test_markdown_of_an_unreachable_host_only():
 @pytest.mark.parametrize("value, cell", [
     ("a|b", "a\\|b"),
     (["/x|y", "/z"], '["/x\\|y", "/z"]'),
-    ("two\nlines", "two lines"),
+    ("two\nlines", "two\\012lines"),
     (True, "true"),
     (False, "false"),
     (None, ""),
@@ -181,5 +181,88 @@ def test_an_entry_that_could_not_be_checked_is_a_row_not_a_lost_host():
     report = build({"h1": {"declared": [], "declared_paths": ["/srv/a", "/srv/b"], "overlays": [],
                            "errors": [{"path": "/srv/b", "msg": "lowerdir[0]: '/x' does not exist"}]}})
     assert report["rows"] == [{"engine": "overlayfs.mounts", "host": "h1", "path": "/srv/b", "field": "error",
-                               "declared": None, "live": "lowerdir[0]: '/x' does not exist", "persisted": None}]
+                               "declared": None, "live": "lowerdir[0]: '/x' does not exist", "persisted": None,
+                               "declared_path": None}]
     assert report["hosts"][0]["reachable"] is True
+
+
+# Mount points named by someone else: an ANSI colour sequence, a carriage return, DEL, a C1 CSI,
+# a pipe and a backtick, and (already escaped by overlay_mount_info) bytes that are not UTF-8.
+HOSTILE = "/srv/esc\x1b[31mred\rcr\x7f\x9b2J|`x<b>\\|"
+SHOWN = "/srv/esc\\033[31mred\\015cr\\177\\302\\2332J\\|\\`x\\<b>\\\\\\|"
+
+
+def test_control_characters_never_reach_the_markdown_raw():
+    data = {"declared": None, "overlays": [
+        overlay(HOSTILE, [info_row("lowerdir", ["/l\x1b]0;title\x07", "/l\x9b"], ["/srv/bad\\377"])]),
+        overlay("/srv/bad\\377\\376", [info_row("mounted", False, True)]),
+    ]}
+    text = markdown(build({"h\x1b[2J": data}))
+    lines = text.split("\n")
+    # Nothing but the line feeds that end lines is a control character.
+    assert all(line.isprintable() for line in lines), [line for line in lines if not line.isprintable()]
+    assert "- h\\033[2J: 2 drifted field(s) on 2 overlay(s) (2 overlays)" in lines
+    rows = [line for line in lines if line.startswith("| h\\033")]
+    assert rows == [
+        "| h\\033[2J | %s | lowerdir |  | %s | %s |" % (
+            # Lists are JSON (which escapes C0 itself), then escaped for Markdown.
+            SHOWN, '["/l\\u001b]0;title\\u0007", "/l\\u009b"]', '["/srv/bad\\\\\\377"]'),
+        "| h\\033[2J | /srv/bad\\377\\376 | mounted |  | false | true |",
+    ]
+    # Every unescaped pipe is a column border: exactly seven in each row.
+    assert [row.replace("\\\\", "").replace("\\|", "").count("|") for row in rows] == [7, 7]
+
+
+def test_the_json_report_keeps_the_data_as_it_is():
+    data = {"declared": None, "overlays": [overlay(HOSTILE, [info_row("mounted", False, True)])]}
+    assert build({"h": data})["rows"][0]["path"] == HOSTILE
+
+
+def test_declared_data_is_escaped_as_info_results_are():
+    # A declared path with a backslash before octal digits matches overlay_mount_info's escaped form.
+    data = {"declared": [declared_row("/srv/a\\101", "mounted", True, False, True)],
+            "declared_paths": ["/srv/a\\101"], "overlays": [overlay("/srv/a\\134101")]}
+    report = build({"h": data})
+    assert [(r["path"], r["engine"]) for r in report["rows"]] == [("/srv/a\\134101", "overlayfs.mounts")]
+    assert report["hosts"][0]["engines"] == {"overlayfs.mounts": 1}
+
+
+# /srv/link -> /data/real: declared as /srv/link/m, mounted (and persisted by overlay_mounts) at /data/real/m.
+LINKED = {
+    "declared": [declared_row("/srv/link/m", "lowerdir", ["/l/a", "/l/b"], ["/l/b"], ["/l/a", "/l/b"])],
+    "declared_paths": ["/srv/link/m"],
+    "declared_mount_points": {"/srv/link/m": "/data/real/m"},
+    "overlays": [overlay("/data/real/m", [info_row("lowerdir", ["/l/b"], ["/l/a", "/l/b"])])],
+}
+
+
+def test_an_overlay_declared_through_a_symlink_is_one_set_of_rows():
+    report = build({"h": LINKED})
+    assert report["rows"] == [
+        {"engine": "overlayfs.mounts", "host": "h", "path": "/data/real/m", "field": "lowerdir",
+         "declared": ["/l/a", "/l/b"], "live": ["/l/b"], "persisted": ["/l/a", "/l/b"], "declared_path": "/srv/link/m"}]
+    assert report["hosts"][0]["engines"] == {"overlayfs.mounts": 1}
+    assert (report["hosts"][0]["drifted_overlays"], report["hosts"][0]["drifted_fields"]) == (1, 1)
+    assert "| h | /data/real/m (declared as /srv/link/m) | lowerdir |" in markdown(report)
+
+
+def test_info_aliases_name_the_overlay_when_the_mount_points_are_not_given():
+    # An fstab line spelled through the link: overlay_mount_info lists it under its mount point, with the alias.
+    data = dict(LINKED, declared_mount_points=None,
+                overlays=[dict(overlay("/data/real/m", [info_row("mounted", False, True)]), aliases=["/srv/link/m"])])
+    report = build({"h": data})
+    assert [(r["path"], r["declared_path"], r["field"]) for r in report["rows"]] == [
+        ("/data/real/m", "/srv/link/m", "lowerdir")]
+
+
+def test_without_the_mount_points_the_two_spellings_stay_apart():
+    # What the report did before it knew where a declared path leads: two sets of rows for one overlay.
+    report = build({"h": dict(LINKED, declared_mount_points=None)})
+    assert sorted(r["path"] for r in report["rows"]) == ["/data/real/m", "/srv/link/m"]
+
+
+def test_an_entry_that_failed_is_reported_at_its_mount_point():
+    data = dict(LINKED, declared=[], errors=[{"path": "/srv/link/m", "msg": "refused"}])
+    report = build({"h": data})
+    assert [(r["path"], r["declared_path"], r["field"]) for r in report["rows"]] == [
+        ("/data/real/m", "/srv/link/m", "error")]

@@ -4,6 +4,7 @@
 """overlay_mount_info's inventory over a container host's mountinfo, fstab and units."""
 
 import dataclasses
+import json
 import pytest
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.fstab_backend import FstabBackend, fstab_line
@@ -88,7 +89,7 @@ LINKS = {
 
 
 def exists(path):
-    return path in LINKS
+    return path in LINKS or path == "/var/lib/docker/image/overlay2"  # Docker's own mark beside its storage root
 
 
 def realpath(path):
@@ -265,7 +266,7 @@ def test_two_thousand_container_mounts():
 
 def test_engine_of_each_overlay():
     records = by_path(gather(parse(MOUNTINFO), DEFAULTS, USER_FSTAB, UNITS, exists=exists))
-    # Laid out as Docker's overlay2 (named so; no markers to look at here).
+    # Laid out as Docker's overlay2, with Docker's image/overlay2 beside the storage root.
     assert records[DOCKER_ROOT + "/" + DOCKER_ID + "/merged"]["engine"] == "docker"
     # Persisted by this collection (a managed fstab line and unit).
     assert records["/srv/app data/merged"]["engine"] == "overlayfs.mounts"
@@ -274,3 +275,84 @@ def test_engine_of_each_overlay():
     assert records["/srv/hand"]["engine"] == "none"
     assert [records[p]["resolved"] for p in sorted(records)] == [
         None if not records[p]["mounted"] else True for p in sorted(records)]
+
+
+# Mounted by hand on directories whose names are not UTF-8 (the kernel shows those bytes raw)
+# and hold a backslash (shown as \134), over a layer with a byte that is not UTF-8 either.
+ODD_MOUNTINFO = (
+    b"22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n"
+    b"80 22 0:90 / /srv/bad\xff\xfe rw,relatime - overlay overlay rw,lowerdir=/srv/l\xe9:/srv/l2,"
+    b"upperdir=/srv/u,workdir=/srv/w\n"
+    b"81 22 0:91 / /srv/a\\134101 rw,relatime - overlay overlay ro,lowerdir=/srv/l1:/srv/l2\n"
+).decode("utf-8", "surrogateescape")
+
+
+def test_paths_that_are_not_utf8_are_returned_escaped_and_json_safe():
+    records = by_path(gather(parse(ODD_MOUNTINFO), DEFAULTS, "", []))
+    assert sorted(records) == ["/srv/a\\134101", "/srv/bad\\377\\376"]
+    bad = records["/srv/bad\\377\\376"]
+    assert bad["lowerdir"] == ["/srv/l\\351", "/srv/l2"]
+    assert bad["live"]["path"] == "/srv/bad\\377\\376" and bad["live"]["lowerdir"] == bad["lowerdir"]
+    assert (bad["mounted"], bad["engine"], bad["drift"], bad["aliases"]) == (True, "none", [], [])
+    # A literal backslash before three octal digits: escaped, so that \NNN always means one byte.
+    assert records["/srv/a\\134101"]["lowerdir"] == ["/srv/l1", "/srv/l2"]
+    # Strict UTF-8 JSON, as ansible-core decodes a module's result.
+    json.dumps(list(records.values()), ensure_ascii=False).encode("utf-8")
+
+
+@pytest.mark.parametrize("given, found", [
+    (["/srv/bad\\377\\376"], ["/srv/bad\\377\\376"]),
+    (["/srv/bad\\377\\376/"], ["/srv/bad\\377\\376"]),
+    (["/srv/a\\134101"], ["/srv/a\\134101"]),
+    # Unescaped, \101 is the byte "A": another path.
+    (["/srv/a\\101"], []),
+])
+def test_the_paths_filter_takes_paths_as_results_show_them(given, found):
+    assert [r["path"] for r in gather(parse(ODD_MOUNTINFO), DEFAULTS, "", [], paths=given)] == found
+
+
+# /srv/link -> /data/real: an overlay declared (and persisted) as /srv/link/m is mounted at /data/real/m.
+LINKED_MOUNTINFO = MOUNTINFO + (
+    "90 22 0:95 / /data/real/m rw,relatime - overlay overlay rw,lowerdir+=/srv/l1,lowerdir+=/srv/l2,"
+    "upperdir=/srv/lu,workdir=/srv/lw\n")
+LINKED = {"path": "/srv/link/m", "lowerdir": ["/srv/l1", "/srv/l2"], "upperdir": "/srv/lu", "workdir": "/srv/lw",
+          "options": []}
+
+
+def canonical(path):
+    return "/data/real" + path[len("/srv/link"):] if path == "/srv/link" or path.startswith("/srv/link/") else path
+
+
+def test_a_mount_point_spelled_through_a_symlink_is_one_entry():
+    fstab = USER_FSTAB + fstab_line(Declaration(**LINKED)).text + "\n"
+    records = gather(parse(LINKED_MOUNTINFO), DEFAULTS, fstab, UNITS, canonical=canonical)
+    linked = [r for r in records if r["path"] in ("/srv/link/m", "/data/real/m")]
+    assert [r["path"] for r in linked] == ["/data/real/m"]
+    record = linked[0]
+    assert record["aliases"] == ["/srv/link/m"]
+    assert (record["mounted"], record["persisted"], record["managed"], record["engine"]) == (
+        True, "fstab", True, "overlayfs.mounts")
+    assert record["fstab"][0]["path"] == "/srv/link/m"
+    assert record["drift"] == []
+    # Without canonical (as before): the fstab line and the live mount are two entries, both drifted.
+    apart = by_path(gather(parse(LINKED_MOUNTINFO), DEFAULTS, fstab, UNITS))
+    assert apart["/srv/link/m"]["drift"][0]["field"] == "mounted"
+    assert apart["/data/real/m"]["persisted"] == "none"
+
+
+def test_the_paths_filter_compares_where_paths_lead():
+    fstab = USER_FSTAB + fstab_line(Declaration(**LINKED)).text + "\n"
+    for given in (["/srv/link/m"], ["/data/real/m"], ["/srv/link/./m/"]):
+        records = gather(parse(LINKED_MOUNTINFO), DEFAULTS, fstab, UNITS, paths=given, canonical=canonical)
+        assert [(r["path"], r["aliases"]) for r in records] == [("/data/real/m", ["/srv/link/m"])], given
+    # Given through the link, with nothing persisted: the given spelling is the alias.
+    records = gather(parse(LINKED_MOUNTINFO), DEFAULTS, "", [], paths=["/srv/link/m"], canonical=canonical)
+    assert [(r["path"], r["aliases"], r["persisted"]) for r in records] == [("/data/real/m", ["/srv/link/m"], "none")]
+
+
+def test_two_fstab_lines_for_one_mount_point_under_two_spellings_are_persisted_drift():
+    linked = Declaration(**LINKED)
+    fstab = fstab_line(linked).text + "\n" + fstab_line(dataclasses.replace(linked, path="/data/real/m")).text + "\n"
+    [record] = gather(parse(LINKED_MOUNTINFO), DEFAULTS, fstab, [], paths=["/data/real/m"], canonical=canonical)
+    assert len(record["fstab"]) == 2
+    assert [row["field"] for row in record["drift"]] == ["persisted"]

@@ -53,7 +53,7 @@ def test_fuse_overlayfs_is_listed_with_its_layers_unknown():
         "path": FUSE_POINT, "lowerdir": None, "upperdir": None, "workdir": None, "options": [],
         "mounted": True, "persisted": "none", "managed": False, "engine": "fuse-overlayfs",
         "kernel_overlay": False, "resolved": None, "source": "fuse-overlayfs", "mount_id": 68, "stacked": 1,
-        "live": None, "fstab": [], "systemd": None, "drift": []}
+        "live": None, "fstab": [], "systemd": None, "drift": [], "aliases": []}
 
 
 def test_a_kernel_overlay_persisted_where_fuse_overlayfs_is_mounted_is_not_mounted():

@@ -473,6 +473,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.entry import converge
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.session import TaskSession
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._report.printable import utf8_result
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec import (
     MOUNT_REQUIRED_IF,
     MOUNT_REQUIRED_TOGETHER,
@@ -491,8 +492,8 @@ def main() -> None:
         with TaskSession(module) as session:
             result = converge(session, module.params)
     except OverlayError as error:
-        module.fail_json(msg=error.message, **error.details)
-    module.exit_json(**result)
+        module.fail_json(**utf8_result(dict(error.details, msg=error.message)))
+    module.exit_json(**utf8_result(result))
 
 
 if __name__ == "__main__":

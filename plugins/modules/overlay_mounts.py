@@ -30,16 +30,24 @@ description:
   - An entry whose paths meet a mount of the group that is not verified yet
     (stacked on it, inside it, or sharing its upper or work dir) waits until
     that group has been checked. Sharing a lower layer does not count.
-  - Entries are ordered so that an overlay whose lower, upper or work dir lies
-    on another listed overlay's mount point is set up after it and torn down
-    before it.
+  - The whole list is checked first, with the live overlays, as one graph
+    (symlinks resolved), and refused before anything changes for a mount point
+    listed twice, overlays that depend on each other in a cycle, a stack deeper
+    than two overlays, or an upper or work dir that is not one overlay's alone.
+    Entries are then carried out in the graph's order, so that an overlay whose
+    lower, upper or work dir lies on another overlay's mount point is set up
+    after it and torn down before it. An overlay re-layered or unmounted while
+    listed overlays use a dir inside it has them unmounted first and mounted
+    again after it. See the collection's docs/overlay_mount.md.
   - Like a loop, every entry is tried; the task fails at the end when any entry
     failed, and C(overlays) says which and why.
   - With O(prune=true), overlays that this collection persisted earlier (fstab
     lines marked C(x-overlayfs.managed), units marked as managed) in the fstab
     and unit dirs used by this task, and that are no longer in O(mounts), are
     unmounted and unpersisted (O(state=absent)); their upper data stays on
-    disk. Overlays the collection did not write are never touched.
+    disk. Mount points are compared resolved, so one spelled through a symlink
+    is the listed overlay it leads to. Lines and units the collection did not
+    write are never touched, even at a pruned mount point.
 author:
   - overlayfs.mounts developers (@overlayfs-mounts)
 requirements:
@@ -267,6 +275,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.batch import run_batch
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._report.printable import utf8_result
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.kernel_module import ensure_overlay
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec import batch_spec, invocation
 
@@ -279,15 +288,17 @@ def main() -> None:
             kernel_changed, kernel = ensure_overlay(module, module.params["modules_load_file"])
         except OverlayError as error:
             module.fail_json(msg=error.message, **error.details)
-    out, failed = run_batch(module)
+    try:
+        out, failed = run_batch(module)
+    except OverlayError as error:  # the list as a whole was refused: nothing changed
+        module.fail_json(**utf8_result(dict(error.details, msg=error.message, changed=False)))
     out.update(changed=kernel_changed or out["changed"], kernel=kernel, invocation=invocation(module.params))
     if failed:
-        module.fail_json(
-            msg="%d of %d overlays failed: %s" % (
-                len(failed), len(out["overlays"]) + len(out["pruned"]),
-                "; ".join("%s: %s" % (r["path"], r["msg"]) for r in failed)),
-            **out)
-    module.exit_json(**out)
+        out["msg"] = "%d of %d overlays failed: %s" % (
+            len(failed), len(out["overlays"]) + len(out["pruned"]),
+            "; ".join("%s: %s" % (r["path"], r["msg"]) for r in failed))
+        module.fail_json(**utf8_result(out))
+    module.exit_json(**utf8_result(out))
 
 
 if __name__ == "__main__":

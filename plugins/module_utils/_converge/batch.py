@@ -3,7 +3,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A host's whole list (overlay_mounts): order, one session, groups, prune.
 
-Entries run in ``order.apply_order``, each exactly as one overlay_mount task
+The whole list is checked first, against itself and the live host, and
+ordered by the host's graph of overlays (``overlay_graph.plan_batch``: a
+duplicate, a cycle or a shared upper dir refuses the list before anything
+changes). Entries then run each exactly as one overlay_mount task
 (``entry.converge``), in one ``session.BatchSession``: the host reads are
 shared, and mounts are verified and fstab written per group (:func:`settle`),
 the group's new fstab lines checked with one findmnt run. Managed
@@ -16,12 +19,8 @@ from typing import Any, Dict, List, Sequence, Tuple
 from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live import public_live
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge import steps
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.entry import converge
-from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.order import (
-    apply_order,
-    merged_params,
-    prune_order,
-    prune_targets,
-)
+from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.order import merged_params, prune_targets
+from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.overlay_graph import plan_batch, teardown_order
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.session import BatchSession
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import SETUP_STATES
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
@@ -34,12 +33,14 @@ def run_batch(module: Any, host: Any = None, backends: Any = None) -> Tuple[Dict
     p = module.params
     defaults = {name: p[name] for name in INHERITED}
     entries = [merged_params(entry, defaults) for entry in p["mounts"]]
-    order = apply_order(entries)
     results: List[Any] = [None] * len(entries)
     provided: List[str] = []
     with BatchSession(module, settle, host, backends) as session:
+        order = plan_batch(session, entries)  # under the host lock; raises before anything changes
+        session.later = {session.realpath(e["path"]) for e in entries if e["state"] in SETUP_STATES}
         try:
             for index in order:
+                session.later.discard(session.realpath(entries[index]["path"]))
                 results[index] = run_entry(session, entries[index], provided)
                 if entries[index]["state"] in SETUP_STATES:
                     provided.append(session.realpath(entries[index]["path"]))
@@ -136,14 +137,15 @@ def _prune(session: Any, declared: List[str], defaults: Dict[str, Any], entries:
     """Remove the managed overlays that left the list, from every place the task names."""
     backends = session.backends
     locations = {b.name: sorted({defaults[b.location]} | {e[b.location] for e in entries}) for b in backends}
-    targets = prune_targets(declared, registry.scan(locations, backends=backends))
+    targets = prune_targets([session.realpath(path) for path in declared], registry.scan(locations, backends=backends),
+                            session.realpath)
     pruned = []
-    for path in prune_order(targets):
+    for path in teardown_order(session, [(path, path) for path in sorted(targets)], reverse=False):
         places = [[(b.location, where) for where in targets[path].get(b.name) or [defaults[b.location]]]
                   for b in backends]
         for combination in itertools.product(*places):
             entry = {key: spec.get("default") for key, spec in entry_spec().items()}
-            entry.update(path=path, state="absent")
+            entry.update(path=path, state="absent", marked_only=True)
             params = merged_params(entry, dict(defaults, **dict(combination)))
             pruned.append(run_entry(session.single(), params))
     return pruned

@@ -30,10 +30,12 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.drift im
 from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live import (
     differences,
     flags_only,
+    managed_here,
     observe as observe_live,
     public_live,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge import steps
+from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.overlay_graph import check_entry, dependents
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.plan import check_hands_off, make_plan
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinfo import (
     HANDS_OFF_ENGINES,
@@ -46,10 +48,12 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._host.upper_safet
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import Declaration, dir_attributes
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import parse_options, resolve
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.path_limits import check_path_lengths, declared_paths
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.paths import at_or_inside
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.refusals import (
     busy_message,
     check_datadir,
+    dependents_message,
     held_message,
     shared_message,
     stays_message,
@@ -135,6 +139,7 @@ def converge(session: Any, params: Dict[str, Any], provided: Sequence[str] = ())
 def observe(session: Any, entry: Entry, provided: Sequence[str] = ()) -> None:
     """Read what the declaration meets on the host; refuse what those reads rule out."""
     declared, host = entry.decl, session.host
+    check_path_lengths(declared_paths(declared))  # pure: a path the kernel cannot take is refused first
     session.hold()  # before the first host read
     refuse_dangling_mount_point(declared.path, host.path_kind(declared.path))
     host.check_declaration(declared, [("fstab", declared.fstab), ("unit_dir", declared.unit_dir),
@@ -152,13 +157,15 @@ def observe(session: Any, entry: Entry, provided: Sequence[str] = ()) -> None:
     entry.facts = session.facts()
     seen.touch = decl.state == "absent" or (decl.writes and decl.persist is not None)
     for backend_class in session.backends:
-        backend = backend_class(decl, entry.facts)
+        backend = backend_class(decl, entry.facts, realpath=session.realpath)
         backend.read(seen.touch)
         seen.backends.append(backend)
     seen.live = observe_live(decl.path, session.mountinfo(), session.defaults(), decl.links_dir,
-                             exists=host.exists, realpath=session.realpath, links=session.link_times())
+                             exists=host.exists, realpath=session.realpath, links=session.link_times(),
+                             ours=decl.config(), own=managed_here(seen.backends))
     _observe_change(session, decl, seen)
     entry.seen = seen
+    check_path_lengths(steps.made_paths(entry))  # its links and files too, in check mode as for real
 
 
 def _observe_paths(session: Any, decl: Declaration, seen: Observation, provided: Sequence[str]) -> None:
@@ -185,6 +192,8 @@ def _observe_change(session: Any, decl: Declaration, seen: Observation) -> None:
         engine = live.get("engine") if live is not None else None
         if not seen.differences or seen.live.foreign is not None or engine in HANDS_OFF_ENGINES:
             return  # in sync, or refused by the plan
+        if seen.live.covered is not None:
+            return  # covered by another mount: nothing is mounted or unmounted beneath it
         if live is not None and flags_only(seen.differences):
             return  # a remount of the flags: nothing is unmounted or mounted
         seen.upper = _upper_facts(session, decl, live)
@@ -224,7 +233,8 @@ def _users(session: Any, decl: Declaration, live: Any) -> Dict[str, Any]:
     busy = [describe_holders({"processes": found["processes"]}), parts[1]]
     return {"holders": found["processes"], "elsewhere": found["elsewhere"], "shared": found["shared"],
             "submounts": subs, "text": "; ".join(part for part in parts if part),
-            "busy": "; ".join(part for part in busy if part)}
+            "busy": "; ".join(part for part in busy if part),
+            "dependents": dependents(session, decl.path) if live is not None else []}
 
 
 # Plan -------------------------------------------------------------------
@@ -254,6 +264,8 @@ def plan(session: Any, entry: Entry) -> None:
     via = next((backend.name for backend in seen.backends if backend.mounts_itself), None)
     entry.plan = make_plan(decl, seen.live, session.defaults(), to_create, persist,
                            upper_check=lambda: _upper_steps(decl, seen.upper), via=via, diffs=seen.differences)
+    if entry.plan["actions"]:
+        check_entry(session, decl)  # its place among the host's overlays, before anything changes
     report(session, entry)
 
 
@@ -285,6 +297,8 @@ def report(session: Any, entry: Entry) -> None:
         mount_diff = dict(plan_["diff"], before_header="%s (live mount)" % decl.path,
                           after_header="%s (declared)" % decl.path)
         entry.result["diff"] = [mount_diff] + [d for b in entry.backends for d in b.diffs()]
+    for warning in plan_.get("warnings", ()):
+        module.warn(warning)
     unmounting = decl.state in ("unmounted", "absent")
     if observed.live.foreign is not None and unmounting:
         module.warn("%s is a mount point of %s, not an overlay: left alone" % (decl.path, observed.live.foreign))
@@ -303,6 +317,8 @@ def _refuse_if_held(session: Any, entry: Entry) -> None:
     overlay on the same upper or work dir.
     """
     users, decl, plan_ = entry.seen.users, entry.decl, entry.plan
+    if users and users["dependents"]:
+        _take_down_first(session, entry, users["dependents"])
     if not users or not users["text"]:
         return
     unmounts = any(step["action"] == "unmount" for step in plan_["actions"])
@@ -320,3 +336,22 @@ def _refuse_if_held(session: Any, entry: Entry) -> None:
     raise OverlayError(message, holders=users["holders"], elsewhere=users["elsewhere"], shared=users["shared"],
                        submounts=users["submounts"], drift=plan_["differences"],
                        live=public_live(entry.seen.live.live))
+
+
+def _take_down_first(session: Any, entry: Any, found: List[Dict[str, str]]) -> None:
+    """Unmount the overlays that use a dir inside this one before it is unmounted, or refuse.
+
+    A batch that mounts them again later (``session.takes_down``) unmounts
+    them first, deepest first, and mounts them on the new overlay in its
+    order; anywhere else the unmount is refused, naming them.
+    """
+    plan_, decl = entry.plan, entry.decl
+    position = next((n for n, step in enumerate(plan_["actions"]) if step["action"] == "unmount"), None)
+    if position is None:
+        return
+    if not session.takes_down([d["path"] for d in found]):
+        raise OverlayError(dependents_message(decl.path, decl.state, found), dependents=found,
+                           drift=plan_["differences"], live=public_live(entry.seen.live.live))
+    plan_["actions"][position:position] = [
+        {"action": "unmount_dependent", "path": d["path"], "reason": "%s %s lies inside %s" % (d["field"], d["dir"], decl.path)}
+        for d in found]

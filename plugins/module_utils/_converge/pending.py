@@ -6,7 +6,7 @@
 import posixpath
 from typing import Any, Iterable, List
 
-from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.order import ancestors
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.paths import ancestors
 
 
 class PendingMounts:

@@ -24,7 +24,7 @@ closing it settles the last group, then releases the lock.
 import posixpath
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.order import ancestors
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.paths import ancestors
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.pending import PendingMounts
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.port import Host
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.facts import HostFacts
@@ -36,6 +36,8 @@ class Session:
 
     #: Whether mounts are verified and batched files written per group.
     grouped = False
+    #: Whether the whole declaration was checked as one graph already (a batch, at its start).
+    graph_checked = False
 
     def __init__(self, module: Any, host: Optional[Host] = None, backends: Optional[Tuple[type, ...]] = None,
                  lock: Any = None) -> None:
@@ -52,6 +54,9 @@ class Session:
         self._view: Any = None  # the other mount namespaces, read once
         self._links: Any = None  # LinkTimes, until the host changes
         self._others: Optional[Dict[Any, list]] = None
+        self._derived: Tuple[Any, Dict[str, Any]] = (None, {})  # what was derived from one host read
+        #: The graph nodes of live overlays (``overlay_graph.live_nodes``), by mount; dropped with every resolution.
+        self.nodes: Dict[Any, Any] = {}
         self._lock = lock
         self._owns_lock = lock is None
 
@@ -105,6 +110,19 @@ class Session:
             host = self.host
             self._facts = HostFacts(host.lowerdir_plus(), host.mount_fsconfig(self.module), host.systemd_booted())
         return self._facts
+
+    def memo_for(self, read: Any, key: str, value: Any = None) -> Any:
+        """What was derived under ``key`` from ``read`` (a host read of this session, such as mountinfo).
+
+        With ``value``, keep it and return it. Kept until a new read replaces
+        ``read`` (after a change), so nothing derived outlives what it was
+        derived from.
+        """
+        if self._derived[0] is not read:
+            self._derived = (read, {})
+        if value is not None:
+            self._derived[1][key] = value
+        return self._derived[1].get(key)
 
     def namespaces(self) -> Any:
         """The other mount namespaces and their mounts (``_host.namespaces.read_view``), read once.
@@ -179,7 +197,7 @@ class Session:
         self._mountinfo = mountinfo
         self._links = None
         if paths is None:
-            self._memo, self._below, self._followed = {}, {}, set()
+            self._memo, self._below, self._followed, self.nodes = {}, {}, set(), {}
             return
         for key in self._followed:
             self._memo.pop(key, None)
@@ -203,6 +221,10 @@ class Session:
             self.host.clean_stale_temps(path)
 
     # Grouping (a batch) ---------------------------------------------
+
+    def takes_down(self, paths: List[str]) -> bool:
+        """Whether this run may unmount the overlays at ``paths`` because it mounts them again later."""
+        return False
 
     def wait_for(self, lowers: List[str], others: List[str]) -> bool:
         """Settle the group first when an entry with these paths meets one of its mounts."""
@@ -235,6 +257,11 @@ class BatchSession(Session):
         self.pending = PendingMounts()
         self.writes: Dict[Tuple[type, str], List[Tuple[Any, Any]]] = {}
         self._settle = settle
+        #: The resolved mount points of the set-up entries not carried out yet.
+        self.later: set = set()
+
+    def takes_down(self, paths: List[str]) -> bool:
+        return bool(paths) and set(paths) <= self.later
 
     def wait_for(self, lowers: List[str], others: List[str]) -> bool:
         if self.pending and self.pending.touches(lowers, others):

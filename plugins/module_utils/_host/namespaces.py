@@ -80,7 +80,7 @@ def read_view(proc: str = PROC) -> HostView:
             continue
         for pid in pids:
             try:
-                with open("%s/%d/mountinfo" % (proc, pid)) as handle:
+                with open("%s/%d/mountinfo" % (proc, pid), encoding="utf-8", errors="surrogateescape") as handle:
                     entries = parse(handle.read())
             except OSError:
                 continue
@@ -119,7 +119,7 @@ def device_number(field: str) -> Optional[int]:
 
 def _fdinfo_mount_id(path: str) -> Optional[int]:
     try:
-        with open(path) as handle:
+        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
             for line in handle:
                 if line.startswith("mnt_id:"):
                     return int(line.split()[1])
@@ -166,7 +166,7 @@ def _readlink(path: str) -> str:
 def _mapped(base: str, points: Sequence[str]) -> List[str]:
     """``map <file>`` for each file at or below one of ``points`` the process maps, once each."""
     try:
-        with open(base + "/maps") as handle:
+        with open(base + "/maps", encoding="utf-8", errors="surrogateescape") as handle:
             text = handle.read()
     except OSError:
         return []
@@ -187,13 +187,13 @@ def describe_process(pid: int, proc: str = PROC) -> Dict[str, Any]:
     """``{pid, command}`` plus ``owner`` (a container or unit) when its cgroup tells it."""
     base = "%s/%d" % (proc, pid)
     try:
-        with open(base + "/comm") as handle:
+        with open(base + "/comm", encoding="utf-8", errors="surrogateescape") as handle:
             command = handle.read().strip()
     except OSError:
         command = "?"
     found: Dict[str, Any] = {"pid": pid, "command": command}
     try:
-        with open(base + "/cgroup") as handle:
+        with open(base + "/cgroup", encoding="utf-8", errors="surrogateescape") as handle:
             owner = cgroup_owner(handle.read())
     except OSError:
         owner = None

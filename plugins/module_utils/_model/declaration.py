@@ -101,6 +101,10 @@ class Declaration:
     #: Set by :meth:`as_spelled`: the paths the spelled ones resolve to now,
     #: which a boot must find mounted too (``x-systemd.requires-mounts-for``).
     also_needs: List[str] = dataclasses.field(default_factory=list)
+    #: Set for a prune (``state: absent`` of an overlay that left the list):
+    #: only the lines and units the collection marked as its own are removed;
+    #: a hand-written one at the same mount point is left alone.
+    marked_only: bool = False
 
     FIELDS = ("path", "lowerdir", "datadir", "upperdir", "workdir", "options", "flags")
 
@@ -245,7 +249,7 @@ class Declaration:
 
 # The parameters that are settings of the declaration as they are given.
 _SETTINGS = ("boot", "fstab", "unit_dir", "links_dir", "backup", "create_dirs", "method",
-             "clear_volatile", "owner", "group")
+             "clear_volatile", "owner", "group", "marked_only")
 
 
 def _settings(params: Mapping[str, Any]) -> Dict[str, Any]:

@@ -9,7 +9,8 @@ normalised (or canonical) absolute paths; a trailing slash is ignored.
 :func:`normalize` and :func:`same_path` compare persisted paths as paths.
 """
 
-from typing import Any
+import posixpath
+from typing import Any, List
 
 
 def inside(path: str, parent: str) -> bool:
@@ -43,3 +44,25 @@ def same_path(first: Any, second: Any) -> bool:
     if isinstance(first, str) and isinstance(second, str):
         return first == second or normalize(first) == normalize(second)
     return first == second
+
+
+def ancestors(path: str) -> List[str]:
+    """``path`` and each of its parents, up to ``/`` (or the first part of a relative path).
+
+    ``path`` is normalised (no trailing or doubled slashes, as ``posixpath.normpath``
+    leaves it); the parents are found by cutting at each slash from the right.
+    """
+    found = [path]
+    if path.startswith("//"):  # kept by normpath, as POSIX allows; rare enough for the slow way
+        while posixpath.dirname(path) != path and posixpath.dirname(path):
+            path = posixpath.dirname(path)
+            found.append(path)
+        return found
+    cut = path.rfind("/")
+    while cut > 0:
+        path = path[:cut]
+        found.append(path)
+        cut = path.rfind("/")
+    if cut == 0 and path != "/":
+        found.append("/")
+    return found

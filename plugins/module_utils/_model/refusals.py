@@ -98,6 +98,16 @@ def held_message(path: str, state: str, users: str) -> str:
             "(or the container or service that runs them), then run again" % (state, path, users))
 
 
+def dependents_message(path: str, state: str, found: Sequence[Mapping[str, str]]) -> str:
+    """Why ``path`` cannot be unmounted (``state``, or a re-layering) while the overlays ``found`` use a dir in it."""
+    uses = "; ".join("the overlay mounted at %s has %s %s inside it" % (d["path"], d["field"], d["dir"]) for d in found)
+    what = "re-layered" if state == "mounted" else "unmounted (state: %s)" % state
+    return ("%s cannot be %s while other overlays use a dir inside it: %s. Each keeps a private copy of its "
+            "layers' mounts, so this overlay, and its upper dir, would stay alive beneath them unseen. Nothing "
+            "was changed: unmount them first, or declare them with it in one overlayfs.mounts.overlay_mounts "
+            "list, which takes them down and mounts them again in order" % (path, what, uses))
+
+
 def stays_message(path: str, copies: str) -> str:
     """What an unmount of ``path`` leaves behind: ``copies`` of it in other namespaces, which it does not reach."""
     return ("%s is unmounted here, but the overlay stays alive in other mount namespaces: %s. Its upper dir "

@@ -1,14 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: overlayfs.mounts contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""overlay_mounts' ordering, inheritance and prune decisions."""
+"""overlay_mounts' inheritance and prune decisions (the order is the graph's: test_graph.py)."""
 
 import pytest
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.order import (
-    apply_order,
     merged_params,
-    prune_order,
     prune_targets,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.fstab_backend import FstabBackend, fstab_line
@@ -24,10 +22,6 @@ TASK.update({"state": "mounted", "persist": "fstab", "fstab": "/etc/fstab", "uni
 
 def entry(path, lowerdir=("/srv/l1", "/srv/l2"), state="mounted", upperdir=None, workdir=None):
     return {"path": path, "lowerdir": list(lowerdir), "upperdir": upperdir, "workdir": workdir, "state": state}
-
-
-def paths(entries):
-    return [entries[i]["path"] for i in apply_order(entries)]
 
 
 # ---- merged_params ------------------------------------------------------------------
@@ -54,63 +48,6 @@ def test_merged_params_copies_and_keeps_other_keys():
     params = merged_params(own, TASK)
     assert params["options"] == ["index=off"] and params["mode"] == "0750"
     assert params is not own and "persist" not in own
-
-
-# ---- apply_order ----------------------------------------------------------------------
-
-ORDER_CASES = [
-    ("independent: input order",
-     [entry("/srv/c"), entry("/srv/a"), entry("/srv/b")], ["/srv/c", "/srv/a", "/srv/b"]),
-    ("stacked listed first comes after its base",
-     [entry("/srv/top", ["/srv/base/sub", "/srv/l"]), entry("/srv/base")], ["/srv/base", "/srv/top"]),
-    ("stacked on the merged dir itself",
-     [entry("/srv/top", ["/srv/base", "/srv/l"]), entry("/srv/other"), entry("/srv/base")],
-     ["/srv/other", "/srv/base", "/srv/top"]),
-    ("a chain of three listed backwards",
-     [entry("/c", ["/b/x", "/l"]), entry("/b", ["/a/x", "/l"]), entry("/a")], ["/a", "/b", "/c"]),
-    ("upper and work dirs count too",
-     [entry("/srv/top", ["/srv/l1"], upperdir="/srv/base/u", workdir="/srv/base/w"), entry("/srv/base")],
-     ["/srv/base", "/srv/top"]),
-    ("a name prefix is no dependency",
-     [entry("/srv/application", ["/srv/app2/x", "/srv/l"]), entry("/srv/app")],
-     ["/srv/application", "/srv/app"]),
-    ("paths are normalised",
-     [entry("/srv/top/", ["/srv/base/./x/", "/srv/l"]), entry("/srv/base/")], ["/srv/base/", "/srv/top/"]),
-    ("an overlay stacked on its own mount point depends on nothing",
-     [entry("/srv/stack", ["/srv/s3", "/srv/stack"]), entry("/srv/x")], ["/srv/stack", "/srv/x"]),
-    ("a cycle keeps the input order",
-     [entry("/a", ["/b/x", "/l"]), entry("/b", ["/a/x", "/l"]), entry("/c")], ["/c", "/a", "/b"]),
-    ("a pure cycle keeps the input order",
-     [entry("/b", ["/a/x", "/l"]), entry("/a", ["/b/x", "/l"])], ["/b", "/a"]),
-    ("teardown: the overlay on top comes down first",
-     [entry("/srv/base", state="absent"), entry("/srv/top", ["/srv/base/x", "/srv/l"], state="unmounted")],
-     ["/srv/top", "/srv/base"]),
-    ("teardown of independent entries runs in reverse",
-     [entry("/a", state="absent"), entry("/b", state="absent")], ["/b", "/a"]),
-    ("set-up first, then teardown",
-     [entry("/gone", state="absent"), entry("/srv/top", ["/srv/base/x", "/srv/l"]),
-      entry("/srv/base", state="present"), entry("/off", state="unmounted")],
-     ["/srv/base", "/srv/top", "/off", "/gone"]),
-    ("a set-up entry never waits for a teardown one",
-     [entry("/srv/top", ["/srv/base/x", "/srv/l"]), entry("/srv/base", state="absent")],
-     ["/srv/top", "/srv/base"]),
-]
-
-
-@pytest.mark.parametrize("entries, expected", [c[1:] for c in ORDER_CASES], ids=[c[0] for c in ORDER_CASES])
-def test_apply_order(entries, expected):
-    assert paths(entries) == expected
-
-
-def test_apply_order_keeps_every_index_once():
-    entries = [entry("/m%d" % i, ["/m%d/x" % (i + 1), "/l"]) for i in range(30)]
-    order = apply_order(entries)
-    assert sorted(order) == list(range(30))
-    assert order == list(reversed(range(30)))
-
-
-def test_empty_list():
-    assert apply_order([]) == []
 
 
 # ---- prune ----------------------------------------------------------------------------
@@ -177,22 +114,17 @@ def test_prune_targets_when_fstab_and_unit_both_hold_it():
     assert targets["/srv/unit"] == {"fstab": ["/etc/fstab"], "systemd": ["/u"]}
 
 
-@pytest.mark.parametrize("given, expected", [
-    (["/a", "/a/b/c", "/a/b", "/z"], ["/a/b/c", "/a/b", "/a", "/z"]),
-    (["/srv/b", "/srv/a"], ["/srv/a", "/srv/b"]),
-    ({"/x/y": {}, "/x": {}}, ["/x/y", "/x"]),
-    ([], []),
-])
-def test_prune_order_deepest_first(given, expected):
-    assert prune_order(given) == expected
+def test_prune_compares_resolved_paths():
+    """A managed line spelled through a symlink is the declared overlay it leads to, never one to prune."""
+    real = {"/srv/link/old": "/data/old", "/srv/kept": "/data/kept"}
+    fstab = fstab_line(_decl("/srv/link/old")).text + "\n" + fstab_line(_decl("/srv/kept")).text + "\n"
+    targets = prune_targets(["/data/old"], found({"/etc/fstab": fstab_overlays(fstab)}, {}),
+                            lambda path: real.get(path, path))
+    assert targets == {"/data/kept": {"fstab": ["/etc/fstab"]}}
 
 
-def test_order_of_invalid_paths_ends():
-    """Relative or empty paths (refused later, per entry) do not hang the ordering."""
-    entries = [entry("rel/m", ["rel/m2/x", ""]), entry("rel/m2", ["a", "/"])]
-    assert sorted(apply_order(entries)) == [0, 1]
-
-
-def test_order_of_a_thousand_independent_overlays_keeps_the_input_order():
-    entries = [entry("/srv/m%d" % i, ["/srv/l%d" % i, "/srv/base"]) for i in range(1000)]
-    assert apply_order(entries) == list(range(1000))
+def test_prune_targets_merge_spellings_of_one_overlay():
+    real = {"/a/x": "/real/x", "/b/x": "/real/x"}
+    fstab = fstab_line(_decl("/a/x")).text + "\n" + fstab_line(_decl("/b/x")).text + "\n"
+    targets = prune_targets([], found({"/etc/fstab": fstab_overlays(fstab)}, {}), lambda path: real.get(path, path))
+    assert targets == {"/real/x": {"fstab": ["/etc/fstab"]}}

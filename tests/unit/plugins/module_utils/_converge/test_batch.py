@@ -6,6 +6,7 @@
 import pytest
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.batch import run_batch
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 
 
 def overlay(n, **more):
@@ -220,3 +221,49 @@ def test_prune_in_check_mode_changes_nothing(host, backend, batch, gone):
 def test_prune_finds_what_the_sessions_backends_persist(host, backend, batch, gone):
     out, _failed = batch([overlay(1)], prune=True)
     assert [r["path"] for r in out["pruned"]] == ["/srv/gone"]
+
+
+# ---- the list as one graph ---------------------------------------------------------------
+
+@pytest.mark.parametrize("check_mode", [True, False], ids=["check", "real"])
+@pytest.mark.parametrize("entries, words", [
+    ([overlay(1, lowerdir=["/srv/m2/x"]), overlay(2, lowerdir=["/srv/m1/x"])], "cycle"),
+    ([overlay(1), overlay(2, path="/srv/m1")], "mounts[0] (/srv/m1) and mounts[1] (/srv/m1) declare the same mount point"),
+    ([overlay(1), overlay(2, upperdir="/srv/u1")], "mounts[0] (/srv/m1) upperdir /srv/u1 is mounts[1] (/srv/m2)'s upperdir"),
+    ([overlay(1), overlay(2, upperdir="/srv/m1/u", workdir="/srv/m1/w")], "mounts[0] (/srv/m1), mounted at /srv/m1, would hide mounts[1] (/srv/m2)'s upperdir /srv/m1/u"),
+    ([overlay(3, lowerdir=["/srv/m2/x"]), overlay(2, lowerdir=["/srv/m1/x"]), overlay(1)], "would be stacked 3 overlays deep"),
+], ids=["cycle", "twice", "shared upper", "upper on a listed overlay", "three deep"])
+def test_a_list_the_graph_rules_out_is_refused_before_anything_changes(host, batch, entries, words, check_mode):
+    with pytest.raises(OverlayError) as caught:
+        batch(entries, check_mode=check_mode)
+    assert words in caught.value.message
+    assert host.changes() == []
+
+
+def test_a_live_dependent_is_taken_down_first_and_mounted_again_in_a_list(host, batch):
+    host.mount_overlay("/srv/m1", ["/srv/l1"], "/srv/u1", "/srv/w1")
+    host.mount_overlay("/srv/m2", ["/srv/m1/x"], "/srv/u2", "/srv/w2")
+    host.add_dir("/srv/m1/x")
+    host.add_dir("/srv/l9")
+    out, failed = batch([overlay(2, lowerdir=["/srv/m1/x"]), overlay(1, lowerdir=["/srv/l9"])])
+    assert failed == [] and out["order"] == ["/srv/m1", "/srv/m2"]
+    actions = [step["action"] for step in out["overlays"][1]["actions"] if "mount" in step["action"]]
+    assert actions == ["unmount_dependent", "unmount", "mount"]
+    assert [step["action"] for step in out["overlays"][0]["actions"] if "mount" in step["action"]] == ["mount"]
+
+
+@pytest.mark.parametrize("check_mode", [True, False], ids=["check", "real"])
+@pytest.mark.parametrize("change, words", [
+    ({"lowerdir": ["/srv/l9"], "upperdir": "/srv/u1", "workdir": "/srv/w1"}, "/srv/m1 cannot be re-layered while"),
+    ({"state": "unmounted"}, "/srv/m1 cannot be unmounted (state: unmounted) while"),
+], ids=["re-layer", "unmount"])
+def test_one_task_never_unmounts_an_overlay_a_live_one_depends_on(host, run_task, overlay_params, change, words, check_mode):
+    host.mount_overlay("/srv/m1", ["/srv/l1"], "/srv/u1", "/srv/w1")
+    host.mount_overlay("/srv/m2", ["/srv/m1/x"], "/srv/u2", "/srv/w2")
+    for directory in ("/srv/m1", "/srv/m1/x", "/srv/l9", "/srv/u1", "/srv/w1"):
+        host.add_dir(directory)
+    with pytest.raises(OverlayError) as caught:
+        run_task(overlay_params("/srv/m1", **change), check_mode=check_mode)
+    assert words in caught.value.message
+    assert "the overlay mounted at /srv/m2 has lowerdir[0] /srv/m1/x inside it" in caught.value.message
+    assert host.changes() == []

@@ -26,6 +26,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors imp
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.path_limits import check_path_lengths, declared_paths
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import registry
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.backend import StepContext
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.paths import missing_parents
 
 #: A step's undo, tagged with its kind (``persist``, ``mount`` or ``dirs``).
 KindedUndo = Tuple[str, Callable[[], Any]]
@@ -132,22 +133,12 @@ def made_paths(entry: Any) -> List[Tuple[str, str]]:
     return declared_paths(decl, made)
 
 
-def _missing_dirs(session: Any, path: str) -> List[str]:
-    """``path`` and those of its parents that do not exist yet, outermost first."""
-    missing = []
-    current = os.path.normpath(path)
-    while current not in ("/", "") and not session.host.exists(current):
-        missing.append(current)
-        current = os.path.dirname(current)
-    return missing[::-1]
-
-
 def _create_dir(session: Any, entry: Any, step: Dict[str, Any]) -> KindedUndo:
     """Make a missing dir and its parents; a failure half-way removes the ones this step made."""
     decl = entry.decl
     fields = {decl.path: "path", decl.upperdir: "upperdir", decl.workdir: "workdir"}
     mode, uid, gid = entry.seen.attrs
-    missing = _missing_dirs(session, step["path"])
+    missing = missing_parents(step["path"], session.host.exists)
     field = fields.get(step["path"], "path")
     try:
         created = session.host.make_dirs(step["path"], mode, uid, gid, field)

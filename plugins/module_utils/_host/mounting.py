@@ -51,6 +51,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._host.kernel_feat
     to_bytes,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mount_data import overlay_data
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.paths import missing_parents
 
 _FSMOUNT_CLOEXEC = 0x1
 
@@ -310,7 +311,7 @@ def prepare_links(directory: str, lowerdir: Sequence[str],
     system, no inodes left), the links and dirs this call made are removed
     again and OverlayError says why.
     """
-    missing = _missing_dirs(directory)
+    missing = missing_parents(directory, os.path.lexists)
     present = set(_link_entries(directory)) if not missing else set()
     try:
         _safepath.prepare_links(directory, list(lowerdir) + list(datadir), prefix)
@@ -327,15 +328,6 @@ def prepare_links(directory: str, lowerdir: Sequence[str],
     lower, data = _link_names(lowerdir, datadir)
     return [prefix + name for name in lower], [prefix + name for name in data]
 
-
-def _missing_dirs(path):
-    """``path`` and those of its parents that do not exist yet, outermost first."""
-    missing = []
-    current = os.path.normpath(path)
-    while current not in ("/", "") and not os.path.lexists(current):
-        missing.append(current)
-        current = os.path.dirname(current)
-    return missing[::-1]
 
 
 def _is_link_name(name):

@@ -10,7 +10,7 @@ normalised (or canonical) absolute paths; a trailing slash is ignored.
 """
 
 import posixpath
-from typing import Any, List
+from typing import Any, Callable, List
 
 
 def inside(path: str, parent: str) -> bool:
@@ -66,3 +66,13 @@ def ancestors(path: str) -> List[str]:
     if cut == 0 and path != "/":
         found.append("/")
     return found
+
+
+def missing_parents(path: str, exists: Callable[[str], bool]) -> List[str]:
+    """``path`` and those of its parents that do not exist yet (``exists``), outermost first."""
+    missing = []
+    current = posixpath.normpath(path)
+    while current not in ("/", "") and not exists(current):
+        missing.append(current)
+        current = posixpath.dirname(current)
+    return missing[::-1]

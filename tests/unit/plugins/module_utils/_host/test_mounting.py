@@ -211,16 +211,21 @@ print(json.dumps(out))
 '''
 
 
-def test_a_long_upper_mounts_under_auto_for_real(private_mount, tmp_path):
-    """Measured: fsconfig() takes a 255-byte upperdir and refuses 256 bytes; auto then mounts with mount(2)."""
+def _probe(private_mount, tmp_path, source):
+    """Run the Python ``source`` as root in a private mount namespace, with a scratch dir; its JSON output."""
     import json
     import sys
     script = tmp_path / "probe.py"
-    script.write_text(_REAL_LONG_UPPER)
+    script.write_text(source)
     root = tmp_path / "t"
     root.mkdir()
-    out = json.loads(private_mount('PYTHONPATH="$1" exec "$2" "$3" "$4"', os.pathsep.join(sys.path), sys.executable,
-                                   script, root))
+    return json.loads(private_mount('PYTHONPATH="$1" exec "$2" "$3" "$4"', os.pathsep.join(sys.path), sys.executable,
+                                    script, root))
+
+
+def test_a_long_upper_mounts_under_auto_for_real(private_mount, tmp_path):
+    """Measured: fsconfig() takes a 255-byte upperdir and refuses 256 bytes; auto then mounts with mount(2)."""
+    out = _probe(private_mount, tmp_path, _REAL_LONG_UPPER)
     if not out["lowerdir_plus"]:
         pytest.skip("this kernel has no lowerdir+: auto does not use fsconfig()")
     assert out["fsconfig 255"] == "mounted" and out["auto 255"] == "fsconfig"
@@ -254,14 +259,7 @@ print(json.dumps(out))
 
 def test_links_on_a_full_file_system_leave_nothing_behind(private_mount, tmp_path):
     """Measured on a tmpfs that runs out of inodes at each step: the dirs, then each link."""
-    import json
-    import sys
-    script = tmp_path / "full.py"
-    script.write_text(_FULL_LINKS)
-    root = tmp_path / "t"
-    root.mkdir()
-    out = json.loads(private_mount('PYTHONPATH="$1" exec "$2" "$3" "$4"', os.pathsep.join(sys.path), sys.executable,
-                                   script, root))
+    out = _probe(private_mount, tmp_path, _FULL_LINKS)
     for inodes in ("3", "4", "5"):
         message, clean = out[inodes]
         assert message.startswith("links_dir: could not make the short layer links in ") and "No space left on device" in message

@@ -115,8 +115,8 @@ notes:
     A directory named C(bad) and the bytes C(0xff 0xfe) shows as C(bad\377\376).
     This applies to every path, option and source in the result.
   - Persisted paths are compared with the live ones as paths (a trailing or
-    doubled slash, a C(.) component are no drift); with O(resolve_layers), a
-    persisted path through a symlink is compared by where it leads now.
+    doubled slash, a C(.) component are no drift), and a persisted path
+    through a symlink by where it leads now (a spelling is no drift).
 seealso:
   - module: overlayfs.mounts.overlay_mount
 """
@@ -306,7 +306,7 @@ def main() -> None:
         mounts = gather(
             host.read_mountinfo(), host.read_defaults(), persisted,
             paths=p["path"], exists=host.cached(os.path.exists),
-            realpath=links.realpath if p["resolve_layers"] else None, links=links,
+            realpath=links.realpath, links=links,
             canonical=host.cached(os.path.realpath))
     except OverlayError as error:
         module.fail_json(msg=escape_bytes(error.message), **returnable(error.details))

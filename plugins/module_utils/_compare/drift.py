@@ -131,13 +131,43 @@ def value_of(config: Any, field: str, defaults: Mapping[str, Any], live: bool = 
     return config.get(field)
 
 
+def _resolved(conf: Mapping[str, Any], realpath: Callable[[str], str]) -> Dict[str, Any]:
+    """``conf`` with its layer, data layer, upper and work paths resolved."""
+    out = dict(conf)
+    for field in PATH_FIELDS + ("datadir",):
+        value = out.get(field)
+        if isinstance(value, list):
+            out[field] = [realpath(p) for p in value]
+        elif isinstance(value, str):
+            out[field] = realpath(value)
+    return out
+
+
+def _persisted_fields(config: Mapping[str, Any], spelled: Mapping[str, Any], conf: Mapping[str, Any],
+                      defaults: Mapping[str, Any], realpath: Optional[Callable[[str], str]]) -> Dict[str, Tuple[Any, Any]]:
+    """The fields in which the persisted ``conf`` differs from the declaration, as spelled and as resolved.
+
+    A path spelled otherwise than declared but leading to the same dir is
+    the same path: a field differs only when it differs both from the
+    declared spelling and, resolved, from the resolved declaration.
+    """
+    found = against_config(spelled, conf, defaults)
+    if realpath is None or not found:
+        return found
+    resolved = against_config(config, _resolved(conf, realpath), defaults)
+    return {field: pair for field, pair in found.items() if field in resolved}
+
+
 def declared_drift(decl: Any, persist: Optional[str], extras: Sequence[str], boot: bool, live: Any,
-                   persisted: Mapping[str, Any], defaults: Mapping[str, Any]) -> List[Dict[str, Any]]:
+                   persisted: Mapping[str, Any], defaults: Mapping[str, Any],
+                   realpath: Optional[Callable[[str], str]] = None) -> List[Dict[str, Any]]:
     """Drift of one overlay_mount declaration against the live host and what is persisted.
 
     ``decl`` is a ``_model.declaration.Declaration``; ``persisted`` is the
     module's ``persisted`` result (before the task), whose part for each
-    backend ``persist`` names is read through that backend.
+    backend ``persist`` names is read through that backend. ``realpath``
+    resolves the persisted paths, so that a spelling through a symlink is
+    no drift.
     """
     state = decl.state
     config = decl.config()
@@ -161,7 +191,7 @@ def declared_drift(decl: Any, persist: Optional[str], extras: Sequence[str], boo
         for field, (want, have) in against_live(config, live, defaults).items():
             fields[field] = [want, have, value_of(conf, field, defaults)]
     if compare_persisted:
-        for field, (want, have) in against_config(spelled, conf, defaults).items():
+        for field, (want, have) in _persisted_fields(config, spelled, conf, defaults, realpath).items():
             want = config[field] if field in config else want
             if field in fields:
                 fields[field][2] = have

@@ -290,7 +290,7 @@ def report(session: Any, entry: Entry) -> None:
         "persisted": registry.persisted(entry.backends) if any(b.changed for b in entry.backends) else before,
         "actions": plan_["actions"],
         "drift": declared_drift(decl, decl.persist_name, decl.boot_extras, decl.boot, live, before,
-                                session.defaults()),
+                                session.defaults(), session.realpath),
         "mount_method": None,
     }
     if module._diff:

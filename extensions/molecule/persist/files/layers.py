@@ -2,8 +2,10 @@
 """Create lower layer dirs and files in one round trip (a loop costs one per item).
 
 Runs in the instance (`ansible.builtin.script`). Argument: JSON
-{"dirs": [paths], "files": [{"path": path, "content": text}]}. Creates what is
-missing or different and prints "changed", else "unchanged".
+{"dirs": [paths], "files": [{"path": path, "content": text}],
+"links": [{"path": path, "target": text}]}. Creates what is missing or
+different (a link pointing elsewhere is replaced) and prints "changed", else
+"unchanged".
 """
 
 import json
@@ -30,6 +32,14 @@ def main():
                 handle.write(item["content"])
             os.chmod(item["path"], 0o644)
             changed = True
+    for item in request.get("links", []):
+        if os.path.islink(item["path"]) and os.readlink(item["path"]) == item["target"]:
+            continue
+        if os.path.lexists(item["path"]):
+            os.unlink(item["path"])
+        os.makedirs(os.path.dirname(item["path"]), 0o755, exist_ok=True)
+        os.symlink(item["target"], item["path"])
+        changed = True
     print("changed" if changed else "unchanged")
 
 

@@ -14,15 +14,18 @@ command -v podman >/dev/null || { echo "podman is missing: run scripts/bootstrap
 [ -x /bin/busybox ] || { echo "/bin/busybox is missing: run scripts/bootstrap.sh --system"; exit 1; }
 
 # A container engine's store of its own, with one image and one stopped
-# container: its layer dirs are real, and no container runs on them.
+# container: its layer dirs are real, and no container runs on them. That
+# podman shares nothing with the host's: its own store, run and tmp dirs,
+# and (this target's mount namespace being private) its own /dev/shm, where
+# podman keeps its lock segment.
 store="$root/engine"
 mkdir -p "$store/image/bin"
 cp /bin/busybox "$store/image/bin/busybox"
 run_root="$(mktemp -d /tmp/ofm-graph.XXXXXX)"  # podman wants a short runroot
-engine=(podman --root "$store/storage" --runroot "$run_root" --storage-driver overlay)
+mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+engine=(podman --root "$store/storage" --runroot "$run_root/run" --tmpdir "$run_root/tmp" --storage-driver overlay)
 cleanup() {
     "${engine[@]}" rm -af >/dev/null 2>&1 || true
-    "${engine[@]}" system reset -f >/dev/null 2>&1 || true
     rm -rf "$run_root"
 }
 trap cleanup EXIT

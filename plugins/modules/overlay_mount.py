@@ -349,8 +349,12 @@ actions:
   description:
     - What was done, or in check mode what would be done, in order.
     - Each item has C(action) and C(path). C(action) is one of V(create_dir),
-      V(write_fstab), V(write_unit), V(remove_unit), V(enable_unit),
-      V(disable_unit), V(daemon_reload), V(unmount) (with C(reason) when it is
+      V(write_fstab), V(write_links), V(write_unit), V(remove_unit), V(enable_unit),
+      V(disable_unit), V(remove_links) (the short links and wants link C(state=absent)
+      leaves no trace of), V(daemon_reload), V(unmount_dependent) (in
+      M(overlayfs.mounts.overlay_mounts) only: a listed overlay that uses a dir
+      inside this one, unmounted first and mounted again later in the list, with
+      C(reason)), V(unmount) (with C(reason) when it is
       for re-layering), V(clear_volatile), V(mount) (with C(via=systemd)
       when the unit is started) and V(remount_flags) (the per-mount flags
       change in place, with C(reason), and C(superblock=rw) when the overlay

@@ -329,7 +329,6 @@ def prepare_links(directory: str, lowerdir: Sequence[str],
     return [prefix + name for name in lower], [prefix + name for name in data]
 
 
-
 def _is_link_name(name):
     """A name this collection gives a short link: a number, or ``b`` and a number."""
     return name.isdigit() or (name[:1] == "b" and name[1:].isdigit())

@@ -230,7 +230,8 @@ def test_prune_finds_what_the_sessions_backends_persist(host, backend, batch, go
     ([overlay(1, lowerdir=["/srv/m2/x"]), overlay(2, lowerdir=["/srv/m1/x"])], "cycle"),
     ([overlay(1), overlay(2, path="/srv/m1")], "mounts[0] (/srv/m1) and mounts[1] (/srv/m1) declare the same mount point"),
     ([overlay(1), overlay(2, upperdir="/srv/u1")], "mounts[0] (/srv/m1) upperdir /srv/u1 is mounts[1] (/srv/m2)'s upperdir"),
-    ([overlay(1), overlay(2, upperdir="/srv/m1/u", workdir="/srv/m1/w")], "mounts[0] (/srv/m1), mounted at /srv/m1, would hide mounts[1] (/srv/m2)'s upperdir /srv/m1/u"),
+    ([overlay(1), overlay(2, upperdir="/srv/m1/u", workdir="/srv/m1/w")],
+     "mounts[0] (/srv/m1), mounted at /srv/m1, would hide mounts[1] (/srv/m2)'s upperdir /srv/m1/u"),
     ([overlay(3, lowerdir=["/srv/m2/x"]), overlay(2, lowerdir=["/srv/m1/x"]), overlay(1)], "would be stacked 3 overlays deep"),
 ], ids=["cycle", "twice", "shared upper", "upper on a listed overlay", "three deep"])
 def test_a_list_the_graph_rules_out_is_refused_before_anything_changes(host, batch, entries, words, check_mode):

@@ -352,7 +352,7 @@ actions:
       V(write_fstab), V(write_links), V(write_unit), V(remove_unit), V(enable_unit),
       V(disable_unit), V(remove_links) (the short links and wants link C(state=absent)
       leaves no trace of), V(daemon_reload), V(unmount_dependent) (in
-      M(overlayfs.mounts.overlay_mounts) only: a listed overlay that uses a dir
+      M(overlayfs.mounts.overlay_mounts) only, a listed overlay that uses a dir
       inside this one, unmounted first and mounted again later in the list, with
       C(reason)), V(unmount) (with C(reason) when it is
       for re-layering), V(clear_volatile), V(mount) (with C(via=systemd)

@@ -18,6 +18,7 @@ yet) and gives the order to carry it out in.
 from typing import Any, Collection, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinfo import (
+    ENGINE_ROOT_NAMES,
     engine_layout,
     engine_of,
     overlay_config,
@@ -117,10 +118,6 @@ def _mount_points(session: Any) -> Collection[str]:
     return kept if kept is not None else session.memo_for(entries, "points", frozenset(e.mount_point for e in entries))
 
 
-# The name of an engine's overlay dir in its store (Docker's overlay2, containers/storage's overlay).
-_STORE_DIR_NAMES = ("overlay", "overlay2")
-
-
 def engine_store(path: str, exists: Any) -> Optional[Tuple[str, str]]:
     """``(storage dir, engine)`` when ``path`` lies in a container engine's layer storage, else None.
 
@@ -128,7 +125,7 @@ def engine_store(path: str, exists: Any) -> Optional[Tuple[str, str]]:
     stopped container's layers count as much as a running one's.
     """
     for parent in ancestors(path)[1:]:
-        if parent.rsplit("/", 1)[-1] in _STORE_DIR_NAMES:
+        if parent.rsplit("/", 1)[-1] in ENGINE_ROOT_NAMES:
             engine = engine_of(parent, exists)
             if engine is not None:
                 return parent, engine

@@ -23,7 +23,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._host.mounting im
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.upper_safety import VOLATILE_MARKER
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import Declaration
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
-from ansible_collections.overlayfs.mounts.plugins.module_utils._model.path_limits import check_path_lengths, declared_paths
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.path_limits import declared_paths
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import registry
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.backend import StepContext
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.paths import missing_parents
@@ -93,7 +93,6 @@ def act(session: Any, entry: Any) -> None:
     for backend in entry.backends:
         table.update((name, _persist_step(function)) for name, function in backend.steps.items())
     entry.ctx = StepContext(session.module, entry.decl, entry.result, grouped=session.grouped)
-    check_path_lengths(made_paths(entry))  # before the first dir is made
     with locked(session, entry):  # from reading the files again to the mount that follows
         try:
             for step in entry.plan["actions"]:
@@ -121,8 +120,8 @@ def _persist_step(function: Callable[[StepContext], Any]) -> Callable[..., Optio
 def made_paths(entry: Any) -> List[Tuple[str, str]]:
     """``[(field, path)]`` of every path the entry names or may make: dirs, its short links, its files.
 
-    What :func:`act` measures against the kernel's path limit
-    (``_model.path_limits``) before anything is created.
+    What ``entry.observe`` measures against the kernel's path limit
+    (``_model.path_limits``) before anything is planned, in check mode too.
     """
     decl = entry.decl
     made = []

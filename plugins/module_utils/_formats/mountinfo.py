@@ -166,7 +166,8 @@ HANDS_OFF_ENGINES = CONTAINER_ENGINES + SYSTEM_OVERLAYS + (ENGINE_FUSE_OVERLAYFS
 
 # Directory names of the two engines' overlay storage roots, and the
 # directories their stores keep next to that root.
-_ENGINE_ROOT_NAMES = {"overlay2": ENGINE_DOCKER, "overlay": ENGINE_CONTAINERS_STORAGE}
+#: The name of each engine's overlay dir in its store (Docker's overlay2, containers/storage's overlay).
+ENGINE_ROOT_NAMES = {"overlay2": ENGINE_DOCKER, "overlay": ENGINE_CONTAINERS_STORAGE}
 _ENGINE_MARKERS = (("/image/overlay2", ENGINE_DOCKER), ("/overlay-layers", ENGINE_CONTAINERS_STORAGE))
 
 
@@ -313,7 +314,7 @@ def engine_of(root: Optional[str], exists: Optional[Callable[[str], bool]] = Non
             if exists(store.rstrip("/") + marker):
                 return engine
         return None
-    return _ENGINE_ROOT_NAMES.get(root.rstrip("/").rsplit("/", 1)[-1])
+    return ENGINE_ROOT_NAMES.get(root.rstrip("/").rsplit("/", 1)[-1])
 
 
 # The mount source each system tool gives its overlay (``mount -t overlay SOURCE``).

@@ -512,6 +512,103 @@ def target_info(run, d):
     return "drift seen: %s" % ",".join(fields)
 
 
+# ---- the composefs layout: one lower dir over data-only layers, no upper -----
+
+MOTD = "served from the data-only layer\n"
+
+
+def live_data_layers(path):
+    """``(lowers, data-only layers)`` as mountinfo shows them: ``lowerdir+=``/``datadir+=`` or ``lowerdir=L::D``."""
+    entry = mountinfo(path)
+    check(entry is not None and entry[0] == "overlay", "no overlay mounted at %s" % path, entry)
+    lowers, datas = [], []
+    for option in entry[1].split(","):
+        name, _sep, value = option.partition("=")
+        if name == "lowerdir+":
+            lowers.append(_unoctal(value))
+        elif name == "datadir+":
+            datas.append(_unoctal(value))
+        elif name == "lowerdir":
+            top, _sep, data = _unoctal(value).partition("::")
+            lowers.extend(_unescape(v) for v in _split_unescaped(top))
+            datas.extend(_unescape(v) for v in _split_unescaped(data) if data)
+    return lowers, datas
+
+
+def _mount8_takes_data_layers(d):
+    """Ground truth, without the collection: does mount(8) mount ``lowerdir=L::D`` read-only?"""
+    base = d + "/by-hand"
+    mkdirs(base + "/l", base + "/d", base + "/m")
+    proc = subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                           "lowerdir=%s/l::%s/d,metacopy=on,redirect_dir=follow" % (base, base), base + "/m"],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+    if proc.returncode == 0:
+        subprocess.check_call(["umount", base + "/m"])
+    shutil.rmtree(base)
+    return proc.returncode == 0
+
+
+def _composefs_tree(d):
+    """meta/etc/motd: a metacopy file (made by the kernel) whose redirect names data/objects/3f/motd."""
+    scratch = d + "/scratch"
+    mkdirs(d + "/data/objects/3f", d + "/meta", scratch + "/lower/etc", scratch + "/work", scratch + "/merged")
+    write(d + "/data/objects/3f/motd", MOTD)
+    write(scratch + "/lower/etc/motd", MOTD)
+    subprocess.check_call(["mount", "-t", "overlay", "overlay", "-o",
+                           "lowerdir=%s/lower,upperdir=%s/meta,workdir=%s/work,metacopy=on,redirect_dir=on"
+                           % (scratch, d, scratch), scratch + "/merged"])
+    try:
+        os.chmod(scratch + "/merged/etc/motd", 0o600)
+    finally:
+        subprocess.check_call(["umount", scratch + "/merged"])
+    motd = d + "/meta/etc/motd"
+    check("trusted.overlay.metacopy" in os.listxattr(motd), "the kernel made no metacopy file", os.listxattr(motd))
+    os.setxattr(motd, "trusted.overlay.redirect", b"/objects/3f/motd")
+    os.removexattr(motd, "trusted.overlay.origin")
+    shutil.rmtree(scratch)
+
+
+def target_composefs(run, d):
+    """One lower dir over a data-only layer, no upper: mounted and persisted where the kernel has data-only layers, refused where not."""
+    mkdirs(d + "/meta", d + "/data")
+    fstab = d + "/fstab"
+    write(fstab, "# scratch fstab\n")
+    merged = d + "/merged"
+    args = mount_args(merged, [d + "/meta"], options=["metacopy=on", "redirect_dir=follow"],
+                      datadir=[d + "/data"], persist="fstab", fstab=fstab)
+    if not _mount8_takes_data_layers(d):
+        before = snapshot(d, fstab)
+        for check_mode in (True, False):
+            result = run("overlay_mount", args, check_mode=check_mode)
+            check(result.get("failed") and result["msg"].startswith("datadir: this kernel has no data-only lower layers"),
+                  "mount(8) refuses lowerdir=L::D, the module must say so (check_mode=%s)" % check_mode,
+                  _fail_text(result) if result.get("failed") else result.get("actions"))
+            check(snapshot(d, fstab) == before, "the refusal changed something")
+        return "refused: no data-only layers"
+    _composefs_tree(d)
+    result = converge(run, "overlay_mount", args, d, fstab=fstab)
+    check(live_data_layers(merged) == ([d + "/meta"], [d + "/data"]), "mountinfo layers", live_data_layers(merged))
+    check(result["live"]["datadir"] == [d + "/data"] and result["live"]["upperdir"] is None, "module's live",
+          result["live"])
+    check(read(merged + "/etc/motd") == MOTD, "the metacopy file's data from the data-only layer")
+    check(sorted(os.listdir(merged)) == ["etc"], "data-only layers are not merged by name", os.listdir(merged))
+    lines = [line for line in read(fstab).splitlines() if line.startswith("overlay ")]
+    check(len(lines) == 1 and " lowerdir=%s/meta::%s/data," % (d, d) in lines[0], "the fstab line", lines)
+    subprocess.check_call(["umount", merged])
+    proc = subprocess.run(["mount", "-T", fstab, merged], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          check=False)
+    check(proc.returncode == 0, "mount -T of the composefs line failed: %s" % proc.stdout.decode(errors="replace"))
+    check(live_data_layers(merged) == ([d + "/meta"], [d + "/data"]), "mountinfo after mount(8)",
+          live_data_layers(merged))
+    again = run("overlay_mount", args)
+    check(not again.get("failed") and again.get("changed") is False and again.get("drift") == [],
+          "the module after mount(8) from fstab", _fail_text(again) if again.get("failed") else again.get("drift"))
+    info = run("overlay_mount_info", {"path": [merged], "fstab": fstab, "unit_dir": [d + "/units"]})
+    entry = (info.get("overlay_mounts") or [{}])[0]
+    check(entry.get("persisted") == "fstab" and entry.get("drift") == [], "overlay_mount_info", entry)
+    return "method %s" % result.get("mount_method")
+
+
 TARGETS = [
     ("live_classic", target_live_classic),
     ("live_read_only", target_live_read_only),
@@ -523,6 +620,7 @@ TARGETS = [
     ("deep_layers_500", target_deep_layers_500),
     ("relayer", target_relayer),
     ("info", target_info),
+    ("composefs", target_composefs),
 ]
 
 

@@ -233,7 +233,7 @@ def live_state(entry: Any, defaults: Mapping[str, Any], exists: Optional[Callabl
     """
     cfg = overlay_config(entry)
     paths = resolve_paths(cfg, entry.mount_point, exists, bases)
-    engine = system_overlay(entry, cfg, entries)
+    engine = system_overlay(entry, cfg, entries, own=own)
     if engine is None and not own and not (paths["base"] is not None and paths["base"] in bases):
         engine = engine_of(engine_layout(entry.mount_point, paths), exists)
 

@@ -324,23 +324,26 @@ _SYSTEM_SOURCES = {"sysext": ENGINE_SYSEXT, "confext": ENGINE_CONFEXT, "composef
 _COMPOSEFS_IMAGE_DIR = "/.composefs."
 
 
-def system_overlay(entry: MountEntry, cfg: Mapping[str, Any], entries: Sequence[MountEntry] = ()) -> Optional[str]:
+def system_overlay(entry: MountEntry, cfg: Mapping[str, Any], entries: Sequence[MountEntry] = (),
+                   own: bool = False) -> Optional[str]:
     """``systemd-sysext``, ``systemd-confext``, ``composefs`` or None for an overlay entry.
 
     systemd-sysext and systemd-confext mount their overlays (``/usr``,
     ``/opt``; ``/etc``) with the source ``sysext`` or ``confext``;
     libcomposefs with the source ``composefs``. An overlay of another source
     is composefs's when it has data-only layers (which need metacopy) under
-    a top layer that is an EROFS mount (among ``entries``, the mountinfo
-    read) or libcomposefs's temporary image dir. ``cfg`` is the entry's
-    ``overlay_config``.
+    libcomposefs's temporary image dir, or, unless the mount point carries
+    this collection's own marks (``own``: a managed fstab line or unit, for
+    the composefs layout it mounts itself), under a top layer that is an
+    EROFS mount (among ``entries``, the mountinfo read). ``cfg`` is the
+    entry's ``overlay_config``.
     """
     known = _SYSTEM_SOURCES.get(entry.source)
     if known is not None:
         return known
     if cfg["datadir"] and cfg["lowerdir"]:
         top = cfg["lowerdir"][0]
-        if _COMPOSEFS_IMAGE_DIR in top or any(e.fstype == "erofs" for e in mounts_at(entries, top)):
+        if _COMPOSEFS_IMAGE_DIR in top or (not own and any(e.fstype == "erofs" for e in mounts_at(entries, top))):
             return ENGINE_COMPOSEFS
     return None
 

@@ -105,6 +105,11 @@ class Declaration:
     #: only the lines and units the collection marked as its own are removed;
     #: a hand-written one at the same mount point is left alone.
     marked_only: bool = False
+    #: ``unit_settings`` normalised by section (``_model.unit_settings``); None: not declared,
+    #: so a unit keeps the settings it has.
+    unit_settings: Optional[Dict[str, Dict[str, str]]] = None
+    #: What a drop-in the collection did not write may do to the unit: ``refuse`` or ``mask``.
+    drop_ins: str = "refuse"
 
     FIELDS = ("path", "lowerdir", "datadir", "upperdir", "workdir", "options", "flags")
 
@@ -135,16 +140,30 @@ class Declaration:
         return decl
 
     def _check_layer_count(self) -> None:
+        """Refuse a layer stack the kernel cannot mount.
+
+        A read-only overlay needs two layers, and data-only layers count: one
+        lower dir over data-only layers is the composefs layout (Linux 6.5+,
+        which ``_host.kernel_features.check_support`` asks the kernel about).
+        Data-only layers are never merged by name, so at least one regular
+        lower dir must sit above them.
+        """
         if not self.lowerdir:
+            if self.datadir:
+                raise OverlayError(
+                    "lowerdir: state=%s has only data-only layers (datadir); their files are never shown by "
+                    "name, so the kernel needs at least one regular lower directory above them: give lowerdir "
+                    "(for composefs, the metadata tree)" % self.state)
             raise OverlayError("lowerdir: state=%s needs at least one lower directory" % self.state)
         if len(self.layers) > MAX_LOWER_LAYERS:
             raise OverlayError(
                 "lowerdir: %d layers given; the kernel stacks at most %d (data-only layers included)"
                 % (len(self.layers), MAX_LOWER_LAYERS))
-        if not self.writable and len(self.lowerdir) < 2:
+        if not self.writable and len(self.layers) < 2:
             raise OverlayError(
-                "lowerdir: a read-only overlay (no upperdir) needs at least two lower "
-                "directories; add a layer, or give upperdir and workdir")
+                "lowerdir: a read-only overlay (no upperdir) needs at least two lower directories, "
+                "data-only layers (datadir) included; add a layer to lowerdir or datadir, or give "
+                "upperdir and workdir")
 
     @property
     def writable(self) -> bool:
@@ -249,7 +268,7 @@ class Declaration:
 
 # The parameters that are settings of the declaration as they are given.
 _SETTINGS = ("boot", "fstab", "unit_dir", "links_dir", "backup", "create_dirs", "method",
-             "clear_volatile", "owner", "group", "marked_only")
+             "clear_volatile", "owner", "group", "marked_only", "drop_ins")
 
 
 def _settings(params: Mapping[str, Any]) -> Dict[str, Any]:

@@ -73,6 +73,18 @@ def test_an_overlay_of_any_source_over_an_erofs_image_with_data_layers_is_compos
     assert engine("overlay_on_erofs", "erofs_image") == "composefs"
 
 
+def test_an_overlay_over_an_erofs_image_with_the_collections_own_marks_is_its_own():
+    entries = parse("\n".join([LINES["erofs_image"], LINES["overlay_on_erofs"]]))
+    assert live_state(entries[-1], DEFAULTS, entries=entries, own=True)["engine"] is None
+    assert system_overlay(entries[-1], overlay_config(entries[-1]), entries, own=True) is None
+
+
+def test_libcomposefs_and_its_source_stay_composefs_whatever_the_marks():
+    assert live_state(parse_line(LINES["composefs"]), DEFAULTS, own=True)["engine"] == "composefs"
+    line = LINES["composefs"].replace(" composefs ro,", " overlay ro,")
+    assert live_state(parse_line(line), DEFAULTS, own=True)["engine"] == "composefs"
+
+
 def test_without_the_erofs_mount_the_same_overlay_is_nobodys():
     assert engine("overlay_on_erofs") is None
 

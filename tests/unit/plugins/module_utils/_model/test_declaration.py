@@ -51,6 +51,62 @@ def test_from_params_errors(changes, field, fragment):
     assert fragment in info.value.message
 
 
+# ---- read-only overlays: data-only layers count (the composefs layout) -------------------
+
+READ_ONLY = dict(upperdir=None, workdir=None, options=["metacopy=on", "redirect_dir=follow"])
+
+
+@pytest.mark.parametrize("lowerdir, datadir", [
+    (["/srv/meta"], ["/srv/data"]),
+    (["/srv/meta"], ["/srv/d1", "/srv/d2"]),
+    (["/srv/l1", "/srv/l2"], ["/srv/data"]),
+    (["/srv/l1", "/srv/l2"], []),
+])
+@pytest.mark.parametrize("state", ["mounted", "present"])
+def test_read_only_overlay_counts_data_only_layers(lowerdir, datadir, state):
+    decl = _decl(lowerdir=lowerdir, datadir=datadir, state=state, **READ_ONLY)
+    assert not decl.writable
+    assert (decl.lowerdir, decl.datadir) == (lowerdir, datadir)
+    assert decl.layers == lowerdir + datadir
+
+
+@pytest.mark.parametrize("lowerdir, datadir, fragments", [
+    (["/srv/meta"], [], ["at least two lower directories", "data-only layers (datadir) included",
+                         "add a layer to lowerdir or datadir, or give upperdir and workdir"]),
+    ([], ["/srv/data"], ["only data-only layers (datadir)", "at least one regular lower directory", "give lowerdir"]),
+    ([], ["/srv/d1", "/srv/d2"], ["only data-only layers (datadir)", "give lowerdir"]),
+    ([], [], ["at least one lower directory"]),
+])
+def test_read_only_overlay_needs_two_layers_and_one_regular_lower(lowerdir, datadir, fragments):
+    with pytest.raises(OverlayError) as info:
+        _decl(lowerdir=lowerdir, datadir=datadir, **READ_ONLY)
+    assert info.value.message.startswith("lowerdir:")
+    for fragment in fragments:
+        assert fragment in info.value.message
+
+
+def test_data_only_layers_alone_are_refused_with_an_upper_too():
+    with pytest.raises(OverlayError) as info:
+        _decl(lowerdir=[], datadir=["/srv/data"])
+    assert info.value.message.startswith("lowerdir:") and "regular lower directory" in info.value.message
+
+
+def test_one_lower_with_an_upper_needs_no_data_layer():
+    decl = _decl(lowerdir=["/srv/l1"], datadir=[])
+    assert decl.writable and decl.layers == ["/srv/l1"]
+
+
+def test_data_only_layers_count_towards_the_layer_limit():
+    with pytest.raises(OverlayError) as info:
+        _decl(lowerdir=["/srv/meta"], datadir=["/d%d" % i for i in range(500)], **READ_ONLY)
+    assert info.value.message.startswith("lowerdir: 501 layers given")
+
+
+def test_the_layer_count_is_not_checked_when_taking_down():
+    decl = _decl(lowerdir=[], datadir=["/srv/data"], state="absent", **READ_ONLY)
+    assert decl.lowerdir == [] and decl.datadir == ["/srv/data"]
+
+
 def test_unmounted_needs_only_a_path():
     decl = from_params(path="/srv/m", lowerdir=None, upperdir=None, workdir=None, options=[], state="unmounted")
     assert decl.path == "/srv/m" and decl.lowerdir == [] and not decl.writable

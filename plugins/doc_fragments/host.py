@@ -125,6 +125,26 @@ options:
         links are; O(state=absent) removes it.
     type: path
     default: /var/lib/overlayfs-mounts/links
+  drop_ins:
+    description:
+      - What to do with a drop-in this collection did not write
+        (C(<unit>.d/*.conf), its prefix dirs and C(mount.d/), in any unit
+        directory systemd reads) that changes what the declaration sets -
+        the unit's C(What=), C(Where=), C(Type=), C(Options=) or a setting of
+        O(unit_settings) - with O(persist=systemd).
+      - V(refuse) fails the task before anything changes and names the drop-in
+        file and the settings it changes.
+      - V(mask) masks that drop-in with a link to C(/dev/null) of the same name
+        in C(/etc/systemd/system.control/<unit>.d/), the unit directory systemd
+        reads first, and says so in a warning; the drop-in itself is never
+        edited or removed. Remove the mask by hand (or with
+        C(systemctl revert <unit>)) to let the drop-in apply again.
+      - Drop-ins that change nothing declared are always kept; their values
+        show in RV(persisted) and in M(overlayfs.mounts.overlay_mount_info)
+        with the file each comes from.
+    type: str
+    choices: [refuse, mask]
+    default: refuse
 notes:
   - A run of M(overlayfs.mounts.overlay_mount) or M(overlayfs.mounts.overlay_mounts)
     that changes the host holds the lock file C(/run/overlayfs-mounts.lock)

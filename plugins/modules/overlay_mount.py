@@ -87,6 +87,9 @@ options:
       - Needs C(metacopy=on) in O(options) and a kernel with data-only layers
         (Linux 6.5+, 6.8+ for the new mount API); an older kernel's refusal is
         reported with its own message.
+      - Data-only layers count towards the two layers a read-only overlay
+        needs, so one O(lowerdir) over O(datadir) without O(upperdir) (the
+        composefs layout) is accepted; data-only layers alone are not.
     type: list
     elements: path
   upperdir:
@@ -146,6 +149,34 @@ options:
     type: list
     elements: str
     default: []
+  unit_settings:
+    description:
+      - Further settings of the overlay's unit with O(persist=systemd), by
+        unit file section - C(Unit), C(Mount), C(Automount) and C(Install) -
+        as in the examples (C(DefaultDependencies) and C(After) under C(Unit),
+        C(TimeoutSec) and C(LazyUnmount) under C(Mount), C(WantedBy) under
+        C(Install)). Keys are checked against the ones systemd
+        defines for mount units (systemd.unit(5), systemd.mount(5)); a
+        boolean is written C(yes)/C(no), a list as one line of words.
+      - The keys this module writes itself are refused here with the option to
+        use instead - C(What=), C(Where=) (O(path)), C(Type=) and C(Options=)
+        (O(options), O(boot_options)).
+      - C(Install) names the targets that start the overlay at boot (C(WantedBy),
+        C(RequiredBy); default C(local-fs.target)); the unit is linked into
+        each of them with O(boot=true).
+      - An C(Automount) section (its keys, such as C(TimeoutIdleSec), or none)
+        writes a C(.automount) unit that mounts the overlay on first access;
+        that unit is the one linked for boot. The boot options
+        C(x-systemd.automount) and C(x-systemd.idle-timeout=) say the same.
+      - Not given, a unit keeps the settings it has (a hand-written unit that
+        is adopted keeps its C(After=), C(TimeoutSec=) and so on). Given, it is
+        the whole list, and settings of an existing unit it does not name are
+        dropped, each named in a warning, in the diff and in RV(drift).
+      - With O(persist=fstab), each setting becomes its fstab option
+        (C(x-systemd.mount-timeout=), C(x-systemd.after=), ...); one that has no
+        fstab form is refused, naming it.
+      - See docs/persistence.md for every setting carried between the two.
+    type: dict
   clear_volatile:
     description:
       - A mount with the C(volatile) option leaves the marker directory
@@ -252,6 +283,31 @@ EXAMPLES = r"""
     upperdir: /srv/state/upper
     workdir: /srv/state/work
     persist: systemd
+
+- name: A unit started by multi-user.target after the database, with its own timeouts
+  overlayfs.mounts.overlay_mount:
+    path: /srv/data
+    lowerdir: [/srv/layers/data, /srv/layers/base]
+    upperdir: /srv/state/data-upper
+    workdir: /srv/state/data-work
+    persist: systemd
+    unit_settings:
+      Unit:
+        Description: Data overlay of the app
+        DefaultDependencies: false
+        After: [postgresql.service]
+      Mount:
+        TimeoutSec: 30
+        LazyUnmount: true
+      Install:
+        WantedBy: [multi-user.target]
+
+- name: Mounted on first access, unmounted after a minute idle (a real .automount unit)
+  overlayfs.mounts.overlay_mount:
+    path: /srv/archive
+    lowerdir: [/srv/layers/archive, /srv/layers/base]
+    persist: systemd
+    boot_options: [x-systemd.automount, x-systemd.idle-timeout=60]
 
 - name: Persist in fstab for the next boot only, tolerate a failure at boot
   overlayfs.mounts.overlay_mount:
@@ -373,9 +429,14 @@ persisted:
       with C(path), C(lowerdir), C(upperdir), C(workdir), C(options), C(flags),
       C(boot_options) and C(requires_mounts_for).
     - C(systemd) is the overlay unit for O(path) in O(unit_dir) read back the same
-      way, plus C(managed) (written by this collection), or V(null).
-    - C(unit_name) is the unit's name; C(unit_enabled) says whether it is linked
-      into C(local-fs.target.wants).
+      way, plus C(managed) (written by this collection), or V(null). It is the
+      effective unit - the unit file and every drop-in systemd applies over it,
+      in systemd's order - with C(unit_settings) (its other settings by
+      section), C(drop_ins) (the drop-in files applied) and C(origins) (for each
+      C(Section.Key), the file its value comes from).
+    - C(unit_name) is the unit's name; C(unit_enabled) says whether the unit (or
+      its automount) is linked into any target for boot, C(unit_targets) which
+      targets; C(automount) is the name of its C(.automount) unit, or V(null).
   returned: always
   type: dict
   sample:
@@ -393,6 +454,8 @@ persisted:
     systemd: null
     unit_name: srv-merged.mount
     unit_enabled: false
+    unit_targets: []
+    automount: null
 backup_file:
   description: The copy of fstab made before it was changed.
   returned: when O(backup=true) and fstab was changed
@@ -414,6 +477,10 @@ drift:
       persisted - V(fstab), V(systemd), V(both) or V(none)), V(boot_options),
       V(boot) (unit linked for boot) or V(managed) (an fstab line not yet
       marked as written by this collection).
+    - With O(persist=systemd) also C(unit_settings.<Section>.<Key>) for one unit
+      setting, V(unit_targets) (the targets the unit is linked into) and
+      V(automount); a row whose persisted value comes from a drop-in names that
+      file in C(drop_in).
   returned: always
   type: list
   elements: dict

@@ -254,7 +254,14 @@ overlay_mounts:
       type: list
       elements: dict
     systemd:
-      description: The overlay unit for C(path), read back, with C(unit) (its file) and C(managed), or V(null).
+      description:
+        - The overlay unit for C(path), read back as systemd reads it (the unit
+          file and every drop-in over it), with C(unit) (its file), C(managed),
+          C(unit_settings) (its other settings by section), C(drop_ins) (the
+          drop-in files applied, in order), C(origins) (for each C(Section.Key),
+          the file its value comes from), C(unit_targets) (the targets the unit
+          or its automount is linked into) and C(automount) (its C(.automount)
+          unit, or V(null)); or V(null).
       type: dict
     drift:
       description:
@@ -266,7 +273,11 @@ overlay_mounts:
           when an overlay with an upper dir is read-only as a whole but not
           persisted C(ro).
         - V(mounted) when a persisted overlay (without C(noauto)) is not mounted,
-          V(persisted) when fstab holds more than one line for C(path).
+          V(persisted) when fstab holds more than one line for C(path), or when
+          the overlay is persisted both as a unit and as an fstab line
+          (C(persisted) V(both)).
+        - A row whose persisted value comes from a unit's drop-in names that
+          file in C(drop_in).
         - V(covered) when another mount sits on top of the overlay at its mount
           point (C(live) names that mount); V(shadowed) when a mount made after
           the overlay covers one of its layers, upper or work dir, so it serves

@@ -141,6 +141,15 @@ options:
       links_dir:
         description: Where short layer links are kept; defaults to O(links_dir).
         type: path
+      unit_settings:
+        description:
+          - Further unit settings by section (C(Unit), C(Mount), C(Automount),
+            C(Install)); see M(overlayfs.mounts.overlay_mount).
+        type: dict
+      drop_ins:
+        description: What to do with a foreign drop-in that changes the declared unit; defaults to O(drop_ins).
+        type: str
+        choices: [refuse, mask]
       clear_volatile:
         description: Remove a stale volatile marker before mounting (see M(overlayfs.mounts.overlay_mount)).
         type: bool
@@ -173,6 +182,8 @@ options:
     description: Default O(mounts[].method).
   links_dir:
     description: Default O(mounts[].links_dir).
+  drop_ins:
+    description: Default O(mounts[].drop_ins).
   load_module:
     description:
       - Make sure the running kernel has overlayfs before anything else - load

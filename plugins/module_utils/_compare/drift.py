@@ -158,6 +158,14 @@ def _persisted_fields(config: Mapping[str, Any], spelled: Mapping[str, Any], con
     return {field: pair for field, pair in found.items() if field in resolved}
 
 
+def options_drop_in(conf: Optional[Mapping[str, Any]]) -> Optional[str]:
+    """The drop-in a persisted unit's ``Options=`` (its layers and options) comes from, or None."""
+    if not conf:
+        return None
+    origin = (conf.get("origins") or {}).get("Mount.Options")
+    return origin if origin and origin != conf.get("unit") else None
+
+
 def declared_drift(decl: Any, persist: Optional[str], extras: Sequence[str], boot: bool, live: Any,
                    persisted: Mapping[str, Any], defaults: Mapping[str, Any],
                    realpath: Optional[Callable[[str], str]] = None) -> List[Dict[str, Any]]:
@@ -198,10 +206,13 @@ def declared_drift(decl: Any, persist: Optional[str], extras: Sequence[str], boo
             else:
                 fields[field] = [want, value_of(live, field, defaults, live=True) if compare_live else None, have]
     order = list(STACK_FIELDS) + list(PATH_FIELDS) + ["datadir", "options"] + ["options." + n for n in _OPTION_NAMES] + FLAG_FIELDS
+    drop_in = options_drop_in(conf)
     for field in sorted(fields, key=lambda f: order.index(f) if f in order else len(order)):
         add(field, *fields[field])
         if field in spelled and spelled[field] != config[field]:
             rows[-1]["declared_as"] = spelled[field]  # declared through a symlink: both spellings
+        if drop_in and field not in STACK_FIELDS and compare_persisted:
+            rows[-1]["drop_in"] = drop_in
 
     if state in ("mounted", "present") and backend is not None:
         count = backend.count(persisted[backend.name])
@@ -210,11 +221,29 @@ def declared_drift(decl: Any, persist: Optional[str], extras: Sequence[str], boo
         elif count > 1:
             add("persisted", "%s (1 line)" % persist, None, "%s (%d lines)" % (persist, count))
         if conf is not None:
-            for field, want, have in backend.boot_drift(conf, persisted, extras, boot):
+            # Where the persisted paths lead now: a boot must find those mounted too, which
+            # the backend checks against what its entry requires (also_needs, as a declaration's).
+            dirs = list(conf.get("lowerdir") or []) + list(conf.get("datadir") or []) + [conf.get("upperdir"), conf.get("workdir")]
+            leads = ([realpath(p) for p in dirs if isinstance(p, str) and not same_path(realpath(p), p)]
+                     if realpath is not None else decl.as_spelled().also_needs)
+            for field, want, have in backend.boot_drift(dict(conf, also_needs=leads), persisted, extras, boot):
                 add(field, want, None, have)
+    if state in ("mounted", "present") and backend is not None and conf is not None:
+        rows += backend.settings_drift(conf, persisted, decl)
     if state == "absent" and kind != "none":
         add("persisted", "none", None, kind)
     return rows
+
+
+def _mounts_at_boot(conf: Mapping[str, Any]) -> bool:
+    """True when a persisted overlay is mounted at boot: no ``noauto``, a unit linked for a target, no automount.
+
+    An automount mounts it on first access only: until then, not mounted is no drift.
+    """
+    boot_options = conf.get("boot_options") or []
+    if "noauto" in boot_options or "x-systemd.automount" in boot_options or conf.get("automount"):
+        return False
+    return conf.get("unit_targets") is None or bool(conf["unit_targets"])
 
 
 def live_vs_persisted(live: Any, persisted: Mapping[str, Any], defaults: Mapping[str, Any],
@@ -231,12 +260,15 @@ def live_vs_persisted(live: Any, persisted: Mapping[str, Any], defaults: Mapping
         if not conf:
             continue
         if live is None:
-            if "noauto" not in (conf.get("boot_options") or []):
+            if _mounts_at_boot(conf):
                 rows.append({"field": "mounted", "declared": None, "live": False, "persisted": True,
                              "source": source})
             continue
+        drop_in = options_drop_in(conf)
         for field, (want, have) in sorted(against_live(conf, live, defaults, resolve).items()):
             if field in STACK_FIELDS:
                 continue
             rows.append({"field": field, "declared": None, "live": have, "persisted": want, "source": source})
+            if drop_in:
+                rows[-1]["drop_in"] = drop_in
     return rows

@@ -72,7 +72,7 @@ def touched(entry: Any) -> List[str]:
     paths = [entry.decl.path]
     for step in entry.plan["actions"]:
         paths.append(step["path"])
-        if step["action"] in ("write_unit", "write_links"):
+        if step["action"] in ("write_unit", "write_links", "write_automount", "mask_drop_in", "enable_unit"):
             paths.append(os.path.dirname(step["path"]))  # made when missing
     return paths
 
@@ -97,13 +97,14 @@ def act(session: Any, entry: Any) -> None:
         try:
             for step in entry.plan["actions"]:
                 entry.ctx.step = step["action"]
+                entry.ctx.path = step.get("path")
                 undo = table[step["action"]](session, entry, step)
                 if undo is not None:
                     entry.undo.append(undo)
         except Exception as error:  # whatever a step raised, undo the earlier ones
             raise failure(session, entry, error)
     for backend in entry.backends:
-        backend.done(session.module, entry.decl.state)
+        backend.done(session.module, entry.decl.state, mounted=entry.result.get("mount_method") is not None)
     entry.result["persisted"] = registry.persisted(entry.backends)
     if entry.decl.state in ("unmounted", "absent"):
         entry.result["live"] = None

@@ -23,7 +23,7 @@ as systemd 252 reads it (checked with ``systemd-analyze verify``):
 
 import string
 import struct
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.facts import HostFacts
@@ -164,7 +164,8 @@ def _unit_word(path):
 
 def render_unit(overlay: Any, facts: Optional[HostFacts] = None, extra_options: Sequence[str] = (),
                 description: Optional[str] = None, working_directory: Optional[str] = None,
-                requires: Optional[Sequence[str]] = None) -> Rendered:
+                requires: Optional[Sequence[str]] = None,
+                settings: Optional[Mapping[str, Mapping[str, str]]] = None) -> Rendered:
     """The text of the .mount unit that mounts ``overlay`` (a declaration), and its notes.
 
     Write it as :func:`unit_name_for` ``(overlay.path)``. ``Where=`` is the
@@ -183,13 +184,17 @@ def render_unit(overlay: Any, facts: Optional[HostFacts] = None, extra_options: 
     where_value = _unit_value("Where", where)
     options, notes = format_mount_options(overlay, facts, extra_options, relative_layers=working_directory is not None)
     options_value = _unit_value("Options", options)
-    if description is None:
-        description = "Overlay mount at %s" % where
-    lines = [MANAGED_MARKER, "[Unit]", "Description=" + _unit_value("Description", description)]
+    settings = settings or {}
+    unit = dict(settings.get("Unit") or {})
+    declared = unit.pop("Description", None)  # a unit file value already
+    if description is not None or declared is None:
+        declared = _unit_value("Description", description or "Overlay mount at %s" % where)
+    lines = [MANAGED_MARKER, "[Unit]", "Description=" + _setting_lines({"Description": declared})[0].split("=", 1)[1]]
     if requires is None:
         requires = requires_mounts_for(overlay.lowerdir, overlay.upperdir, overlay.workdir, overlay.datadir,
                                        overlay.also_needs)
     lines += ["RequiresMountsFor=" + _unit_word(p) for p in requires]
+    lines += _setting_lines(unit)
     lines += [
         "",
         "[Mount]",
@@ -201,12 +206,40 @@ def render_unit(overlay: Any, facts: Optional[HostFacts] = None, extra_options: 
     if working_directory is not None:
         # mount(8) resolves relative layer names against its working directory.
         lines.append("WorkingDirectory=" + _unit_value("WorkingDirectory", working_directory))
-    lines += [
-        "",
-        "[Install]",
-        "WantedBy=local-fs.target",
-    ]
+    lines += _setting_lines(settings.get("Mount") or {})
+    install = settings.get("Install")
+    if install is None:
+        install = {"WantedBy": "local-fs.target"}
+    if install:
+        lines += ["", "[Install]"] + _setting_lines(install)
     return Rendered("\n".join(lines) + "\n", notes)
+
+
+def _setting_lines(section: Mapping[str, str]) -> List[str]:
+    """``Key=value`` lines of settings already in unit file form (``%`` written ``%%``, words quoted)."""
+    for key, value in section.items():
+        check_unit_value(key + "=", value)
+    return ["%s=%s" % (key, value) for key, value in section.items()]
+
+
+def render_automount(where: str, settings: Optional[Mapping[str, Mapping[str, str]]] = None,
+                     description: Optional[str] = None) -> str:
+    """The text of the .automount unit that mounts the overlay at ``where`` on first access.
+
+    ``settings``: its ``Automount`` settings (``TimeoutIdleSec``,
+    ``DirectoryMode``, ...) and ``Install`` targets (default
+    ``WantedBy=local-fs.target``), as unit file values; ``Unit`` settings
+    other than ``Description`` stay with the mount unit.
+    """
+    where = "/" + "/".join(_path_components(where))
+    settings = settings or {}
+    lines = [MANAGED_MARKER, "[Unit]",
+             "Description=" + _unit_value("Description", description or "Automount of the overlay at %s" % where),
+             "", "[Automount]", "Where=" + _unit_value("Where", where)]
+    lines += _setting_lines(settings.get("Automount") or {})
+    install = settings.get("Install") or {"WantedBy": "local-fs.target"}
+    lines += ["", "[Install]"] + _setting_lines(install)
+    return "\n".join(lines) + "\n"
 
 
 def parse_unit(text: str) -> Dict[str, Any]:

@@ -37,13 +37,15 @@ MOUNT_SPEC = dict(
     mode=dict(type="raw"),
     owner=dict(type="str"),
     group=dict(type="str"),
+    unit_settings=dict(type="dict"),
+    drop_ins=dict(type="str", choices=["refuse", "mask"], default="refuse"),
 )
 
 MOUNT_REQUIRED_IF = [("state", "mounted", ["lowerdir"]), ("state", "present", ["lowerdir"])]
 MOUNT_REQUIRED_TOGETHER = [("upperdir", "workdir")]
 
 # Settings an overlay_mounts entry inherits from the task when it does not say.
-INHERITED = ("state", "persist", "fstab", "unit_dir", "backup", "boot", "create_dirs", "method", "links_dir")
+INHERITED = ("state", "persist", "fstab", "unit_dir", "backup", "boot", "create_dirs", "method", "links_dir", "drop_ins")
 
 
 def entry_spec() -> Dict[str, Dict[str, Any]]:

@@ -38,6 +38,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.facts import HostFacts
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.fstab_syntax import MANAGED_OPTION, check_boot_option
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.unit_settings import settings_to_options
 
 # fstab options that decide boot behaviour and that overlay_mount writes itself.
 _BOOT_OWNED = ("noauto", "auto", MANAGED_OPTION)
@@ -63,6 +64,8 @@ class StepContext:
     result: Dict[str, Any]
     step: str = ""
     grouped: bool = False
+    #: The ``path`` of the action being carried out (a backend may plan one action name for several paths).
+    path: Optional[str] = None
     deferred: List[Tuple[str, "Backend"]] = dataclasses.field(default_factory=list)
 
     def defer(self, location: str, backend: "Backend") -> bool:
@@ -150,6 +153,22 @@ class Backend:
         declared boot options (``noauto`` first when ``boot`` is false).
         """
         raise NotImplementedError
+
+    @classmethod
+    def with_settings(cls, extras: List[str], settings: Optional[Dict[str, Dict[str, str]]]) -> List[str]:
+        """The boot options of the persisted entry once the declared ``unit_settings`` are carried in.
+
+        By default a setting becomes its fstab option (``x-systemd.*``), and
+        one with no such form is refused, naming it.
+        """
+        if not settings:
+            return extras
+        return extras + [option for option in settings_to_options(settings) if option not in extras]
+
+    @classmethod
+    def settings_drift(cls, conf: Dict[str, Any], persisted: Dict[str, Any], decl: Any) -> List[Dict[str, Any]]:
+        """Drift rows (``{field, declared, persisted, ...}``) of unit settings; none for a backend without units."""
+        return []
 
     # Host reads, on the class ------------------------------------------
 
@@ -246,5 +265,5 @@ class Backend:
     def release(self) -> None:
         """Drop what planning kept that a finished task no longer needs (large file texts)."""
 
-    def done(self, module: Any, state: str) -> None:
-        """Called after a successful run: tell what could not be done on this host."""
+    def done(self, module: Any, state: str, mounted: bool = False) -> None:
+        """Called after a successful run: tell what could not be done on this host (``mounted``: this run mounted)."""

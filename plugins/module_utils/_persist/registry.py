@@ -13,6 +13,8 @@ import dataclasses
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import Declaration
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.unit_settings import check_unit_settings
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.mount_flags import merge_flags, split_flags
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.backend import boot_extras
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.fstab_backend import FstabBackend
@@ -50,7 +52,13 @@ def declare(params: Mapping[str, Any], backends: Sequence[type] = BACKENDS) -> D
     by_name = {backend.name: backend for backend in backends}
     decl = Declaration.from_params(params, persist=by_name.get(params.get("persist") or "fstab"))
     extras, boot_flags = split_flags(params.get("boot_options") or ())
-    changes: Dict[str, Any] = {"boot_extras": boot_extras(decl.boot, extras)}
+    settings = check_unit_settings(params.get("unit_settings"))
+    changes: Dict[str, Any] = {"boot_extras": boot_extras(decl.boot, extras), "unit_settings": settings}
+    if settings is not None and decl.persist is None and decl.writes:
+        raise OverlayError("unit_settings: persist is none, so no unit is written; remove unit_settings "
+                           "or persist the overlay (persist: systemd)")
+    if decl.persist is not None and decl.writes:
+        changes["boot_extras"] = decl.persist.with_settings(changes["boot_extras"], settings)
     if boot_flags:
         # Per-mount flags count wherever they are given: applied live, persisted with the overlay.
         changes["flags"] = merge_flags(split_flags(params.get("options") or ())[1], boot_flags, "boot_options", "options")

@@ -14,13 +14,14 @@ and the kernel's agree.
 import dataclasses
 import glob
 import os
-from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats import unit_syntax as _systemd
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.fstab_syntax import normalize_mount_point
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host import files
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host import safe_paths as _safepath
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host import system as host
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import unit_paths
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.mounting import (
     links_dir_for,
     links_dirs_found,
@@ -34,6 +35,8 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._model.facts impo
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.layers import requires_mounts_for
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.mount_flags import persisted_flags, split_flags
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import canonical_options
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model import unit_settings as unit_settings_model
+from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import unit_plan as unit_plan_model
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.backend import Backend, StepContext, Undo, file_diff
 
 # Where a running systemd finds units; elsewhere a unit cannot be started by name.
@@ -51,9 +54,12 @@ class UnitPlan(NamedTuple):
     notes: List[str]
 
 
-def unit_plan(decl: Declaration, facts: Optional[HostFacts] = None, links_dir: Optional[str] = None) -> UnitPlan:
+def unit_plan(decl: Declaration, facts: Optional[HostFacts] = None, links_dir: Optional[str] = None,
+              want: Optional[unit_plan_model.Desired] = None) -> UnitPlan:
     """The .mount unit that persists ``decl``, with its boot options (``noauto`` aside: boot is the wants link).
 
+    ``want``: the unit's settings and the boot options left for ``Options=``
+    (``unit_plan.desired``); by default those of the declaration alone.
     When the layers do not fit in what mount(8) passes at boot, and
     ``links_dir`` is given, the unit names them through short links in that
     directory (``0``, ``1``, ...) and sets it as the WorkingDirectory= of
@@ -69,11 +75,13 @@ def unit_plan(decl: Declaration, facts: Optional[HostFacts] = None, links_dir: O
     from the links ``0``, ``1``, ... to the real layers that a live mount
     through short links is made with.
     """
+    if want is None:
+        want = unit_plan_model.desired(decl.boot_extras, decl.unit_settings, None)
     prefix = link_prefix(decl)
     decl = decl.as_spelled()
-    unit_extras = [o for o in decl.boot_extras if o != "noauto"]
+    settings = unit_plan_model.mount_settings(want)
     try:
-        text, notes = _systemd.render_unit(decl, facts, unit_extras)
+        text, notes = _systemd.render_unit(decl, facts, want.options, settings=settings)
         return UnitPlan(text, None, notes)
     except OverlayError as error:
         if not links_dir or "option_bytes" not in error.details:
@@ -83,7 +91,8 @@ def unit_plan(decl: Declaration, facts: Optional[HostFacts] = None, links_dir: O
     requires = requires_mounts_for(decl.lowerdir, decl.upperdir, decl.workdir, decl.datadir,
                                    decl.also_needs) + [links_dir]
     linked = dataclasses.replace(decl, lowerdir=names[:lowers], datadir=names[lowers:])
-    text, notes = _systemd.render_unit(linked, facts, unit_extras, working_directory=links_dir, requires=requires)
+    text, notes = _systemd.render_unit(linked, facts, want.options, working_directory=links_dir, requires=requires,
+                                       settings=settings)
     return UnitPlan(text, links_dir, notes)
 
 
@@ -96,13 +105,29 @@ def link_prefix(decl: Declaration) -> str:
     return BOOT_LINK_PREFIX if decl.symlinked else ""
 
 
-def unit_config(text: str, readlink: Optional[Callable[[str], Optional[str]]] = None) -> Optional[Dict[str, Any]]:
+#: Between the texts of a unit's files read as one: a section no setting belongs to, so that a
+#: drop-in's assignments never fall into the previous file's last section.
+_NEXT_FILE = "\n[X-Overlayfs-Mounts-Next-File]\n"
+
+
+def applied(drop_ins: Iterable[unit_paths.DropIn], masked: Iterable[str] = ()) -> List[Tuple[str, str]]:
+    """``[(path, text)]`` of the drop-ins systemd applies (not masked now, nor by ``masked`` paths)."""
+    skip = set(masked)
+    return [(d.path, d.text) for d in drop_ins if d.text is not None and d.path not in skip]
+
+
+def unit_config(text: str, readlink: Optional[Callable[[str], Optional[str]]] = None,
+                path: Optional[str] = None, drop_ins: Sequence[Tuple[str, str]] = ()) -> Optional[Dict[str, Any]]:
     """What an overlay unit declares, in the module's terms (None if it is no overlay unit).
 
-    Layers named relative to the unit's WorkingDirectory= (short links) are
-    followed with ``readlink`` when it is given.
+    ``drop_ins``: ``[(path, text)]`` applied after the main file at
+    ``path``, as systemd applies them: the result is the effective unit,
+    with ``unit_settings`` (its settings by section, apart from those the
+    module owns), ``drop_ins`` (their paths) and ``origins`` (``Section.Key``
+    -> the file its value comes from). Layers named relative to the unit's
+    WorkingDirectory= (short links) are followed with ``readlink`` when it is given.
     """
-    parsed = _systemd.parse_unit(text)
+    parsed = _systemd.parse_unit(_NEXT_FILE.join([text] + [t for _p, t in drop_ins]))
     if (parsed["type"] or "").strip() != "overlay":
         return None
     base = parsed.get("working_directory")
@@ -115,7 +140,7 @@ def unit_config(text: str, readlink: Optional[Callable[[str], Optional[str]]] = 
     except OverlayError:
         options = list(parsed["options"])
     boot_options, flags = split_flags(parsed["extra_options"])
-    return {
+    config = {
         "path": parsed["where"],
         "lowerdir": parsed["lowerdir"],
         "datadir": parsed["datadir"],
@@ -128,6 +153,23 @@ def unit_config(text: str, readlink: Optional[Callable[[str], Optional[str]]] = 
         "managed": parsed["managed"],
         "links_dir": base,
     }
+    config.update(_effective_settings(path or "", text, drop_ins))
+    if path:
+        config["unit"] = path
+    return config
+
+
+def _effective_settings(path: str, text: str, drop_ins: Sequence[Tuple[str, str]]) -> Dict[str, Any]:
+    """``unit_settings``, ``drop_ins`` and ``origins`` of a unit's files (see :func:`unit_config`)."""
+    found = unit_plan_model.settings_of([(path, text)] + list(drop_ins))
+    settings: Dict[str, Dict[str, str]] = {}
+    origins = {}
+    for section, keys in found.settings.items():
+        for key, value in keys.items():
+            if (section, key) not in unit_plan_model.OWNED:
+                settings.setdefault(section, {})[key] = value
+            origins["%s.%s" % (section, key)] = found.origin(section, key)
+    return {"unit_settings": settings, "drop_ins": [p for p, _t in drop_ins], "origins": origins}
 
 
 def unit_files(directory: str) -> List[Tuple[str, str]]:
@@ -140,8 +182,13 @@ def unit_files(directory: str) -> List[Tuple[str, str]]:
     return found
 
 
+def automount_name(unit_name: str) -> str:
+    """The name of the .automount unit that goes with mount unit ``unit_name``."""
+    return unit_name[:-len(".mount")] + ".automount"
+
+
 class SystemdBackend(Backend):
-    """Overlays as systemd .mount units (``persist: systemd``)."""
+    """Overlays as systemd .mount units (``persist: systemd``), with their drop-ins, links and automount."""
 
     name = "systemd"
     location = "unit_dir"
@@ -152,7 +199,7 @@ class SystemdBackend(Backend):
                    readlink: Optional[Callable[[str], Optional[str]]] = None) -> Dict[str, List[Dict[str, Any]]]:
         found = {}
         for unit_path, text in sources:
-            config = unit_config(text, readlink)
+            config = unit_config(text, readlink, unit_path)
             if config is not None and config["path"]:
                 config["unit"] = unit_path
                 found.setdefault(normalize_mount_point(config["path"]), []).append(config)
@@ -160,26 +207,54 @@ class SystemdBackend(Backend):
 
     @classmethod
     def scan(cls, locations: Iterable[str], readlink: Optional[Callable[[str], Optional[str]]] = None) -> Dict[str, List[Dict[str, Any]]]:
-        return cls.configs_in([unit for directory in locations for unit in unit_files(directory)], readlink)
+        """The overlay units in ``locations``, each as systemd reads it: with its drop-ins and links."""
+        found: Dict[str, List[Dict[str, Any]]] = {}
+        for directory in locations:
+            for unit_path, text in unit_files(directory):
+                name = os.path.basename(unit_path)
+                config = unit_config(text, readlink, unit_path, applied(unit_paths.drop_ins(directory, name)))
+                if config is not None and config["path"]:
+                    config["unit"] = unit_path
+                    config.update(_boot_links(directory, name))
+                    found.setdefault(normalize_mount_point(config["path"]), []).append(config)
+        return found
 
     @classmethod
     def boot_drift(cls, conf: Dict[str, Any], persisted: Dict[str, Any], extras: List[str], boot: bool) -> List[Tuple[str, Any, Any]]:
         rows = []
-        want = [o for o in extras if o != "noauto"]  # boot is the wants link, not noauto
+        want = unit_settings_model.options_to_settings([o for o in extras if o != "noauto"])[1]
         have = list(conf.get("boot_options") or [])
         if sorted(want) != sorted(have):
             rows.append(("boot_options", want, have))
-        if bool(persisted.get("unit_enabled")) != bool(boot):
+        if bool(persisted.get("unit_enabled")) != bool(boot or persisted.get("automount")):
             rows.append(("boot", bool(boot), bool(persisted.get("unit_enabled"))))
         return rows
+
+    @classmethod
+    def settings_drift(cls, conf: Dict[str, Any], persisted: Dict[str, Any], decl: Any) -> List[Dict[str, Any]]:
+        return unit_plan_model.settings_rows(conf, persisted, decl)
+
+    @classmethod
+    def with_settings(cls, extras: List[str], settings: Optional[Dict[str, Dict[str, str]]]) -> List[str]:
+        unit_plan_model.desired(extras, settings, None)  # refuses what disagrees, before anything is read
+        return extras
 
     def __init__(self, decl: Declaration, facts: HostFacts, realpath: Optional[Callable[[str], str]] = None) -> None:
         super().__init__(decl, facts, realpath)
         self.unit_dir = decl.unit_dir
         self.unit_name = _systemd.unit_name_for(decl.path)
         self.unit_path = os.path.join(self.unit_dir, self.unit_name)
+        self.auto_name = automount_name(self.unit_name)
+        self.auto_path = os.path.join(self.unit_dir, self.auto_name)
         self.before = self.after = None
-        self.enabled_before = self.enabled_after = False
+        self.auto_before = self.auto_after = None
+        self.drop_ins: List[unit_paths.DropIn] = []
+        self.masks: List[Tuple[str, str]] = []  # (foreign drop-in, the mask that hides it)
+        self.links_before: List[unit_paths.UnitLink] = []
+        self.link_add: List[str] = []
+        self.link_remove: List[str] = []
+        self.want: Optional[unit_plan_model.Desired] = None
+        self.dropped: List[str] = []
         self.links_dir = None
         self.links_wanted = {}
         self.links_seen = {}
@@ -187,16 +262,20 @@ class SystemdBackend(Backend):
         self.links_remove: List[str] = []
         self._links_removed: List[Tuple[str, Dict[str, str]]] = []
         self.rendered = None  # (unit text, links dir or None, notes), or the OverlayError rendering raised
+        self._done: Dict[str, List[Any]] = {}
 
     def read(self, touch: bool) -> None:
-        """Read the unit and its wants link; when this task may write it, also render it and read its links.
+        """Read the unit, its drop-ins, its automount and its links; when this task may write it, render it.
 
         Rendering is pure, but whether the unit names its layers through
         short links decides which links (and which links root) must be read,
         so that :meth:`plan` reads nothing.
         """
         self.before = self.after = files.read_text(self.unit_path)
-        self.enabled_before = self.enabled_after = files.is_enabled(self.unit_dir, self.unit_name)
+        self.auto_before = self.auto_after = files.read_text(self.auto_path)
+        self.drop_ins = unit_paths.drop_ins(self.unit_dir, self.unit_name)
+        self.links_before = (unit_paths.links(self.unit_dir, self.unit_name)
+                             + unit_paths.links(self.unit_dir, self.auto_name))
         if touch and self.decl.state == "absent":
             # Whether its unit or a live mount through links made them, absent removes them.
             working = (unit_config(self.before) or {}).get("links_dir") if self.before is not None else None
@@ -204,17 +283,19 @@ class SystemdBackend(Backend):
         if not (touch and self.decl.writes and self.decl.persist is type(self)):
             return
         try:
-            text, links_dir, notes = unit_plan(self.decl, self.facts, links_dir_for(self.decl.links_dir, self.decl.path))
+            self._render()
         except OverlayError as error:
             self.rendered = error
-            return
+
+    def _render(self) -> None:
+        """Work out the unit's settings, render it, and read the short links it needs."""
+        found = unit_plan_model.settings_of([(self.unit_path, self.before)]) if self.before is not None else None
+        self.want = unit_plan_model.desired(self.decl.boot_extras, self.decl.unit_settings, found)
+        text, links_dir, notes = unit_plan(self.decl, self.facts, links_dir_for(self.decl.links_dir, self.decl.path),
+                                           self.want)
         self.rendered = (text, links_dir, notes)
         if links_dir:
-            try:
-                _safepath.check_links_root(self.decl.links_dir)
-            except OverlayError as error:
-                self.rendered = error
-                return
+            _safepath.check_links_root(self.decl.links_dir)
             names = [link_prefix(self.decl) + str(i) for i in range(len(self.decl.layers))]
             self.links_seen = {name: host.readlink(os.path.join(links_dir, name)) for name in names}
 
@@ -222,28 +303,76 @@ class SystemdBackend(Backend):
         self.keep = keep
         notes: List[str] = []
         if keep:
-            if self.before is not None and unit_config(self.before) is None:
-                raise OverlayError(
-                    "unit_dir: %s exists and is not an overlay mount unit; move it away or "
-                    "choose another path" % self.unit_path)
-            if isinstance(self.rendered, OverlayError):
-                raise self.rendered
-            self.after, self.links_dir, notes = self.rendered
-            self.enabled_after = self.decl.boot
-            if self.links_dir:
-                prefix = link_prefix(self.decl)
-                self.links_wanted = {prefix + str(i): layer for i, layer in enumerate(self.decl.as_spelled().layers)}
-        elif self.before is not None and unit_config(self.before) is not None:
-            self.after, self.enabled_after = None, False
-        elif self.before is None and self.enabled_before and self._wants_ours():
-            self.enabled_after = False  # a wants link left to a unit that is gone
-        if not keep:
+            notes = self._plan_keep()
+        else:
+            if self.before is not None and unit_config(self.before) is not None:
+                self.after = None
+            if self.auto_before is not None and _systemd.parse_unit(self.auto_before)["managed"]:
+                self.auto_after = None
+            self.link_remove = [link.path for link in self._own_links()]
             self.links_remove = list(self.links_found)
         return notes
 
-    def _wants_ours(self) -> bool:
-        """The unit's wants link leads to this unit's path (as :func:`files.enable` makes it)."""
-        return host.readlink(files.wants_link(self.unit_dir, self.unit_name)) == self.unit_path
+    def _plan_keep(self) -> List[str]:
+        if self.before is not None and unit_config(self.before) is None:
+            raise OverlayError(
+                "unit_dir: %s exists and is not an overlay mount unit; move it away or "
+                "choose another path" % self.unit_path)
+        if isinstance(self.rendered, OverlayError):
+            raise self.rendered
+        self.after, self.links_dir, notes = self.rendered
+        want = self.want
+        if self.links_dir:
+            prefix = link_prefix(self.decl)
+            self.links_wanted = {prefix + str(i): layer for i, layer in enumerate(self.decl.as_spelled().layers)}
+        if want.automount:
+            self.auto_after = _systemd.render_automount(self.decl.path, unit_plan_model.automount_settings(want))
+        elif self.auto_before is not None and _systemd.parse_unit(self.auto_before)["managed"]:
+            self.auto_after = None
+        self._plan_links(want)
+        notes = list(notes) + self._plan_drop_ins(want)
+        if want.dropped:
+            self.dropped = list(want.dropped)
+            notes.append("unit_settings: %s has settings the declaration does not name, which %s: %s; "
+                         "declare them in unit_settings to keep them"
+                         % (self.unit_path, "are dropped", ", ".join(want.dropped)))
+        return notes
+
+    def _own_links(self) -> List[unit_paths.UnitLink]:
+        """The links of the unit and its automount in ``unit_dir`` (those this module may change)."""
+        return [link for link in self.links_before if os.path.dirname(os.path.dirname(link.path)) == self.unit_dir]
+
+    def _plan_links(self, want: unit_plan_model.Desired) -> None:
+        """The links to add and remove so that boot starts the unit (or its automount) for its targets."""
+        boots = self.auto_name if want.automount else self.unit_name
+        wanted = set()
+        if self.decl.boot or want.automount:  # systemd arms an automount at boot whatever noauto says
+            wanted = {unit_paths.link_path(self.unit_dir, boots, kind, target) for kind, target in want.targets}
+        have = {link.path for link in self._own_links()}
+        self.link_add = sorted(wanted - {p for p in have if _points_to(p, self.unit_dir)})
+        self.link_remove = sorted(have - wanted)
+
+    def _plan_drop_ins(self, want: unit_plan_model.Desired) -> List[str]:
+        """Refuse (or mask, with ``drop_ins: mask``) the drop-ins that change what is declared."""
+        mine = unit_plan_model.settings_of([(self.unit_path, self.after)])
+        whole = unit_plan_model.settings_of([(self.unit_path, self.after)] + applied(self.drop_ins))
+        found = unit_plan_model.overridden(mine, whole, want.settings, self.unit_path)
+        if not found:
+            return []
+        named = "; ".join("%s sets %s=%s" % (origin, key, value) for key, value, origin in found)
+        if self.decl.drop_ins != "mask":
+            raise OverlayError(
+                "drop_ins: %s; systemd applies it over the unit, so the overlay would not be what is "
+                "declared. Remove or change that drop-in, or set drop_ins: mask to mask it" % named,
+                drop_ins=sorted({origin for _key, _value, origin in found}))
+        for origin in sorted({origin for _key, _value, origin in found}):
+            mask = unit_paths.mask_path(self.unit_dir, self.unit_name, origin)
+            if os.path.dirname(os.path.dirname(origin)) == os.path.dirname(os.path.dirname(mask)):
+                raise OverlayError("drop_ins: %s is in the unit dir of highest precedence, where no mask can "
+                                   "hide it; remove it" % origin)
+            self.masks.append((origin, mask))
+        return ["drop_ins: masked %s with %s, as drop_ins: mask asks (%s)"
+                % (origin, mask, named) for origin, mask in self.masks]
 
     @property
     def links_changed(self) -> bool:
@@ -255,35 +384,62 @@ class SystemdBackend(Backend):
         return self.after != self.before
 
     @property
+    def automount_changed(self) -> bool:
+        return self.auto_after != self.auto_before
+
+    @property
     def enable_changed(self) -> bool:
-        return self.enabled_after != self.enabled_before
+        return bool(self.link_add or self.link_remove)
 
     @property
     def changed(self) -> bool:
-        return self.unit_changed or self.enable_changed or self.links_changed or bool(self.links_remove)
+        return (self.unit_changed or self.automount_changed or self.enable_changed or self.links_changed
+                or bool(self.links_remove) or bool(self.masks))
 
     def actions(self) -> List[Dict[str, Any]]:
         out = []
         if self.links_changed:
             out.append({"action": "write_links", "path": self.links_dir})
+        out += [{"action": "mask_drop_in", "path": mask, "masks": origin} for origin, mask in self.masks]
         if self.unit_changed:
             out.append({"action": "remove_unit" if self.after is None else "write_unit", "path": self.unit_path})
-        if self.enable_changed:
-            out.append({"action": "enable_unit" if self.enabled_after else "disable_unit",
-                        "path": files.wants_link(self.unit_dir, self.unit_name)})
+        if self.automount_changed:
+            out.append({"action": "remove_automount" if self.auto_after is None else "write_automount",
+                        "path": self.auto_path})
+        out += [{"action": "disable_unit", "path": path} for path in self.link_remove]
+        out += [{"action": "enable_unit", "path": path} for path in self.link_add]
         out += [{"action": "remove_links", "path": path} for path in self.links_remove]  # last: the unit names them
         return out
 
     def persisted(self, after: bool = True) -> Dict[str, Any]:
         text = self.after if after else self.before
+        masked = [origin for origin, _mask in self.masks] if after else []
+        config = None
+        if text is not None:
+            config = unit_config(text, host.readlink, self.unit_path, applied(self.drop_ins, masked))
+        links = self._links_after() if after else [(link.kind, link.target, link.path) for link in self.links_before]
+        auto = self.auto_after if after else self.auto_before
         return {
-            self.name: unit_config(text, host.readlink) if text is not None else None,
+            self.name: config,
             "unit_name": self.unit_name,
-            "unit_enabled": self.enabled_after if after else self.enabled_before,
+            "unit_enabled": bool(links),
+            "unit_targets": sorted({target for _kind, target, _path in links}),
+            "automount": self.auto_name if auto is not None else None,
         }
 
+    def _links_after(self) -> List[Tuple[str, str, str]]:
+        """``[(kind, target, path)]`` of the links once the plan is carried out."""
+        out = [(link.kind, link.target, link.path) for link in self.links_before if link.path not in self.link_remove]
+        for path in self.link_add:
+            kind = os.path.basename(os.path.dirname(path)).rpartition(".")[2]
+            out.append((kind, os.path.basename(os.path.dirname(path))[:-len(kind) - 1], path))
+        return out
+
     def diffs(self) -> List[Dict[str, str]]:
-        return file_diff(self.unit_path, self.before, self.after) if self.unit_changed else []
+        out = file_diff(self.unit_path, self.before, self.after) if self.unit_changed else []
+        if self.automount_changed:
+            out += file_diff(self.auto_path, self.auto_before, self.auto_after)
+        return out
 
     @property
     def steps(self) -> Dict[str, Callable[[StepContext], Optional[Undo]]]:
@@ -291,8 +447,11 @@ class SystemdBackend(Backend):
             "write_links": self._write_links,
             "write_unit": self._write_unit,
             "remove_unit": self._remove_unit,
-            "enable_unit": self._set_enabled,
-            "disable_unit": self._set_enabled,
+            "write_automount": self._write_automount,
+            "remove_automount": self._write_automount,
+            "mask_drop_in": self._mask,
+            "enable_unit": self._link,
+            "disable_unit": self._unlink,
             "remove_links": self._remove_links,
         }
 
@@ -308,25 +467,30 @@ class SystemdBackend(Backend):
         return self.keep and self.facts.booted and searched and not self.decl.symlinked
 
     def stop(self, module: Any) -> bool:
-        if not (self.facts.booted and self.before is not None):
+        if not self.facts.booted:
             return False
-        _rc, out, _err = module.run_command(
-            [module.get_bin_path("systemctl", required=True), "is-active", self.unit_name])
-        if out.strip() != "active":
-            return False
-        files.systemctl(module, "stop", self.unit_name)
-        return True
+        stopped = False
+        for name, text in ((self.unit_name, self.before), (self.auto_name, self.auto_before)):
+            if text is not None and _is_active(module, name):
+                files.systemctl(module, "stop", name)
+                stopped = stopped or name == self.unit_name
+        return stopped
 
     def start(self, module: Any) -> None:
+        if self.auto_after is not None:
+            files.systemctl(module, "start", self.auto_name)  # armed first: the mount goes on top of it
         files.systemctl(module, "start", self.unit_name)
 
-    def done(self, module: Any, state: str) -> None:
-        if self.keep and not self.facts.booted and self.changed:
-            module.warn(
-                "systemd is not running on this host (chroot, container or image build): wrote %s "
-                "and linked it into %s for boot, but skipped daemon-reload and start%s"
-                % (self.unit_path, files.WANTS_DIR, "; the overlay was mounted directly"
-                   if state == "mounted" else ""))
+    def done(self, module: Any, state: str, mounted: bool = False) -> None:
+        if not (self.keep and not self.facts.booted and self.changed):
+            return
+        wrote = [path for path, changed in ((self.unit_path, self.unit_changed), (self.auto_path, self.automount_changed))
+                 if changed]
+        what = "wrote %s" % " and ".join(wrote) if wrote else "left the unit as it was"
+        if self.link_add:
+            what += " and linked it for boot (%s)" % ", ".join(self.link_add)
+        module.warn("systemd is not running on this host (chroot, container or image build): %s, but skipped "
+                    "daemon-reload and start%s" % (what, "; the overlay was mounted directly" if mounted else ""))
 
     def _write_links(self, ctx):
         spelled = self.decl.as_spelled()
@@ -336,36 +500,74 @@ class SystemdBackend(Backend):
         if not os.path.isdir(self.unit_dir):
             host.make_dirs(self.unit_dir, 0o755, field="unit_dir")
         files.write_atomic(ctx.module, self.unit_path, self.after, step="writing the unit")
-        return lambda: self._restore_unit(ctx.module)
+        return lambda: _put_back(ctx.module, self.unit_path, self.before)
 
     def _remove_unit(self, ctx):
         files.remove_file(self.unit_path)
-        return lambda: self._restore_unit(ctx.module)
+        return lambda: _put_back(ctx.module, self.unit_path, self.before)
 
-    def _restore_unit(self, module):
-        if self.before is None:
-            files.remove_file(self.unit_path)
-        elif files.read_text(self.unit_path) != self.before:
-            files.write_atomic(module, self.unit_path, self.before, step="restoring the unit")
+    def _write_automount(self, ctx):
+        if self.auto_after is None:
+            files.remove_file(self.auto_path)
+        else:
+            if not os.path.isdir(self.unit_dir):
+                host.make_dirs(self.unit_dir, 0o755, field="unit_dir")
+            files.write_atomic(ctx.module, self.auto_path, self.auto_after, step="writing the automount unit")
+        return lambda: _put_back(ctx.module, self.auto_path, self.auto_before)
+
+    def _mask(self, ctx):
+        made_dir = unit_paths.make_mask(ctx.path)
+        return lambda: _unmask(ctx.path, made_dir)
+
+    def _link(self, ctx):
+        path = ctx.path
+        kind = os.path.basename(os.path.dirname(path)).rpartition(".")[2]
+        target = os.path.basename(os.path.dirname(path))[:-len(kind) - 1]
+        unit_paths.make_link(self.unit_dir, os.path.basename(path), kind, target)
+        return lambda: unit_paths.remove_link(path)
+
+    def _unlink(self, ctx):
+        path = ctx.path
+        was = unit_paths.remove_link(path)
+        return (lambda: unit_paths.restore_link(path, was)) if was is not None else None
 
     def _remove_links(self, ctx):
-        # One remove_links action per dir, in the order of links_remove: each takes the next.
-        done = sum(1 for _path, _links in self._links_removed)
-        path = self.links_remove[done]
+        path = ctx.path
         removed = remove_links(path)
         self._links_removed.append((path, removed))
         return lambda: restore_links(path, removed)
 
-    def _set_enabled(self, ctx):
-        self._enable(self.enabled_after)
-        return lambda: self._enable(self.enabled_before)
 
-    def _enable(self, enabled):
-        if enabled:
-            files.enable(self.unit_dir, self.unit_name)
-        else:
-            files.disable(self.unit_dir, self.unit_name)
-            try:  # the wants dir, when enabling made it and nothing else is in it
-                os.rmdir(os.path.dirname(files.wants_link(self.unit_dir, self.unit_name)))
-            except OSError:
-                pass
+def _points_to(link: str, unit_dir: str) -> bool:
+    """True when ``link`` leads to the unit of its name in ``unit_dir``."""
+    return host.readlink(link) == os.path.join(unit_dir, os.path.basename(link))
+
+
+def _is_active(module: Any, name: str) -> bool:
+    _rc, out, _err = module.run_command([module.get_bin_path("systemctl", required=True), "is-active", name])
+    return out.strip() == "active"
+
+
+def _put_back(module: Any, path: str, text: Optional[str]) -> None:
+    """Undo a write or removal of the unit file at ``path``: back to ``text`` (None: no file)."""
+    if text is None:
+        files.remove_file(path)
+    elif files.read_text(path) != text:
+        files.write_atomic(module, path, text, step="restoring %s" % os.path.basename(path))
+
+
+def _unmask(path: str, made_dir: bool) -> None:
+    files.remove_file(path)
+    if made_dir:
+        try:
+            os.rmdir(os.path.dirname(path))
+        except OSError:
+            pass
+
+
+def _boot_links(directory: str, name: str) -> Dict[str, Any]:
+    """``unit_targets`` (the targets that start the unit or its automount at boot) and ``automount``."""
+    auto = automount_name(name)
+    found = unit_paths.links(directory, name) + unit_paths.links(directory, auto)
+    has_auto = os.path.exists(os.path.join(directory, auto))
+    return {"unit_targets": sorted({link.target for link in found}), "automount": auto if has_auto else None}

@@ -65,6 +65,9 @@ def _backend(tmp_path, path="/srv/m", **changes):
 class _Ctx:
     module = None
 
+    def __init__(self, path=None):
+        self.path = path
+
 
 def test_a_long_mount_point_has_the_hashed_unit_name(tmp_path):
     """The name systemd-fstab-generator gave /srv/ + 250 'm' (systemd 252), no refusal."""
@@ -82,7 +85,7 @@ def test_absent_removes_a_wants_link_left_to_a_missing_unit(tmp_path):
     backend.read(True)
     backend.plan(False)
     assert [a["action"] for a in backend.actions()] == ["disable_unit"]
-    undo = backend.steps["disable_unit"](_Ctx())
+    undo = backend.steps["disable_unit"](_Ctx(backend.actions()[0]["path"]))
     assert not (tmp_path / "units" / "local-fs.target.wants").exists()
     undo()
     assert files.is_enabled(backend.unit_dir, backend.unit_name)
@@ -99,7 +102,7 @@ def test_absent_removes_the_short_links_and_their_dir(tmp_path):
     backend.read(True)
     backend.plan(False)
     assert backend.actions() == [{"action": "remove_links", "path": directory}] and backend.changed
-    undo = backend.steps["remove_links"](_Ctx())
+    undo = backend.steps["remove_links"](_Ctx(directory))
     assert sorted(p.name for p in (tmp_path / "links").iterdir()) == ["someone-else"]
     undo()
     assert sorted(p.name for p in (tmp_path / "links" / directory.rsplit("/", 1)[1]).iterdir()) == ["0", "1", "b0", "b1"]

@@ -254,6 +254,35 @@ def replace_entry(lines: Sequence[FstabLine], mount_point: str, text: str,
     return result, len(duplicates)
 
 
+def edit_entry(text: str, options: Optional[Sequence[str]] = None) -> str:
+    """The entry line ``text`` with its options set to ``options`` and its freq and passno set to 0.
+
+    ``options`` are decoded options, one per item (None: the field as it
+    is); they are joined with commas and octal-escaped as :func:`render_entry`
+    writes a field. Every other byte of the line stays: the other fields as
+    written (the source, the mount point's spelling), the blanks between
+    them, anything after the sixth field. A missing freq or passno already
+    means 0 and stays missing. Raises OverlayError for a line that is no
+    entry (fewer than three fields).
+    """
+    lead = len(text) - len(text.lstrip(_LINE_BLANKS))
+    stripped = text.strip(_LINE_BLANKS)
+    tail = text[lead + len(stripped):]
+    parts = re.split(r"([ \t]+)", stripped)  # fields at even indexes, the blanks between them at odd ones
+    if len(parts) < 5:
+        raise OverlayError("fstab: %r is not an entry line (fewer than three fields)" % text)
+    if options is not None:
+        field = encode_octal(",".join(options)) or "defaults"
+        if len(parts) > 6:
+            parts[6] = field
+        else:
+            parts += [" ", field]
+    for index in (8, 10):  # freq, passno
+        if len(parts) > index and _NUMBER.match(parts[index]) and int(parts[index]):
+            parts[index] = "0"
+    return text[:lead] + "".join(parts) + tail
+
+
 def append_entry(lines: Sequence[FstabLine], text: str) -> List[FstabLine]:
     """``lines`` with ``text`` added as a new last line.
 

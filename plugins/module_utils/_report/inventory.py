@@ -156,7 +156,7 @@ def _fuse_record(path, entry, persisted, defaults):
     }
     record.update(shown)
     # A persisted kernel overlay for this point is not mounted: the FUSE mount is.
-    record["drift"] = live_vs_persisted(None, firsts, defaults)
+    record["drift"] = live_vs_persisted(None, firsts, defaults) + _persisted_twice(record["persisted"])
     return record
 
 
@@ -198,4 +198,12 @@ def _record(path, top, persisted, defaults, exists, realpath, links_root, entrie
         if count > 1:
             record["drift"].append({"field": "persisted", "declared": None, "live": None,
                                     "persisted": "%s (%d lines)" % (b.name, count), "source": b.name})
+    record["drift"] += _persisted_twice(record["persisted"])
     return record
+
+
+def _persisted_twice(kind):
+    """The drift row of an overlay persisted by more than one backend: at boot, both would mount it."""
+    if kind in ("none",) + tuple(b.name for b in _backends.BACKENDS):
+        return []
+    return [{"field": "persisted", "declared": None, "live": None, "persisted": kind, "source": None}]

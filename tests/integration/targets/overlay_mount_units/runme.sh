@@ -11,4 +11,6 @@ source ../common/target.sh
 # shellcheck source-path=SCRIPTDIR source=../overlay_mount_persist_common/lib.sh
 source ../overlay_mount_persist_common/lib.sh
 
-playbooks_in_parallel ${UNITS_PLAYBOOKS:-drop_ins.yml settings.yml automount.yml adopt.yml}
+# UNITS_PLAYBOOKS="a.yml b.yml" runs only those (by hand, while working on one).
+read -r -a books <<<"${UNITS_PLAYBOOKS:-drop_ins.yml settings.yml automount.yml adopt.yml}"
+playbooks_in_parallel "${books[@]}"

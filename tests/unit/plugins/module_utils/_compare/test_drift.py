@@ -186,7 +186,16 @@ DECLARED_CASES = [
      persisted(unit=UNIT, enabled=True), [row("boot", False, None, True)]),
     ("managed: a hand-written line", DECL, "mounted", "fstab", [], True, live(),
      persisted(["overlay /srv/m overlay lowerdir=/srv/l1:/srv/l2,upperdir=/srv/u,workdir=/srv/w 0 0"]),
-     [row("managed", True, None, False)]),
+     [row("managed", True, None, False), row("requires_mounts_for", [L1, L2, "/srv/u", "/srv/w"], None, [])]),
+    ("requires_mounts_for: the line lacks one of its dirs", DECL, "mounted", "fstab", [], True, live(),
+     persisted([LINE.replace("x-systemd.requires-mounts-for=/srv/u,", "")]),
+     [row("requires_mounts_for", [L1, L2, "/srv/u", "/srv/w"], None, [L1, L2, "/srv/w"])]),
+    ("requires_mounts_for: one more than needed is no drift", DECL, "mounted", "fstab", [], True, live(),
+     persisted([LINE.replace(" 0 0", ",x-systemd.requires-mounts-for=/srv 0 0")]), []),
+    ("noauto beside x-systemd.automount is no boot_options drift", DECL, "mounted", "fstab",
+     ["x-systemd.automount"], True, live(),
+     persisted([fstab_line(dataclasses.replace(Declaration(**DECL), boot_extras=["noauto", "x-systemd.automount"])).text]),
+     []),
 
     # ---- present ------------------------------------------------------------------------
     ("present ignores what is live", DECL, "present", "fstab", [], True,
@@ -252,7 +261,8 @@ def test_an_invalid_persisted_option_is_reported_whole():
     hand = "overlay /srv/m overlay lowerdir=/srv/l1:/srv/l2,upperdir=/srv/u,workdir=/srv/w,index=maybe," \
            "x-overlayfs.managed 0 0"
     rows = drift(DECL, "present", "fstab", [], True, None, persisted([hand]), DEFAULTS)
-    assert rows == [row("options", [], None, ["index=maybe"])]
+    assert rows == [row("options", [], None, ["index=maybe"]),
+                    row("requires_mounts_for", [L1, L2, "/srv/u", "/srv/w"], None, [])]
 
 
 def test_a_data_only_layer_on_the_host_is_drift():

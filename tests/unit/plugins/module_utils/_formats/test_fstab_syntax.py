@@ -17,6 +17,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors imp
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.fstab_syntax import (
     FstabEntry,
     append_entry,
+    edit_entry,
     find_entries,
     mount_uses_fsconfig,
     normalize_mount_point,
@@ -559,3 +560,28 @@ def test_a_rendered_text_parses_as_a_fresh_read_would(text):
 def _fresh_parse(text):
     from ansible_collections.overlayfs.mounts.plugins.module_utils._formats import fstab_syntax as _fstab
     return _fstab._parse_lines(text)
+
+
+@pytest.mark.parametrize("text, options, expected", [
+    ("none /srv/m overlay defaults 0 2", ["defaults", "lowerdir=/a"], "none /srv/m overlay defaults,lowerdir=/a 0 0"),
+    # Blanks, a CR libmount ignores and anything after the sixth field stay as written.
+    ("  none\t/srv/m/\toverlay\tdefaults\t1\t2  extra\r", ["x"], "  none\t/srv/m/\toverlay\tx\t0\t0  extra\r"),
+    ("none /srv/m overlay", ["lowerdir=/a"], "none /srv/m overlay lowerdir=/a"),
+    ("none /srv/m overlay defaults +0 -0", None, "none /srv/m overlay defaults +0 -0"),
+    ("none /srv/m overlay defaults 3", None, "none /srv/m overlay defaults 0"),
+    # New options are escaped as render_entry escapes a field.
+    ("a\\040b /srv/m overlay defaults 0 0", ["lowerdir=/my dir\\x", 'x-systemd.requires-mounts-for="/my dir"'],
+     'a\\040b /srv/m overlay lowerdir=/my\\040dir\\134x,x-systemd.requires-mounts-for="/my\\040dir" 0 0'),
+])
+def test_edit_entry_changes_the_options_and_the_numbers_only(text, options, expected):
+    edited = edit_entry(text, options)
+    assert edited == expected
+    entry = parse(edited + "\n")[0].entry
+    assert (entry.freq, entry.passno) == (0, 0)
+    if options is not None:
+        assert entry.mntops == ",".join(options)
+
+
+def test_edit_entry_refuses_a_line_that_is_no_entry():
+    with pytest.raises(OverlayError, match="not an entry line"):
+        edit_entry("none /srv/m", ["x"])

@@ -3,15 +3,21 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 import dataclasses
+import json
+import shutil
+import subprocess
+
 import pytest
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host import files
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.backend import HostFacts, boot_extras
+from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import fstab_backend
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.fstab_backend import (
     FstabBackend,
     edit_fstab,
     fstab_line,
+    new_info,
     persisted_entries,
 )
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import Declaration
@@ -33,7 +39,7 @@ def test_add_keeps_every_user_line_and_the_final_newline_convention():
     assert text.startswith(USER_FSTAB + "\n")
     assert not text.endswith("\n")
     assert text.count("\n") == USER_FSTAB.count("\n") + 1
-    assert info == {"duplicates": 0, "removed": 0, "notes": []}
+    assert info == new_info() == {"duplicates": 0, "removed": 0, "notes": [], "changes": [], "adopted": False}
     assert persisted_entries(text, "/srv/m")[0]["lowerdir"] == ["/srv/l1", "/srv/l2"]
 
 
@@ -278,10 +284,13 @@ def test_a_layer_spelled_through_a_symlink_to_the_declared_one_is_adopted():
         "requires-mounts-for=/srv/l1,", "requires-mounts-for=/opt/l1,x-systemd.requires-mounts-for=/srv/l1,")
     text = linked + "\n"
     assert edit_fstab(text, DECL, True, realpath=_resolve)[0] == text
-    # A line that would not bring up where its link leads first is rewritten.
+    # A line that would not bring up where its link leads first gets that requirement, in the rendered order.
     unsafe = line.replace("lowerdir=/srv/l1:", "lowerdir=/opt/l1:").replace(
-        "requires-mounts-for=/srv/l1,", "requires-mounts-for=/opt/l1,") + "\n"
-    assert edit_fstab(unsafe, DECL, True, realpath=_resolve)[0] == line + "\n"
+        "requires-mounts-for=/srv/l1,", "requires-mounts-for=/opt/l1,")
+    text, info = edit_fstab(unsafe + "\n", DECL, True, realpath=_resolve)
+    assert text == linked + "\n"
+    assert info["changes"] == [{"option": "x-systemd.requires-mounts-for=/srv/l1", "change": "added"}]
+    assert not info["adopted"]
 
 
 def test_a_prune_removes_only_the_marked_line_at_the_mount_point():
@@ -308,3 +317,184 @@ def test_the_backend_takes_a_resolver_and_its_line_goes_after_the_mount_it_needs
     # After the tmpfs its lower (spelled through a link) lies on; before the
     # overlay that needs its mount, which the collection wrote and so may move.
     assert points == ["/srv/t", "/srv/m", "/srv/other"]
+
+
+# Adoption: an existing line that says something else is edited, not rewritten ---------
+
+PLAIN = Declaration("/srv/m", ["/srv/l1", "/srv/l2"], "/srv/u", "/srv/w")
+LAYERS = "lowerdir=/srv/l1:/srv/l2,upperdir=/srv/u,workdir=/srv/w"
+REQUIRES = ",".join("x-systemd.requires-mounts-for=" + p for p in ("/srv/l1", "/srv/l2", "/srv/u", "/srv/w"))
+MANAGED = "x-overlayfs.managed"
+MARKED = MANAGED + "," + REQUIRES
+
+
+def added(*options):
+    return [{"option": option, "change": "added"} for option in options]
+
+
+MARKED_ADDED = added("x-overlayfs.managed", *REQUIRES.split(","))
+LONG = ["/srv/" + "x" * 100 + "/layer-%d" % i for i in range(3)]
+
+# (id, declaration, existing line, the line after the edit, changes)
+ADOPTION_CASES = [
+    ("hand-written: none and defaults stay", PLAIN,
+     "none /srv/m overlay defaults," + LAYERS + " 0 0",
+     "none /srv/m overlay defaults," + LAYERS + "," + MARKED + " 0 0", MARKED_ADDED),
+    ("ansible.posix.mount's spelling becomes the rendered line", PLAIN,
+     "overlay /srv/m overlay " + LAYERS + " 0 0", fstab_line(PLAIN).text, MARKED_ADDED),
+    ("boot options: kept in place, removed, added; tabs and passno", dataclasses.replace(PLAIN, boot_extras=["nofail", "_netdev"]),
+     "none\t/srv/m\toverlay\tnofail,lowerdir=/srv/l1:/srv/l2,x-systemd.after=network-online.target,upperdir=/srv/u,"
+     "workdir=/srv/w\t0\t2",
+     "none\t/srv/m\toverlay\tnofail," + LAYERS + ",_netdev," + MARKED + "\t0\t0",
+     [{"option": "x-systemd.after=network-online.target", "change": "removed"}] + added("_netdev") + MARKED_ADDED
+     + [{"field": "freq/passno", "change": "changed", "old": "0 2", "new": "0 0"}]),
+    ("noauto beside x-systemd.automount stays", dataclasses.replace(PLAIN, boot_extras=["x-systemd.automount"]),
+     "overlay /srv/m overlay noauto,x-systemd.automount," + LAYERS + " 0 0",
+     "overlay /srv/m overlay noauto,x-systemd.automount," + LAYERS + "," + MARKED + " 0 0", MARKED_ADDED),
+    ("a flag and an overlay option change in place", dataclasses.replace(PLAIN, flags=["ro"], options=["index=off"]),
+     "overlay /srv/m overlay rw," + LAYERS + ",index=on,nosuid,xino=off 0 0",
+     "overlay /srv/m overlay ro," + LAYERS + ",index=off," + MARKED + " 0 0",
+     [{"option": "ro", "change": "changed", "old": "rw", "new": "ro"},
+      {"option": "index", "change": "changed", "old": "index=on", "new": "index=off"},
+      {"option": "nosuid", "change": "removed"}, {"option": "xino=off", "change": "removed"}] + MARKED_ADDED),
+    ("a new upper and work dir go after the layers", PLAIN,
+     "overlay /srv/m overlay defaults,lowerdir=/srv/l1:/srv/l2,nofail 0 0",
+     "overlay /srv/m overlay defaults," + LAYERS + "," + MARKED + " 0 0",
+     [{"option": "nofail", "change": "removed"}] + added("upperdir=/srv/u", "workdir=/srv/w") + MARKED_ADDED),
+    ("the collection's own line: only what the declaration changed", dataclasses.replace(PLAIN, lowerdir=["/srv/l2", "/srv/l1"]),
+     fstab_line(PLAIN).text, fstab_line(PLAIN).text.replace("lowerdir=/srv/l1:/srv/l2", "lowerdir=/srv/l2:/srv/l1"),
+     [{"option": "lowerdir", "change": "changed", "old": "lowerdir=/srv/l1:/srv/l2", "new": "lowerdir=/srv/l2:/srv/l1"}]),
+    ("the collection's own line: new boot options go before the marker",
+     dataclasses.replace(PLAIN, boot_extras=["nofail", "x-systemd.device-timeout=10s"]),
+     fstab_line(dataclasses.replace(PLAIN, boot_extras=["noauto", "nofail"])).text,
+     fstab_line(dataclasses.replace(PLAIN, boot_extras=["nofail", "x-systemd.device-timeout=10s"])).text,
+     [{"option": "noauto", "change": "removed"}] + added("x-systemd.device-timeout=10s")),
+    ("escapes: a space in a layer, quoted requirement", dataclasses.replace(PLAIN, lowerdir=["/srv/my l1", "/srv/l2"]),
+     "overlay /srv/m overlay lowerdir=/srv/my\\040l1:/srv/l2,upperdir=/srv/u,workdir=/srv/w 0 0",
+     fstab_line(dataclasses.replace(PLAIN, lowerdir=["/srv/my l1", "/srv/l2"])).text,
+     added("x-overlayfs.managed", 'x-systemd.requires-mounts-for="/srv/my l1"', *REQUIRES.split(",")[1:])),
+]
+
+
+@pytest.mark.parametrize("decl, before, after, changes", [case[1:] for case in ADOPTION_CASES],
+                         ids=[case[0] for case in ADOPTION_CASES])
+def test_an_existing_line_is_edited_as_little_as_it_takes(decl, before, after, changes):
+    text, info = edit_fstab(USER_FSTAB + "\n" + before + "\n", decl, True)
+    assert text == USER_FSTAB + "\n" + after + "\n"
+    assert info["changes"] == changes
+    assert info["adopted"] is ("x-overlayfs.managed" not in before)
+    again, info = edit_fstab(text, decl, True)
+    assert again == text and info["changes"] == []  # idempotent: the edited line is the overlay's line
+
+
+def test_a_symlinked_spelling_of_the_layers_is_kept():
+    hand = "overlay /srv/m/ overlay lowerdir=/opt/l1/:/srv//l2,upperdir=/srv/u,workdir=/srv/w 0 0\n"
+    text, info = edit_fstab(hand, PLAIN, True, realpath=_resolve)
+    # The requirements in the rendered line's order; the link's own one after them.
+    needs = ",".join("x-systemd.requires-mounts-for=" + p for p in ("/srv/l1", "/srv/l2", "/srv/u", "/srv/w", "/opt/l1"))
+    assert text == hand.replace(" 0 0", ",x-overlayfs.managed," + needs + " 0 0")
+    assert info["changes"] == added("x-overlayfs.managed", *needs.split(","))
+    assert edit_fstab(text, PLAIN, True, realpath=_resolve)[0] == text
+
+
+def test_a_lower_list_too_long_for_fsconfig_is_replaced_as_a_block():
+    decl = Declaration("/srv/m", LONG, "/srv/u", "/srv/w")
+    facts = HostFacts(True, True, False)  # the kernel takes lowerdir+, mount(8) uses fsconfig()
+    hand = "none /srv/m overlay defaults,lowerdir=%s,upperdir=/srv/u,workdir=/srv/w,nofail 0 0\n" % ":".join(LONG)
+    text, info = edit_fstab(hand, decl, True, facts)
+    block = ",".join("lowerdir+=" + p for p in LONG)
+    assert text.startswith("none /srv/m overlay defaults,%s,upperdir=/srv/u,workdir=/srv/w,x-overlayfs.managed," % block)
+    assert info["changes"][0] == {"option": "lowerdir=" + ":".join(LONG), "change": "removed"}
+    assert info["changes"][1:5] == [{"option": "nofail", "change": "removed"}] + added(*block.split(","))
+    assert edit_fstab(text, decl, True, facts)[0] == text
+
+
+def test_a_nonzero_freq_or_passno_is_no_match():
+    line = fstab_line(PLAIN).text
+    text, info = edit_fstab(line.replace(" 0 0", " 1 0") + "\n", PLAIN, True)
+    assert text == line + "\n"
+    assert info["changes"] == [{"field": "freq/passno", "change": "changed", "old": "1 0", "new": "0 0"}]
+
+
+def test_a_line_that_means_the_same_in_another_order_and_source_is_kept():
+    line = ("none /srv/m overlay defaults,x-systemd.automount,x-systemd.requires-mounts-for=/srv/w,noauto,"
+            "workdir=/srv/w,upperdir=/srv/u,x-overlayfs.managed,lowerdir=/srv/l1:/srv/l2," + REQUIRES + " 0 0\n")
+    decl = dataclasses.replace(PLAIN, boot_extras=["x-systemd.automount"])
+    assert edit_fstab(line, decl, True)[0] == line
+    assert edit_fstab(line, dataclasses.replace(decl, boot_extras=["noauto", "x-systemd.automount"]), True)[0] == line
+    assert edit_fstab(line, PLAIN, True)[0] != line  # no automount declared: noauto and the automount go
+
+
+def test_where_no_edit_makes_the_overlay_s_line_the_rendered_one_is_written(monkeypatch):
+    hand = "none /srv/m/ overlay defaults," + LAYERS + " 0 0\n"
+    monkeypatch.setattr(fstab_backend, "_assemble", lambda options, kept, missing, want: options)  # an edit that misses
+    text, info = edit_fstab(hand, PLAIN, True)
+    assert text == fstab_line(PLAIN).text + "\n"
+    assert info["changes"] == [
+        {"field": "source", "change": "changed", "old": "none", "new": "overlay"},
+        {"field": "path", "change": "changed", "old": "/srv/m/", "new": "/srv/m"},
+        {"option": "defaults", "change": "removed"}] + MARKED_ADDED
+
+
+def test_the_backend_names_the_changes_of_an_adopted_line(tmp_path):
+    fstab = tmp_path / "fstab"
+    fstab.write_text("none /srv/m overlay defaults," + LAYERS + ",nosuid 0 0\n")
+    backend = FstabBackend(dataclasses.replace(PLAIN, fstab=str(fstab)), HostFacts(True, False, False))
+    backend.read(True)
+    backend.plan(True)
+    assert backend.adopted_changes() == [{"option": "nosuid", "change": "removed"}] + MARKED_ADDED
+    assert backend.info["adopted"] is True
+    warnings = backend.plan_warnings(check_mode=True)
+    assert len(warnings) == 1
+    assert warnings[0].startswith("%s: the overlay line for /srv/m was not written by this collection; it would be "
+                                  "taken over with these changes: removed nosuid, added x-overlayfs.managed, "
+                                  "added x-systemd.requires-mounts-for=/srv/l1," % fstab)
+    # The collection's own line changed by the declaration: the diff shows it, no warning.
+    fstab.write_text(backend.after)
+    moved = FstabBackend(dataclasses.replace(PLAIN, fstab=str(fstab), lowerdir=["/srv/l2", "/srv/l1"]),
+                         HostFacts(True, False, False))
+    moved.read(True)
+    moved.plan(True)
+    assert [c["option"] for c in moved.adopted_changes()] == ["lowerdir"]
+    assert moved.plan_warnings(check_mode=False) == []
+
+
+def _conf(line):
+    return persisted_entries(line + "\n", "/srv/m")[0]
+
+
+def test_boot_drift_names_a_missing_requirement_and_keeps_its_other_rows():
+    hand = _conf("none /srv/m overlay defaults," + LAYERS + " 0 0")
+    assert FstabBackend.boot_drift(hand, {}, ["nofail"], True) == [
+        ("boot_options", ["nofail"], []), ("managed", True, False),
+        ("requires_mounts_for", ["/srv/l1", "/srv/l2", "/srv/u", "/srv/w"], [])]
+    ours = _conf(fstab_line(PLAIN).text)
+    assert FstabBackend.boot_drift(ours, {}, [], True) == []
+    # Where a path leads now (the drift report adds it) must be required too.
+    assert FstabBackend.boot_drift(dict(ours, also_needs=["/srv/rel/v1"]), {}, [], True) == [
+        ("requires_mounts_for", ["/srv/l1", "/srv/l2", "/srv/u", "/srv/w", "/srv/rel/v1"],
+         ["/srv/l1", "/srv/l2", "/srv/u", "/srv/w"])]
+    # A requirement spelled with a trailing slash is the same one; noauto beside an automount is no drift.
+    automount = _conf(fstab_line(dataclasses.replace(PLAIN, boot_extras=["noauto", "x-systemd.automount"])).text
+                      .replace("for=/srv/u,", "for=/srv/u/,"))
+    assert FstabBackend.boot_drift(automount, {}, ["x-systemd.automount"], True) == []
+
+
+def _findmnt(path):
+    listed = subprocess.run(["findmnt", "--tab-file", str(path), "--json", "-o", "SOURCE,TARGET,FSTYPE,OPTIONS"],
+                            stdout=subprocess.PIPE, check=True, universal_newlines=True)
+    return json.loads(listed.stdout)["filesystems"]
+
+
+@pytest.mark.skipif(shutil.which("findmnt") is None, reason="findmnt (util-linux) is not installed")
+def test_an_adopted_line_mounts_as_the_rendered_line_would(tmp_path):
+    decl = Declaration("/srv/my m", ["/srv/my l1", "/srv/l,2"], "/srv/u", "/srv/w", ["index=off"])
+    hand = r"none /srv/my\040m overlay defaults,lowerdir=/srv/my\040l1:/srv/l\,2,upperdir=/srv/u,workdir=/srv/w 0 0" + "\n"
+    adopted, rendered = tmp_path / "adopted", tmp_path / "rendered"
+    adopted.write_text(edit_fstab(hand, decl, True)[0])
+    rendered.write_text(fstab_line(decl).text + "\n")
+    [mine], [theirs] = _findmnt(adopted), _findmnt(rendered)
+    assert (mine["source"], mine["target"], theirs["source"]) == ("none", "/srv/my m", "overlay")
+    parsed = fstab_backend.parse_overlay_options(mine["options"])
+    assert parsed == dict(fstab_backend.parse_overlay_options(theirs["options"]), extra_options=["defaults", MANAGED])
+    assert parsed["lowerdir"] == ["/srv/my l1", "/srv/l,2"] and "/srv/my l1" in parsed["requires_mounts_for"]

@@ -70,7 +70,8 @@ def test_a_new_backend_shows_in_the_inventory_with_its_drift(with_table):
     [record] = gather(parse(LIVE), DEFAULTS, {"table": table, "fstab": fstab})
     assert record["table"] == table["/srv/m"][0] and record["persisted"] == "both"
     assert record["managed"] is True and record["systemd"] is None
-    assert [(r["field"], r["source"]) for r in record["drift"]] == [("lowerdir", "fstab"), ("lowerdir", "table")]
+    assert [(r["field"], r["source"]) for r in record["drift"]] == [
+        ("lowerdir", "fstab"), ("lowerdir", "table"), ("persisted", None)]
 
 
 def test_a_new_backend_is_compared_with_the_declaration(with_table):

@@ -266,3 +266,15 @@ def test_an_entry_that_failed_is_reported_at_its_mount_point():
     report = build({"h": data})
     assert [(r["path"], r["declared_path"], r["field"]) for r in report["rows"]] == [
         ("/data/real/m", "/srv/link/m", "error")]
+
+
+def test_an_overlay_persisted_both_ways_counts_as_drift():
+    # overlay_mount_info's row for an overlay that is an fstab line and a unit at once.
+    both = {"field": "persisted", "declared": None, "live": None, "persisted": "both", "source": None}
+    report = build({"h": {"declared": None, "overlays": [overlay("/srv/x", [both]), overlay("/srv/y")]}})
+    assert report["rows"] == [{"engine": "none", "host": "h", "path": "/srv/x", "field": "persisted", "declared": None,
+                               "live": None, "persisted": "both", "declared_path": None}]
+    assert (report["hosts"][0]["drifted_overlays"], report["hosts"][0]["drifted_fields"]) == (1, 1)
+    text = markdown(report)
+    assert "| h | /srv/x | persisted |  |  | both |" in text
+    assert "- h: 1 drifted field(s) on 1 overlay(s) (2 overlays)" in text

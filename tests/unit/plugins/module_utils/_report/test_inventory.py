@@ -44,6 +44,9 @@ MOUNTINFO = "\n".join([
 ]) + "\n"
 
 
+PERSISTED_BOTH = {"field": "persisted", "declared": None, "live": None, "persisted": "both", "source": None}
+
+
 def fstab_overlays(text):
     return FstabBackend.configs_in([("/etc/fstab", text)])
 
@@ -168,7 +171,8 @@ def test_lowerdir_plus_line_with_escaped_spaces_in_sync_with_fstab_and_unit():
     assert (record["persisted"], record["managed"], record["mounted"]) == ("both", True, True)
     assert record["fstab"][0]["boot_options"] == ["nofail"]
     assert record["systemd"]["unit"] == "/etc/systemd/system/srv-app\\x20data-merged.mount"
-    assert record["drift"] == []
+    # Persisted twice: at boot both the line and the unit would mount it.
+    assert record["drift"] == [PERSISTED_BOTH]
 
 
 def test_stacked_overlays_report_the_visible_one_and_the_count():
@@ -206,6 +210,7 @@ def test_live_and_persisted_disagree():
     assert record["drift"] == [
         {"field": "lowerdir", "declared": None, "live": layers[::-1], "persisted": layers, "source": "fstab"},
         {"field": "lowerdir", "declared": None, "live": layers[::-1], "persisted": layers, "source": "systemd"},
+        PERSISTED_BOTH,
     ]
 
 
@@ -356,3 +361,15 @@ def test_two_fstab_lines_for_one_mount_point_under_two_spellings_are_persisted_d
     [record] = gather(parse(LINKED_MOUNTINFO), DEFAULTS, fstab, [], paths=["/data/real/m"], canonical=canonical)
     assert len(record["fstab"]) == 2
     assert [row["field"] for row in record["drift"]] == ["persisted"]
+
+
+def test_an_overlay_persisted_both_ways_is_drift_mounted_or_not():
+    stack = fstab_line(Declaration(**STACK)).text + "\n"
+    record = by_path(gather(parse(MOUNTINFO), DEFAULTS, USER_FSTAB + stack, UNITS))["/srv/stack"]
+    assert (record["persisted"], record["mounted"]) == ("both", True)
+    assert record["drift"] == [PERSISTED_BOTH]
+    cache_unit = ("/etc/systemd/system/srv-cache.mount", unit_plan(Declaration(**CACHE))[0])
+    cache = by_path(gather(parse(MOUNTINFO), DEFAULTS, USER_FSTAB, UNITS + [cache_unit]))["/srv/cache"]
+    assert [(r["field"], r["source"]) for r in cache["drift"]] == [
+        ("mounted", "fstab"), ("mounted", "systemd"), ("persisted", None)]
+    assert cache["drift"][-1] == PERSISTED_BOTH

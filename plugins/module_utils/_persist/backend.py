@@ -163,6 +163,11 @@ class Backend:
         """
         if not settings:
             return extras
+        if (settings.get("Unit") or {}).get("RequiresMountsFor"):
+            raise OverlayError(
+                "unit_settings.Unit.RequiresMountsFor: an fstab line requires the mounts of its own layers, "
+                "upper and work dir (x-systemd.requires-mounts-for=), written by this collection; more paths "
+                "need persist: systemd, or remove the setting")
         return extras + [option for option in settings_to_options(settings) if option not in extras]
 
     @classmethod

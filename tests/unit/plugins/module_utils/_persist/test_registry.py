@@ -112,3 +112,27 @@ def test_flags_in_boot_options_count_as_declared_with_a_note():
 def test_a_boot_option_flag_that_contradicts_options_is_refused():
     with pytest.raises(Exception, match="boot_options: 'exec' contradicts 'noexec' in options"):
         _backends.declare(_params(options=["noexec"], boot_options=["exec"]))
+
+
+def test_unit_settings_become_fstab_options_or_are_refused_by_name():
+    from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+    params = dict(path="/srv/m", lowerdir=["/srv/l1", "/srv/l2"], upperdir=None, workdir=None, options=[],
+                  state="present", persist="fstab", boot_options=["nofail"],
+                  unit_settings={"Mount": {"TimeoutSec": 20}, "Unit": {"After": ["db.service"]}})
+    decl = _backends.declare(params)
+    assert decl.boot_extras == ["nofail", "x-systemd.mount-timeout=20", "x-systemd.after=db.service"]
+    for settings, named in (({"Mount": {"LazyUnmount": True}}, "unit_settings.Mount.LazyUnmount"),
+                            ({"Unit": {"RequiresMountsFor": ["/data"]}}, "unit_settings.Unit.RequiresMountsFor")):
+        with pytest.raises(OverlayError, match=named.replace(".", r"\.")):
+            _backends.declare(dict(params, unit_settings=settings))
+
+
+def test_unit_settings_and_boot_options_that_disagree_are_refused_for_a_unit():
+    from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+    params = dict(path="/srv/m", lowerdir=["/srv/l1", "/srv/l2"], upperdir=None, workdir=None, options=[],
+                  state="present", persist="systemd", boot_options=["x-systemd.mount-timeout=20"],
+                  unit_settings={"Mount": {"TimeoutSec": 30}})
+    with pytest.raises(OverlayError, match="TimeoutSec"):
+        _backends.declare(params)
+    with pytest.raises(OverlayError, match="persist is none"):
+        _backends.declare(dict(params, persist="none", boot_options=[]))

@@ -96,7 +96,7 @@ options:
     description:
       - Absolute path of the upper directory, which receives every write.
       - Must be given together with O(workdir). Without both, the overlay is
-        read-only and needs at least two lower directories.
+        read-only and needs at least two layers, counting O(datadir) (one lower over data-only layers is the composefs layout).
       - Must not be on an overlay, and must be on the same mount as O(workdir).
     type: path
   workdir:

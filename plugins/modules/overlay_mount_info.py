@@ -173,6 +173,12 @@ overlay_mounts:
         - V(null) for a fuse-overlayfs mount, whose layers are not known.
       type: list
       elements: str
+    datadir:
+      description:
+        - The data-only layers under the lower layers (the composefs layout), empty when there are none.
+        - V(null) for a fuse-overlayfs mount.
+      type: list
+      elements: str
     upperdir:
       description: The upper dir, or V(null) for a read-only overlay.
       type: str

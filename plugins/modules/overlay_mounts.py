@@ -88,7 +88,7 @@ options:
         type: list
         elements: path
       datadir:
-        description: Data-only lower layers (need C(metacopy=on)).
+        description: Data-only lower layers (need C(metacopy=on)); one lower over data-only layers without an upper is the composefs layout.
         type: list
         elements: path
       upperdir:

@@ -188,15 +188,24 @@ def _mount(session: Any, entry: Any, step: Dict[str, Any]) -> None:
     In a batch a direct mount joins the group that ``batch.settle`` verifies.
     """
     decl = entry.decl
+    via = None
     if step.get("via"):
-        next(b for b in entry.backends if b.name == step["via"]).start(session.module)
+        via = next(b for b in entry.backends if b.name == step["via"])
+        via.start(session.module)
         entry.result["mount_method"] = step["via"]
     else:
         entry.result["mount_method"] = session.host.mount(decl, decl.method, decl.links_dir)
         if session.grouped:
             entry.unverified = True  # verified with its group
             return
-    live, entries = verify(session, decl)
+    try:
+        live, entries = verify(session, decl)
+    except OverlayError as error:
+        applied = via.applied_drop_ins() if via is not None else []
+        if not applied:
+            raise
+        raise OverlayError("%s; systemd applied these drop-ins over the unit: %s" % (error.message, ", ".join(applied)),
+                           **error.details)
     entry.result["live"] = public_live(live)
     session.saw(entries)  # read after this mount: the host as the next entry finds it
 

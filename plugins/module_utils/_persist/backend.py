@@ -267,6 +267,10 @@ class Backend:
         """Unmount through this backend when it has the mount active; True when it did."""
         return False
 
+    def applied_drop_ins(self) -> List[str]:
+        """The files systemd applies over what this backend wrote (drop-ins), named when a mount through it fails."""
+        return []
+
     def release(self) -> None:
         """Drop what planning kept that a finished task no longer needs (large file texts)."""
 

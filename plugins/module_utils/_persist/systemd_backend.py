@@ -435,6 +435,10 @@ class SystemdBackend(Backend):
             out.append((kind, os.path.basename(os.path.dirname(path))[:-len(kind) - 1], path))
         return out
 
+    def applied_drop_ins(self) -> List[str]:
+        masked = [origin for origin, _mask in self.masks]
+        return [path for path, _text in applied(self.drop_ins, masked)]
+
     def diffs(self) -> List[Dict[str, str]]:
         out = file_diff(self.unit_path, self.before, self.after) if self.unit_changed else []
         if self.automount_changed:

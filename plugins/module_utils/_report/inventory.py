@@ -140,6 +140,7 @@ def _fuse_record(path, entry, persisted, defaults):
     record = {
         "path": path,
         "lowerdir": None,
+        "datadir": None,
         "upperdir": None,
         "workdir": None,
         "options": [],
@@ -175,6 +176,7 @@ def _record(path, top, persisted, defaults, exists, realpath, links_root, entrie
     record = {
         "path": path,
         "lowerdir": source["lowerdir"],
+        "datadir": list(source.get("datadir") or []),
         "upperdir": source["upperdir"],
         "workdir": source["workdir"],
         "options": source["options"] if state else _as_shown(source, defaults),

@@ -49,7 +49,11 @@ options:
         O(path) in O(unit_dir) is removed (the live mount stays).
       - V(systemd) writes a native C(.mount) unit in O(unit_dir), named as
         C(systemd-escape --path --suffix=mount) names it, and links it into
-        C(local-fs.target.wants) (when O(boot)). On a host booted with systemd it
+        each target its C([Install]) section names (C(local-fs.target) unless
+        O(unit_settings) says otherwise; when O(boot)). With C(x-systemd.automount)
+        it also writes a C(.automount) unit, which is the one linked for boot.
+        Drop-ins systemd applies over the unit are read with it (see
+        O(drop_ins)). On a host booted with systemd it
         then runs daemon-reload and mounts by starting the unit; on a host
         without a running systemd (chroot, image build) it skips those steps
         with a warning and mounts directly. The overlay's fstab lines for
@@ -83,8 +87,12 @@ options:
   boot:
     description:
       - Whether the overlay is mounted at boot.
-      - V(false) writes C(noauto) in fstab and does not link the unit into
-        C(local-fs.target.wants).
+      - V(false) writes C(noauto) in fstab and links the unit into no target
+        (any link to it in O(unit_dir) is removed). A unit linked into any
+        target counts as mounted at boot.
+      - With C(x-systemd.automount), systemd arms the automount at boot either
+        way (it ignores C(noauto) for an automount), so its C(.automount) unit
+        is linked for boot with V(false) too.
     type: bool
     default: true
   create_dirs:

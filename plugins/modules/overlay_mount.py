@@ -405,8 +405,10 @@ actions:
   description:
     - What was done, or in check mode what would be done, in order.
     - Each item has C(action) and C(path). C(action) is one of V(create_dir),
-      V(write_fstab), V(write_links), V(write_unit), V(remove_unit), V(enable_unit),
-      V(disable_unit), V(remove_links) (the short links and wants link C(state=absent)
+      V(write_fstab), V(write_links), V(write_unit), V(remove_unit),
+      V(write_automount), V(remove_automount), V(mask_drop_in) (with C(masks),
+      the drop-in it hides), V(enable_unit) and V(disable_unit) (one per link
+      into a target), V(remove_links) (the short links C(state=absent)
       leaves no trace of), V(daemon_reload), V(unmount_dependent) (in
       M(overlayfs.mounts.overlay_mounts) only, a listed overlay that uses a dir
       inside this one, unmounted first and mounted again later in the list, with

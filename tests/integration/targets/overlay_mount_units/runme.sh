@@ -12,5 +12,5 @@ source ../common/target.sh
 source ../overlay_mount_persist_common/lib.sh
 
 # UNITS_PLAYBOOKS="a.yml b.yml" runs only those (by hand, while working on one).
-read -r -a books <<<"${UNITS_PLAYBOOKS:-drop_ins.yml settings.yml automount.yml adopt.yml}"
+read -r -a books <<<"${UNITS_PLAYBOOKS:-drop_ins.yml settings.yml automount.yml adopt.yml batch.yml}"
 playbooks_in_parallel "${books[@]}"

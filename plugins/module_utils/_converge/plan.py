@@ -120,6 +120,11 @@ def _mounted_steps(path: str, live: bool, diffs: Sequence[Dict[str, Any]],
     return steps, relayer
 
 
+def _armed(decl: Any, seen: Observed) -> bool:
+    """True when the mount at the path is the autofs of the overlay's own automount, which the mount goes on top of."""
+    return seen.foreign == "autofs" and decl.automount and seen.live is None
+
+
 def make_plan(decl: Any, seen: Observed, defaults: Dict[str, Any], to_create: Sequence[str] = (),
               persist: Sequence[Dict[str, Any]] = (), upper_check: Optional[Callable[[], List[Dict[str, Any]]]] = None,
               via: Optional[str] = None, diffs: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
@@ -151,7 +156,7 @@ def make_plan(decl: Any, seen: Observed, defaults: Dict[str, Any], to_create: Se
     check_hands_off(decl.path, seen)
     if covered is not None and decl.state in ("unmounted", "absent"):
         refuse_covered(decl.path, decl.state, covered)
-    if decl.state == "mounted" and seen.foreign is not None and covered is None:
+    if decl.state == "mounted" and seen.foreign is not None and covered is None and not _armed(decl, seen):
         refuse_foreign(decl.path, seen.foreign)
     live_steps, relayer, warnings = [], False, []
     if decl.state == "mounted" and covered is not None:

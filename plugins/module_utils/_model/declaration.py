@@ -175,6 +175,12 @@ class Declaration:
         return self.lowerdir + self.datadir
 
     @property
+    def automount(self) -> bool:
+        """True when the overlay is persisted with an automount (``x-systemd.automount``, or ``unit_settings.Automount``)."""
+        return ("x-systemd.automount" in self.boot_extras or "comment=systemd.automount" in self.boot_extras
+                or "Automount" in (self.unit_settings or {}))
+
+    @property
     def persist_name(self) -> str:
         """The ``persist`` choice: the backend's name, or ``none``."""
         return self.persist.name if self.persist is not None else "none"

@@ -512,6 +512,8 @@ class SystemdBackend(Backend):
 
     def _write_automount(self, ctx):
         if self.auto_after is None:
+            if self.facts.booted and _is_active(ctx.module, self.auto_name):
+                files.systemctl(ctx.module, "stop", self.auto_name)  # else its autofs stays at the path
             files.remove_file(self.auto_path)
         else:
             if not os.path.isdir(self.unit_dir):

@@ -18,9 +18,8 @@ is read under that root (an image being built), otherwise the dir itself
 and its ``.control`` sibling (where masks go) are.
 """
 
-import glob
 import os
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host import files
 
@@ -57,6 +56,10 @@ class DropIn(NamedTuple):
 
 def search_path(unit_dir: str) -> List[str]:
     """The dirs systemd reads units from when ``unit_dir`` holds the unit, highest precedence first."""
+    return list(_index(unit_dir).dirs)
+
+
+def _search_path(unit_dir: str) -> List[str]:
     real = os.path.realpath(unit_dir)
     if real in SEARCH_PATH or unit_dir in SEARCH_PATH:
         return _existing_distinct(SEARCH_PATH)
@@ -76,6 +79,55 @@ def _existing_distinct(dirs: Sequence[str]) -> List[str]:
             seen.add(real)
             out.append(directory)
     return out
+
+
+class _Index:
+    """What the unit dirs of one search path hold, listed once: a batch looks up many units in them.
+
+    ``dropins``: ``{(dir, sub dir): [.conf file names]}``; ``links``:
+    ``{unit name: [(kind, target, path, made by a generator)]}``.
+    """
+
+    def __init__(self, unit_dir: str) -> None:
+        self.dirs = _search_path(unit_dir)
+        self.dropins: Dict[Tuple[str, str], List[str]] = {}
+        self.links: Dict[str, List[Tuple[str, str, str, bool]]] = {}
+        for directory in self.dirs:
+            generated = any(directory.endswith(g) for g in GENERATOR_DIRS)
+            for entry in _listdir(directory):
+                if entry.endswith(".d"):
+                    names = [n for n in _listdir(os.path.join(directory, entry)) if n.endswith(".conf")]
+                    if names:
+                        self.dropins[(directory, entry)] = sorted(names)
+                    continue
+                target, _dot, kind = entry.rpartition(".")
+                if kind in LINK_KINDS and target:
+                    for name in _listdir(os.path.join(directory, entry)):
+                        self.links.setdefault(name, []).append(
+                            (kind, target, os.path.join(directory, entry, name), generated))
+
+
+def _listdir(path: str) -> List[str]:
+    try:
+        return sorted(os.listdir(path))
+    except OSError:
+        return []
+
+
+_INDEXES: Dict[str, _Index] = {}
+
+
+def _index(unit_dir: str) -> _Index:
+    """The :class:`_Index` of ``unit_dir``'s search path, made once until this module changes a link."""
+    found = _INDEXES.get(unit_dir)
+    if found is None:
+        found = _INDEXES[unit_dir] = _Index(unit_dir)
+    return found
+
+
+def forget() -> None:
+    """Drop what was listed: the unit dirs changed (a link or mask made or removed here)."""
+    _INDEXES.clear()
 
 
 def mask_dir(unit_dir: str) -> str:
@@ -112,13 +164,14 @@ def drop_ins(unit_dir: str, name: str) -> List[DropIn]:
     Of several files with one name the one in the dir of highest precedence
     counts; a mask (``text`` None) hides the others and applies nothing.
     """
+    index = _index(unit_dir)
     best = {}
     rank = 0
-    for directory in search_path(unit_dir):
+    for directory in index.dirs:
         for sub in dropin_dirs(name):
-            for path in sorted(glob.glob(os.path.join(glob.escape(os.path.join(directory, sub)), "*.conf"))):
-                base = os.path.basename(path)
+            for base in index.dropins.get((directory, sub), ()):
                 if base not in best:
+                    path = os.path.join(directory, sub, base)
                     best[base] = DropIn(path, _read_or_mask(path), rank)
             rank += 1
     return [best[base] for base in sorted(best, key=lambda b: b.encode("utf-8", "surrogateescape"))]
@@ -138,17 +191,8 @@ def links(unit_dir: str, name: str, generated: bool = False) -> List[UnitLink]:
 
     Links generators made (for fstab lines) are left out unless ``generated``.
     """
-    found = []
-    for directory in search_path(unit_dir):
-        if not generated and any(directory.endswith(g) for g in GENERATOR_DIRS):
-            continue
-        for kind in LINK_KINDS:
-            pattern = os.path.join(glob.escape(directory), "*.%s" % kind, glob.escape(name))
-            for path in sorted(glob.glob(pattern)):
-                if os.path.islink(path) or os.path.exists(path):
-                    target = os.path.basename(os.path.dirname(path))[:-len(kind) - 1]
-                    found.append(UnitLink(kind, target, path))
-    return found
+    return [UnitLink(kind, target, path) for kind, target, path, made in _index(unit_dir).links.get(name, ())
+            if generated or not made]
 
 
 def link_path(unit_dir: str, name: str, kind: str, target: str) -> str:
@@ -163,6 +207,7 @@ def make_link(unit_dir: str, name: str, kind: str, target: str) -> Tuple[str, bo
     so that it works in a chroot, an image build and a unit_dir systemd does
     not search.
     """
+    forget()
     link = link_path(unit_dir, name, kind, target)
     made_dir = not os.path.isdir(os.path.dirname(link))
     if made_dir:
@@ -176,6 +221,7 @@ def remove_link(path: str) -> Optional[str]:
     """Remove one enabling link, and its dir when that is left empty; returns where it pointed."""
     if not os.path.islink(path):
         return None
+    forget()
     target = os.readlink(path)
     os.unlink(path)
     try:
@@ -187,6 +233,7 @@ def remove_link(path: str) -> Optional[str]:
 
 def restore_link(path: str, target: str) -> None:
     """Put back a link :func:`remove_link` removed."""
+    forget()
     if not os.path.isdir(os.path.dirname(path)):
         os.makedirs(os.path.dirname(path))
     if not os.path.lexists(path):
@@ -200,6 +247,7 @@ def mask_path(unit_dir: str, name: str, drop_in: str) -> str:
 
 def make_mask(path: str) -> bool:
     """Mask a drop-in with a link to /dev/null at ``path``; True when its dir was made here."""
+    forget()
     made_dir = not os.path.isdir(os.path.dirname(path))
     if made_dir:
         os.makedirs(os.path.dirname(path))

@@ -563,6 +563,7 @@ def _put_back(module: Any, path: str, text: Optional[str]) -> None:
 
 
 def _unmask(path: str, made_dir: bool) -> None:
+    unit_paths.forget()
     files.remove_file(path)
     if made_dir:
         try:

@@ -108,7 +108,8 @@ class Session:
         self.hold()
         if self._facts is None:
             host = self.host
-            self._facts = HostFacts(host.lowerdir_plus(), host.mount_fsconfig(self.module), host.systemd_booted())
+            self._facts = HostFacts(host.lowerdir_plus(), host.mount_fsconfig(self.module), host.systemd_booted(),
+                                    host.systemd_version(self.module))
         return self._facts
 
     def memo_for(self, read: Any, key: str, value: Any = None) -> Any:

@@ -367,6 +367,26 @@ def mount_fsconfig(module: Any) -> Optional[bool]:
     return _MOUNT_FSCONFIG["result"]
 
 
+_SYSTEMD_VERSION: Dict[str, Optional[int]] = {}
+
+
+def systemd_version(module: Any) -> Optional[int]:
+    """The version of the installed systemd, as ``systemctl --version`` says (``systemd 252 (...)``); read once.
+
+    None when there is no systemctl or it says something else.
+    """
+    if "result" not in _SYSTEMD_VERSION:
+        result = None
+        binary = module.get_bin_path("systemctl")
+        if binary:
+            rc, out, _err = module.run_command([binary, "--version"], environ_update={"LC_ALL": "C"})
+            words = out.split() if rc == 0 else []
+            if len(words) > 1 and words[0] == "systemd" and words[1].isdigit():
+                result = int(words[1])
+        _SYSTEMD_VERSION["result"] = result
+    return _SYSTEMD_VERSION["result"]
+
+
 def systemd_booted() -> bool:
     """True when systemd is PID 1 here (what sd_booted() checks)."""
     return os.path.isdir("/run/systemd/system")

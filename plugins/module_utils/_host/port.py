@@ -159,6 +159,7 @@ class Host:
     check_links_root = staticmethod(safe_paths.check_links_root)
     systemd_booted = staticmethod(files.systemd_booted)
     mount_fsconfig = staticmethod(files.mount_fsconfig)
+    systemd_version = staticmethod(files.systemd_version)
 
     # Changes.
     make_dirs = staticmethod(system.make_dirs)

@@ -8,8 +8,10 @@ from typing import NamedTuple, Optional
 
 class HostFacts(NamedTuple):
     """Whether the kernel takes ``lowerdir+``, whether the host's mount(8) uses
-    fsconfig() (None: unknown), and whether systemd runs (is PID 1)."""
+    fsconfig() (None: unknown), whether systemd runs (is PID 1), and the version
+    of the installed systemd (None: none, or unknown)."""
 
     lowerdir_plus: bool
     fsconfig: Optional[bool]
     booted: bool
+    systemd_version: Optional[int] = None

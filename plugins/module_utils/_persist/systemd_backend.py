@@ -46,6 +46,10 @@ SYSTEMD_UNIT_PATH = (
 )
 
 
+#: The first systemd that loads mount units whose escaped name is past 255 bytes (under a hashed name).
+HASHED_NAMES_SINCE = 251
+
+
 class UnitPlan(NamedTuple):
     """A unit as :func:`unit_plan` renders it: its text, the short links' dir (or None), notes."""
 
@@ -182,9 +186,9 @@ def unit_files(directory: str) -> List[Tuple[str, str]]:
     return found
 
 
-def automount_name(unit_name: str) -> str:
-    """The name of the .automount unit that goes with mount unit ``unit_name``."""
-    return unit_name[:-len(".mount")] + ".automount"
+def automount_name(path: str) -> str:
+    """The name systemd gives the .automount unit of mount point ``path`` (hashed past 255 bytes, as the mount unit's)."""
+    return _systemd.hash_long_name(_systemd.escape_path(path) + ".automount")
 
 
 class SystemdBackend(Backend):
@@ -215,7 +219,7 @@ class SystemdBackend(Backend):
                 config = unit_config(text, readlink, unit_path, applied(unit_paths.drop_ins(directory, name)))
                 if config is not None and config["path"]:
                     config["unit"] = unit_path
-                    config.update(_boot_links(directory, name))
+                    config.update(_boot_links(directory, name, config["path"]))
                     found.setdefault(normalize_mount_point(config["path"]), []).append(config)
         return found
 
@@ -244,7 +248,7 @@ class SystemdBackend(Backend):
         self.unit_dir = decl.unit_dir
         self.unit_name = _systemd.unit_name_for(decl.path)
         self.unit_path = os.path.join(self.unit_dir, self.unit_name)
-        self.auto_name = automount_name(self.unit_name)
+        self.auto_name = automount_name(decl.path)
         self.auto_path = os.path.join(self.unit_dir, self.auto_name)
         self.before = self.after = None
         self.auto_before = self.auto_after = None
@@ -289,6 +293,13 @@ class SystemdBackend(Backend):
 
     def _render(self) -> None:
         """Work out the unit's settings, render it, and read the short links it needs."""
+        version = self.facts.systemd_version
+        if _systemd.is_hashed_name(self.unit_name) and version is not None and version < HASHED_NAMES_SINCE:
+            raise OverlayError(
+                "path: %s is too long for a unit name (%d bytes escaped); systemd %d loads no unit for it "
+                "(systemd %d and later give such a mount point a hashed name): choose a shorter mount point"
+                % (self.decl.path, len(_systemd.escape_path(self.decl.path)) + len(".mount"), version,
+                   HASHED_NAMES_SINCE))
         found = unit_plan_model.settings_of([(self.unit_path, self.before)]) if self.before is not None else None
         self.want = unit_plan_model.desired(self.decl.boot_extras, self.decl.unit_settings, found)
         text, links_dir, notes = unit_plan(self.decl, self.facts, links_dir_for(self.decl.links_dir, self.decl.path),
@@ -356,7 +367,7 @@ class SystemdBackend(Backend):
         """Refuse (or mask, with ``drop_ins: mask``) the drop-ins that change what is declared."""
         mine = unit_plan_model.settings_of([(self.unit_path, self.after)])
         whole = unit_plan_model.settings_of([(self.unit_path, self.after)] + applied(self.drop_ins))
-        found = unit_plan_model.overridden(mine, whole, want.settings, self.unit_path)
+        found = unit_plan_model.overridden(mine, whole, want.declared, self.unit_path)
         if not found:
             return []
         named = "; ".join("%s sets %s=%s" % (origin, key, value) for key, value, origin in found)
@@ -371,8 +382,9 @@ class SystemdBackend(Backend):
                 raise OverlayError("drop_ins: %s is in the unit dir of highest precedence, where no mask can "
                                    "hide it; remove it" % origin)
             self.masks.append((origin, mask))
-        return ["drop_ins: masked %s with %s, as drop_ins: mask asks (%s)"
-                % (origin, mask, named) for origin, mask in self.masks]
+        return ["drop_ins: masked %s with %s, as drop_ins: mask asks (it sets %s)"
+                % (origin, mask, ", ".join("%s=%s" % (key, value) for key, value, where in found if where == origin))
+                for origin, mask in self.masks]
 
     @property
     def links_changed(self) -> bool:
@@ -572,9 +584,12 @@ def _unmask(path: str, made_dir: bool) -> None:
             pass
 
 
-def _boot_links(directory: str, name: str) -> Dict[str, Any]:
+def _boot_links(directory: str, name: str, path: str) -> Dict[str, Any]:
     """``unit_targets`` (the targets that start the unit or its automount at boot) and ``automount``."""
-    auto = automount_name(name)
+    try:
+        auto = automount_name(path)
+    except OverlayError:  # a Where= no unit could have: no automount either
+        auto = name[:-len(".mount")] + ".automount"
     found = unit_paths.links(directory, name) + unit_paths.links(directory, auto)
     has_auto = os.path.exists(os.path.join(directory, auto))
     return {"unit_targets": sorted({link.target for link in found}), "automount": auto if has_auto else None}

@@ -28,20 +28,25 @@ OWNED = {("Mount", "What"), ("Mount", "Where"), ("Mount", "Type"), ("Mount", "Op
          ("Mount", "WorkingDirectory")}
 #: Keys the module computes for each unit: a unit's old value is not kept.
 COMPUTED = {("Unit", "RequiresMountsFor")}
-#: The part of a unit file that is not another unit's (the automount's settings, the targets).
+#: The section of the automount's own settings.
 AUTOMOUNT = "Automount"
+#: How the description the module writes by default starts (not a setting anyone declared).
+DEFAULT_DESCRIPTION = "Overlay mount at "
 
 
 class Desired(NamedTuple):
     """What :func:`desired` found: the unit's ``settings``, the ``options`` left for ``Options=``,
     the settings of the old unit it ``dropped`` (``Section.Key=value``), the ``targets``
-    (``[(kind, target)]``) and whether an ``automount`` unit goes with it."""
+    (``[(kind, target)]``), whether an ``automount`` unit goes with it, and the settings
+    the declaration itself sets (``declared``: its unit settings and boot options, not
+    those kept from the unit)."""
 
     settings: Settings
     options: List[str]
     dropped: List[str]
     targets: List[Tuple[str, str]]
     automount: bool
+    declared: Settings
 
 
 def settings_of(files: Sequence[Tuple[str, str]]) -> Effective:
@@ -77,18 +82,18 @@ def desired(extras: Sequence[str], declared: Optional[Mapping[str, Mapping[str, 
     Raises OverlayError when a boot option and a declared setting disagree.
     """
     boot, options = options_to_settings([o for o in extras if o != "noauto"])
+    own = merge_settings(boot, declared or {}, "boot_options", "unit_settings") or {}
     kept = kept_settings(found)
     if declared is None:
-        settings = merge_settings(boot, _without(kept, boot), "boot_options", "the unit's own settings")
+        settings = merge_settings(boot, _without(kept, boot), "boot_options", "the unit's own settings") or {}
         dropped: List[str] = []
     else:
-        settings = merge_settings(boot, declared, "boot_options", "unit_settings")
+        settings = own
         dropped = ["%s.%s=%s" % (section, key, value) for section, keys in sorted(kept.items())
-                   for key, value in sorted(keys.items()) if key not in (settings.get(section) or {})]
-        if not (declared.get("Unit") or {}).get("Description") and (found is not None):
-            dropped = [d for d in dropped if not d.startswith("Unit.Description=")]
+                   for key, value in sorted(keys.items()) if key not in (settings.get(section) or {})
+                   and not (section, key, value.startswith(DEFAULT_DESCRIPTION)) == ("Unit", "Description", True)]
     automount = AUTOMOUNT in settings
-    return Desired(settings, options, dropped, targets(settings), automount)
+    return Desired(settings, options, dropped, targets(settings), automount, own)
 
 
 def mount_settings(want: Desired) -> Settings:

@@ -195,6 +195,9 @@ class FakeHost(Host):
     def mount_fsconfig(self, module):
         return None
 
+    def systemd_version(self, module):
+        return None
+
     def clean_stale_temps(self, path):
         self.journal.append("clean_stale_temps %s" % path)
         return []

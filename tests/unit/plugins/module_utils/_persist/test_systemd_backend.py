@@ -106,3 +106,26 @@ def test_absent_removes_the_short_links_and_their_dir(tmp_path):
     assert sorted(p.name for p in (tmp_path / "links").iterdir()) == ["someone-else"]
     undo()
     assert sorted(p.name for p in (tmp_path / "links" / directory.rsplit("/", 1)[1]).iterdir()) == ["0", "1", "b0", "b1"]
+
+
+@pytest.mark.parametrize("version, refused", [(247, True), (250, True), (251, False), (257, False), (None, False)])
+def test_a_long_mount_point_is_refused_where_systemd_cannot_load_its_hashed_name(tmp_path, version, refused):
+    from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
+    from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.systemd_backend import SystemdBackend
+    decl = dataclasses.replace(DECL, path="/srv/" + "m" * 250, unit_dir=str(tmp_path / "units"),
+                               links_dir=str(tmp_path / "links"), persist=SystemdBackend)
+    backend = SystemdBackend(decl, HostFacts(True, True, False, version))
+    backend.read(True)
+    if refused:
+        with pytest.raises(OverlayError, match=r"^path: .* too long for a unit name .*systemd %d loads no unit" % version):
+            backend.plan(True)
+    else:
+        backend.plan(True)
+        assert backend.auto_name.endswith(".automount") and len(backend.auto_name) == 255
+
+
+def test_the_automount_of_a_long_mount_point_has_its_own_hashed_name():
+    from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.systemd_backend import automount_name
+    name = automount_name("/srv/" + "m" * 250)
+    assert len(name) == 255 and name.startswith("srv-" + "m" * 224) and name.endswith(".automount")
+    assert automount_name("/srv/m") == "srv-m.automount"

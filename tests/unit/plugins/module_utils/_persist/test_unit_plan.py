@@ -46,8 +46,19 @@ def test_declared_boot_options_win_over_what_the_unit_had():
 
 def test_unit_settings_are_the_whole_list_and_each_dropped_one_is_named():
     want = unit_plan.desired([], {"Mount": {"TimeoutSec": "20"}}, _found())
-    assert want.dropped == ["Install.WantedBy=multi-user.target", "Unit.After=db.service"]
+    assert want.dropped == ["Install.WantedBy=multi-user.target", "Unit.After=db.service", "Unit.Description=Hand-written"]
+    assert want.declared == {"Mount": {"TimeoutSec": "20"}}
     assert want.targets == [("wants", "local-fs.target")]
+
+
+def test_the_default_description_is_not_a_dropped_setting():
+    found = _found(HAND_WRITTEN.replace("Description=Hand-written", "Description=Overlay mount at /srv/m"))
+    assert "Unit.Description" not in " ".join(unit_plan.desired([], {"Mount": {"TimeoutSec": "20"}}, found).dropped)
+
+
+def test_kept_settings_are_not_what_drop_ins_are_compared_with():
+    want = unit_plan.desired(["x-systemd.mount-timeout=5"], None, _found())
+    assert want.declared == {"Mount": {"TimeoutSec": "5"}} and want.settings["Unit"]["After"] == "db.service"
 
 
 def test_a_disagreement_between_boot_options_and_unit_settings_is_refused():

@@ -229,7 +229,7 @@ def declared_drift(decl: Any, persist: Optional[str], extras: Sequence[str], boo
             for field, want, have in backend.boot_drift(dict(conf, also_needs=leads), persisted, extras, boot):
                 add(field, want, None, have)
     if state in ("mounted", "present") and backend is not None and conf is not None:
-        rows += backend.settings_drift(conf, persisted, decl)
+        rows += backend.settings_drift(conf, persisted, decl, list(extras), boot)
     if state == "absent" and kind != "none":
         add("persisted", "none", None, kind)
     return rows

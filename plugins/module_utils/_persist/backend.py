@@ -171,8 +171,12 @@ class Backend:
         return extras + [option for option in settings_to_options(settings) if option not in extras]
 
     @classmethod
-    def settings_drift(cls, conf: Dict[str, Any], persisted: Dict[str, Any], decl: Any) -> List[Dict[str, Any]]:
-        """Drift rows (``{field, declared, persisted, ...}``) of unit settings; none for a backend without units."""
+    def settings_drift(cls, conf: Dict[str, Any], persisted: Dict[str, Any], decl: Any, extras: List[str],
+                       boot: bool) -> List[Dict[str, Any]]:
+        """Drift rows (``{field, declared, persisted, ...}``) of unit settings and boot links; none without units.
+
+        ``extras`` and ``boot`` as for :meth:`boot_drift`.
+        """
         return []
 
     # Host reads, on the class ------------------------------------------

@@ -230,13 +230,12 @@ class SystemdBackend(Backend):
         have = list(conf.get("boot_options") or [])
         if sorted(want) != sorted(have):
             rows.append(("boot_options", want, have))
-        if bool(persisted.get("unit_enabled")) != bool(boot or persisted.get("automount")):
-            rows.append(("boot", bool(boot), bool(persisted.get("unit_enabled"))))
-        return rows
+        return rows  # boot (linked into a target) is compared with the declaration: settings_drift
 
     @classmethod
-    def settings_drift(cls, conf: Dict[str, Any], persisted: Dict[str, Any], decl: Any) -> List[Dict[str, Any]]:
-        return unit_plan_model.settings_rows(conf, persisted, decl)
+    def settings_drift(cls, conf: Dict[str, Any], persisted: Dict[str, Any], decl: Any, extras: List[str],
+                       boot: bool) -> List[Dict[str, Any]]:
+        return unit_plan_model.settings_rows(conf, persisted, decl.unit_settings, extras, boot)
 
     @classmethod
     def with_settings(cls, extras: List[str], settings: Optional[Dict[str, Dict[str, str]]]) -> List[str]:

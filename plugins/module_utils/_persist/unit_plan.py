@@ -132,22 +132,25 @@ def overridden(mine: Effective, with_drop_ins: Effective, declared: Mapping[str,
     return found
 
 
-def settings_rows(conf: Dict[str, Any], persisted: Dict[str, Any], decl: Any) -> List[Dict[str, Any]]:
+def settings_rows(conf: Dict[str, Any], persisted: Dict[str, Any], declared: Optional[Mapping[str, Mapping[str, str]]],
+                  extras: Sequence[str], boot: bool) -> List[Dict[str, Any]]:
     """Drift rows of the unit's settings and targets against the declaration (``unit_settings.<Section>.<Key>``).
 
-    A declaration without ``unit_settings`` is compared only on what its
-    boot options set; one with them on every setting. A row whose
-    persisted value comes from a drop-in names it (``drop_in``).
+    ``declared``: the declared ``unit_settings`` (None: not given),
+    ``extras`` the boot options, ``boot`` whether it is linked for boot. A
+    declaration without ``unit_settings`` is compared only on what its boot
+    options set; one with them on every setting. A row whose persisted value
+    comes from a drop-in names it (``drop_in``).
     """
-    kept = conf.get("unit_settings") if decl.unit_settings is None else None
-    want = desired(decl.boot_extras, decl.unit_settings, kept)
+    kept = conf.get("unit_settings") if declared is None else None
+    want = desired(extras, declared, kept)
     expected = mount_settings(want)
     if want.automount:
         expected[AUTOMOUNT] = dict(want.settings.get(AUTOMOUNT) or {})
     have = conf.get("unit_settings") or {}
     origins = conf.get("origins") or {}
     keys = {(s, k) for s, values in expected.items() for k in values}
-    if decl.unit_settings is not None:
+    if declared is not None:
         keys |= {(s, k) for s, values in have.items() for k in values if (s, k) not in COMPUTED
                  and (s, k) != ("Unit", "Description") and s != "Install"}
     rows = []
@@ -161,13 +164,16 @@ def settings_rows(conf: Dict[str, Any], persisted: Dict[str, Any], decl: Any) ->
         if origin and origin != conf.get("unit"):
             row["drop_in"] = origin
         rows.append(row)
-    return rows + _target_rows(want, persisted, decl)
+    return rows + _target_rows(want, persisted, boot)
 
 
-def _target_rows(want: Desired, persisted: Dict[str, Any], decl: Any) -> List[Dict[str, Any]]:
-    """Rows for the targets that start the unit at boot, and for its automount."""
+def _target_rows(want: Desired, persisted: Dict[str, Any], boot: bool) -> List[Dict[str, Any]]:
+    """Rows for whether and for which targets the unit starts at boot, and for its automount."""
     rows = []
-    targets = sorted({target for _kind, target in want.targets}) if (decl.boot or want.automount) else []
+    boots = bool(boot or want.automount)  # systemd arms an automount at boot whatever noauto says
+    if boots != bool(persisted.get("unit_enabled")):
+        rows.append({"field": "boot", "declared": boots, "live": None, "persisted": bool(persisted.get("unit_enabled"))})
+    targets = sorted({target for _kind, target in want.targets}) if boots else []
     have = list(persisted.get("unit_targets") or [])
     if have and targets and sorted(have) != targets:
         rows.append({"field": "unit_targets", "declared": targets, "live": None, "persisted": have})

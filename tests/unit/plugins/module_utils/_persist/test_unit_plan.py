@@ -2,8 +2,6 @@
 # Copyright: overlayfs.mounts contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-import dataclasses
-
 import pytest
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import Declaration
@@ -98,18 +96,19 @@ def _conf(settings, origins=None):
 def test_settings_rows_compare_only_boot_options_without_unit_settings():
     conf = _conf({"Unit": {"After": "db.service"}, "Mount": {"TimeoutSec": "9"}},
                  {"Mount.TimeoutSec": "/run/systemd/system/srv-m.mount.d/10.conf"})
-    persisted = {"unit_targets": ["local-fs.target"], "automount": None}
-    decl = dataclasses.replace(DECL, boot_extras=["x-systemd.mount-timeout=20"])
-    assert unit_plan.settings_rows(conf, persisted, decl) == [
+    persisted = {"unit_targets": ["local-fs.target"], "automount": None, "unit_enabled": True}
+    assert unit_plan.settings_rows(conf, persisted, None, ["x-systemd.mount-timeout=20"], True) == [
         {"field": "unit_settings.Mount.TimeoutSec", "declared": "20", "live": None, "persisted": "9",
          "drop_in": "/run/systemd/system/srv-m.mount.d/10.conf"}]
-    assert unit_plan.settings_rows(conf, persisted, DECL) == []
+    assert unit_plan.settings_rows(conf, persisted, None, [], True) == []
+    assert unit_plan.settings_rows(conf, persisted, None, ["noauto"], False) == [
+        {"field": "boot", "declared": False, "live": None, "persisted": True}]
 
 
 def test_settings_rows_with_unit_settings_name_what_is_not_declared():
     conf = _conf({"Unit": {"After": "db.service", "Description": "x"}, "Install": {"WantedBy": "multi-user.target"}})
-    persisted = {"unit_targets": ["multi-user.target"], "automount": "srv-m.automount"}
-    decl = dataclasses.replace(DECL, unit_settings={"Mount": {"TimeoutSec": "20"}})
-    rows = {row["field"]: (row["declared"], row["persisted"]) for row in unit_plan.settings_rows(conf, persisted, decl)}
+    persisted = {"unit_targets": ["multi-user.target"], "automount": "srv-m.automount", "unit_enabled": True}
+    rows = {row["field"]: (row["declared"], row["persisted"])
+            for row in unit_plan.settings_rows(conf, persisted, {"Mount": {"TimeoutSec": "20"}}, [], True)}
     assert rows == {"unit_settings.Unit.After": (None, "db.service"), "unit_settings.Mount.TimeoutSec": ("20", None),
                     "unit_targets": (["local-fs.target"], ["multi-user.target"]), "automount": (False, True)}

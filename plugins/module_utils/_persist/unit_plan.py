@@ -91,9 +91,14 @@ def desired(extras: Sequence[str], declared: Optional[Mapping[str, Mapping[str, 
         settings = own
         dropped = ["%s.%s=%s" % (section, key, value) for section, keys in sorted(kept.items())
                    for key, value in sorted(keys.items()) if key not in (settings.get(section) or {})
-                   and not (section, key, value.startswith(DEFAULT_DESCRIPTION)) == ("Unit", "Description", True)]
+                   and not _default_description(section, key, value)]
     automount = AUTOMOUNT in settings
     return Desired(settings, options, dropped, targets(settings), automount, own)
+
+
+def _default_description(section: str, key: str, value: str) -> bool:
+    """True for the description the module writes by default (nobody declared it)."""
+    return (section, key) == ("Unit", "Description") and value.startswith(DEFAULT_DESCRIPTION)
 
 
 def mount_settings(want: Desired) -> Settings:

@@ -177,8 +177,8 @@ class Declaration:
     @property
     def automount(self) -> bool:
         """True when the overlay is persisted with an automount (``x-systemd.automount``, or ``unit_settings.Automount``)."""
-        return ("x-systemd.automount" in self.boot_extras or "comment=systemd.automount" in self.boot_extras
-                or "Automount" in (self.unit_settings or {}))
+        extras = set(self.boot_extras)
+        return bool(extras & {"x-systemd.automount", "comment=systemd.automount"}) or "Automount" in (self.unit_settings or {})
 
     @property
     def persist_name(self) -> str:

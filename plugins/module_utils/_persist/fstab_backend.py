@@ -281,9 +281,9 @@ def _keep_layers(have, wanted, parsed, decl, facts, resolve):
     spelled = decl.as_spelled()
     lower = have.get("lower", [])
     same = {
-        "lower": (_means_same_dir(parsed["lowerdir"], decl, "lowerdir", resolve)
-                  and _means_same_dir(parsed["datadir"], decl, "datadir", resolve)
-                  and _mounts_at_boot(",".join(o for _i, o in lower), facts)),
+        "lower": all((_means_same_dir(parsed["lowerdir"], decl, "lowerdir", resolve),
+                      _means_same_dir(parsed["datadir"], decl, "datadir", resolve),
+                      _mounts_at_boot(",".join(o for _i, o in lower), facts))),
         "upperdir": _means_same_dir(parsed["upperdir"], decl, "upperdir", resolve),
         "workdir": _means_same_dir(parsed["workdir"], decl, "workdir", resolve),
     }

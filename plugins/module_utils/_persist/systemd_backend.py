@@ -277,8 +277,7 @@ class SystemdBackend(Backend):
         self.before = self.after = files.read_text(self.unit_path)
         self.auto_before = self.auto_after = files.read_text(self.auto_path)
         self.drop_ins = unit_paths.drop_ins(self.unit_dir, self.unit_name)
-        self.links_before = (unit_paths.links(self.unit_dir, self.unit_name)
-                             + unit_paths.links(self.unit_dir, self.auto_name))
+        self.links_before = unit_paths.links(self.unit_dir, self.unit_name) + unit_paths.links(self.unit_dir, self.auto_name)
         if touch and self.decl.state == "absent":
             # Whether its unit or a live mount through links made them, absent removes them.
             working = (unit_config(self.before) or {}).get("links_dir") if self.before is not None else None
@@ -404,8 +403,8 @@ class SystemdBackend(Backend):
 
     @property
     def changed(self) -> bool:
-        return (self.unit_changed or self.automount_changed or self.enable_changed or self.links_changed
-                or bool(self.links_remove) or bool(self.masks))
+        return any((self.unit_changed, self.automount_changed, self.enable_changed, self.links_changed,
+                    bool(self.links_remove), bool(self.masks)))
 
     def actions(self) -> List[Dict[str, Any]]:
         out = []

@@ -90,8 +90,8 @@ def desired(extras: Sequence[str], declared: Optional[Mapping[str, Mapping[str, 
     else:
         settings = own
         dropped = ["%s.%s=%s" % (section, key, value) for section, keys in sorted(kept.items())
-                   for key, value in sorted(keys.items()) if key not in (settings.get(section) or {})
-                   and not _default_description(section, key, value)]
+                   for key, value in sorted(keys.items())
+                   if key not in (settings.get(section) or {}) and not _default_description(section, key, value)]
     automount = AUTOMOUNT in settings
     return Desired(settings, options, dropped, targets(settings), automount, own)
 
@@ -156,8 +156,8 @@ def settings_rows(conf: Dict[str, Any], persisted: Dict[str, Any], declared: Opt
     origins = conf.get("origins") or {}
     keys = {(s, k) for s, values in expected.items() for k in values}
     if declared is not None:
-        keys |= {(s, k) for s, values in have.items() for k in values if (s, k) not in COMPUTED
-                 and (s, k) != ("Unit", "Description") and s != "Install"}
+        keys |= {(s, k) for s, values in have.items() for k in values
+                 if (s, k) not in COMPUTED and (s, k) != ("Unit", "Description") and s != "Install"}
     rows = []
     for section, key in sorted(keys):
         declared = (expected.get(section) or {}).get(key)

@@ -300,6 +300,8 @@ class SystemdBackend(Backend):
                    HASHED_NAMES_SINCE))
         found = unit_plan_model.settings_of([(self.unit_path, self.before)]) if self.before is not None else None
         self.want = unit_plan_model.desired(self.decl.boot_extras, self.decl.unit_settings, found)
+        if self.decl.unit_settings is None:  # a hand-written unit's own RequiresMountsFor= stay
+            self.want = unit_plan_model.with_requires(self.want, unit_plan_model.extra_requires(found, self._old_dirs()))
         text, links_dir, notes = unit_plan(self.decl, self.facts, links_dir_for(self.decl.links_dir, self.decl.path),
                                            self.want)
         self.rendered = (text, links_dir, notes)
@@ -307,6 +309,14 @@ class SystemdBackend(Backend):
             _safepath.check_links_root(self.decl.links_dir)
             names = [link_prefix(self.decl) + str(i) for i in range(len(self.decl.layers))]
             self.links_seen = {name: host.readlink(os.path.join(links_dir, name)) for name in names}
+
+    def _old_dirs(self) -> List[str]:
+        """The dirs the unit there now names (and where they lead), which its RequiresMountsFor= hold for itself."""
+        old = unit_config(self.before, host.readlink) if self.before is not None else None
+        if old is None:
+            return []
+        dirs = [p for p in old["lowerdir"] + old["datadir"] + [old["upperdir"], old["workdir"], old["links_dir"]] if p]
+        return dirs + ([self.realpath(p) for p in dirs] if self.realpath is not None else [])
 
     def plan(self, keep: bool) -> List[str]:
         self.keep = keep

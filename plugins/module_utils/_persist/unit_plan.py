@@ -16,8 +16,10 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tup
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.unit_file import Effective, effective
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.unit_settings import (
+    join_setting,
     merge_settings,
     options_to_settings,
+    setting_items,
     targets,
 )
 
@@ -101,6 +103,25 @@ def _default_description(section: str, key: str, value: str) -> bool:
     return (section, key) == ("Unit", "Description") and value.startswith(DEFAULT_DESCRIPTION)
 
 
+def extra_requires(found: Optional[Effective], own_dirs: Sequence[str]) -> List[str]:
+    """The ``RequiresMountsFor=`` paths of an existing unit beyond its own dirs (``own_dirs``): what a hand
+    written unit asks for besides its layers, which a declaration without ``unit_settings`` keeps."""
+    if found is None:
+        return []
+    skip = set(own_dirs)
+    return [path for path in found.values("Unit", "RequiresMountsFor") if path not in skip]
+
+
+def with_requires(want: Desired, paths: Sequence[str]) -> Desired:
+    """``want`` whose unit also requires the mounts of ``paths`` (kept from the unit it replaces)."""
+    if not paths:
+        return want
+    unit = dict(want.settings.get("Unit") or {})
+    have = setting_items("Unit", "RequiresMountsFor", unit["RequiresMountsFor"]) if "RequiresMountsFor" in unit else []
+    unit["RequiresMountsFor"] = join_setting("Unit", "RequiresMountsFor", have + [p for p in paths if p not in have])
+    return want._replace(settings=dict(want.settings, Unit=unit))
+
+
 def mount_settings(want: Desired) -> Settings:
     """The settings of the .mount unit itself: with an automount, its targets go to the automount."""
     out = {section: dict(keys) for section, keys in want.settings.items() if section != AUTOMOUNT}
@@ -162,7 +183,7 @@ def settings_rows(conf: Dict[str, Any], persisted: Dict[str, Any], declared: Opt
     for section, key in sorted(keys):
         declared = (expected.get(section) or {}).get(key)
         found = (have.get(section) or {}).get(key)
-        if section == AUTOMOUNT or declared == found:
+        if section == AUTOMOUNT or declared == found or _required(section, key, declared, found):
             continue
         row = {"field": "unit_settings.%s.%s" % (section, key), "declared": declared, "live": None, "persisted": found}
         origin = origins.get("%s.%s" % (section, key))
@@ -170,6 +191,13 @@ def settings_rows(conf: Dict[str, Any], persisted: Dict[str, Any], declared: Opt
             row["drop_in"] = origin
         rows.append(row)
     return rows + _target_rows(want, persisted, boot)
+
+
+def _required(section: str, key: str, declared: Optional[str], found: Optional[str]) -> bool:
+    """True for declared ``RequiresMountsFor=`` paths the unit has among the ones the module adds for its dirs."""
+    if (section, key) != ("Unit", "RequiresMountsFor") or declared is None or found is None:
+        return False
+    return set(setting_items(section, key, declared)) <= set(setting_items(section, key, found))
 
 
 def _target_rows(want: Desired, persisted: Dict[str, Any], boot: bool) -> List[Dict[str, Any]]:

@@ -112,3 +112,20 @@ def test_settings_rows_with_unit_settings_name_what_is_not_declared():
             for row in unit_plan.settings_rows(conf, persisted, {"Mount": {"TimeoutSec": "20"}}, [], True)}
     assert rows == {"unit_settings.Unit.After": (None, "db.service"), "unit_settings.Mount.TimeoutSec": ("20", None),
                     "unit_targets": (["local-fs.target"], ["multi-user.target"]), "automount": (False, True)}
+
+
+def test_a_hand_written_units_own_requires_mounts_for_stay():
+    found = _found()
+    assert unit_plan.extra_requires(found, ["/a", "/b"]) == ["/old/layer"]
+    assert unit_plan.extra_requires(found, ["/old/layer"]) == []
+    want = unit_plan.with_requires(unit_plan.desired([], None, found), ["/old/layer", "/with space"])
+    assert want.settings["Unit"]["RequiresMountsFor"] == '/old/layer "/with space"'
+    assert unit_plan.with_requires(want, []) is want
+
+
+def test_declared_requires_mounts_for_is_no_drift_beside_the_ones_the_module_adds():
+    conf = _conf({"Unit": {"RequiresMountsFor": "/srv/l1 /srv/l2 /data"}})
+    persisted = {"unit_targets": ["local-fs.target"], "automount": None, "unit_enabled": True}
+    assert unit_plan.settings_rows(conf, persisted, {"Unit": {"RequiresMountsFor": "/data"}}, [], True) == []
+    rows = unit_plan.settings_rows(conf, persisted, {"Unit": {"RequiresMountsFor": "/other"}}, [], True)
+    assert [row["field"] for row in rows] == ["unit_settings.Unit.RequiresMountsFor"]

@@ -206,6 +206,14 @@ overlay_mounts:
     managed:
       description: Whether the fstab line or unit was written by this collection.
       type: bool
+    boot:
+      description:
+        - Whether the persisted overlay comes up at boot - an fstab line without
+          C(noauto) (or with C(x-systemd.automount), which systemd arms whatever
+          C(noauto) says), or a unit, or its automount, linked into any target
+          (C(local-fs.target), C(multi-user.target), a target of its own).
+        - V(false) when nothing persists it.
+      type: bool
     engine:
       description:
         - Whom the overlay belongs to - V(docker) (Docker's overlay2 storage),

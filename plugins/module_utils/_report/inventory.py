@@ -128,6 +128,19 @@ def _by_mount_point(persisted, canonical):
     return keyed, aliases
 
 
+def boots(configs: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether a persisted overlay comes up at boot: an fstab line without ``noauto`` (or with an automount),
+    or a unit (or its automount) linked into any target."""
+    for conf in configs:
+        options = conf.get("boot_options") or []
+        if "unit_targets" in conf:
+            if conf["unit_targets"]:
+                return True
+        elif "noauto" not in options or "x-systemd.automount" in options:
+            return True
+    return False
+
+
 def _fuse_overlays(entries):
     """``{mount point: fuse-overlayfs entry}`` (the last one mounted there)."""
     return {entry.mount_point: entry for entry in entries if entry.fstype == FUSE_OVERLAYFS_TYPE}
@@ -147,6 +160,7 @@ def _fuse_record(path, entry, persisted, defaults):
         "mounted": True,
         "persisted": _backends.persisted_kind(shown),
         "managed": any(conf.get("managed") for conf in firsts.values() if conf is not None),
+        "boot": boots(conf for conf in firsts.values() if conf is not None),
         "engine": ENGINE_FUSE_OVERLAYFS,
         "kernel_overlay": False,
         "resolved": None,
@@ -184,6 +198,7 @@ def _record(path, top, persisted, defaults, exists, realpath, links_root, entrie
         "mounted": state is not None,
         "persisted": _backends.persisted_kind(shown),
         "managed": managed,
+        "boot": boots(firsts),
         "engine": engine_of_record(state, managed, links_root),
         "kernel_overlay": True,
         "resolved": state["resolved"] if state else None,

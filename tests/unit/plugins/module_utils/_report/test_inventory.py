@@ -373,3 +373,13 @@ def test_an_overlay_persisted_both_ways_is_drift_mounted_or_not():
     assert [(r["field"], r["source"]) for r in cache["drift"]] == [
         ("mounted", "fstab"), ("mounted", "systemd"), ("persisted", None)]
     assert cache["drift"][-1] == PERSISTED_BOTH
+
+
+def test_boot_is_any_target_for_a_unit_and_no_noauto_for_a_line():
+    from ansible_collections.overlayfs.mounts.plugins.module_utils._report.inventory import boots
+    assert boots([{"boot_options": [], "unit_targets": ["multi-user.target"]}])
+    assert not boots([{"boot_options": [], "unit_targets": []}])
+    assert boots([{"boot_options": ["nofail"]}])
+    assert not boots([{"boot_options": ["noauto"]}])
+    assert boots([{"boot_options": ["noauto", "x-systemd.automount"]}])
+    assert not boots([])

@@ -51,7 +51,7 @@ def test_fuse_overlayfs_is_listed_with_its_layers_unknown():
     assert list(fuse) == [FUSE_POINT]
     assert fuse[FUSE_POINT] == {
         "path": FUSE_POINT, "lowerdir": None, "datadir": None, "upperdir": None, "workdir": None, "options": [],
-        "mounted": True, "persisted": "none", "managed": False, "engine": "fuse-overlayfs",
+        "mounted": True, "persisted": "none", "managed": False, "boot": False, "engine": "fuse-overlayfs",
         "kernel_overlay": False, "resolved": None, "source": "fuse-overlayfs", "mount_id": 68, "stacked": 1,
         "live": None, "fstab": [], "systemd": None, "drift": [], "aliases": []}
 

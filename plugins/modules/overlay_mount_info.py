@@ -74,6 +74,17 @@ options:
         notes); otherwise the path is listed in C(live.unknown).
     type: bool
     default: false
+  upper_usage:
+    description:
+      - Count what each overlay's upper dir holds - what was written through
+        the overlay - in RV(overlay_mounts[].upper_usage) - files, bytes,
+        whiteouts (deleted lower files, in both the device and the xattr
+        form), opaque dirs, renamed dirs and metadata-only copies.
+      - The upper dir is read, never changed, also while the overlay is
+        mounted; the walk stays on the upper dir's filesystem and follows no
+        symlink. It reads every entry, so it takes time on a large upper.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - overlayfs.mounts.attributes.info_module
 notes:
@@ -214,6 +225,34 @@ overlay_mounts:
           (C(local-fs.target), C(multi-user.target), a target of its own).
         - V(false) when nothing persists it.
       type: bool
+    upper_usage:
+      description:
+        - With O(upper_usage), what the upper dir holds; V(null) for an overlay
+          without an upper dir (or whose upper is not an absolute path), and
+          C(error) alone when it cannot be read.
+        - C(files), C(dirs), C(symlinks), C(other) (devices, FIFOs, sockets);
+          C(bytes) (the size of the regular files written; metadata-only
+          copies add none, their data stays in a lower layer) and
+          C(disk_bytes) (what every entry takes on disk); C(whiteouts) (deleted
+          lower entries, as 0/0 character devices or files with the
+          C(overlay.whiteout) xattr), C(opaque_dirs), C(redirects) (renamed
+          dirs, C(redirect_dir=on)) and C(metacopy) (metadata-only copies,
+          C(metacopy=on)); C(errors) and the first C(unreadable) paths.
+        - Not returned without O(upper_usage).
+      type: dict
+      sample:
+        files: 12
+        dirs: 3
+        symlinks: 0
+        other: 0
+        bytes: 40960
+        disk_bytes: 53248
+        whiteouts: 2
+        opaque_dirs: 1
+        redirects: 0
+        metacopy: 1
+        errors: 0
+        unreadable: []
     engine:
       description:
         - Whom the overlay belongs to - V(docker) (Docker's overlay2 storage),
@@ -314,7 +353,8 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.registry
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec import INFO_SPEC
 from ansible_collections.overlayfs.mounts.plugins.module_utils._report.inventory import gather
-from ansible_collections.overlayfs.mounts.plugins.module_utils._report.printable import escape_bytes, returnable
+from ansible_collections.overlayfs.mounts.plugins.module_utils._report.printable import escape_bytes, returnable, unescape_bytes
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.upper_usage import usage_of
 
 
 def main() -> None:
@@ -333,6 +373,10 @@ def main() -> None:
             paths=p["path"], exists=host.cached(os.path.exists),
             realpath=links.realpath, links=links,
             canonical=host.cached(os.path.realpath))
+        if p["upper_usage"]:
+            for record in mounts:
+                record["upper_usage"] = returnable(usage_of(unescape_bytes(record["upperdir"])
+                                                            if isinstance(record["upperdir"], str) else None))
     except OverlayError as error:
         module.fail_json(msg=escape_bytes(error.message), **returnable(error.details))
     module.exit_json(changed=False, overlay_mounts=mounts)

@@ -94,4 +94,5 @@ INFO_SPEC = dict(
     fstab=dict(type="path", default="/etc/fstab"),
     unit_dir=dict(type="list", elements="path", default=["/etc/systemd/system"]),
     resolve_layers=dict(type="bool", default=False),
+    upper_usage=dict(type="bool", default=False),
 )

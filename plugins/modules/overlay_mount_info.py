@@ -313,8 +313,9 @@ overlay_mounts:
           C(unit_settings) (its other settings by section), C(drop_ins) (the
           drop-in files applied, in order), C(origins) (for each C(Section.Key),
           the file its value comes from), C(unit_targets) (the targets the unit
-          or its automount is linked into) and C(automount) (its C(.automount)
-          unit, or V(null)); or V(null).
+          or its automount is linked into), C(automount) (its C(.automount)
+          unit, or V(null)) and, when a file has a line where systemd stops
+          reading it, C(problems) naming the file and line; or V(null).
       type: dict
     drift:
       description:

@@ -108,15 +108,27 @@ class Assignment(NamedTuple):
     path: str
 
 
-def parse_assignments(text: str, path: str, sections: Optional[Collection[str]] = None) -> List[Assignment]:
+def parse_assignments(text: str, path: str, sections: Optional[Collection[str]] = None,
+                      problems: Optional[List[str]] = None) -> List[Assignment]:
     """The assignments of one unit file (``text``, read from ``path``), in order.
 
     With ``sections`` (e.g. ``("Unit", "Mount", "Install")`` for a mount
     unit), assignments in other sections are ignored, as systemd ignores an
     unknown section. Raises OverlayError, naming the file and line, where
-    systemd would stop reading the file.
+    systemd would stop reading the file; with ``problems`` (a list), the
+    message goes there instead and the file ends at that line, as for systemd.
     """
-    assignments = []
+    assignments: List[Assignment] = []
+    try:
+        _parse_into(assignments, text, path, sections)
+    except OverlayError as error:
+        if problems is None:
+            raise
+        problems.append(error.message)
+    return assignments
+
+
+def _parse_into(assignments, text, path, sections):
     section = None
     for number, line in _logical_lines(text):
         line = line.strip(_BLANKS)
@@ -131,7 +143,6 @@ def parse_assignments(text: str, path: str, sections: Optional[Collection[str]] 
         if section is None or not sep or not key:
             continue  # outside a section, no "=", or no key: systemd ignores the line
         assignments.append(Assignment(section, key.strip(_BLANKS), value.strip(_BLANKS), path))
-    return assignments
 
 
 def _physical_lines(text):
@@ -255,12 +266,13 @@ class Effective:
         return [value] if value is not None else []
 
 
-def effective(files: Sequence[Tuple[str, str]], sections: Optional[Collection[str]] = None) -> Effective:
+def effective(files: Sequence[Tuple[str, str]], sections: Optional[Collection[str]] = None,
+              problems: Optional[List[str]] = None) -> Effective:
     """The effective unit of ``files``: ``[(path, text)]``, the main file first, then the drop-ins in
-    :func:`drop_in_order`. ``sections`` as for :func:`parse_assignments`."""
+    :func:`drop_in_order`. ``sections`` and ``problems`` as for :func:`parse_assignments`."""
     result = Effective(files=[path for path, _text in files])
     for path, text in files:
-        result.assignments.extend(parse_assignments(text, path, sections))
+        result.assignments.extend(parse_assignments(text, path, sections, problems))
     singles = {}
     order = {}
     for assignment in result.assignments:

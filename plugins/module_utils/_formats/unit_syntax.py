@@ -23,17 +23,17 @@ as systemd 252 reads it (checked with ``systemd-analyze verify``):
 
 import string
 import struct
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.facts import HostFacts
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.layers import requires_mounts_for
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.siphash import siphash24
+from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.unit_file import Effective, effective
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mount_data import (
     Rendered,
     format_mount_options,
     parse_overlay_options,
-    split_unit_words,
 )
 
 MANAGED_MARKER = "# Managed by overlayfs.mounts"
@@ -242,57 +242,48 @@ def render_automount(where: str, settings: Optional[Mapping[str, Mapping[str, st
     return "\n".join(lines) + "\n"
 
 
-def parse_unit(text: str) -> Dict[str, Any]:
+def parse_unit(text: str, files: Optional[Sequence[Tuple[str, str]]] = None,
+               problems: Optional[List[str]] = None) -> Dict[str, Any]:
     """Read a .mount unit back into the arguments :func:`render_unit` took.
 
-    Returns a dict with ``managed`` (the first line is :data:`MANAGED_MARKER`),
-    ``description``, ``what``, ``where``, ``type`` (None when absent), the
-    keys of ``_formats.mount_data.parse_overlay_options`` for ``Options=``, with
-    ``requires_mounts_for`` taken from ``RequiresMountsFor=`` and then from any
-    ``x-systemd.requires-mounts-for`` in Options= (systemd-fstab-generator
-    writes both), each path once, and ``wanted_by``.
-    A later assignment wins; an empty one resets a list, as in systemd.
-    ``%%`` is read as ``%``; other specifiers and line continuations, which
-    :func:`render_unit` never writes, are left as they are.
+    Returns a dict with ``managed`` (the first line of ``text`` is
+    :data:`MANAGED_MARKER`), ``description``, ``what``, ``where``, ``type``
+    (None when absent), the keys of ``_formats.mount_data.parse_overlay_options``
+    for ``Options=``, with ``requires_mounts_for`` taken from
+    ``RequiresMountsFor=`` and then from any ``x-systemd.requires-mounts-for``
+    in Options= (systemd-fstab-generator writes both), each path once, and
+    ``wanted_by``. The files are read as systemd reads them
+    (``_formats.unit_file.effective``): ``files`` (``[(path, text)]``, the
+    main file ``text`` first, then its drop-ins) give the effective unit.
+    ``%%`` is read as ``%``; other specifiers are left as they are. A line
+    where systemd stops reading a file ends it; its message goes to
+    ``problems`` when given, else OverlayError is raised.
     """
-    # Only systemd's own line breaks and whitespace: str.splitlines() and
-    # str.strip() would also cut at characters a path may hold (\v, U+00A0).
-    lines = text.split("\n")
-    settings = {}
-    section = None
-    for line in lines:
-        stripped = line.strip(_WHITESPACE)
-        if not stripped or stripped[0] in "#;":
-            continue
-        if stripped.startswith("[") and stripped.endswith("]"):
-            section = stripped[1:-1]
-            continue
-        key, sep, value = stripped.partition("=")
-        if sep:
-            settings.setdefault((section, key.strip(_WHITESPACE)), []).append(
-                value.strip(_WHITESPACE).replace("%%", "%"))
+    return unit_fields(effective(files if files is not None else [("", text)], problems=problems), text)
 
-    def last(section, key):
-        values = settings.get((section, key))
-        return values[-1] if values else None
 
-    def word_list(section, key, split):
-        words = []
-        for value in settings.get((section, key), ()):
-            words = words + split(value) if value else []
-        return words
+def is_managed(text: str) -> bool:
+    """True when a unit file's first line is :data:`MANAGED_MARKER` (this collection wrote it)."""
+    return text.split("\n", 1)[0].rstrip(_WHITESPACE) == MANAGED_MARKER
+
+
+def unit_fields(found: Effective, text: str) -> Dict[str, Any]:
+    """:func:`parse_unit`'s fields of an effective unit (``found``) whose main file is ``text``."""
+    def value(section, key):
+        raw = (found.settings.get(section) or {}).get(key)
+        return raw.replace("%%", "%") if raw is not None else None
 
     result = {
-        "managed": lines[0].rstrip(_WHITESPACE) == MANAGED_MARKER,
-        "description": last("Unit", "Description"),
-        "what": last("Mount", "What"),
-        "where": last("Mount", "Where"),
-        "type": last("Mount", "Type"),
-        "working_directory": last("Mount", "WorkingDirectory"),
-        "wanted_by": word_list("Install", "WantedBy", str.split),
+        "managed": is_managed(text),
+        "description": value("Unit", "Description"),
+        "what": value("Mount", "What"),
+        "where": value("Mount", "Where"),
+        "type": value("Mount", "Type"),
+        "working_directory": value("Mount", "WorkingDirectory"),
+        "wanted_by": found.values("Install", "WantedBy"),
     }
-    result.update(parse_overlay_options(last("Mount", "Options") or ""))
+    result.update(parse_overlay_options(value("Mount", "Options") or ""))
     # systemd keeps these as a set: a path named in both places counts once.
-    result["requires_mounts_for"] = list(dict.fromkeys(
-        word_list("Unit", "RequiresMountsFor", split_unit_words) + result["requires_mounts_for"]))
+    required = [path.replace("%%", "%") for path in found.values("Unit", "RequiresMountsFor")]
+    result["requires_mounts_for"] = list(dict.fromkeys(required + result["requires_mounts_for"]))
     return result

@@ -109,11 +109,6 @@ def link_prefix(decl: Declaration) -> str:
     return BOOT_LINK_PREFIX if decl.symlinked else ""
 
 
-#: Between the texts of a unit's files read as one: a section no setting belongs to, so that a
-#: drop-in's assignments never fall into the previous file's last section.
-_NEXT_FILE = "\n[X-Overlayfs-Mounts-Next-File]\n"
-
-
 def applied(drop_ins: Iterable[unit_paths.DropIn], masked: Iterable[str] = ()) -> List[Tuple[str, str]]:
     """``[(path, text)]`` of the drop-ins systemd applies (not masked now, nor by ``masked`` paths)."""
     skip = set(masked)
@@ -128,10 +123,14 @@ def unit_config(text: str, readlink: Optional[Callable[[str], Optional[str]]] = 
     ``path``, as systemd applies them: the result is the effective unit,
     with ``unit_settings`` (its settings by section, apart from those the
     module owns), ``drop_ins`` (their paths) and ``origins`` (``Section.Key``
-    -> the file its value comes from). Layers named relative to the unit's
-    WorkingDirectory= (short links) are followed with ``readlink`` when it is given.
+    -> the file its value comes from). A line where systemd stops reading a
+    file ends it here too, and is named in ``problems``. Layers named
+    relative to the unit's WorkingDirectory= (short links) are followed with
+    ``readlink`` when it is given.
     """
-    parsed = _systemd.parse_unit(_NEXT_FILE.join([text] + [t for _p, t in drop_ins]))
+    problems: List[str] = []
+    found = unit_plan_model.settings_of([(path or "", text)] + list(drop_ins), problems)
+    parsed = _systemd.unit_fields(found, text)
     if (parsed["type"] or "").strip() != "overlay":
         return None
     base = parsed.get("working_directory")
@@ -157,15 +156,16 @@ def unit_config(text: str, readlink: Optional[Callable[[str], Optional[str]]] = 
         "managed": parsed["managed"],
         "links_dir": base,
     }
-    config.update(_effective_settings(path or "", text, drop_ins))
+    config.update(_effective_settings(found, drop_ins))
+    if problems:
+        config["problems"] = problems
     if path:
         config["unit"] = path
     return config
 
 
-def _effective_settings(path: str, text: str, drop_ins: Sequence[Tuple[str, str]]) -> Dict[str, Any]:
-    """``unit_settings``, ``drop_ins`` and ``origins`` of a unit's files (see :func:`unit_config`)."""
-    found = unit_plan_model.settings_of([(path, text)] + list(drop_ins))
+def _effective_settings(found: Any, drop_ins: Sequence[Tuple[str, str]]) -> Dict[str, Any]:
+    """``unit_settings``, ``drop_ins`` and ``origins`` of a unit's files read as ``found`` (see :func:`unit_config`)."""
     settings: Dict[str, Dict[str, str]] = {}
     origins = {}
     for section, keys in found.settings.items():
@@ -326,7 +326,7 @@ class SystemdBackend(Backend):
         else:
             if self.before is not None and unit_config(self.before) is not None:
                 self.after = None
-            if self.auto_before is not None and _systemd.parse_unit(self.auto_before)["managed"]:
+            if self.auto_before is not None and _systemd.is_managed(self.auto_before):
                 self.auto_after = None
             self.link_remove = [link.path for link in self._own_links()]
             self.links_remove = list(self.links_found)
@@ -346,7 +346,7 @@ class SystemdBackend(Backend):
             self.links_wanted = {prefix + str(i): layer for i, layer in enumerate(self.decl.as_spelled().layers)}
         if want.automount:
             self.auto_after = _systemd.render_automount(self.decl.path, unit_plan_model.automount_settings(want))
-        elif self.auto_before is not None and _systemd.parse_unit(self.auto_before)["managed"]:
+        elif self.auto_before is not None and _systemd.is_managed(self.auto_before):
             self.auto_after = None
         self._plan_links(want)
         notes = list(notes) + self._plan_drop_ins(want)

@@ -51,9 +51,10 @@ class Desired(NamedTuple):
     declared: Settings
 
 
-def settings_of(files: Sequence[Tuple[str, str]]) -> Effective:
-    """The effective settings of unit files ``[(path, text)]`` (main file first)."""
-    return effective(list(files))
+def settings_of(files: Sequence[Tuple[str, str]], problems: Optional[List[str]] = None) -> Effective:
+    """The effective settings of unit files ``[(path, text)]`` (main file first); ``problems`` as for
+    ``unit_file.effective`` (without it, a line where systemd stops reading raises OverlayError)."""
+    return effective(list(files), problems=problems)
 
 
 def kept_settings(found: Union[Effective, Mapping[str, Mapping[str, str]], None]) -> Settings:

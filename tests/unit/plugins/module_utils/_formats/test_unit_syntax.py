@@ -256,6 +256,17 @@ def test_parse_unit_round_trip(kwargs):
     }
 
 
+def test_a_drop_in_overrides_the_main_file_and_a_broken_line_ends_its_file():
+    main = MANAGED_MARKER + "\n[Mount]\nWhere=/m\nType=overlay\nOptions=lowerdir=/a:/b\n"
+    drop_in = "[Mount]\nOptions=lowerdir=/c:/d\n[Broken\nOptions=lowerdir=/e:/f\n"
+    problems = []
+    parsed = parse_unit(main, [("/u/m.mount", main), ("/u/m.mount.d/x.conf", drop_in)], problems)
+    assert parsed["managed"] and parsed["lowerdir"] == ["/c", "/d"]
+    assert len(problems) == 1 and problems[0].startswith("/u/m.mount.d/x.conf, line 3:")
+    with pytest.raises(OverlayError, match="line 3"):
+        parse_unit(main, [("/u/m.mount", main), ("/u/m.mount.d/x.conf", drop_in)])
+
+
 @pytest.mark.parametrize("text, expected", [
     ("", dict(managed=False)),
     ("[Mount]\nWhat=overlay\nWhere=/m\nOptions=lowerdir=/a:/b\n",
@@ -264,7 +275,8 @@ def test_parse_unit_round_trip(kwargs):
     ("# Managed by someone else\n[Unit]\n", dict(managed=False)),
     ("[Unit]\n; comment\n# comment\nRequiresMountsFor=/a \"/b c\"\nRequiresMountsFor=/d\n",
      dict(requires_mounts_for=["/a", "/b c", "/d"])),
-    ("[Unit]\nRequiresMountsFor=/a\nRequiresMountsFor=\nRequiresMountsFor=/b\n", dict(requires_mounts_for=["/b"])),
+    # systemd's config_parse_unit_requires_mounts_for only adds: an empty assignment resets nothing.
+    ("[Unit]\nRequiresMountsFor=/a\nRequiresMountsFor=\nRequiresMountsFor=/b\n", dict(requires_mounts_for=["/a", "/b"])),
     ("[Unit]\nRequiresMountsFor=\"/unbalanced\n", dict()),
     ("[Unit]\nRequiresMountsFor=/a\n[Mount]\nOptions=lowerdir=/a,x-systemd.requires-mounts-for=/a "
      "/z\n", dict(lowerdir=["/a"], requires_mounts_for=["/a", "/z"])),

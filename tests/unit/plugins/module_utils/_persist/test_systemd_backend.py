@@ -129,3 +129,14 @@ def test_the_automount_of_a_long_mount_point_has_its_own_hashed_name():
     name = automount_name("/srv/" + "m" * 250)
     assert len(name) == 255 and name.startswith("srv-" + "m" * 224) and name.endswith(".automount")
     assert automount_name("/srv/m") == "srv-m.automount"
+
+
+def test_a_broken_drop_in_ends_where_systemd_stops_reading_and_is_named(tmp_path):
+    from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.systemd_backend import SystemdBackend
+    unit_dir = tmp_path / "etc/systemd/system"
+    (unit_dir / "srv-m.mount.d").mkdir(parents=True)
+    (unit_dir / "srv-m.mount").write_text(unit_plan(DECL)[0])
+    (unit_dir / "srv-m.mount.d/10.conf").write_text("[Mount]\nTimeoutSec=9\n[Broken\nOptions=lowerdir=/x:/y\n")
+    [config] = SystemdBackend.scan([str(unit_dir)])["/srv/m"]
+    assert config["lowerdir"] == ["/srv/l1", "/srv/l2"] and config["unit_settings"]["Mount"]["TimeoutSec"] == "9"
+    assert len(config["problems"]) == 1 and "10.conf, line 3" in config["problems"][0]

@@ -75,15 +75,20 @@ def _count(usage: Dict[str, Any], path: str, info: os.stat_result) -> bool:
     return False
 
 
-def upper_usage(upper: str) -> Dict[str, Any]:
+def upper_usage(upper: str, first: int = 0) -> Dict[str, Any]:
     """What ``upper`` holds, as counts: ``files``, ``dirs``, ``symlinks``, ``other``, ``bytes``, ``disk_bytes``,
     ``whiteouts``, ``opaque_dirs``, ``redirects``, ``metacopy``; ``errors`` and the first ``unreadable`` paths.
+
+    With ``first``, also ``first_paths``: that many of its paths (relative to
+    ``upper``), in name order, parents before what they hold.
 
     ``bytes`` is the size of the regular files written (metacopy files, whose
     data stays in a lower layer, add none); ``disk_bytes`` what every entry
     takes on disk. The upper dir itself is not counted, only what is in it.
     """
     usage = _empty()
+    if first:
+        usage["first_paths"] = []
     top = os.lstat(upper)
     pending: List[str] = [upper]
     while pending:
@@ -93,6 +98,9 @@ def upper_usage(upper: str) -> Dict[str, Any]:
         except OSError:
             _unreadable(usage, directory)
             continue
+        if first:
+            entries.sort(key=lambda entry: entry.name, reverse=True)  # popped from the end: name order
+            _name_first(usage["first_paths"], entries, upper, first)
         for entry in entries:
             try:
                 info = entry.stat(follow_symlinks=False)
@@ -104,6 +112,14 @@ def upper_usage(upper: str) -> Dict[str, Any]:
             if _count(usage, entry.path, info):
                 pending.append(entry.path)
     return usage
+
+
+def _name_first(names: List[str], entries: List[Any], upper: str, first: int) -> None:
+    """Add paths of ``entries`` to ``names`` while it has fewer than ``first``."""
+    for entry in reversed(entries):
+        if len(names) >= first:
+            return
+        names.append(os.path.relpath(entry.path, upper))
 
 
 def usage_of(upper: Any) -> Optional[Dict[str, Any]]:

@@ -203,6 +203,50 @@ options:
     description:
       - Group name or GID of the directories this module creates.
     type: str
+  upper_tmpfs:
+    description:
+      - A volatile upper - O(upperdir) and O(workdir) on a tmpfs this module
+        mounts with a declared size, in the manner of systemd.volatile. With
+        O(state=mounted) the tmpfs is mounted first (or its size, mode and
+        owner set in place), the upper and work dirs are made in it, then the
+        overlay is mounted on them. Whatever is written to the overlay lives
+        in memory and is gone when the tmpfs is unmounted or the host boots.
+      - O(state=unmounted) and O(state=absent) unmount the overlay, then the
+        tmpfs, when it holds nothing but the upper and work dirs; a tmpfs that
+        holds other files, or other mounts, is left mounted with a warning.
+        O(state=absent) also removes the tmpfs persistence.
+      - Persisted for boot with O(persist=fstab) as a C(tmpfs) line before the
+        overlay line, and with O(persist=systemd) as a C(.mount) unit of
+        C(Type=tmpfs); in both cases a small oneshot service unit in
+        O(unit_dir) makes the upper and work dirs on the fresh tmpfs before the
+        overlay is mounted (the overlay requires it). See docs/volatile.md.
+    type: dict
+    suboptions:
+      path:
+        description:
+          - Mount point of the tmpfs. Both O(upperdir) and O(workdir) must lie
+            inside it. Defaults to their common parent directory (refused when
+            that is C(/)).
+        type: path
+      size:
+        description:
+          - Size limit of the tmpfs, in tmpfs syntax (C(64M), C(1G), C(10%) of
+            RAM). A live tmpfs of another size is resized in place; shrinking
+            below what it holds is refused.
+        type: str
+        required: true
+      mode:
+        description: Mode of the tmpfs root, an octal string such as C('0755').
+        type: raw
+        default: '0755'
+      owner:
+        description: User name or UID owning the tmpfs root.
+        type: str
+        default: root
+      group:
+        description: Group name or GID of the tmpfs root.
+        type: str
+        default: root
 notes:
   - Needs root (CAP_SYS_ADMIN) to mount.
   - In check mode nothing is created or mounted; the result predicts exactly

@@ -342,8 +342,22 @@ overlay_mounts:
       elements: dict
       sample:
         - {field: lowerdir, live: [/srv/l2], persisted: [/srv/l1, /srv/l2], source: fstab, declared: null}
+    upper_tmpfs:
+      description:
+        - For an overlay whose upper dir lies on a tmpfs (a volatile upper, see
+          the C(upper_tmpfs) option of M(overlayfs.mounts.overlay_mount)) - the
+          tmpfs mount point C(path), its live C(size) limit and C(used) space in
+          bytes, the C(mode), C(uid) and C(gid) of its root, and how it is
+          persisted - C(fstab) (its line in O(fstab)) and C(unit) with
+          C(unit_options) (its C(Type=tmpfs) unit in O(unit_dir)), each V(null)
+          when there is none. V(null) for any other overlay.
+      type: dict
+      sample: {path: /var/lib/volatile, size: 67108864, used: 4096, mode: "0755", uid: 0, gid: 0,
+               fstab: "tmpfs /var/lib/volatile tmpfs size=64M,mode=0755,uid=0,gid=0,x-overlayfs.managed 0 0",
+               unit: null, unit_options: null}
 """
 
+import glob
 import os
 
 from ansible.module_utils.basic import AnsibleModule
@@ -353,9 +367,24 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._host.live_paths 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.registry import BACKENDS
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec import INFO_SPEC
-from ansible_collections.overlayfs.mounts.plugins.module_utils._report.inventory import gather
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import files
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.tmpfs_mounts import live_tmpfs
+from ansible_collections.overlayfs.mounts.plugins.module_utils._report.inventory import gather, upper_tmpfs_record
 from ansible_collections.overlayfs.mounts.plugins.module_utils._report.printable import escape_bytes, returnable, unescape_bytes
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.upper_usage import usage_of
+
+
+def add_upper_tmpfs(mounts: list, entries: list, fstab: str, unit_dirs: list) -> None:
+    """Give each overlay its ``upper_tmpfs``: the tmpfs its upper dir lies on, live and persisted (None: none)."""
+    fstab_text, units = None, None
+    for record in mounts:
+        upper = unescape_bytes(record["upperdir"]) if isinstance(record["upperdir"], str) else None
+        if upper is not None and units is None:
+            fstab_text = files.read_text(fstab)
+            units = {path: files.read_text(path) for directory in unit_dirs
+                     for path in sorted(glob.glob(os.path.join(glob.escape(directory), "*.mount")))}
+        record["upper_tmpfs"] = returnable(upper_tmpfs_record(upper, entries, lambda point: live_tmpfs(point, entries),
+                                                              fstab_text, units or {}))
 
 
 def main() -> None:
@@ -369,11 +398,13 @@ def main() -> None:
         persisted = {b.name: b.scan(p[b.location] if isinstance(p[b.location], list) else [p[b.location]])
                      for b in BACKENDS}
         links = LinkTimes(follow=p["resolve_layers"])
+        entries = host.read_mountinfo()
         mounts = gather(
-            host.read_mountinfo(), host.read_defaults(), persisted,
+            entries, host.read_defaults(), persisted,
             paths=p["path"], exists=host.cached(os.path.exists),
             realpath=links.realpath, links=links,
             canonical=host.cached(os.path.realpath))
+        add_upper_tmpfs(mounts, entries, p["fstab"], p["unit_dir"])
         if p["upper_usage"]:
             for record in mounts:
                 record["upper_usage"] = returnable(usage_of(unescape_bytes(record["upperdir"])

@@ -163,6 +163,30 @@ options:
       group:
         description: Group of created directories.
         type: str
+      upper_tmpfs:
+        description:
+          - A volatile upper on a tmpfs this module mounts (see M(overlayfs.mounts.overlay_mount)).
+        type: dict
+        suboptions:
+          path:
+            description: Mount point of the tmpfs; defaults to the common parent dir of upperdir and workdir.
+            type: path
+          size:
+            description: Size of the tmpfs (C(64M), C(1G), C(10%)).
+            type: str
+            required: true
+          mode:
+            description: Mode of the tmpfs root.
+            type: raw
+            default: '0755'
+          owner:
+            description: Owner of the tmpfs root.
+            type: str
+            default: root
+          group:
+            description: Group of the tmpfs root.
+            type: str
+            default: root
   # state to links_dir: type, choices and default come from the overlayfs.mounts.host fragment.
   state:
     description: Default O(mounts[].state) for entries that do not set one.

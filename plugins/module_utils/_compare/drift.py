@@ -272,3 +272,38 @@ def live_vs_persisted(live: Any, persisted: Mapping[str, Any], defaults: Mapping
             if drop_in:
                 rows[-1]["drop_in"] = drop_in
     return rows
+
+
+def tmpfs_drift(tmpfs: Any, ids: Sequence[int], want: Optional[int], live: Optional[Mapping[str, Any]],
+                persisted_size: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Drift rows of a volatile upper's tmpfs (``_model.upper_tmpfs.UpperTmpfs``) against the live one.
+
+    ``ids``: the declared ``(uid, gid)``; ``want``: the declared size in
+    bytes (None when it cannot be known here: a percentage of unknown RAM);
+    ``live``: ``_host.tmpfs_mounts.live_tmpfs`` (None: nothing mounted);
+    ``persisted_size``: the size the persisted line or unit gives. Rows:
+    ``upper_tmpfs`` (``missing``, or ``not tmpfs (TYPE)``), then
+    ``upper_tmpfs.size``, ``upper_tmpfs.mode``, ``upper_tmpfs.owner`` and
+    ``upper_tmpfs.group`` where they differ.
+    """
+    rows = []
+
+    def add(field, declared, live_value, persisted_value=None):
+        rows.append({"field": field, "declared": declared, "live": live_value, "persisted": persisted_value})
+
+    if live is None:
+        add("upper_tmpfs", tmpfs.path, "missing")
+        return rows
+    if live["fstype"] != "tmpfs":
+        add("upper_tmpfs", tmpfs.path, "not tmpfs (%s)" % live["fstype"])
+        return rows
+    if (want is not None and live["size"] != want) or (persisted_size is not None and persisted_size != tmpfs.size):
+        shown = "%dk" % (live["size"] // 1024) if live["size"] is not None else "unlimited"
+        add("upper_tmpfs.size", tmpfs.size, shown, persisted_size)
+    if live["mode"] is not None and live["mode"] != tmpfs.mode:
+        add("upper_tmpfs.mode", "%04o" % tmpfs.mode, "%04o" % live["mode"])
+    if live["uid"] is not None and live["uid"] != ids[0]:
+        add("upper_tmpfs.owner", ids[0], live["uid"])
+    if live["gid"] is not None and live["gid"] != ids[1]:
+        add("upper_tmpfs.group", ids[1], live["gid"])
+    return rows

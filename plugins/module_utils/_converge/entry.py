@@ -34,7 +34,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live imp
     observe as observe_live,
     public_live,
 )
-from ansible_collections.overlayfs.mounts.plugins.module_utils._converge import steps
+from ansible_collections.overlayfs.mounts.plugins.module_utils._converge import steps, volatile_upper
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.overlay_graph import check_entry, dependents
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.plan import check_hands_off, make_plan
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinfo import (
@@ -89,6 +89,7 @@ class Observation:
     upper: Optional[Dict[str, Any]] = None
     users: Optional[Dict[str, Any]] = None
     attrs: Any = (None, None, None)
+    tmpfs: Any = None  # volatile_upper.TmpfsSeen: the tmpfs of a volatile upper, or None
 
 
 class Entry:
@@ -163,6 +164,7 @@ def observe(session: Any, entry: Entry, provided: Sequence[str] = ()) -> None:
     seen.live = observe_live(decl.path, session.mountinfo(), session.defaults(), decl.links_dir,
                              exists=host.exists, realpath=session.realpath, links=session.link_times(),
                              ours=decl.config(), own=managed_here(seen.backends))
+    volatile_upper.observe(session, decl, seen, entry.facts)
     _observe_change(session, decl, seen)
     entry.seen = seen
     check_path_lengths(steps.made_paths(entry))  # its links and files too, in check mode as for real
@@ -196,7 +198,7 @@ def _observe_change(session: Any, decl: Declaration, seen: Observation) -> None:
             return  # covered by another mount: nothing is mounted or unmounted beneath it
         if live is not None and flags_only(seen.differences):
             return  # a remount of the flags: nothing is unmounted or mounted
-        seen.upper = _upper_facts(session, decl, live)
+        seen.upper = None if seen.tmpfs is not None and seen.tmpfs.fresh else _upper_facts(session, decl, live)
         seen.users = _users(session, decl, live)
     elif decl.state in ("unmounted", "absent") and live is not None and live.get("engine") not in HANDS_OFF_ENGINES:
         seen.users = _users(session, decl, live)  # (a hands-off overlay is refused by the plan)
@@ -266,7 +268,9 @@ def plan(session: Any, entry: Entry) -> None:
                            upper_check=lambda: _upper_steps(decl, seen.upper), via=via, diffs=seen.differences)
     if entry.plan["actions"]:
         check_entry(session, decl)  # its place among the host's overlays, before anything changes
+    volatile_upper.plan(session, entry)
     report(session, entry)
+    volatile_upper.report(entry)
 
 
 def _upper_steps(decl: Declaration, upper: Optional[Dict[str, Any]]) -> List[Dict[str, Any]]:

@@ -19,6 +19,8 @@ import os
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live import differences, observe, public_live
+from ansible_collections.overlayfs.mounts.plugins.module_utils._converge import volatile_upper
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import tmpfs_mounts
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.mounting import links_dir_for
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.upper_safety import VOLATILE_MARKER
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import Declaration
@@ -245,6 +247,72 @@ def _remount_flags(session: Any, entry: Any, step: Dict[str, Any]) -> KindedUndo
     return ("mount", undo)
 
 
+def _mount_tmpfs(session: Any, entry: Any, step: Dict[str, Any]) -> KindedUndo:
+    """Mount the tmpfs of a volatile upper (making its mount point when missing); the undo unmounts it again."""
+    path = step["path"]
+    made = [] if session.host.exists(path) else session.host.make_dirs(path, 0o755, 0, 0, "upper_tmpfs.path")
+    try:
+        tmpfs_mounts.mount(session.module, path, step["options"])
+    except OverlayError:
+        session.host.remove_empty_dirs(made)
+        raise
+    volatile_upper.refresh(session, entry)
+
+    def undo() -> str:
+        try:
+            tmpfs_mounts.unmount(session.module, path)
+        except OverlayError as error:
+            return "unmounting the tmpfs at %s again also failed: %s" % (path, error.message)
+        session.host.remove_empty_dirs(made)
+        return "the tmpfs at %s was unmounted again" % path
+    return ("mount", undo)
+
+
+def _remount_tmpfs(session: Any, entry: Any, step: Dict[str, Any]) -> KindedUndo:
+    """Resize the tmpfs in place; the undo gives it its old size back."""
+    old = entry.seen.tmpfs.live["size"]
+    tmpfs_mounts.resize(session.module, step["path"], step["size"], step.get("used"))
+    volatile_upper.refresh(session, entry)
+
+    def undo() -> str:
+        if old is None:
+            return "the tmpfs at %s keeps its new size (it had no limit before)" % step["path"]
+        try:
+            tmpfs_mounts.resize(session.module, step["path"], "%dk" % (old // 1024))
+        except OverlayError as error:
+            return "giving the tmpfs at %s its old size back also failed: %s" % (step["path"], error.message)
+        return "the tmpfs at %s has its old size again" % step["path"]
+    return ("mount", undo)
+
+
+def _set_tmpfs_root(session: Any, entry: Any, step: Dict[str, Any]) -> KindedUndo:
+    """Set the mode and owner of the tmpfs root; the undo puts the old ones back."""
+    live = entry.seen.tmpfs.live
+    tmpfs_mounts.set_root(step["path"], int(step["mode"], 8), step["uid"], step["gid"])
+    volatile_upper.refresh(session, entry)
+
+    def undo() -> str:
+        tmpfs_mounts.set_root(step["path"], live["mode"], live["uid"], live["gid"])
+        return "the tmpfs root %s has its old mode and owner again" % step["path"]
+    return ("mount", undo)
+
+
+def _create_upper_dirs(session: Any, entry: Any, step: Dict[str, Any]) -> KindedUndo:
+    """Make the upper and work dirs in the tmpfs, with the declared mode and owner."""
+    mode, uid, gid = entry.seen.tmpfs.dirs
+    try:
+        made = tmpfs_mounts.make_dirs(step["dirs"], mode, uid, gid)
+    except OSError as error:
+        raise OverlayError("upperdir: cannot create %s in the tmpfs: %s" % (error.filename, error.strerror))
+    return ("dirs", lambda: tmpfs_mounts.remove_dirs(made))
+
+
+def _unmount_tmpfs(session: Any, entry: Any, step: Dict[str, Any]) -> None:
+    """Unmount the tmpfs of a volatile upper, after its overlay: its content is volatile by declaration."""
+    tmpfs_mounts.unmount(session.module, step["path"])
+    volatile_upper.refresh(session, entry)
+
+
 #: What carries out each action of a plan, apart from the backends' own steps.
 #: Each takes the session, the entry and the step, and returns ``(kind, undo)`` or None.
 STEPS = {
@@ -255,6 +323,11 @@ STEPS = {
     "clear_volatile": _clear_volatile,
     "mount": _mount,
     "remount_flags": _remount_flags,
+    "mount_tmpfs": _mount_tmpfs,
+    "remount_tmpfs": _remount_tmpfs,
+    "set_tmpfs_root": _set_tmpfs_root,
+    "create_upper_dirs": _create_upper_dirs,
+    "unmount_tmpfs": _unmount_tmpfs,
 }
 
 

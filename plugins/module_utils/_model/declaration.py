@@ -20,6 +20,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors imp
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import canonical_options
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.mount_flags import canonical_flags, split_flags
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.layers import check_pairing, named_layers
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model import upper_tmpfs as _tmpfs
 
 MAX_LOWER_LAYERS = 500
 #: The states that set an overlay up; the others take it down.
@@ -110,6 +111,8 @@ class Declaration:
     unit_settings: Optional[Dict[str, Dict[str, str]]] = None
     #: What a drop-in the collection did not write may do to the unit: ``refuse`` or ``mask``.
     drop_ins: str = "refuse"
+    #: ``upper_tmpfs``: the tmpfs the upper and work dirs live on (``_model.upper_tmpfs.UpperTmpfs``), or None.
+    upper_tmpfs: Optional[_tmpfs.UpperTmpfs] = None
 
     FIELDS = ("path", "lowerdir", "datadir", "upperdir", "workdir", "options", "flags")
 
@@ -127,14 +130,16 @@ class Declaration:
         state = params["state"]
         check_pairing(params["upperdir"], params["workdir"])
         options, flags = split_flags(params["options"] or ())
+        upperdir = _check_path(params["upperdir"], "upperdir") if params["upperdir"] is not None else None
+        workdir = _check_path(params["workdir"], "workdir") if params["workdir"] is not None else None
         decl = cls(
             _check_path(params["path"], "path"),
             [_check_path(layer, "lowerdir[%d]" % i) for i, layer in enumerate(params["lowerdir"] or ())],
-            _check_path(params["upperdir"], "upperdir") if params["upperdir"] is not None else None,
-            _check_path(params["workdir"], "workdir") if params["workdir"] is not None else None,
-            canonical_options(options),
+            upperdir, workdir, canonical_options(options),
             [_check_path(layer, "datadir[%d]" % i) for i, layer in enumerate(params.get("datadir") or ())],
-            state, persist=persist, flags=canonical_flags(flags), **_settings(params))
+            state, persist=persist, flags=canonical_flags(flags),
+            upper_tmpfs=_tmpfs.from_params(params.get("upper_tmpfs"), upperdir, workdir, state, _check_path, parse_mode),
+            **_settings(params))
         if state in SETUP_STATES:
             decl._check_layer_count()
         return decl
@@ -212,6 +217,7 @@ class Declaration:
             upperdir=realpath(self.upperdir) if self.writable else None,
             workdir=realpath(self.workdir) if self.writable else None,
             datadir=[realpath(p) for p in self.datadir],
+            upper_tmpfs=dataclasses.replace(self.upper_tmpfs, path=realpath(self.upper_tmpfs.path)) if self.upper_tmpfs else None,
             spelled=self.spelled if self.spelled is not None else self.dirs())
 
     def dirs(self) -> Dict[str, Any]:

@@ -39,6 +39,13 @@ MOUNT_SPEC = dict(
     group=dict(type="str"),
     unit_settings=dict(type="dict"),
     drop_ins=dict(type="str", choices=["refuse", "mask"], default="refuse"),
+    upper_tmpfs=dict(type="dict", options=dict(
+        path=dict(type="path"),
+        size=dict(type="str", required=True),
+        mode=dict(type="raw", default="0755"),
+        owner=dict(type="str", default="root"),
+        group=dict(type="str", default="root"),
+    )),
 )
 
 MOUNT_REQUIRED_IF = [("state", "mounted", ["lowerdir"]), ("state", "present", ["lowerdir"])]

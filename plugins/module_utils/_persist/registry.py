@@ -12,6 +12,7 @@ of ``_model.spec``.
 import dataclasses
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
+from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.tmpfs_units import requires_option
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.declaration import Declaration
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.unit_settings import check_unit_settings
@@ -59,6 +60,10 @@ def declare(params: Mapping[str, Any], backends: Sequence[type] = BACKENDS) -> D
                            "or persist the overlay (persist: systemd)")
     if decl.persist is not None and decl.writes:
         changes["boot_extras"] = decl.persist.with_settings(changes["boot_extras"], settings)
+        if decl.upper_tmpfs is not None:
+            # The dirs service makes the upper and work dirs on the fresh tmpfs at boot, before the overlay.
+            requires = requires_option(decl.path)
+            changes["boot_extras"] = [o for o in changes["boot_extras"] if o != requires] + [requires]
     if boot_flags:
         # Per-mount flags count wherever they are given: applied live, persisted with the overlay.
         changes["flags"] = merge_flags(split_flags(params.get("options") or ())[1], boot_flags, "boot_options", "options")

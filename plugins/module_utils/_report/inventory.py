@@ -9,12 +9,14 @@ One pass over each source, dict lookups by mount point: a container host
 with thousands of overlay mounts is read in a few tens of milliseconds.
 """
 
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats import fstab_syntax as _fstab
+from ansible_collections.overlayfs.mounts.plugins.module_utils._formats import tmpfs_units as _tmpfs_units
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import registry as _backends
 from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.drift import live_vs_persisted, resolved
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinfo import (
+    mount_containing,
     ENGINE_COLLECTION,
     ENGINE_FUSE_OVERLAYFS,
     ENGINE_NONE,
@@ -224,3 +226,35 @@ def _persisted_twice(kind):
     if kind in ("none",) + tuple(b.name for b in _backends.BACKENDS):
         return []
     return [{"field": "persisted", "declared": None, "live": None, "persisted": kind, "source": None}]
+
+
+def upper_tmpfs_record(upperdir: Any, entries: Sequence[MountEntry], read_live: Callable[[str], Optional[Dict[str, Any]]],
+                       fstab_text: Optional[str], units: Mapping[str, Optional[str]]) -> Optional[Dict[str, Any]]:
+    """The ``upper_tmpfs`` of an overlay whose upper dir lies on a tmpfs (None for any other).
+
+    ``read_live(mount point)`` reads the tmpfs (``_host.tmpfs_mounts.live_tmpfs``);
+    ``fstab_text`` is the fstab read and ``units`` ``{unit file path: text}``
+    of the unit dirs read, where its persisted tmpfs line or ``Type=tmpfs``
+    unit is looked for. Returns ``{path, size, mode, uid, gid, used, fstab,
+    unit, unit_options}``.
+    """
+    if not isinstance(upperdir, str) or not upperdir.startswith("/"):
+        return None
+    mount = mount_containing(entries, upperdir)
+    if mount is None or mount.fstype != "tmpfs":
+        return None
+    live = read_live(mount.mount_point) or {}
+    line = _tmpfs_units.fstab_tmpfs(fstab_text, mount.mount_point)
+    unit = next(((path, found[1]) for path, found in ((p, _tmpfs_units.mount_unit_options(t)) for p, t in sorted(units.items()))
+                 if found is not None and found[0] == mount.mount_point), None)
+    return {
+        "path": mount.mount_point,
+        "size": live.get("size"),
+        "mode": "%04o" % live["mode"] if live.get("mode") is not None else None,
+        "uid": live.get("uid"),
+        "gid": live.get("gid"),
+        "used": live.get("used"),
+        "fstab": line["line"] if line else None,
+        "unit": unit[0] if unit else None,
+        "unit_options": unit[1] if unit else None,
+    }

@@ -118,3 +118,38 @@ def exchange(first: str, second: str) -> None:
         raise OSError(code, "exchanging %s and %s: %s" % (first, second, os.strerror(code)))
     for parent in {posixpath.dirname(first), posixpath.dirname(second)}:
         fsync_dir(parent)
+
+
+#: An "incompat feature" in a work dir: the kernel refuses to mount an overlay whose work dir holds
+#: ``work/incompat/<name>`` ("overlay with incompat feature '<name>' cannot be mounted"). Put in place
+#: while a commit has its layers and upper dir out of step, so that no boot and no hand mount shows the
+#: lower layers without the committed ones.
+PENDING = "overlayfs-mounts-pending"
+
+
+def pending_marker(work: str) -> str:
+    """The path of the marker in the work dir ``work``."""
+    return posixpath.join(work, "work", "incompat", PENDING)
+
+
+def mark_pending(work: str) -> None:
+    """Make ``work`` unmountable until :func:`clear_pending` (durably)."""
+    path = pending_marker(work)
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    for directory in (posixpath.dirname(path), posixpath.dirname(posixpath.dirname(path)), work):
+        fsync_dir(directory)
+
+
+def clear_pending(work: str) -> None:
+    """Remove the marker of :func:`mark_pending` and the dirs made for it (the kernel makes its own)."""
+    path = pending_marker(work)
+    for directory in (path, posixpath.dirname(path), posixpath.dirname(posixpath.dirname(path))):
+        try:
+            os.rmdir(directory)
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            if error.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                break  # the kernel's own entries: left to it
+            raise
+    fsync_dir(work)

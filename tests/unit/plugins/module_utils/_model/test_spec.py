@@ -20,7 +20,8 @@ from ansible.utils.plugin_docs import add_fragments
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model import spec as _spec
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.overlay_options import OPTIONS
-from ansible_collections.overlayfs.mounts.plugins.modules import overlay_mount, overlay_mount_info, overlay_mounts
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model import upper_spec as _upper_spec
+from ansible_collections.overlayfs.mounts.plugins.modules import overlay_mount, overlay_mount_info, overlay_mounts, overlay_upper
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", ".."))
 ROLE = os.path.join(REPO, "roles", "overlay_host")
@@ -32,6 +33,8 @@ SPECS = {
                         required_together=_spec.MOUNT_REQUIRED_TOGETHER),
     overlay_mounts: dict(argument_spec=_spec.batch_spec()),
     overlay_mount_info: dict(argument_spec=_spec.INFO_SPEC),
+    overlay_upper: dict(argument_spec=_upper_spec.UPPER_SPEC, required_if=_upper_spec.UPPER_REQUIRED_IF,
+                        required_together=_upper_spec.UPPER_REQUIRED_TOGETHER, required_by=_upper_spec.UPPER_REQUIRED_BY),
 }
 
 

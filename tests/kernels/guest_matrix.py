@@ -43,7 +43,8 @@ DEFAULT_TREE = os.path.dirname(os.path.dirname(HERE))
 
 
 def importable(tree):
-    """Make ``ansible_collections.overlayfs.mounts`` resolve to ``tree``."""
+    """Make ``ansible_collections.overlayfs.mounts`` resolve to ``tree``, and its tests/integration importable."""
+    sys.path.insert(0, os.path.join(tree, "tests", "integration"))  # upper_manifest: standard library only
     parts = tree.rstrip(os.sep).split(os.sep)
     if parts[-3:] == ["ansible_collections", "overlayfs", "mounts"]:
         root = os.sep.join(parts[:-3])
@@ -167,10 +168,11 @@ class ModuleRunner(object):
     def __init__(self):
         from ansible.module_utils import basic
         from ansible.module_utils.common import warnings
-        from ansible_collections.overlayfs.mounts.plugins.modules import overlay_mount, overlay_mount_info
+        from ansible_collections.overlayfs.mounts.plugins.modules import overlay_mount, overlay_mount_info, overlay_upper
         self.basic = basic
         self.warnings = warnings
-        self.modules = {"overlay_mount": overlay_mount, "overlay_mount_info": overlay_mount_info}
+        self.modules = {"overlay_mount": overlay_mount, "overlay_mount_info": overlay_mount_info,
+                        "overlay_upper": overlay_upper}
 
     def __call__(self, name, args, check_mode=False, diff=True):
         payload = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff,
@@ -609,6 +611,167 @@ def target_composefs(run, d):
     return "method %s" % result.get("mount_method")
 
 
+# ---- overlay_upper: reset and commit what the kernel wrote into an upper dir --------------------
+
+# Tried in order: the first set the kernel mounts (mount(8) asked by hand) makes the upper dir's cases.
+UPPER_OPTION_TRIES = (["redirect_dir=on", "metacopy=on"], ["redirect_dir=on"], [])
+
+
+def _upper_options(d):
+    """The first option set of UPPER_OPTION_TRIES that mount(8) takes here."""
+    base = d + "/probe"
+    for options in UPPER_OPTION_TRIES:
+        mkdirs(base + "/l1", base + "/l2", base + "/u", base + "/w", base + "/m")
+        data = "lowerdir=%s/l1:%s/l2,upperdir=%s/u,workdir=%s/w" % (base, base, base, base)
+        proc = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", ",".join([data] + options), base + "/m"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+        if proc.returncode == 0:
+            subprocess.check_call(["umount", base + "/m"])
+        shutil.rmtree(base)
+        if proc.returncode == 0:
+            return options
+    raise Failure("mount(8) mounts no overlay with an upper dir here")
+
+
+def _user_xattrs(d):
+    """Whether the scratch filesystem takes user.* xattrs (tmpfs only from 6.6)."""
+    probe = d + "/xattr-probe"
+    write(probe, "")
+    try:
+        os.setxattr(probe, "user.probe", b"1")
+        return True
+    except OSError:
+        return False
+    finally:
+        os.unlink(probe)
+
+
+def _write_upper_cases(merged, user_xattrs):
+    """Every case through the live overlay (upper_manifest.change_through); without user.* xattrs, the
+    kernel-written cases alone: new, changed and oddly named files, whiteouts, opaque dirs, renamed dirs,
+    metadata-only changes, links, specials."""
+    import upper_manifest
+    if user_xattrs:
+        return upper_manifest.change_through(merged)
+    m = os.fsencode(merged)
+    notes = {"user.* xattrs": "skipped: the scratch filesystem has none"}
+    upper_manifest._new_files(m, notes)
+    upper_manifest._deletions(m, notes)
+    upper_manifest._renames(m, notes)
+    upper_manifest._links(m, notes)
+    upper_manifest._specials(m, notes)
+    os.chmod(m + b"/meta.txt", 0o600)
+    os.chown(m + b"/meta_owner.bin", 1, 2)
+    os.chmod(m + b"/meta_renamed.txt", 0o640)
+    os.rename(m + b"/meta_renamed.txt", m + b"/meta_moved.txt")
+    os.utime(m + b"/lower_time.txt", ns=(upper_manifest.FIXED_NS, upper_manifest.FIXED_NS))
+    upper_manifest._dir_times(m)
+    return notes
+
+
+def _kernel_wrote(upper):
+    """What the kernel keeps in the upper dir: counts of whiteouts, opaque dirs, redirects, metacopy files."""
+    counts = dict.fromkeys(("whiteouts", "opaque", "redirects", "metacopy"), 0)
+    for root, dirs, files in os.walk(upper):
+        for name in dirs + files:
+            path = os.path.join(root, name)
+            st = os.lstat(path)
+            if (st.st_mode & 0o170000) == 0o020000 and st.st_rdev == 0:
+                counts["whiteouts"] += 1
+            if os.path.islink(path):
+                continue
+            names = os.listxattr(path, follow_symlinks=False)
+            counts["redirects"] += "trusted.overlay.redirect" in names
+            counts["metacopy"] += "trusted.overlay.metacopy" in names
+            if "trusted.overlay.opaque" in names:
+                counts["opaque"] += os.getxattr(path, "trusted.overlay.opaque") == b"y"
+    return counts
+
+
+def _upper_setup(run, d):
+    """Lowers with every case's files, the overlay mounted and in fstab, the cases written through it."""
+    import upper_manifest
+    options = _upper_options(d)
+    lowers = [d + "/lower1", d + "/lower2"]
+    mkdirs(*lowers)
+    upper_manifest.populate_lowers(lowers)
+    fstab = d + "/fstab"
+    write(fstab, "# scratch fstab\n")
+    args = mount_args(d + "/merged", lowers, d + "/upper", d + "/work", options, persist="fstab", fstab=fstab)
+    mounted = run("overlay_mount", args)
+    check(not mounted.get("failed") and mounted.get("changed"), "mounting the overlay", _fail_text(mounted))
+    notes = _write_upper_cases(d + "/merged", _user_xattrs(d))
+    wrote = _kernel_wrote(d + "/upper")
+    check(wrote["whiteouts"] and wrote["opaque"], "the kernel wrote no whiteout or opaque dir", wrote)
+    check(wrote["redirects"] or "redirect_dir=on" not in options, "redirect_dir=on but no redirect written", wrote)
+    check(wrote["metacopy"] or "metacopy=on" not in options, "metacopy=on but no metacopy file written", wrote)
+    skipped = sorted(case for case, note in notes.items() if note != "done")
+    kernel = ", ".join("%s %d" % kv for kv in sorted(wrote.items()))
+    note = "options %s; upper: %s; skipped: %s" % (",".join(options) or "none", kernel, "; ".join(skipped) or "none")
+    return args, lowers, fstab, note
+
+
+def _read_only_view(d, layers, name):
+    """The manifest of a read-only overlay of ``layers`` (top first), mounted by hand without options."""
+    import upper_manifest
+    point = d + "/" + name
+    mkdirs(point)
+    subprocess.check_call(["mount", "-t", "overlay", "overlay", "-o", "ro,lowerdir=" + ":".join(layers), point])
+    try:
+        return upper_manifest.manifest(point)
+    finally:
+        subprocess.check_call(["umount", point])
+
+
+def _same_view(a, b, what, root_time=True):
+    import upper_manifest
+    if not root_time:
+        a, b = dict(a), dict(b)
+        for view in (a, b):
+            view[b"."] = {k: v for k, v in view[b"."].items() if k != "mtime_ns"}
+    diff = upper_manifest.compare(a, b)
+    check(not diff, "%s: %d differences" % (what, len(diff)), *diff[:8])
+
+
+def target_upper_commit(run, d):
+    """Commit the kernel-written upper dir into a new layer: merged view unchanged, layer self-contained."""
+    import upper_manifest
+    args, lowers, fstab, note = _upper_setup(run, d)
+    merged, layer = d + "/merged", d + "/layers/new"
+    before = upper_manifest.manifest(merged)
+    result = converge(run, "overlay_upper", dict(args, state="committed", layer=layer), d, fstab=fstab)
+    check(result["lowerdir"] == [layer] + lowers, "returned lowerdir", result["lowerdir"])
+    _same_view(before, upper_manifest.manifest(merged), "merged view before and after the commit")
+    check(live_layers(merged)[0] == [layer] + lowers, "mountinfo after the commit", live_layers(merged))
+    check(os.listdir(d + "/upper") == [], "the upper dir is not empty", os.listdir(d + "/upper")[:5])
+    lines = [line for line in read(fstab).splitlines() if line.startswith("overlay ")]
+    check(len(lines) == 1 and layer in lines[0], "the fstab line names the new layer", lines)
+    # Self-contained: the new layer over the old ones, mounted with no redirect_dir or metacopy at all.
+    _same_view(before, _read_only_view(d, [layer] + lowers, "plain"), "the new layer over the old ones, no options",
+               root_time=False)
+    counts = result.get("layer_counts") or {}
+    return "%s; layer: %s" % (note, ", ".join("%s %s" % kv for kv in sorted(counts.items()) if kv[1]))
+
+
+def target_upper_reset(run, d):
+    """Reset the kernel-written upper dir, keeping a backup: the merged view is the lowers' view."""
+    import upper_manifest
+    args, lowers, fstab, note = _upper_setup(run, d)
+    merged, backup = d + "/merged", d + "/backups/upper"
+    raw = upper_manifest.manifest(d + "/upper", keep_overlay_xattrs=True)
+    lower_view = _read_only_view(d, lowers, "lowers")
+    result = converge(run, "overlay_upper", dict(args, state="reset", backup=backup), d, fstab=fstab)
+    check(result.get("backup_path") == backup, "backup_path", result.get("backup_path"))
+    _same_view(lower_view, upper_manifest.manifest(merged), "merged view after the reset and the lowers'",
+               root_time=False)
+    check(live_layers(merged)[0] == lowers, "mountinfo after the reset", live_layers(merged))
+    check(os.listdir(d + "/upper") == [], "the upper dir is not empty", os.listdir(d + "/upper")[:5])
+    _same_view(raw, upper_manifest.manifest(backup, keep_overlay_xattrs=True), "the old upper dir and its backup")
+    discarded = result.get("discarded") or {}
+    return "%s; discarded: %s" % (note, ", ".join("%s %s" % (k, v) for k, v in sorted(discarded.items())
+                                                  if isinstance(v, int) and v))
+
+
 TARGETS = [
     ("live_classic", target_live_classic),
     ("live_read_only", target_live_read_only),
@@ -621,6 +784,8 @@ TARGETS = [
     ("relayer", target_relayer),
     ("info", target_info),
     ("composefs", target_composefs),
+    ("upper_reset", target_upper_reset),
+    ("upper_commit", target_upper_commit),
 ]
 
 

@@ -534,20 +534,26 @@ def _open_read(path: str) -> int:
 def _finish(copy: _Copy, src: str, how: str, what: str) -> Dict[str, int]:
     """Run ``copy``, then flush ``dest`` to disk; on failure remove the partial copy and raise OverlayError."""
     try:
+        real = os.path.realpath(src)
+        inside = [point for point in mounts_inside(real, _read_mountinfo()) if point != real]
+        if inside:  # a bind mount of the same filesystem shows no other st_dev during the walk
+            raise OverlayError("%s holds mount points (%s): their content is not part of it; unmount them first"
+                               % (src, ", ".join(inside)), mount_points=inside)
         counts = copy.run(src, how)
         sync_path(copy.dest)
         return counts
     except (OSError, OverlayError) as error:
+        cleaned = ""
         if os.path.isdir(copy.dest) and copy.dirs:  # made by this copy: never someone else's
             try:
                 remove_tree(copy.dest)
-            except (OSError, OverlayError):
-                pass
+                cleaned = "; the partial copy %s was removed" % copy.dest
+            except (OSError, OverlayError) as left:
+                cleaned = "; the partial copy %s could not be removed: %s" % (copy.dest, left)
         if isinstance(error, OverlayError):
-            raise OverlayError("%s: %s; the partial copy %s was removed" % (what, error.message, copy.dest),
-                               **error.details)
-        raise OverlayError("%s: %s%s" % (what, error.strerror or error, " (%s)" % error.filename if error.filename else ""),
-                           errno=error.errno)
+            raise OverlayError("%s: %s%s" % (what, error.message, cleaned), **error.details)
+        raise OverlayError("%s: %s%s%s" % (what, error.strerror or error, " (%s)" % error.filename if error.filename else "",
+                                           cleaned), errno=error.errno)
 
 
 def write_layer(upper: str, merged: str, dest: str, prefix: str = "trusted.overlay.") -> Dict[str, int]:

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """layer_copy on plain directories: overlay marks written by hand in the ``user.overlay.`` family
 (what a ``userxattr`` overlay writes), so most of it runs without root. The same code against a
-real kernel's upper dirs is tests/integration/test_layer_copy.py."""
+real kernel's upper dirs is tests/integration/test_layer_copy_kernel.py."""
 
 import os
 import stat
@@ -330,3 +330,32 @@ def test_remove_tree_opens_up_mode_000_dirs_of_its_own(tmp_path):
         assert done.returncode == 0, done.stderr.decode()
     assert not os.path.lexists(tree)
     os.rmdir(base)
+
+
+def test_a_default_acl_above_the_dest_is_not_inherited(tmp_path, threads):
+    import shutil  # pylint: disable=import-outside-toplevel
+    if not shutil.which("setfacl"):
+        pytest.skip("no setfacl")
+    src, parent = tmp_path / "src", tmp_path / "parent"
+    _write(src / "d" / "f", b"f", 0o640)
+    _write(src / "acl", b"a", 0o640)
+    parent.mkdir()
+    for args in (["-m", "u:65534:rwx", str(src / "acl")], ["-d", "-m", "u:65534:rwx", str(parent)]):
+        if subprocess.run(["setfacl"] + args, stderr=subprocess.PIPE, check=False).returncode:
+            pytest.skip("this filesystem takes no ACLs")
+    copy_raw(str(src), str(parent / "copy"))
+    make_empty_like(str(src), str(parent / "fresh"))
+    assert compare(manifest(str(src)), manifest(str(parent / "copy"))) == []
+    assert manifest(str(parent / "fresh"))[b"."]["xattrs"] == {}
+
+
+def test_a_copy_refuses_a_mount_inside_its_source(tmp_path, monkeypatch):
+    _write(tmp_path / "upper" / "bound" / "f", b"f")
+    point = str(tmp_path / "upper" / "bound")
+    monkeypatch.setattr(layer_copy, "_read_mountinfo", lambda: "40 22 0:5 / %s rw - ext4 /dev/sda1 rw\n" % point)
+    with pytest.raises(OverlayError) as caught:
+        copy_raw(str(tmp_path / "upper"), str(tmp_path / "backup"))
+    assert point in caught.value.message and not os.path.lexists(str(tmp_path / "backup"))
+    monkeypatch.setattr(layer_copy, "_read_mountinfo", lambda: "40 22 0:5 / %s rw - ext4 /dev/sda1 rw\n" % (tmp_path / "upper"))
+    copy_raw(str(tmp_path / "upper"), str(tmp_path / "backup"))  # an upper that is a mount point itself is fine
+    assert (tmp_path / "backup" / "bound" / "f").read_bytes() == b"f"

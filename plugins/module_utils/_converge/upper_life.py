@@ -74,7 +74,7 @@ def _act(session: Any, intent: Any, result: Dict[str, Any]) -> None:
         if intent.mounted:
             intent.unmount()
         if intent.state == "committed":
-            result["layer_counts"] = _write_layer(intent, made)
+            result["layer_counts"] = _write_layer(intent, made, result["committed"])
         if intent.backup and not _same_filesystem(intent.backup, intent.upper):
             result["backup_path"] = _copy_backup(intent.upper, intent.backup, made)
         result.update(_switch(session, intent, record))
@@ -118,16 +118,28 @@ def _same_filesystem(path: str, other: str) -> bool:
     return os.lstat(probe).st_dev == os.lstat(other).st_dev
 
 
-def _write_layer(intent: Any, made: List[str]) -> Dict[str, int]:
-    """Write the upper dir's changes into the new layer dir, durably, under a temporary name first."""
+def _write_layer(intent: Any, made: List[str], usage: Dict[str, Any]) -> Dict[str, int]:
+    """Write the upper dir's changes into the new layer dir, durably, under a temporary name first.
+
+    The merged view is mounted only when the upper dir holds renamed dirs or
+    metadata-only copies, whose content is in the lower layers. On the upper
+    dir's filesystem, with no backup to keep, the files written through the
+    overlay are hard-linked into the layer rather than copied: the old upper
+    dir is removed once the overlay is mounted again, and the layer keeps
+    them.
+    """
     partial = intent.partial_layer
     if os.path.lexists(partial):
         layer_copy.remove_tree(partial)
     parent = posixpath.dirname(intent.layer)
     os.makedirs(parent, exist_ok=True)
+    link = intent.backup is None and _same_filesystem(parent, intent.upper)
     made.append(partial)
-    with merged_view(intent.upper, intent.decl.lowerdir, intent.decl.datadir, intent.decl.options) as merged:
-        counts = layer_copy.write_layer(intent.upper, merged, partial, intent.xattr_prefix)
+    if usage.get("redirects") or usage.get("metacopy"):
+        with merged_view(intent.upper, intent.decl.lowerdir, intent.decl.datadir, intent.decl.options) as merged:
+            counts = layer_copy.write_layer(intent.upper, merged, partial, intent.xattr_prefix, link=link)
+    else:
+        counts = layer_copy.write_layer(intent.upper, None, partial, intent.xattr_prefix, link=link)
     if os.path.isdir(intent.layer) and not os.path.islink(intent.layer):
         os.rmdir(intent.layer)  # an empty dir the task may name (checked by upper_intent): replaced
     os.rename(partial, intent.layer)

@@ -96,7 +96,7 @@ def test_entry_kind(mode, rdev, size, marks, kind):
 
 def test_counts_have_every_key():
     assert sorted(empty_counts()) == sorted(["files", "dirs", "symlinks", "specials", "hardlinks", "whiteouts",
-                                             "opaque_dirs", "redirects", "metacopy", "bytes"])
+                                             "opaque_dirs", "redirects", "metacopy", "bytes", "linked"])
 
 
 def test_mounts_inside_a_path():
@@ -300,6 +300,7 @@ def test_remove_tree_refuses_a_mount_inside_before_removing_anything(tmp_path, m
 
 
 _UNPRIVILEGED_REMOVE = """
+import concurrent.futures.thread  # imported lazily on first use: before the Python install is out of reach
 import os, sys
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.layer_copy import remove_tree
 os.setgid(65534)
@@ -359,3 +360,35 @@ def test_a_copy_refuses_a_mount_inside_its_source(tmp_path, monkeypatch):
     monkeypatch.setattr(layer_copy, "_read_mountinfo", lambda: "40 22 0:5 / %s rw - ext4 /dev/sda1 rw\n" % (tmp_path / "upper"))
     copy_raw(str(tmp_path / "upper"), str(tmp_path / "backup"))  # an upper that is a mount point itself is fine
     assert (tmp_path / "backup" / "bound" / "f").read_bytes() == b"f"
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_remove_tree_on_threads_removes_deep_and_wide_trees(tmp_path, monkeypatch, threads):
+    monkeypatch.setattr(layer_copy, "REMOVE_THREADS", threads)
+    root = tmp_path / "tree"
+    (root / "only" / "a" / "b").mkdir(parents=True)
+    for number in range(6):
+        (root / "only" / ("wide%d" % number) / "deeper").mkdir(parents=True)
+        (root / "only" / ("wide%d" % number) / "deeper" / "file").write_text("x")
+    (root / "only" / "a" / "b" / "file").write_text("x")
+    (root / "top-file").write_text("x")
+    os.symlink("/etc", str(root / "only" / "link-out"))
+    layer_copy.remove_tree(str(root))
+    assert not root.exists()
+    assert os.path.isdir("/etc")
+
+
+def test_write_layer_links_files_without_overlay_marks(tmp_path):
+    upper = tmp_path / "upper"
+    (upper / "dir").mkdir(parents=True)
+    (upper / "dir" / "new").write_text("written through the overlay")
+    (upper / "copied-up").write_text("from a lower layer")
+    os.setxattr(str(upper / "copied-up"), "user.overlay.origin", b"\x00\xfb")
+    os.link(str(upper / "dir" / "new"), str(upper / "second-name"))
+    counts = layer_copy.write_layer(str(upper), None, str(tmp_path / "layer"), "user.overlay.", link=True)
+    layer = tmp_path / "layer"
+    assert os.lstat(str(layer / "dir" / "new")).st_ino == os.lstat(str(upper / "dir" / "new")).st_ino
+    assert os.lstat(str(layer / "second-name")).st_ino == os.lstat(str(upper / "dir" / "new")).st_ino
+    assert os.lstat(str(layer / "copied-up")).st_ino != os.lstat(str(upper / "copied-up")).st_ino
+    assert "user.overlay.origin" not in os.listxattr(str(layer / "copied-up"))
+    assert (counts["linked"], counts["files"], counts["hardlinks"]) == (1, 2, 1)

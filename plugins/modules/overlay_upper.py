@@ -145,6 +145,32 @@ options:
     type: str
     choices: [refuse, mask]
     default: refuse
+  upper_tmpfs:
+    description:
+      - The tmpfs of a volatile upper dir, as for M(overlayfs.mounts.overlay_mount).
+        A volatile upper dir can be committed into a layer on disk, or reset,
+        like any other; the tmpfs stays mounted.
+    type: dict
+    suboptions:
+      path:
+        description: Mount point of the tmpfs.
+        type: path
+      size:
+        description: Size limit of the tmpfs.
+        type: str
+        required: true
+      mode:
+        description: Mode of the tmpfs root.
+        type: raw
+        default: '0755'
+      owner:
+        description: Owner of the tmpfs root.
+        type: str
+        default: root
+      group:
+        description: Group of the tmpfs root.
+        type: str
+        default: root
 extends_documentation_fragment:
   - overlayfs.mounts.attributes
 attributes:

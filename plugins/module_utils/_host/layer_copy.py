@@ -57,6 +57,8 @@ _NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _CHUNK = 1 << 30
 #: Threads that remove a tree's subdirs at once (remove_tree).
 REMOVE_THREADS = 4
+# How many levels down remove_tree looks for dirs to share out between its threads.
+_SPLIT_DEPTH = 3
 #: Threads that copy files' data and metadata while the walk goes on (0: all in the walking thread).
 #: Python releases its lock in every system call, so reading and writing overlap. Measured on 10,000
 #: files of 100 MB (2 cores, ext4): with a cold page cache 2 threads take 0.65 of the time of none,
@@ -695,27 +697,63 @@ def _remove_tree(path):
 
 
 def _clear_parallel(top: int, path: str, dev: int) -> None:
-    """:func:`_clear` on REMOVE_THREADS threads, one subdir of ``top`` each (a lone subdir is entered first).
+    """:func:`_clear` on REMOVE_THREADS threads: the tree is split into subdirs, one thread empties each.
 
-    Unlinking is the kernel's work, and ext4 does it for different dirs at
-    once: removing 10,000 files in 250 dirs took 0.37 s on 4 threads where
-    ``rm -rf`` took 0.81 s.
+    The split goes down level by level (the files met on the way are
+    unlinked) until a level has a few dirs per thread, at most _SPLIT_DEPTH
+    levels down; then the dirs of that level are emptied and removed at
+    once, and the dirs above them last, deepest first. Unlinking is the
+    kernel's work, and ext4 does it for different dirs at once: removing
+    10,000 files in 250 dirs took 0.37 s on 4 threads where ``rm -rf`` took
+    0.81 s.
     """
+    parents = [(top, path)]
+    opened: List[Tuple[int, int, str]] = []  # (fd, parent fd, name) of the dirs split here
+    try:
+        for depth in range(_SPLIT_DEPTH):
+            units = [unit for fd, where in parents for unit in _files_out(fd, where)]
+            if len(units) >= REMOVE_THREADS * 4 or depth == _SPLIT_DEPTH - 1 or not units:
+                break
+            parents = []
+            for parent, where, name in units:
+                child = _open_dir_at(parent, name, where)
+                opened.append((child, parent, name))
+                parents.append((child, _checked(child, os.path.join(where, name), dev)))
+        _clear_units(units, dev)
+        while opened:  # deepest first: each dir's parent is still open
+            fd, parent, name = opened.pop()
+            os.close(fd)
+            _unlink_at(parent, name, True)
+    finally:
+        for fd, _parent, _name in opened:
+            os.close(fd)
+
+
+def _files_out(fd: int, where: str) -> List[Tuple[int, str, str]]:
+    """Unlink what is not a dir in the open dir ``fd``; its subdirs as ``(fd, where, name)``."""
     subdirs = []
-    for entry in os.scandir(top):
+    for entry in os.scandir(fd):
         if entry.is_dir(follow_symlinks=False):
-            subdirs.append(entry.name)
+            subdirs.append((fd, where, entry.name))
         else:
-            _unlink_at(top, entry.name, False)
-    if len(subdirs) == 1:
-        _clear_child(top, subdirs[0], path, dev, _clear_parallel)
-        return
-    if REMOVE_THREADS < 2:
-        for name in subdirs:
-            _clear_child(top, name, path, dev, _clear)
+            _unlink_at(fd, entry.name, False)
+    return subdirs
+
+
+def _checked(fd: int, path: str, dev: int) -> str:
+    if os.fstat(fd).st_dev != dev:
+        raise OverlayError("remove_tree: %s is a mount point; unmount it first" % path, mount_points=[path])
+    return path
+
+
+def _clear_units(units: List[Tuple[int, str, str]], dev: int) -> None:
+    """Empty and remove each subdir of ``units``, on REMOVE_THREADS threads; raise the first error."""
+    if REMOVE_THREADS < 2 or len(units) < 2:
+        for parent, where, name in units:
+            _clear_child(parent, name, where, dev, _clear)
         return
     with concurrent.futures.ThreadPoolExecutor(REMOVE_THREADS) as pool:
-        jobs = [pool.submit(_clear_child, top, name, path, dev, _clear) for name in subdirs]
+        jobs = [pool.submit(_clear_child, parent, name, where, dev, _clear) for parent, where, name in units]
         for job in jobs:
             job.result()
 

@@ -21,7 +21,7 @@ UPPER_STATES = ["reset", "committed"]
 
 #: The declaration keys of an overlay that overlay_upper takes from overlay_mount.
 DECLARATION_KEYS = ("path", "lowerdir", "datadir", "upperdir", "workdir", "options", "persist", "fstab", "unit_dir",
-                    "boot", "boot_options", "method", "links_dir", "unit_settings", "drop_ins")
+                    "boot", "boot_options", "method", "links_dir", "unit_settings", "drop_ins", "upper_tmpfs")
 
 
 def _upper_spec() -> Dict[str, Dict[str, Any]]:

@@ -7,6 +7,6 @@ set -eux
 # shellcheck source-path=SCRIPTDIR source=../common/target.sh
 source ../common/target.sh
 
-for book in ${UPPER_PLAYBOOKS:-reset.yml commit.yml holders.yml}; do
+for book in ${UPPER_PLAYBOOKS:-reset.yml commit.yml holders.yml volatile.yml}; do
     playbook "$book"
 done

@@ -273,7 +273,9 @@ layer_counts:
     - What the new layer holds - C(files), C(dirs), C(symlinks), C(specials),
       C(hardlinks), C(whiteouts), C(opaque_dirs), C(redirects) (renamed dirs
       written out whole), C(metacopy) (files whose data was copied from the
-      layers below) and C(bytes).
+      layers below), C(bytes), and C(linked) - the files hard-linked from the
+      old upper dir rather than copied (a layer on the upper dir's
+      filesystem with no backup kept; see docs/upper.md).
   returned: when a commit wrote a layer
   type: dict
 recovered:

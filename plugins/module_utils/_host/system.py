@@ -13,6 +13,7 @@ import os
 import stat
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.upper_journal import pending_marker
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host import safe_paths as _safepath
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.kernel_features import check_support, features as kernel_features, uuid_default
@@ -277,6 +278,9 @@ def upper_facts(decl: Any, entries: Sequence[MountEntry], live: Optional[Mapping
     uses_this_work = live is not None and live.get("workdir") == work
     if os.path.isdir(marker) and not uses_this_work:
         facts["volatile_marker"] = marker
+    pending = pending_marker(work)
+    if os.path.isdir(pending):
+        facts["pending_marker"] = pending
     try:
         raw = os.getxattr(upper, "%s.overlay.origin" % ("user" if userxattr else "trusted"))
     except (OSError, AttributeError):

@@ -131,6 +131,13 @@ def check_upper(decl: Any, facts: Mapping[str, Any], index_on: bool,
             "upperdir: %s is on a %s filesystem, which lacks the extended attributes or d_type "
             "support an overlay's upper dir needs: put upper and work on ext4, xfs, btrfs or tmpfs"
             % (decl.upperdir, fstype))
+    if facts.get("pending_marker"):
+        raise OverlayError(
+            "workdir: %s holds the marker %s: an overlayfs.mounts.overlay_upper run that commits this "
+            "overlay's upper dir into a new layer was interrupted between its steps, and the kernel refuses "
+            "to mount the overlay until it is finished. Run overlay_upper for this overlay again (any state; "
+            "it finishes the interrupted commit first, from the journal beside the upper dir)"
+            % (decl.workdir, facts["pending_marker"]), pending=facts["pending_marker"])
     remedies = []
     if facts.get("volatile_marker"):
         if not clear_volatile:

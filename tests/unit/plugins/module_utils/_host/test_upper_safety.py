@@ -231,3 +231,13 @@ def _origin(handle_type, handle, length=None, magic=0xFB):
 ])
 def test_parse_origin(raw, expected):
     assert parse_origin(raw) == expected
+
+
+@pytest.mark.parametrize("clear_volatile", [False, True])
+def test_an_interrupted_commit_is_refused_with_what_finishes_it(clear_volatile):
+    pending = "/srv/work/work/incompat/overlayfs-mounts-pending"
+    with pytest.raises(OverlayError) as caught:
+        check_upper(_decl(), {"pending_marker": pending, "volatile_marker": MARKER}, False, clear_volatile)
+    assert caught.value.message.startswith("workdir: ")
+    assert "overlay_upper" in caught.value.message and pending in caught.value.message
+    assert caught.value.details == {"pending": pending}

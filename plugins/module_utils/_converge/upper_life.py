@@ -248,7 +248,10 @@ def _persist_layers(session: Any, intent: Any, record: Dict[str, Any]) -> Dict[s
     if params is None:
         return {}
     done = converge(session, params)
-    return {"persisted": done.get("persisted"), "mount_actions": list(done.get("actions", []))}
+    out = {"persisted": done.get("persisted"), "mount_actions": list(done.get("actions", []))}
+    if done.get("diff"):
+        out["diff"] = [d for d in done["diff"] if d.get("before") != d.get("after")]  # the fstab line or unit
+    return out
 
 
 def _mount_again(session: Any, intent: Any, record: Dict[str, Any]) -> Dict[str, Any]:

@@ -492,7 +492,7 @@ class Bench(object):
     def rounds(self):
         """``--runs`` rounds of every step, in an order rotated between rounds; returns the rounds done."""
         floor = self.fresh_case(populate=False)
-        units = [lambda r: self.commit_group(r), lambda r: self.reset_group("rm"),
+        units = [self.commit_group, lambda r: self.reset_group("rm"),
                  lambda r: self.reset_group("module"), lambda r: self.floors(floor)]
         done = 0
         try:
@@ -653,7 +653,7 @@ def print_phases(bench):
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--files", type=int, default=10000, help="files in the upper dir (default 10000)")
     parser.add_argument("--mbytes", type=int, default=100, help="MB (10^6 bytes) of data in the upper dir (default 100)")
     parser.add_argument("--quick", action="store_true", help="a small tree: 1,000 files, 10 MB")

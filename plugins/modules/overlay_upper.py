@@ -23,7 +23,7 @@ description:
   - See the upper dir guide (docs/upper.md) for how each step works, crash
     safety, and the playbook pattern for commits.
 author:
-  - overlayfs.mounts contributors
+  - overlayfs.mounts developers (@overlayfs-mounts)
 requirements:
   - Linux with overlayfs and the new mount API (5.2+)
   - C(renameat2) with C(RENAME_EXCHANGE) on the upper dir's filesystem

@@ -371,7 +371,10 @@ class Case:
     def events(self) -> Dict[str, Callable[[], bool]]:
         """Points of a run seen from outside (no hook in the module): a kill lands right after each."""
         upper, work = os.lstat(self.upper).st_ino, os.lstat(self.work).st_ino
-        swapped = lambda: os.lstat(self.upper).st_ino != upper  # noqa: E731
+
+        def swapped() -> bool:
+            return os.lstat(self.upper).st_ino != upper
+
         return {
             "journal written": lambda: os.path.exists(self.staging + "/journal.json"),
             "unmounted": lambda: not [m for m in mounts_under(self.merged) if m[0] == self.merged],
@@ -564,8 +567,8 @@ def _line(number: str, case: Case, kill: Any, duration: float, seen: Dict[str, A
 
 
 def _count(tally: Dict[str, int], seen: Dict[str, Any]) -> None:
-    words = {key: str(seen.get(key)).split(" (")[0] for key in ("landed", "journal", "live", "boot")}
-    words["next"] = str(seen.get("recovered")).split(" of ")[0]
+    words = {key: str(seen.get(key)).split(" (", maxsplit=1)[0] for key in ("landed", "journal", "live", "boot")}
+    words["next"] = str(seen.get("recovered")).split(" of ", maxsplit=1)[0]
     for key, word in words.items():
         tally["%s %s" % (key, word)] = tally.get("%s %s" % (key, word), 0) + 1
 

@@ -750,7 +750,30 @@ def target_upper_commit(run, d):
     _same_view(before, _read_only_view(d, [layer] + lowers, "plain"), "the new layer over the old ones, no options",
                root_time=False)
     counts = result.get("layer_counts") or {}
-    return "%s; layer: %s" % (note, ", ".join("%s %s" % kv for kv in sorted(counts.items()) if kv[1]))
+    return "%s; layer: %s; %s" % (note, ", ".join("%s %s" % kv for kv in sorted(counts.items()) if kv[1]),
+                                  _pending_refused(d, [layer] + lowers))
+
+
+def _pending_refused(d, lowers):
+    """The marker a commit keeps in the work dir between its two switches: this kernel must refuse the mount."""
+    from ansible_collections.overlayfs.mounts.plugins.module_utils._host import upper_journal
+    base = d + "/pending"
+    for sub in ("upper", "work", "m"):
+        os.makedirs(base + "/" + sub)
+    upper_journal.mark_pending(base + "/work")
+    data = "lowerdir=%s,upperdir=%s/upper,workdir=%s/work" % (":".join(lowers), base, base)
+    for flags in ("ro", "rw"):
+        proc = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", "%s,%s" % (flags, data), base + "/m"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+        if proc.returncode == 0:
+            subprocess.call(["umount", base + "/m"])
+        check(proc.returncode != 0, "a %s mount with the pending marker in the work dir was accepted" % flags, data)
+    upper_journal.clear_pending(base + "/work")
+    proc = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", data, base + "/m"], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, check=False)
+    check(proc.returncode == 0, "the mount once the marker is cleared", proc.stdout)
+    subprocess.call(["umount", base + "/m"])
+    return "pending marker refused (ro and rw)"
 
 
 def target_upper_reset(run, d):

@@ -175,7 +175,7 @@ def plan(session: Any, entry: Any) -> None:
             last = max([n for n, step in enumerate(actions) if step["action"] == "unmount"] or [-1])
             actions.insert(last + 1, {"action": "unmount_tmpfs", "path": tseen.tmpfs.path})
         else:
-            held = ", ".join(tseen.others + [n for n in tseen.names])
+            held = ", ".join(tseen.others + list(tseen.names))
             session.module.warn("upper_tmpfs: the tmpfs at %s holds more than the upper and work dirs of %s (%s); "
                                 "it stays mounted: unmount it by hand when its content may go" % (tseen.tmpfs.path, decl.path, held))
     plan_["changed"] = bool(actions)

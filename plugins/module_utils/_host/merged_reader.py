@@ -163,7 +163,8 @@ def _mount_fd(layers: Sequence[str], data: Sequence[str], tries: Sequence[Sequen
         finally:
             os.close(fd)
         return mount_fd, list(options)
-    assert error is not None
+    if error is None:
+        raise AssertionError("no way of mounting the merged view was tried")
     raise error
 
 

@@ -116,7 +116,7 @@ def exchange(first: str, second: str) -> None:
     if result != 0:
         code = ctypes.get_errno()
         raise OSError(code, "exchanging %s and %s: %s" % (first, second, os.strerror(code)))
-    for parent in {posixpath.dirname(first), posixpath.dirname(second)}:
+    for parent in sorted({posixpath.dirname(first), posixpath.dirname(second)}):
         fsync_dir(parent)
 
 

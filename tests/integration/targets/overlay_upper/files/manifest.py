@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """Record a merged view's manifest, or compare a merged view with one recorded.
 
-    manifest.py record DIR FILE
-    manifest.py compare FILE DIR [--no-dir-mtimes]
+    python3 manifest.py record DIR FILE
+    python3 manifest.py compare FILE DIR [--no-dir-mtimes]
 
 ``compare`` prints ``same``, or the differences (tests/integration/upper_manifest.py
 does the work). Directory mtimes are compared unless ``--no-dir-mtimes``.

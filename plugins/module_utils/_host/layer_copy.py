@@ -41,6 +41,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinfo import parse
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.kernel_features import libc
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.upper_journal import identity
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.paths import at_or_inside
 
@@ -478,7 +479,7 @@ class _Copy:
         if st.st_nlink > 1:
             keys.append((st.st_dev, st.st_ino))
             if also_known_as is not None:
-                with_merged = _identity(also_known_as)
+                with_merged = identity(also_known_as)
                 if with_merged is not None:
                     keys.append(with_merged)
             first = next((self.links[key] for key in keys if key in self.links), None)
@@ -530,14 +531,6 @@ class _Copy:
         except OSError as error:
             raise OverlayError("copying %s to %s failed: %s" % (data_from or src, dst, error.strerror or error),
                                errno=error.errno, path=src)
-
-
-def _identity(path: str) -> Optional[Tuple[int, int]]:
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return None
-    return st.st_dev, st.st_ino
 
 
 def _open_read(path: str) -> int:

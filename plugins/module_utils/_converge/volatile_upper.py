@@ -153,7 +153,7 @@ def _holds_only(decl: Any, tseen: TmpfsSeen, overlay: Any) -> bool:
     path = tseen.tmpfs.path
     dirs = [d for d in (decl.upperdir, decl.workdir) if d] or [
         d for d in ((overlay or {}).get("upperdir"), (overlay or {}).get("workdir")) if d]
-    tops = {posixpath.relpath(d, path).split("/")[0] for d in dirs if inside(d, path)}
+    tops = {posixpath.relpath(d, path).split("/", maxsplit=1)[0] for d in dirs if inside(d, path)}
     return not tseen.others and set(tseen.names) <= tops
 
 

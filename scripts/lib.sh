@@ -72,7 +72,8 @@ ensure_containers_conf() {
 # sanity test named after it (shellcheck), the static busybox that the
 # containers run on overlays in integration targets, and fuse-overlayfs for
 # the target that checks its mounts are left alone.
-SYSTEM_PACKAGES=(podman runc debootstrap shellcheck busybox-static fuse-overlayfs)
+SYSTEM_PACKAGES=(podman runc debootstrap shellcheck busybox-static fuse-overlayfs
+    prometheus prometheus-node-exporter)  # promtool and a real node_exporter for the metrics target
 
 ensure_system() {
     apt_install_missing "${SYSTEM_PACKAGES[@]}"
@@ -118,4 +119,71 @@ with_heartbeat() {
     kill "$ticker" 2>/dev/null || true
     wait "$ticker" 2>/dev/null || true
     return "$rc"
+}
+
+# The Debian mirror this machine's apt uses, read from its configuration
+# (no mirror's host name is written into the project). `host_mirror main`
+# gives the URI of the first enabled `deb` source for this release's own
+# suite (or its -updates) with component main, `host_mirror security` that of
+# its -security suite: deb822 files in /etc/apt/sources.list.d/ first, then
+# one-line entries in /etc/apt/sources.list and sources.list.d/*.list. Other
+# repositories (a vendor's, with another suite or component) never match.
+# None found is an error naming the files read.
+host_mirror() {
+    local want=$1 codename file uri
+    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+    [[ -n $codename ]] || die "no VERSION_CODENAME in /etc/os-release: cannot tell which apt source is Debian's"
+    for file in /etc/apt/sources.list.d/*.sources; do
+        [[ -f $file ]] || continue
+        uri=$(awk -v want="$want" -v codename="$codename" -f <(_mirror_awk_deb822) "$file")
+        [[ -n $uri ]] && { echo "$uri"; return 0; }
+    done
+    for file in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+        [[ -f $file ]] || continue
+        uri=$(awk -v want="$want" -v codename="$codename" -f <(_mirror_awk_oneline) "$file")
+        [[ -n $uri ]] && { echo "$uri"; return 0; }
+    done
+    die "no Debian $want mirror for $codename found in /etc/apt/sources.list.d/*.sources, /etc/apt/sources.list or /etc/apt/sources.list.d/*.list: add the machine's Debian source there"
+}
+
+# awk: is suite $1 the one wanted (main: CODENAME or CODENAME-updates; security: CODENAME-security)?
+_mirror_awk_suite() {
+    cat <<'AWK'
+function wanted(suite) {
+    if (want == "security") return suite == codename "-security"
+    return suite == codename || suite == codename "-updates"
+}
+AWK
+}
+
+_mirror_awk_deb822() {
+    _mirror_awk_suite
+    cat <<'AWK'
+function stanza_end() {
+    if (types ~ /(^| )deb( |$)/ && enabled !~ /^(no|false)$/ && comps ~ /(^| )main( |$)/)
+        for (i = 1; i <= n; i++) if (wanted(suites[i])) { print uri; found = 1; exit }
+    types = ""; enabled = ""; comps = ""; uri = ""; n = 0
+}
+/^[ \t]*$/ { stanza_end(); next }
+/^#/ { next }
+/^Types:/ { types = substr($0, 7) }
+/^Enabled:/ { enabled = tolower($2) }
+/^Components:/ { comps = substr($0, 12) }
+/^URIs:/ { uri = $2 }
+/^Suites:/ { n = 0; for (i = 2; i <= NF; i++) suites[++n] = $i }
+END { if (!found) stanza_end() }
+AWK
+}
+
+_mirror_awk_oneline() {
+    _mirror_awk_suite
+    cat <<'AWK'
+$1 == "deb" {
+    f = 2
+    if ($f ~ /^\[/) { while (f <= NF && $f !~ /\]$/) f++; f++ }
+    main = 0
+    for (i = f + 2; i <= NF; i++) if ($i == "main") main = 1
+    if (main && wanted($(f + 1))) { print $f; exit }
+}
+AWK
 }

@@ -35,20 +35,6 @@ suite_of() {
     esac
 }
 
-# The Debian mirror this machine's apt uses: the first deb.debian.org/debian
-# URI in the deb822 sources (other hosts are unreachable), else sources.list.
-# The other suites are read from the same mirror.
-debian_mirror() {
-    local uri
-    uri="$(grep -hE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null \
-        | grep -oE 'https?://deb\.debian\.org/debian/?( |$)' | head -n1 | tr -d ' ' || true)"
-    if [[ -z $uri ]]; then
-        uri="$(grep -hE '^deb ' /etc/apt/sources.list 2>/dev/null \
-            | awk '{print $2}' | grep -E '/debian/?$' | head -n1 || true)"
-    fi
-    echo "${uri:-http://deb.debian.org/debian}"
-}
-
 # The recipe: what debootstrap installs and what is changed afterwards.
 # Its hash (comments do not count: `declare -f` drops them) decides whether
 # an existing image is still current.
@@ -92,7 +78,7 @@ with_progress() {
 build() {
     local release=$1 image=$2 hash=$3 suite mirror rootfs start debs logfile
     suite="$(suite_of "$release")"
-    mirror="$(debian_mirror)"
+    mirror="$(host_mirror main)"
     rootfs="$(mktemp -d "/var/tmp/debian-systemd-$release-rootfs.XXXXXX")"
     # shellcheck disable=SC2064  # expand now: rootfs is local
     trap "rm -rf '$rootfs'" EXIT

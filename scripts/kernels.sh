@@ -40,34 +40,6 @@ GUEST_MODULES=(
     i8042 atkbd
 )
 
-# The host's Debian mirror (first URIs line of its deb822 sources), and the
-# security mirror (the URIs line of the *-security suite).
-host_mirror() {
-    local want=$1 file uri
-    for file in /etc/apt/sources.list.d/*.sources; do
-        [[ -f $file ]] || continue
-        uri=$(awk -v want="$want" '
-            /^URIs:/ { uri = $2 }
-            /^Suites:/ { for (i = 2; i <= NF; i++) {
-                sec = ($i ~ /-security$/)
-                if ((want == "security") == sec) { print uri; exit } } }' "$file")
-        if [[ -n $uri ]]; then
-            echo "$uri"
-            return 0
-        fi
-    done
-    # Classic one-line sources.list as a fallback.
-    if [[ -f /etc/apt/sources.list ]]; then
-        if [[ $want == security ]]; then
-            uri=$(awk '$1 == "deb" && $3 ~ /-security/ { print $2; exit }' /etc/apt/sources.list)
-        else
-            uri=$(awk '$1 == "deb" && $3 !~ /-security/ { print $2; exit }' /etc/apt/sources.list)
-        fi
-    fi
-    [[ -n ${uri:-} ]] || die "no Debian mirror found in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list"
-    echo "$uri"
-}
-
 # apt-get/apt-cache with a private state for one suite: nothing the host's
 # apt knows changes.
 suite_apt() {

@@ -9,57 +9,29 @@ module: overlay_mount
 short_description: Make a live overlayfs mount match its declaration
 version_added: 1.0.0
 description:
-  - Declares one overlayfs mount (an ordered stack of lower directories, an
-    optional upper and work directory, overlay options and a mount point) and
-    makes the live mount on the host match it.
-  - The live state is read from C(/proc/self/mountinfo), including the overlay's
-    layers, and compared field by field with the declaration after
-    normalisation (canonical paths, options equal to the kernel's defaults from
-    C(/sys/module/overlay/parameters), options the kernel adds by itself), so a
-    converged host never reports a change.
-  - What the running kernel accepts is probed once per run, not guessed from
-    its version. Where it has C(lowerdir+) (Linux 6.8 and later) the overlay is
-    mounted with the new mount API, one value per layer, so the number and
-    length of layers is not limited by the one page that mount(8) and the
-    legacy mount(2) pass; other kernels (Debian 11 and 12, RHEL 9) get the
-    legacy mount(2) when the option string fits in a page, else short links to
-    the layers, and a clear error naming what the kernel supports when nothing
-    fits. Options the kernel does not have are refused before anything is
-    touched. After mounting, mountinfo is read again and the mount is undone
-    and the task fails unless the kernel mounted exactly the declared layers,
-    upper and work dir.
-  - A remount cannot change an overlay's layers, upper or work dir. When those
-    differ, the overlay is unmounted and mounted again, but only when no process
-    and no submount uses it; otherwise the task fails, names the processes
-    (PID, command, what they hold) or submounts, and leaves the mount intact.
-  - Every check runs before anything is touched, including the upper dir
-    cases the kernel would only answer with an errno - an upper or work dir
-    already used by another live overlay, an upper recorded (index=on) with
-    other lower layers, a leftover volatile marker, an upper on a filesystem
-    without the needed xattr or d_type support. When the kernel still refuses a
-    mount, its own message is in the error. Upper dir data is never removed,
-    and a work dir holding anything the kernel did not put there is refused
-    (the kernel empties its C(work/) subdirectory on mount).
-  - Paths are resolved without unsafe transitions, as systemd-tmpfiles does; a
-    symlink owned by another user than the directory it sits in, or a link of
-    an unprivileged user leading to root's files, is refused rather than
-    followed. Directories are created without following links. See
-    docs/security.md for the trust model.
-  - A failed step undoes every earlier one (fstab, unit, links, created
-    directories) and the error names the step.
+  - Makes one overlayfs mount (an ordered stack of lower directories, an
+    optional upper and work directory, overlay options and a mount point)
+    match its declaration, and persists it in fstab or a systemd mount unit.
+  - The live overlay is read from C(/proc/self/mountinfo) and compared field
+    by field with the declaration, so a converged host reports no change.
+    After a mount it is read again, and the mount is undone unless the kernel
+    mounted exactly the declared layers, upper and work dir.
+  - Every check runs before anything is touched, and a failed step undoes the
+    earlier ones. An overlay that any process or submount uses, in any mount
+    namespace, is never unmounted or re-layered.
+  - How it mounts on each kernel, compares, finds holders and what it refuses
+    is in the collection's docs/overlay_mount.md; persistence in
+    docs/persistence.md; the trust model in docs/security.md.
 author:
   - overlayfs.mounts developers (@overlayfs-mounts)
 requirements:
-  - Linux 5.10 or newer with overlayfs, built in or as the C(overlay) module
-  - Linux 6.8 or newer (C(lowerdir+) through the new mount API, C(fsopen))
-    for O(method=fsconfig); older kernels mount with mount(2) or through short links
-  - Linux 6.5 or newer for O(datadir), 6.6 for C(verity), C(uuid=auto) and
-    C(uuid=null), 6.15 for C(fsync); 5.10 also lacks C(userxattr) and
-    C(uuid). Options the running kernel lacks are refused before anything
-    is touched
-  - util-linux - mount(8) mounts the persisted overlay at boot; C(findmnt),
-    when installed, checks a new fstab line first
-  - systemd (C(systemctl)) for O(persist=systemd)
+  - Linux 5.10 or newer
+  - overlayfs, built in or the C(overlay) module
+  - Linux 6.8 or newer for O(method=fsconfig)
+  - Linux 6.5 or newer for O(datadir)
+  - util-linux C(mount) for persisted overlays
+  - systemd for O(persist=systemd)
+  - root
 options:
   path:
     description:

@@ -9,36 +9,23 @@ module: overlay_mount_info
 short_description: List a host's overlayfs mounts, live and persisted, with their drift
 version_added: 1.0.0
 description:
-  - Reads every overlay mounted now (C(/proc/self/mountinfo)), every overlay
-    line of an fstab file and every C(.mount) unit of type overlay in the unit
-    directories (written by this collection or not), and returns one entry per
-    mount point with its layers, upper and work dir, options, whether it is
-    mounted, how it is persisted, and where the live mount and the persisted
-    one disagree.
-  - Understands what container engines mount. Docker (overlay2) and podman
-    (containers-storage) mount a container at C(<root>/<id>/merged); once its
-    options would pass a page (about 75 layers for Docker, 60 for podman)
-    they give the layers as relative short links C(l/<short id>), the upper
-    and work dir as C(<id>/diff) and C(<id>/work), relative to the storage
-    root. Those are resolved to real directories (see the notes), as are
-    SELinux and other options whose quoted values hold commas, octal-escaped
-    paths, and the one-C(lowerdir+)-per-layer form of the new mount API.
-  - Each entry says which engine it belongs to (C(engine)), told from the
-    storage layout alone, without asking the engine.
-  - Tells the overlays the system itself mounts from the others -
-    systemd-sysext (on C(/usr), C(/opt)), systemd-confext (on C(/etc)) and
-    composefs - by their mount source (C(sysext), C(confext),
-    C(composefs)), or for composefs by an EROFS top layer over data-only
-    layers.
-  - Lists fuse-overlayfs mounts too (file system type
-    C(fuse.fuse-overlayfs)), with C(kernel_overlay=false); mountinfo shows
-    none of their layers, so those are V(null).
-  - Changes nothing. Reads only, so it runs the same in check mode.
+  - Lists every overlay of a host, one entry per mount point - mounted now
+    (C(/proc/self/mountinfo)), in an fstab file, or in a C(.mount) unit,
+    written by this collection or not - with its layers, upper and work dir,
+    options, persistence, and where the live mount and the persisted one
+    disagree.
+  - Docker and podman container mounts (short relative layer links
+    included), systemd-sysext, systemd-confext, composefs and fuse-overlayfs
+    mounts are listed too, each named by its owner in C(engine).
+  - Changes nothing, so it runs the same in check mode. It reads only files
+    (mountinfo, the overlay module's parameters, fstab, unit files) and needs
+    neither util-linux nor systemd.
+  - How engine mounts are resolved is in the collection's
+    docs/container_hosts.md; the drift fields in docs/drift.md.
 author:
   - overlayfs.mounts developers (@overlayfs-mounts)
 requirements:
-  - Linux. Reads only mountinfo, the overlay module's parameters, the fstab
-    file and unit files; needs neither util-linux nor systemd
+  - Linux
 options:
   path:
     description:

@@ -9,59 +9,29 @@ module: overlay_mounts
 short_description: Converge a host's whole list of overlayfs mounts in one task
 version_added: 1.0.0
 description:
-  - Takes a list of overlays, each with the parameters of
-    M(overlayfs.mounts.overlay_mount), and makes the host match all of them in
-    one module run. Each entry is checked and carried out exactly as one
-    M(overlayfs.mounts.overlay_mount) task would be (same validation, planning,
-    persistence, verification and rollback), so per-overlay behaviour is
-    identical; only the cost of one task per overlay goes away.
-  - So that a long list costs time in proportion to its length, mounts are
-    verified in groups, and each fstab file is written once per group.
-    Every new mount is still compared with C(/proc/self/mountinfo), but one
-    read serves the whole group. Then the fstab lines of the mounts that
-    passed are written in one write, under the fstab lock, followed by one
-    C(systemctl daemon-reload) where systemd runs. Every line is still
-    checked with C(findmnt --verify).
-  - A mount that the kernel made differently from its entry is unmounted
-    again, and that entry alone fails; its fstab line is never written. When
-    the group's fstab write fails (a full disk, for example), every overlay
-    whose line was in that write is unmounted again, and its entry fails.
-    O(mounts[].backup) keeps one copy of fstab from before that write.
-  - An entry whose paths meet a mount of the group that is not verified yet
-    (stacked on it, inside it, or sharing its upper or work dir) waits until
-    that group has been checked. Sharing a lower layer does not count.
-  - The whole list is checked first, with the live overlays, as one graph
-    (symlinks resolved), and refused before anything changes for a mount point
-    listed twice, overlays that depend on each other in a cycle, a stack deeper
-    than two overlays, or an upper or work dir that is not one overlay's alone.
-    Entries are then carried out in the graph's order, so that an overlay whose
-    lower, upper or work dir lies on another overlay's mount point is set up
-    after it and torn down before it. An overlay re-layered or unmounted while
-    listed overlays use a dir inside it has them unmounted first and mounted
-    again after it. See the collection's docs/overlay_mount.md.
-  - Like a loop, every entry is tried; the task fails at the end when any entry
-    failed, and C(overlays) says which and why.
-  - With O(prune=true), overlays that this collection persisted earlier (fstab
-    lines marked C(x-overlayfs.managed), units marked as managed) in the fstab
-    and unit dirs used by this task, and that are no longer in O(mounts), are
-    unmounted and unpersisted (O(state=absent)); their upper data stays on
-    disk. Mount points are compared resolved, so one spelled through a symlink
-    is the listed overlay it leads to. Lines and units the collection did not
-    write are never touched, even at a pruned mount point.
+  - Makes the host match a whole list of overlays in one module run. Each
+    entry takes the parameters of M(overlayfs.mounts.overlay_mount) and is
+    checked and carried out exactly as that module would do it; only the
+    cost of one task per overlay goes away.
+  - The list is checked first as one graph with the live overlays and carried
+    out in its order, so stacked overlays are set up after and torn down
+    before what they sit on. Every entry is tried; the task fails at the end
+    when any failed, and C(overlays) says which and why.
+  - With O(prune=true), overlays this collection persisted earlier that are
+    no longer listed are unmounted and unpersisted; their upper data stays.
+  - Grouped verification, ordering, failures and pruning are described in the
+    collection's docs/overlay_mount.md.
 author:
   - overlayfs.mounts developers (@overlayfs-mounts)
 requirements:
-  - Linux 5.10 or newer with overlayfs, built in or as the C(overlay) module
-  - Linux 6.8 or newer (C(lowerdir+) through the new mount API, C(fsopen))
-    for O(mounts[].method=fsconfig); older kernels mount with mount(2) or through short links
-  - Linux 6.5 or newer for O(mounts[].datadir), 6.6 for C(verity), C(uuid=auto) and
-    C(uuid=null), 6.15 for C(fsync); 5.10 also lacks C(userxattr) and
-    C(uuid). Options the running kernel lacks are refused before anything
-    is touched
-  - util-linux - mount(8) mounts the persisted overlay at boot; C(findmnt),
-    when installed, checks a new fstab line first
-  - systemd (C(systemctl)) for O(mounts[].persist=systemd)
-  - kmod (C(modprobe)) for O(load_module=true) when overlayfs is not loaded
+  - Linux 5.10 or newer
+  - overlayfs, built in or the C(overlay) module
+  - Linux 6.8 or newer for O(mounts[].method=fsconfig)
+  - Linux 6.5 or newer for O(mounts[].datadir)
+  - util-linux C(mount) for persisted overlays
+  - systemd for O(mounts[].persist=systemd)
+  - kmod (C(modprobe)) for O(load_module=true)
+  - root
 options:
   mounts:
     description:

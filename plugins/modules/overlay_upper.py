@@ -10,24 +10,22 @@ short_description: Reset an overlay's upper dir, or commit it into a new lower l
 version_added: 1.1.0
 description:
   - Acts on what was written to a declared overlay, kept in its upper dir.
-  - O(state=reset) throws it away - the merged view becomes the lower layers'
-    view again - optionally keeping a backup first.
-  - O(state=committed) keeps it as a new read-only layer on top of the old
+  - O(state=reset) throws it away, optionally keeping a backup first.
+    O(state=committed) keeps it as a new read-only layer on top of the old
     ones and starts again with an empty upper dir; the merged view stays
     exactly what it was.
-  - The overlay is unmounted and mounted again around the change, and only
-    while nothing uses it, in any mount namespace. The upper dir is never
-    changed in place, and nothing of it is removed before what replaces it is
-    complete and on disk; a run that is killed is finished or undone by the
-    next one.
-  - See the upper dir guide (docs/upper.md) for how each step works, crash
-    safety, and the playbook pattern for commits.
+  - The overlay is unmounted and mounted again around the change, only while
+    nothing uses it in any mount namespace. A run that is killed is finished
+    or undone by the next one.
+  - How each step works, crash safety and the playbook pattern for commits
+    are in the collection's docs/upper.md.
 author:
   - overlayfs.mounts developers (@overlayfs-mounts)
 requirements:
-  - Linux with overlayfs and the new mount API (5.2+)
+  - Linux 5.2 or newer
+  - overlayfs, built in or the C(overlay) module
   - C(renameat2) with C(RENAME_EXCHANGE) on the upper dir's filesystem
-    (ext4, XFS, Btrfs, tmpfs)
+  - root
 options:
   state:
     description:

@@ -26,8 +26,12 @@ INSTALL = "/usr/bin/install"
 
 
 def service_name(overlay_path: str) -> str:
-    """The name of the service that makes the upper and work dirs of the overlay at ``overlay_path``."""
-    return SERVICE_PREFIX + _systemd.escape_path(overlay_path) + ".service"
+    """The name of the service that makes the upper and work dirs of the overlay at ``overlay_path``.
+
+    Past 255 bytes (a long mount point) it is shortened and hashed as systemd
+    does with unit names, so that it stays a file name.
+    """
+    return _systemd.hash_long_name(SERVICE_PREFIX + _systemd.escape_path(overlay_path) + ".service")
 
 
 def requires_option(overlay_path: str) -> str:

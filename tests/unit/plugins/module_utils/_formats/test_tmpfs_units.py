@@ -85,3 +85,10 @@ def test_reading_the_line_back():
     found = units.fstab_tmpfs(line + "\n", TMPFS.path)
     assert found == {"line": line, "options": ["size=64M", "mode=0750", "uid=0", "gid=0"], "managed": True}
     assert units.fstab_tmpfs(USER_FSTAB, TMPFS.path) is None
+
+
+def test_the_service_of_a_long_mount_point_is_still_a_file_name():
+    path = "/srv/" + "m" * 200 + "/" + "n" * 100
+    name = units.service_name(path)
+    assert len(name.encode()) <= 255 and name.endswith(".service") and name.startswith("overlayfs-upper-")
+    assert units.service_name(path) == name

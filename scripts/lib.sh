@@ -73,7 +73,8 @@ ensure_containers_conf() {
 # containers run on overlays in integration targets, and fuse-overlayfs for
 # the target that checks its mounts are left alone.
 SYSTEM_PACKAGES=(podman runc debootstrap shellcheck busybox-static fuse-overlayfs
-    prometheus prometheus-node-exporter)  # promtool and a real node_exporter for the metrics target
+    prometheus prometheus-node-exporter  # promtool and a real node_exporter for the metrics target
+    chromium chromium-driver python3-selenium openssh-client)  # the drift report page in a real browser; an unreachable host
 
 ensure_system() {
     apt_install_missing "${SYSTEM_PACKAGES[@]}"

@@ -5,7 +5,8 @@
 
 import json
 import re
-from typing import Any, Dict, Iterable, Mapping, Optional
+import textwrap
+from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._report.printable import returnable, visible
 
@@ -101,14 +102,59 @@ def _declared_rows(data, points):
     return rows, declared_paths
 
 
+# What a host's data says about the host: read, or why not.
+STATUSES = ("ok", "unreachable", "failed")
+# What drift_report_fail_on may name.
+FAIL_ON = ("drift", "unreachable", "failed")
+NO_DATA = "no data was gathered from this host"
+# A console line for an unreachable or failed host wraps its message over at most this many lines.
+MESSAGE_LINES = 3
+
+
+def _status(data):
+    """``(status, msg)`` of one host's data: ``ok``, or ``unreachable``/``failed`` with Ansible's message."""
+    if data is None:
+        return "failed", NO_DATA
+    status = data.get("status") or "ok"
+    if status not in STATUSES:
+        raise ValueError("status must be one of %s, not %r" % (", ".join(STATUSES), status))
+    msg = data.get("msg")
+    if status != "ok":
+        msg = returnable(str(msg)) if msg not in (None, "") else "no message from Ansible"
+    return status, None if status == "ok" else msg
+
+
+def _host_rows(data, wanted):
+    """``(rows, counts)`` of one reachable host: its drifted fields and its overlays per engine."""
+    declared = data.get("declared")
+    overlays = data.get("overlays")
+    rows, declared_paths = _declared_rows(data, _mount_points(data, overlays))
+    counts = {}
+    for overlay in overlays or []:
+        engine = DECLARED if overlay["path"] in declared_paths else _engine(overlay)
+        if wanted is None or engine in wanted:
+            counts[engine] = counts.get(engine, 0) + 1
+        if overlay["path"] in declared_paths:
+            continue
+        for row in overlay.get("drift") or []:
+            rows.append(dict(row, path=overlay["path"], declared_path=None, engine=engine))
+    if wanted is not None:
+        rows = [r for r in rows if r["engine"] in wanted]
+    if declared is None and overlays is None:
+        counts = {}
+    return rows, counts
+
+
 def build(hosts: Mapping[str, Optional[Mapping[str, Any]]], engines: Optional[Iterable[str]] = None) -> Dict[str, Any]:
-    """The report of ``{host: {"declared": drift rows or None, "overlays": info list or None}}``.
+    """The report of ``{host: {"declared": drift rows or None, "overlays": info list or None, ...}}``.
 
     Declared drift (overlay_mounts in check mode) covers the declared mount
     points; for every other overlay, the live-versus-persisted drift that
     overlay_mount_info found is reported. Declared entries that could not be
     checked (``errors``: ``{path, msg}``) become rows with the field
-    ``error``. A host without data failed or was unreachable, and says so.
+    ``error``. A host's ``status`` is ``ok`` (the default), ``unreachable``
+    or ``failed``, with ``msg`` what Ansible reported; such a host has no
+    rows, and a host without data (None) failed with no message.
 
     A mount point is an identity: ``declared_mount_points`` (``{path as
     declared: mount point}``, overlay_mounts' ``mount.path``) and the
@@ -121,44 +167,89 @@ def build(hosts: Mapping[str, Optional[Mapping[str, Any]]], engines: Optional[It
     Each row and overlay belongs to an ``engine`` (overlay_mount_info's
     field; declared overlays are this collection's): rows come grouped by
     it, this collection's first (ENGINE_ORDER), and ``engines`` (a list)
-    keeps only those engines' rows and overlay counts.
+    keeps only those engines' rows and overlay counts. ``summary`` counts
+    the fleet: hosts in sync, drifted, unreachable and failed.
     """
     wanted = set(engines) if engines else None
     report = {"hosts": [], "rows": [], "engines": sorted(wanted, key=engine_rank) if wanted else None}
     rows_all = []
     for host in sorted(hosts):
-        data = hosts[host] or {}
-        declared = data.get("declared")
-        overlays = data.get("overlays")
-        rows, declared_paths = _declared_rows(data, _mount_points(data, overlays))
-        counts = {}
-        for overlay in overlays or []:
-            engine = DECLARED if overlay["path"] in declared_paths else _engine(overlay)
-            if wanted is None or engine in wanted:
-                counts[engine] = counts.get(engine, 0) + 1
-            if overlay["path"] in declared_paths:
-                continue
-            for row in overlay.get("drift") or []:
-                rows.append(dict(row, path=overlay["path"], declared_path=None, engine=engine))
-        if wanted is not None:
-            rows = [r for r in rows if r["engine"] in wanted]
+        data = hosts[host]
+        status, msg = _status(data)
+        rows, counts = _host_rows(data, wanted) if status == "ok" else ([], {})
         for row in rows:
             row["host"] = host
-        summary = {
+        declared = data.get("declared") if status == "ok" else None
+        report["hosts"].append({
             "host": host,
-            "reachable": overlays is not None or declared is not None,
+            "status": status,
+            "msg": msg,
+            "reachable": status != "unreachable" and data is not None,
             "overlays": sum(counts.values()),
             "engines": dict(counts),
             "declared": len(data.get("declared_paths") or []) if declared is not None else None,
             "drifted_overlays": len({r["path"] for r in rows}),
             "drifted_fields": len(rows),
-        }
-        report["hosts"].append(summary)
+        })
         rows_all.extend(rows)
     # Stable: within one engine, hosts in order and each host's rows as found.
     rows_all.sort(key=lambda r: engine_rank(r["engine"]))
     report["rows"] = [{c: row.get(c) for c in COLUMNS} for row in rows_all]
+    report["summary"] = fleet_summary(report["hosts"])
     return report
+
+
+def host_status(host: Mapping[str, Any]) -> str:
+    """``in sync``, ``drift``, ``unreachable`` or ``failed``: one host of :func:`build`'s report."""
+    status = host.get("status") or ("ok" if host.get("reachable") else "failed")
+    if status != "ok":
+        return status
+    return "drift" if host.get("drifted_fields") else "in sync"
+
+
+def fleet_summary(hosts: Iterable[Mapping[str, Any]]) -> Dict[str, int]:
+    """Counts over :func:`build`'s ``hosts``: hosts by state, overlays, drifted overlays and fields."""
+    hosts = list(hosts)
+    states = [host_status(h) for h in hosts]
+    return {
+        "hosts": len(hosts),
+        "in_sync": states.count("in sync"),
+        "drifted": states.count("drift"),
+        "unreachable": states.count("unreachable"),
+        "failed": states.count("failed"),
+        "overlays": sum(h.get("overlays") or 0 for h in hosts),
+        "drifted_overlays": sum(h.get("drifted_overlays") or 0 for h in hosts),
+        "drifted_fields": sum(h.get("drifted_fields") or 0 for h in hosts),
+    }
+
+
+def summary_text(summary: Mapping[str, int]) -> str:
+    """One line for the fleet: ``4 hosts: 1 in sync, 1 drifted, 1 unreachable, 1 failed``."""
+    parts = ["%d in sync" % summary["in_sync"], "%d drifted" % summary["drifted"]]
+    parts += ["%d %s" % (summary[k], k) for k in ("unreachable", "failed") if summary.get(k)]
+    return "%d host(s): %s" % (summary["hosts"], ", ".join(parts))
+
+
+def gate(report: Mapping[str, Any], fail_on: Iterable[str]) -> List[str]:
+    """Why the play must fail: one sentence per kind in ``fail_on`` (``drift``, ``unreachable``, ``failed``) found.
+
+    An empty list when nothing named was found. Raises ValueError naming
+    the wrong value when ``fail_on`` names something else.
+    """
+    fail_on = list(fail_on)
+    wrong = [k for k in fail_on if k not in FAIL_ON]
+    if wrong:
+        raise ValueError("drift_report_fail_on must be a list of %s, not %r" % (", ".join(FAIL_ON), wrong))
+    reasons = []
+    by_state = {}
+    for host in report["hosts"]:
+        by_state.setdefault(host_status(host), []).append(_markdown_text(str(host["host"])))
+    if "drift" in fail_on and by_state.get("drift"):
+        reasons.append("drift on %d host(s): %s" % (len(by_state["drift"]), ", ".join(by_state["drift"])))
+    for state in ("unreachable", "failed"):
+        if state in fail_on and by_state.get(state):
+            reasons.append("%d host(s) %s: %s" % (len(by_state[state]), state, ", ".join(by_state[state])))
+    return reasons
 
 
 def _by_engine(host):
@@ -169,19 +260,63 @@ def _by_engine(host):
 
 
 def summary_line(host: Mapping[str, Any]) -> str:
-    """One line for a host's summary in :func:`build`'s report: in sync, drifted, or no data.
+    """One line for a host's summary in :func:`build`'s report: in sync, drifted, unreachable or failed, and why.
 
-    Names are shown as in the Markdown (control characters as ``\\NNN``).
+    Names and messages are shown as in the Markdown (control characters as ``\\NNN``).
     """
     name = _markdown_text(str(host["host"]))
-    if not host["reachable"]:
-        return "%s: no data (the host failed or was unreachable)" % name
+    state = host_status(host)
+    if state in ("unreachable", "failed"):
+        return "%s: %s: %s" % (name, state, _markdown_text(str(host.get("msg") or NO_DATA)))
     declared = "" if host["declared"] is None else ", %d declared" % host["declared"]
     declared = _by_engine(host) + declared
     if not host["drifted_fields"]:
         return "%s: in sync (%d overlays%s)" % (name, host["overlays"], declared)
     return "%s: %d drifted field(s) on %d overlay(s) (%d overlays%s)" % (
         name, host["drifted_fields"], host["drifted_overlays"], host["overlays"], declared)
+
+
+def _fit(text, width):
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def console_lines(report: Mapping[str, Any], width: int = 68) -> List[str]:
+    """The report for a terminal: the fleet's counts, then one line per host, each at most ``width`` characters.
+
+    A host line says ``in sync`` or ``DRIFT`` with its overlays (declared
+    ones among them) and the names of the drifted fields, or ``UNREACHABLE``/``FAILED``
+    with Ansible's message (wrapped, on up to MESSAGE_LINES lines). Text
+    from the hosts shows control characters as ``\\NNN``; a line too long
+    ends in ``...`` (the files hold it whole).
+    The default width leaves room for the indent and quotes that
+    ansible.builtin.debug adds to each item of a list on 80 columns.
+    """
+    fields = {}
+    for row in report["rows"]:
+        names = fields.setdefault(row["host"], [])
+        if row["field"] not in names:
+            names.append(row["field"])
+    lines = [_fit(summary_text(report.get("summary") or fleet_summary(report["hosts"])), width)]
+    for host in report["hosts"]:
+        name = visible(str(host["host"]))
+        state = host_status(host)
+        if state in ("unreachable", "failed"):
+            # Ansible's message whole, on at most MESSAGE_LINES lines.
+            msg = visible(" ".join(str(host.get("msg") or NO_DATA).split()))
+            wrapped = textwrap.wrap("%s: %s: %s" % (name, state.upper(), msg), width, subsequent_indent="    ",
+                                    break_on_hyphens=False)
+            if len(wrapped) > MESSAGE_LINES:
+                wrapped = wrapped[:MESSAGE_LINES - 1] + [_fit(" ".join(wrapped[MESSAGE_LINES - 1:]), width)]
+            lines += wrapped
+            continue
+        declared = "" if host.get("declared") is None else " (%d declared)" % host["declared"]
+        if not host["drifted_fields"]:
+            text = "%s: in sync, %d overlays%s" % (name, host["overlays"], declared)
+        else:
+            text = "%s: DRIFT, %d overlays%s; drifted: %s" % (
+                name, host["overlays"], declared, ", ".join(visible(str(f)) for f in fields.get(host["host"], [])))
+        lines.append(_fit(text, width))
+    return lines
 
 
 def markdown(report: Mapping[str, Any], title: str = "Overlay drift report") -> str:
@@ -197,6 +332,8 @@ def markdown(report: Mapping[str, Any], title: str = "Overlay drift report") -> 
     if report.get("engines"):
         lines += ["Only the overlays of: %s." % ", ".join(_markdown_text(str(e)) for e in report["engines"]), ""]
     lines += ["## Summary", ""]
+    if report["hosts"]:
+        lines += [summary_text(report.get("summary") or fleet_summary(report["hosts"])) + ".", ""]
     lines += ["- " + summary_line(h) for h in report["hosts"]]
     lines += ["", "## Drift", ""]
     if not report["rows"]:

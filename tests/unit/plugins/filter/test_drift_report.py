@@ -36,7 +36,7 @@ def test_markdown_from_per_host_data_and_from_a_report_agree():
     assert drift_report(report, output="markdown") == text
     assert "- h1: 1 drifted field(s) on 1 overlay(s) (0 overlays, 1 declared)\n" in text
     assert "- h2: in sync (1 overlays: 1 overlayfs.mounts, 1 declared)\n" in text
-    assert "- h3: no data (the host failed or was unreachable)\n" in text
+    assert "- h3: failed: no data was gathered from this host\n" in text
     assert text.endswith("| h1 | /srv/m | mounted | true | false | true |\n")
 
 
@@ -46,7 +46,9 @@ def test_a_report_passes_through_unchanged():
 
 
 def test_empty_fleet():
-    assert drift_report({}) == {"hosts": [], "rows": [], "engines": None}
+    assert drift_report({}) == {"hosts": [], "rows": [], "engines": None, "summary": {
+        "hosts": 0, "in_sync": 0, "drifted": 0, "unreachable": 0, "failed": 0, "overlays": 0, "drifted_overlays": 0,
+        "drifted_fields": 0}}
 
 
 FLEET = {
@@ -89,5 +91,49 @@ def test_refuses_what_is_not_a_dictionary(value):
 
 
 def test_refuses_an_unknown_output():
-    with pytest.raises(AnsibleFilterError, match="'html'"):
-        drift_report(PER_HOST, output="html")
+    with pytest.raises(AnsibleFilterError, match="data, markdown, html, lines, gate, not 'xml'"):
+        drift_report(PER_HOST, output="xml")
+
+
+DOWN = dict(PER_HOST, h4={"status": "unreachable", "msg": "ssh: connect to host 127.0.0.1 port 1: Connection refused"})
+
+
+def test_html_output_from_per_host_data_and_from_a_report_agree():
+    page = drift_report(DOWN, output="html")
+    assert page.startswith("<!DOCTYPE html>")
+    assert drift_report(drift_report(DOWN), output="html") == page
+    assert "ssh: connect to host 127.0.0.1 port 1: Connection refused" in page
+    assert "<title>Nightly</title>" in drift_report(DOWN, output="html", title="Nightly")
+
+
+def test_lines_output():
+    assert drift_report(DOWN, output="lines") == [
+        "4 host(s): 1 in sync, 1 drifted, 1 unreachable, 1 failed",
+        "h1: DRIFT, 0 overlays (1 declared); drifted: mounted",
+        "h2: in sync, 1 overlays (1 declared)",
+        "h3: FAILED: no data was gathered from this host",
+        "h4: UNREACHABLE: ssh: connect to host 127.0.0.1 port 1: Connection",
+        "    refused",
+    ]
+
+
+def test_gate_output():
+    assert drift_report(DOWN, output="gate") == []
+    assert drift_report(DOWN, output="gate", fail_on=["unreachable", "drift"]) == [
+        "drift on 1 host(s): h1", "1 host(s) unreachable: h4"]
+    assert drift_report({}, output="gate", fail_on=["drift", "unreachable", "failed"]) == []
+
+
+@pytest.mark.parametrize("fail_on, match", [
+    ("drift", "must be a list such as"),
+    (["drift", 3], "must be a list such as"),
+    (["unreachabel"], r"drift_report_fail_on must be a list of drift, unreachable, failed, not \['unreachabel'\]"),
+])
+def test_gate_refuses_a_wrong_fail_on(fail_on, match):
+    with pytest.raises(AnsibleFilterError, match=match):
+        drift_report({}, output="gate", fail_on=fail_on)
+
+
+def test_refuses_an_unknown_status():
+    with pytest.raises(AnsibleFilterError, match="status must be one of"):
+        drift_report({"h": {"status": "down"}})

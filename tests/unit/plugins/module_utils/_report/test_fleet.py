@@ -8,6 +8,8 @@ import pytest
 from ansible_collections.overlayfs.mounts.plugins.module_utils._report.fleet import (
     COLUMNS,
     build,
+    console_lines,
+    gate,
     markdown,
     summary_line,
 )
@@ -61,16 +63,19 @@ def test_rows_and_summaries_over_a_fleet():
          "live": False, "persisted": True, "declared_path": None},
     ]
     assert report["hosts"] == [
-        {"host": "db1", "reachable": True, "overlays": 2, "engines": {"none": 2}, "declared": None,
+        {"host": "db1", "status": "ok", "msg": None, "reachable": True, "overlays": 2, "engines": {"none": 2}, "declared": None,
          "drifted_overlays": 1, "drifted_fields": 1},
-        {"host": "down", "reachable": False, "overlays": 0, "engines": {}, "declared": None,
+        {"host": "down", "status": "failed", "msg": "no data was gathered from this host", "reachable": False,
+         "overlays": 0, "engines": {}, "declared": None,
          "drifted_overlays": 0, "drifted_fields": 0},
-        {"host": "web1", "reachable": True, "overlays": 3, "engines": {"overlayfs.mounts": 2, "none": 1},
+        {"host": "web1", "status": "ok", "msg": None, "reachable": True, "overlays": 3, "engines": {"overlayfs.mounts": 2, "none": 1},
          "declared": 2, "drifted_overlays": 2, "drifted_fields": 3},
-        {"host": "web2", "reachable": True, "overlays": 1, "engines": {"overlayfs.mounts": 1}, "declared": 1,
+        {"host": "web2", "status": "ok", "msg": None, "reachable": True, "overlays": 1, "engines": {"overlayfs.mounts": 1}, "declared": 1,
          "drifted_overlays": 0, "drifted_fields": 0},
     ]
     assert all(tuple(r) == COLUMNS for r in report["rows"])
+    assert report["summary"] == {"hosts": 4, "in_sync": 1, "drifted": 2, "unreachable": 0, "failed": 1,
+                                 "overlays": 6, "drifted_overlays": 3, "drifted_fields": 4}
 
 
 def test_a_declared_path_without_drift_hides_its_info_drift():
@@ -87,7 +92,10 @@ def test_build_does_not_change_its_input():
 
 @pytest.mark.parametrize("host, line", [
     ({"host": "h", "reachable": False, "overlays": 0, "declared": None, "drifted_overlays": 0,
-      "drifted_fields": 0}, "h: no data (the host failed or was unreachable)"),
+      "drifted_fields": 0}, "h: failed: no data was gathered from this host"),
+    ({"host": "h", "status": "unreachable", "msg": "ssh: connect to host 10.0.0.9 port 22: No route to host",
+      "reachable": False, "overlays": 0, "declared": None, "drifted_overlays": 0, "drifted_fields": 0},
+     "h: unreachable: ssh: connect to host 10.0.0.9 port 22: No route to host"),
     ({"host": "h", "reachable": True, "overlays": 3, "declared": None, "drifted_overlays": 0,
       "drifted_fields": 0}, "h: in sync (3 overlays)"),
     ({"host": "h", "reachable": True, "overlays": 3, "declared": 2, "drifted_overlays": 0,
@@ -108,8 +116,10 @@ def test_markdown_of_a_fleet():
         "",
         "## Summary",
         "",
+        "4 host(s): 1 in sync, 2 drifted, 1 failed.",
+        "",
         "- db1: 1 drifted field(s) on 1 overlay(s) (2 overlays)",
-        "- down: no data (the host failed or was unreachable)",
+        "- down: failed: no data was gathered from this host",
         "- web1: 3 drifted field(s) on 2 overlay(s) (3 overlays: 2 overlayfs.mounts, 1 none, 2 declared)",
         "- web2: in sync (1 overlays: 1 overlayfs.mounts, 1 declared)",
         "",
@@ -139,6 +149,8 @@ def test_markdown_without_drift():
         "",
         "## Summary",
         "",
+        "2 host(s): 2 in sync, 0 drifted.",
+        "",
         "- a: in sync (1 overlays: 1 overlayfs.mounts, 1 declared)",
         "- b: in sync (0 overlays)",
         "",
@@ -153,7 +165,8 @@ def test_markdown_without_drift():
 def test_markdown_of_an_unreachable_host_only():
     text = markdown(build({"gone": None}), title="Nightly")
     assert text.startswith("# Nightly\n")
-    assert "- gone: no data (the host failed or was unreachable)\n" in text
+    assert "- gone: failed: no data was gathered from this host\n" in text
+    assert "1 host(s): 0 in sync, 0 drifted, 1 failed.\n" in text
     assert "No drift" in text
 
 
@@ -278,3 +291,83 @@ def test_an_overlay_persisted_both_ways_counts_as_drift():
     text = markdown(report)
     assert "| h | /srv/x | persisted |  |  | both |" in text
     assert "- h: 1 drifted field(s) on 1 overlay(s) (2 overlays)" in text
+
+
+# A fleet with one host down and one whose task failed: both are hosts of the report, with Ansible's message.
+DOWN = {"status": "unreachable", "declared": [], "overlays": None,
+        "msg": "Failed to connect to the host via ssh: ssh: connect to host 127.0.0.1 port 1: Connection refused"}
+BROKEN = {"status": "failed", "msg": "cannot read /proc/self: Is a directory\x1b[2J", "overlays": None}
+
+
+def test_unreachable_and_failed_hosts_are_hosts_with_their_message():
+    report = build({"web1": WEB1, "web2": WEB2, "db9": DOWN, "db8": BROKEN})
+    hosts = {h["host"]: h for h in report["hosts"]}
+    assert hosts["db9"] == {"host": "db9", "status": "unreachable", "msg": DOWN["msg"], "reachable": False,
+                            "overlays": 0, "engines": {}, "declared": None, "drifted_overlays": 0, "drifted_fields": 0}
+    assert (hosts["db8"]["status"], hosts["db8"]["reachable"]) == ("failed", True)
+    assert hosts["db8"]["msg"] == BROKEN["msg"]
+    assert {r["host"] for r in report["rows"]} == {"web1"}
+    assert report["summary"] == {"hosts": 4, "in_sync": 1, "drifted": 1, "unreachable": 1, "failed": 1,
+                                 "overlays": 4, "drifted_overlays": 2, "drifted_fields": 3}
+    text = markdown(report)
+    assert "4 host(s): 1 in sync, 1 drifted, 1 unreachable, 1 failed.\n" in text
+    assert "- db9: unreachable: %s\n" % DOWN["msg"] in text
+    assert "- db8: failed: cannot read /proc/self: Is a directory\\033[2J\n" in text
+
+
+def test_a_status_without_a_message_still_says_why_not():
+    report = build({"h": {"status": "unreachable", "msg": ""}})
+    assert report["hosts"][0]["msg"] == "no message from Ansible"
+
+
+def test_an_unknown_status_is_refused():
+    with pytest.raises(ValueError, match="status must be one of ok, unreachable, failed"):
+        build({"h": {"status": "gone"}})
+
+
+def test_console_lines_fit_80_columns_one_line_per_host():
+    report = build({"web1": WEB1, "web2": WEB2, "db9": DOWN, "db8": BROKEN, "db1": DB1})
+    lines = console_lines(report)
+    assert lines == [
+        "5 host(s): 1 in sync, 2 drifted, 1 unreachable, 1 failed",
+        "db1: DRIFT, 2 overlays; drifted: options.index",
+        "db8: FAILED: cannot read /proc/self: Is a directory\\033[2J",
+        "db9: UNREACHABLE: Failed to connect to the host via ssh: ssh:",
+        "    connect to host 127.0.0.1 port 1: Connection refused",
+        # Too long for the line: cut (drift.md and drift.html hold it whole).
+        "web1: DRIFT, 3 overlays (2 declared); drifted: lowerdir, persiste...",
+        "web2: in sync, 1 overlays (1 declared)",
+    ]
+    # The default callback prints each item as 8 spaces, quotes and a comma.
+    assert all(len(line) + 11 <= 80 and line.isprintable() for line in lines), lines
+
+
+def test_console_lines_cut_what_does_not_fit():
+    long_msg = "word " * 100
+    lines = console_lines(build({"h": {"status": "failed", "msg": long_msg}}))
+    assert len(lines) == 4 and lines[-1].endswith("...")
+    assert all(len(line) <= 68 for line in lines)
+    many = {"declared": None, "overlays": [overlay("/srv/m", [info_row("options.o%02d" % i, "a", "b")
+                                                              for i in range(30)])]}
+    line = console_lines(build({"h": many}))[1]
+    assert len(line) == 68 and line.endswith("...")
+
+
+@pytest.mark.parametrize("fail_on, reasons", [
+    ([], []),
+    (["drift"], ["drift on 1 host(s): web1"]),
+    (["unreachable"], ["1 host(s) unreachable: db9"]),
+    (["failed", "unreachable", "drift"], ["drift on 1 host(s): web1", "1 host(s) unreachable: db9",
+                                          "1 host(s) failed: db8"]),
+])
+def test_gate(fail_on, reasons):
+    assert gate(build({"web1": WEB1, "web2": WEB2, "db9": DOWN, "db8": BROKEN}), fail_on) == reasons
+
+
+def test_gate_on_a_fleet_in_sync_passes():
+    assert gate(build({"web2": WEB2}), ["drift", "unreachable", "failed"]) == []
+
+
+def test_gate_refuses_an_unknown_kind():
+    with pytest.raises(ValueError, match=r"drift_report_fail_on must be a list of drift, unreachable, failed, not \['drifts'\]"):
+        gate(build({}), ["drifts"])

@@ -54,5 +54,8 @@ inventory_playbook overlayfs.mounts.drift_report --limit web1 -e drift_report_di
 rc=0
 inventory_playbook overlayfs.mounts.drift_report -e drift_report_dir="$root/gate-wrong" \
     -e '{"drift_report_fail_on": ["drifts"]}' > "$root/gate.log" 2>&1 || rc=$?
-[ "$rc" = 2 ] && [ ! -e "$root/gate-wrong" ] || { cat "$root/gate.log"; exit 1; }
+if [ "$rc" != 2 ] || [ -e "$root/gate-wrong" ]; then
+    cat "$root/gate.log"
+    exit 1
+fi
 grep -F "drift_report_fail_on must be a list of drift, unreachable, failed, not ['drifts']" "$root/gate.log"

@@ -108,6 +108,11 @@ def _tmpfs_indexes(lines: List[Any], path: str, marked_only: bool) -> List[int]:
     return found
 
 
+def _is_overlay_at(entry: Any, overlay_path: str) -> bool:
+    """Whether the fstab ``entry`` (None for a comment or blank line) is an overlay at ``overlay_path``."""
+    return entry is not None and entry.vfstype == "overlay" and _fstab.normalize_mount_point(entry.file) == overlay_path
+
+
 def edit_fstab(text: str, tmpfs_path: str, line: Optional[str], overlay_path: str) -> str:
     """``text`` with the tmpfs line for ``tmpfs_path`` set to ``line`` (None: its marked lines removed).
 
@@ -119,8 +124,7 @@ def edit_fstab(text: str, tmpfs_path: str, line: Optional[str], overlay_path: st
     """
     lines = _fstab.parse(text)
     mine = _tmpfs_indexes(lines, tmpfs_path, marked_only=line is None)
-    overlay = next((n for n, l in enumerate(lines) if l.entry is not None and l.entry.vfstype == "overlay"
-                    and _fstab.normalize_mount_point(l.entry.file) == overlay_path), None)
+    overlay = next((n for n, l in enumerate(lines) if _is_overlay_at(l.entry, overlay_path)), None)
     if line is not None and len(mine) == 1 and lines[mine[0]].text == line and (overlay is None or mine[0] < overlay):
         return text
     if line is None and not mine:

@@ -5,7 +5,6 @@
 
 import json
 import re
-import textwrap
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._report.printable import returnable, visible
@@ -107,8 +106,6 @@ STATUSES = ("ok", "unreachable", "failed")
 # What drift_report_fail_on may name.
 FAIL_ON = ("drift", "unreachable", "failed")
 NO_DATA = "no data was gathered from this host"
-# A console line for an unreachable or failed host wraps its message over at most this many lines.
-MESSAGE_LINES = 3
 
 
 def _status(data):
@@ -285,7 +282,7 @@ def console_lines(report: Mapping[str, Any], width: int = 68) -> List[str]:
 
     A host line says ``in sync`` or ``DRIFT`` with its overlays (declared
     ones among them) and the names of the drifted fields, or ``UNREACHABLE``/``FAILED``
-    with Ansible's message (wrapped, on up to MESSAGE_LINES lines). Text
+    with Ansible's message. Text
     from the hosts shows control characters as ``\\NNN``; a line too long
     ends in ``...`` (the files hold it whole).
     The default width leaves room for the indent and quotes that
@@ -301,13 +298,8 @@ def console_lines(report: Mapping[str, Any], width: int = 68) -> List[str]:
         name = visible(str(host["host"]))
         state = host_status(host)
         if state in ("unreachable", "failed"):
-            # Ansible's message whole, on at most MESSAGE_LINES lines.
             msg = visible(" ".join(str(host.get("msg") or NO_DATA).split()))
-            wrapped = textwrap.wrap("%s: %s: %s" % (name, state.upper(), msg), width, subsequent_indent="    ",
-                                    break_on_hyphens=False)
-            if len(wrapped) > MESSAGE_LINES:
-                wrapped = wrapped[:MESSAGE_LINES - 1] + [_fit(" ".join(wrapped[MESSAGE_LINES - 1:]), width)]
-            lines += wrapped
+            lines.append(_fit("%s: %s: %s" % (name, state.upper(), msg), width))
             continue
         declared = "" if host.get("declared") is None else " (%d declared)" % host["declared"]
         if not host["drifted_fields"]:

@@ -112,8 +112,7 @@ def test_lines_output():
         "h1: DRIFT, 0 overlays (1 declared); drifted: mounted",
         "h2: in sync, 1 overlays (1 declared)",
         "h3: FAILED: no data was gathered from this host",
-        "h4: UNREACHABLE: ssh: connect to host 127.0.0.1 port 1: Connection",
-        "    refused",
+        "h4: UNREACHABLE: ssh: connect to host 127.0.0.1 port 1: Connectio...",
     ]
 
 

@@ -332,8 +332,7 @@ def test_console_lines_fit_80_columns_one_line_per_host():
         "5 host(s): 1 in sync, 2 drifted, 1 unreachable, 1 failed",
         "db1: DRIFT, 2 overlays; drifted: options.index",
         "db8: FAILED: cannot read /proc/self: Is a directory\\033[2J",
-        "db9: UNREACHABLE: Failed to connect to the host via ssh: ssh:",
-        "    connect to host 127.0.0.1 port 1: Connection refused",
+        "db9: UNREACHABLE: Failed to connect to the host via ssh: ssh: con...",
         # Too long for the line: cut (drift.md and drift.html hold it whole).
         "web1: DRIFT, 3 overlays (2 declared); drifted: lowerdir, persiste...",
         "web2: in sync, 1 overlays (1 declared)",
@@ -345,7 +344,7 @@ def test_console_lines_fit_80_columns_one_line_per_host():
 def test_console_lines_cut_what_does_not_fit():
     long_msg = "word " * 100
     lines = console_lines(build({"h": {"status": "failed", "msg": long_msg}}))
-    assert len(lines) == 4 and lines[-1].endswith("...")
+    assert len(lines) == 2 and lines[-1].endswith("...")  # one line per host, cut
     assert all(len(line) <= 68 for line in lines)
     many = {"declared": None, "overlays": [overlay("/srv/m", [info_row("options.o%02d" % i, "a", "b")
                                                               for i in range(30)])]}

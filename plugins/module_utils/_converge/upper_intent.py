@@ -12,7 +12,7 @@ import os
 import posixpath
 from typing import Any, Dict, List, Mapping, Optional
 
-from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live import public_live
+from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live import observe as observe_live, public_live
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.entry import Entry, observe as observe_entry
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.plan import check_hands_off
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinfo import submounts
@@ -41,7 +41,8 @@ def declaration(session: Any, params: Mapping[str, Any]) -> Dict[str, Any]:
     a unit, neither).
     """
     declared = declaration_params(params)
-    found = _persisted(declared)
+    needed = any(declared[key] is None for key in ("lowerdir", "persist", "boot"))
+    found = _persisted(declared) if needed else None  # (the converge reads the persisted entry itself)
     if declared["lowerdir"] is None:
         declared = _from_persisted(session, declared, found)
     if declared["persist"] is None:
@@ -84,7 +85,6 @@ def _from_persisted(session: Any, declared: Dict[str, Any], found: Optional[tupl
 
 
 def _live_config(session: Any, path: str) -> Dict[str, Any]:
-    from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live import observe as observe_live
     seen = observe_live(posixpath.normpath(path), session.mountinfo(), session.defaults(), None,
                         exists=session.host.exists, realpath=session.realpath)
     if seen.live is None:

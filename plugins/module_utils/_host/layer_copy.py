@@ -41,7 +41,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._formats.mountinfo import parse
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.kernel_features import libc
-from ansible_collections.overlayfs.mounts.plugins.module_utils._host.upper_journal import identity
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.upper_journal import fsync_dir, identity
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.paths import at_or_inside
 
@@ -173,15 +173,7 @@ def sync_path(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-    _fsync_dir(os.path.dirname(os.path.abspath(path)))
-
-
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, _DIR)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(os.path.dirname(os.path.abspath(path)))
 
 
 def _set_meta(target: str, st: os.stat_result, xattrs: XattrList, fd: Optional[int] = None) -> None:
@@ -627,8 +619,8 @@ def make_empty_like(src: str, dest: str) -> None:
     try:
         _drop_inherited_acls(dest)
         _set_meta(dest, st, xattrs)
-        _fsync_dir(dest)
-        _fsync_dir(os.path.dirname(os.path.abspath(dest)))
+        fsync_dir(dest)
+        fsync_dir(os.path.dirname(os.path.abspath(dest)))
     except OSError as error:
         os.rmdir(dest)
         raise OverlayError("make_empty_like: setting up %s like %s failed: %s" % (dest, src, error.strerror),

@@ -17,17 +17,17 @@ started (``_converge.upper_life``).
 """
 
 import ctypes
-import ctypes.util
 import errno
 import json
 import os
 import posixpath
 from typing import Any, Dict, Optional, Tuple
 
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.kernel_features import libc
+
 JOURNAL = "journal.json"
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
-_libc = None
 
 
 def staging_dir(upper: str) -> str:
@@ -94,13 +94,6 @@ def identity(path: str) -> Optional[Tuple[int, int]]:
     return (info.st_dev, info.st_ino)
 
 
-def _renameat2() -> Any:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    return _libc.renameat2
-
-
 def exchange(first: str, second: str) -> None:
     """Swap the names ``first`` and ``second`` atomically (both exist, same filesystem), then fsync both parents.
 
@@ -109,7 +102,7 @@ def exchange(first: str, second: str) -> None:
     with no dir at one of the names.
     """
     try:
-        function = _renameat2()
+        function = libc().renameat2
     except AttributeError:
         raise OSError(errno.ENOSYS, "renameat2 is not in this C library (glibc 2.28 or later has it)")
     result = function(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE)

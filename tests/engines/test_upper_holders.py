@@ -16,12 +16,10 @@ the container is started from that namespace and removed at the end. Needs
 podman (configured as scripts/engines.sh leaves it) and /bin/busybox.
 """
 
-import json
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from typing import Any, Dict, List
 
 import pytest
@@ -31,6 +29,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 
 import upper_manifest  # noqa: E402  (tests/integration)
+from module_runner import InProcess  # noqa: E402
 
 BUSYBOX = "/bin/busybox"
 
@@ -61,35 +60,6 @@ def test_reset_and_commit_refused_while_a_container_runs_on_the_overlay(tmp_path
 
 
 # ---- in the private mount namespace -------------------------------------------------------------
-
-class InProcess:
-    """Runs a module's ``main()`` here with injected arguments (as AnsiballZ does); returns its result."""
-
-    def __init__(self) -> None:
-        from ansible.module_utils import basic
-        from ansible_collections.overlayfs.mounts.plugins.modules import overlay_mount, overlay_upper
-        self.basic = basic
-        self.modules = {"overlay_mount": overlay_mount, "overlay_upper": overlay_upper}
-
-    def __call__(self, name: str, args: Dict[str, Any], check_mode: bool = False) -> Dict[str, Any]:
-        payload = dict(args, _ansible_check_mode=check_mode, _ansible_diff=False)
-        self.basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": payload}).encode()
-        self.basic._ANSIBLE_PROFILE = "legacy"
-        with tempfile.TemporaryFile() as out:
-            saved = os.dup(1)
-            sys.stdout.flush()
-            os.dup2(out.fileno(), 1)
-            try:
-                self.modules[name].main()
-            except SystemExit:
-                pass
-            finally:
-                sys.stdout.flush()
-                os.dup2(saved, 1)
-                os.close(saved)
-            out.seek(0)
-            return json.loads(out.read().decode("utf-8", "replace").strip().splitlines()[-1])
-
 
 def sh(*argv: str) -> str:
     proc = subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)

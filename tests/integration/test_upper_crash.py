@@ -40,7 +40,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -51,6 +50,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 import upper_manifest  # noqa: E402  (beside this file)
+from module_runner import InProcess  # noqa: E402
 
 #: The kinds of run, how many kills each gets, and where its backup or layer goes.
 KINDS = (
@@ -219,41 +219,6 @@ def fstab_line(fstab: str, merged: str) -> Dict[str, Any]:
         elif key in ("redirect_dir", "metacopy"):
             found["read"].append(option)
     return found
-
-
-# ---- the modules in this process (set-up and the last, idempotent run) -------------------------------
-
-class InProcess:
-    """Runs a module's ``main()`` here with injected arguments; returns its result."""
-
-    def __init__(self) -> None:
-        from ansible.module_utils import basic
-        from ansible.module_utils.common import warnings
-        from ansible_collections.overlayfs.mounts.plugins.modules import overlay_mount, overlay_upper
-        self.basic, self.warnings = basic, warnings
-        self.modules = {"overlay_mount": overlay_mount, "overlay_upper": overlay_upper}
-
-    def __call__(self, name: str, args: Dict[str, Any]) -> Dict[str, Any]:
-        payload = dict(args, _ansible_check_mode=False, _ansible_diff=False)
-        self.basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": payload}).encode()
-        self.basic._ANSIBLE_PROFILE = "legacy"
-        self.warnings._global_warnings.clear()
-        self.warnings._global_deprecations.clear()
-        with tempfile.TemporaryFile() as out:
-            saved = os.dup(1)
-            sys.stdout.flush()
-            os.dup2(out.fileno(), 1)
-            try:
-                self.modules[name].main()
-            except SystemExit:
-                pass
-            finally:
-                sys.stdout.flush()
-                os.dup2(saved, 1)
-                os.close(saved)
-            out.seek(0)
-            text = out.read().decode("utf-8", "replace").strip()
-        return json.loads(text.splitlines()[-1])
 
 
 # ---- the scratch trees ------------------------------------------------------------------------------

@@ -1,0 +1,106 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Write the fleet drift report on the controller, in the controller's own process."""
+
+import json
+import os
+import tempfile
+from typing import Any, Dict, List, Mapping, Optional
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils._report.fleet import build, console_lines, gate, markdown
+from ansible_collections.overlayfs.mounts.plugins.module_utils._report.html import render
+
+FAIL_ON = ["drift", "unreachable", "failed"]
+ARGUMENT_SPEC = {
+    "dir": {"type": "path", "default": "."},
+    "hosts": {"type": "list", "elements": "str"},
+    "fact": {"type": "str", "default": "overlay_drift"},
+    "engines": {"type": "list", "elements": "str"},
+    "fail_on": {"type": "list", "elements": "str", "choices": FAIL_ON, "default": []},
+    "title": {"type": "str", "default": "Overlay drift report"},
+}
+FILES = ("drift.json", "drift.md", "drift.html")
+
+
+def per_host(hostvars: Mapping[str, Any], hosts: List[str], fact: str) -> Dict[str, Optional[Mapping[str, Any]]]:
+    """Each host's gathered data (its ``fact``), or None where the host has none (it failed before keeping it)."""
+    data = {}
+    for host in hosts:
+        facts = hostvars.get(host) if host in hostvars else None
+        data[host] = facts.get(fact) if facts is not None else None
+    return data
+
+
+def documents(report: Mapping[str, Any], title: str) -> Dict[str, str]:
+    """The three files of a report, by name: the data as JSON, the Markdown and the HTML page."""
+    return {
+        "drift.json": json.dumps(report, indent=4, sort_keys=True, separators=(",", ": ")) + "\n",
+        "drift.md": markdown(report, title=title),
+        "drift.html": render(report, title=title),
+    }
+
+
+def _same(path: str, text: str) -> bool:
+    try:
+        with open(path, "r", encoding="utf-8", newline="") as handle:
+            return handle.read() == text
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
+    """Write ``text`` to ``path`` through a hidden file in the same dir, renamed over it: never half a file."""
+    directory, name = os.path.split(path)
+    handle, temp = tempfile.mkstemp(prefix=".%s." % name, dir=directory)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fchmod(stream.fileno(), mode)
+            os.fsync(stream.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.lexists(temp):
+            os.unlink(temp)
+        raise
+
+
+class ActionModule(ActionBase):
+    """Build the report from every host's facts and write drift.json, drift.md and drift.html."""
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp: Any = None, task_vars: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        """Write the report (not in check mode), then fail when ``fail_on`` names what it holds."""
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        del tmp
+        validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        del validation
+        hosts = args["hosts"]
+        if hosts is None:
+            hosts = list(task_vars.get("ansible_play_hosts_all") or [])
+        data = per_host(task_vars.get("hostvars") or {}, hosts, args["fact"])
+        try:
+            report = build(data, args["engines"])
+        except ValueError as exc:
+            return dict(result, failed=True, msg="overlay_drift_report: %s (the fact %s of each host, as the "
+                                                 "drift_report playbook keeps it)" % (exc, args["fact"]))
+        directory = os.path.realpath(args["dir"])
+        texts = documents(report, args["title"])
+        changed = [name for name in FILES if not _same(os.path.join(directory, name), texts[name])]
+        if changed and not self._task.check_mode:
+            os.makedirs(directory, mode=0o755, exist_ok=True)
+            for name in changed:
+                write_atomic(os.path.join(directory, name), texts[name])
+        reasons = gate(report, args["fail_on"])
+        result.update(changed=bool(changed), dir=directory, files=[os.path.join(directory, name) for name in FILES],
+                      written=[os.path.join(directory, name) for name in changed], summary=report["summary"],
+                      lines=console_lines(report), gate=reasons)
+        if reasons:
+            result.update(failed=True, msg="; ".join(reasons))
+        return result

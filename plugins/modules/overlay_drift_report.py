@@ -63,12 +63,14 @@ options:
     default: Overlay drift report
 attributes:
   check_mode:
-    description: In check mode nothing is written; RV(changed) says whether a file would change.
+    description: In check mode nothing is written; C(changed) and RV(written) say which files would change.
     support: full
   diff_mode:
+    description: Shows no diff.
     support: none
   platform:
     description: Runs on the controller.
+    support: full
     platforms: posix
   action:
     support: full

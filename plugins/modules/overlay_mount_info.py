@@ -344,34 +344,12 @@ overlay_mounts:
                unit: null, unit_options: null}
 """
 
-import glob
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.overlayfs.mounts.plugins.module_utils._host import system as host
-from ansible_collections.overlayfs.mounts.plugins.module_utils._host.live_paths import LinkTimes
-from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.registry import BACKENDS
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec import INFO_SPEC
-from ansible_collections.overlayfs.mounts.plugins.module_utils._host import files
-from ansible_collections.overlayfs.mounts.plugins.module_utils._host.tmpfs_mounts import live_tmpfs
-from ansible_collections.overlayfs.mounts.plugins.module_utils._report.inventory import gather, upper_tmpfs_record
-from ansible_collections.overlayfs.mounts.plugins.module_utils._report.printable import escape_bytes, returnable, unescape_bytes
-from ansible_collections.overlayfs.mounts.plugins.module_utils._host.upper_usage import usage_of
-
-
-def add_upper_tmpfs(mounts: list, entries: list, fstab: str, unit_dirs: list) -> None:
-    """Give each overlay its ``upper_tmpfs``: the tmpfs its upper dir lies on, live and persisted (None: none)."""
-    fstab_text, units = None, None
-    for record in mounts:
-        upper = unescape_bytes(record["upperdir"]) if isinstance(record["upperdir"], str) else None
-        if upper is not None and units is None:
-            fstab_text = files.read_text(fstab)
-            units = {path: files.read_text(path) for directory in unit_dirs
-                     for path in sorted(glob.glob(os.path.join(glob.escape(directory), "*.mount")))}
-        record["upper_tmpfs"] = returnable(upper_tmpfs_record(upper, entries, lambda point: live_tmpfs(point, entries),
-                                                              fstab_text, units or {}))
+from ansible_collections.overlayfs.mounts.plugins.module_utils._report.host_overlays import list_overlays
+from ansible_collections.overlayfs.mounts.plugins.module_utils._report.printable import escape_bytes, returnable
 
 
 def main() -> None:
@@ -382,20 +360,8 @@ def main() -> None:
     )
     p = module.params
     try:
-        persisted = {b.name: b.scan(p[b.location] if isinstance(p[b.location], list) else [p[b.location]])
-                     for b in BACKENDS}
-        links = LinkTimes(follow=p["resolve_layers"])
-        entries = host.read_mountinfo()
-        mounts = gather(
-            entries, host.read_defaults(), persisted,
-            paths=p["path"], exists=host.cached(os.path.exists),
-            realpath=links.realpath, links=links,
-            canonical=host.cached(os.path.realpath))
-        add_upper_tmpfs(mounts, entries, p["fstab"], p["unit_dir"])
-        if p["upper_usage"]:
-            for record in mounts:
-                record["upper_usage"] = returnable(usage_of(unescape_bytes(record["upperdir"])
-                                                            if isinstance(record["upperdir"], str) else None))
+        mounts = list_overlays(p["fstab"], p["unit_dir"], paths=p["path"], resolve_layers=p["resolve_layers"],
+                               upper_usage=p["upper_usage"])
     except OverlayError as error:
         module.fail_json(msg=escape_bytes(error.message), **returnable(error.details))
     module.exit_json(changed=False, overlay_mounts=mounts)

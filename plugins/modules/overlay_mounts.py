@@ -190,6 +190,18 @@ options:
     description: The modules-load.d file that loads C(overlay) at boot, with O(load_module=true).
     type: path
     default: /etc/modules-load.d/overlay.conf
+  list_overlays:
+    description:
+      - Also return every overlay of the host, declared or not, in
+        RV(overlay_mounts), as M(overlayfs.mounts.overlay_mount_info) lists
+        them (with O(fstab) and O(unit_dir)), read after this task's changes -
+        in check mode, the host as it is. One module run instead of two
+        where both are wanted, as in the drift report playbook and the role's
+        metrics.
+      - Also returned when the list as a whole is refused, so that what the
+        host has is still known.
+    type: bool
+    default: false
   prune:
     description:
       - Remove (as O(mounts[].state=absent)) the overlays this collection
@@ -274,15 +286,37 @@ order:
   returned: always
   type: list
   elements: str
+overlay_mounts:
+  description:
+    - With O(list_overlays=true), every overlay of the host, one entry per
+      mount point, as RV(overlayfs.mounts.overlay_mount_info#module:overlay_mounts)
+      returns them.
+  returned: when O(list_overlays=true)
+  type: list
+  elements: dict
 """
+
+from typing import Any, Dict, Optional, Tuple
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.batch import run_batch
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
-from ansible_collections.overlayfs.mounts.plugins.module_utils._report.printable import utf8_result
+from ansible_collections.overlayfs.mounts.plugins.module_utils._report.host_overlays import list_overlays
+from ansible_collections.overlayfs.mounts.plugins.module_utils._report.printable import escape_bytes, utf8_result
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.kernel_module import ensure_overlay
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec import batch_spec, invocation
+
+
+def listing(module: AnsibleModule) -> Tuple[Dict[str, Any], Optional[str]]:
+    """``({"overlay_mounts": [...]}, None)`` with list_overlays, ``({}, None)`` without, ``({}, why)`` when the host cannot be read."""
+    p = module.params
+    if not p["list_overlays"]:
+        return {}, None
+    try:
+        return {"overlay_mounts": list_overlays(p["fstab"], [p["unit_dir"]])}, None
+    except OverlayError as error:
+        return {}, escape_bytes(error.message)
 
 
 def main() -> None:
@@ -296,12 +330,16 @@ def main() -> None:
     try:
         out, failed = run_batch(module)
     except OverlayError as error:  # the list as a whole was refused: nothing changed
-        module.fail_json(**utf8_result(dict(error.details, msg=error.message, changed=False)))
-    out.update(changed=kernel_changed or out["changed"], kernel=kernel, invocation=invocation(module.params))
+        module.fail_json(**utf8_result(dict(error.details, msg=error.message, changed=False, **listing(module)[0])))
+    listed, unreadable = listing(module)
+    out.update(changed=kernel_changed or out["changed"], kernel=kernel, invocation=invocation(module.params), **listed)
     if failed:
         out["msg"] = "%d of %d overlays failed: %s" % (
             len(failed), len(out["overlays"]) + len(out["pruned"]),
             "; ".join("%s: %s" % (r["path"], r["msg"]) for r in failed))
+    if unreadable:  # the results stay; the message says why the list is missing
+        out["msg"] = unreadable if not failed else "%s; %s" % (unreadable, out["msg"])
+    if failed or unreadable:
         module.fail_json(**utf8_result(out))
     module.exit_json(**utf8_result(out))
 

@@ -66,6 +66,7 @@ def entry_spec() -> Dict[str, Dict[str, Any]]:
 # overlay_mounts' own task options, beside the INHERITED ones.
 BATCH_OPTIONS = dict(
     prune=dict(type="bool", default=False),
+    list_overlays=dict(type="bool", default=False),
     load_module=dict(type="bool", default=False),
     modules_load_file=dict(type="path", default="/etc/modules-load.d/overlay.conf"),
 )

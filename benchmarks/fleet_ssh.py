@@ -430,6 +430,45 @@ def communicate(proc: subprocess.Popen, timeout: float) -> str:
         raise
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stats():
+    """``{pid: (ppid, own + reaped children's CPU seconds)}`` of every process now running."""
+    stats = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command: state ppid ... utime(14) stime(15) cutime(16) cstime(17), 1-based over the whole line.
+        stats[int(name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]) / TICK)
+    return stats
+
+
+def hosts_cpu(sshds: list) -> float:
+    """CPU seconds the fleet's hosts have used: each sshd, its sessions, shells and modules, live or reaped.
+
+    A process that ends is added to its parent's reaped children's time
+    (``cutime``), so the sum over every process under the sshd listeners
+    grows by exactly what ran on the hosts between two calls, module
+    processes included, however short they were.
+    """
+    stats = _proc_stats()
+    children = {}
+    for pid, (ppid, _cpu) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    total, todo = 0.0, [pid for pid in sshds if pid in stats]
+    while todo:
+        pid = todo.pop()
+        total += stats[pid][1]
+        todo.extend(children.get(pid, []))
+    return total
+
+
 class Fleet(object):
     """Runs playbooks over the fleet and checks each host's line of the recap."""
 
@@ -440,6 +479,7 @@ class Fleet(object):
         self.verbose = verbose
         self.env = write_config(work)
         self.env["ANSIBLE_COLLECTIONS_PATH"] = collections
+        self.sshds = []  # the sshd listeners' pids, for hosts_cpu
 
     def start(self, name, inventory, forks, vars_file=None, extra_env=None):
         """The ansible-playbook process of playbook ``name`` (a path, or one of :data:`PLAYBOOKS`)."""
@@ -451,19 +491,23 @@ class Fleet(object):
                                 stderr=subprocess.STDOUT, universal_newlines=True)
 
     def run(self, name: str, inventory: str, forks: int, vars_file: str = None, extra_env: dict = None) -> tuple:
-        """``(wall, controller cpu, {host: (ok, changed, unreachable, failed)}, output, rc)`` of one run."""
-        cpu = child_cpu()
+        """``(wall, controller cpu, {host: (ok, changed, unreachable, failed)}, output, rc)`` of one run.
+
+        The hosts' CPU seconds of the run are left in ``self.last_hosts_cpu``.
+        """
+        cpu, on_hosts = child_cpu(), hosts_cpu(self.sshds)
         start = time.monotonic()
         proc = self.start(name, inventory, forks, vars_file, extra_env)
         output = communicate(proc, max(self.deadline - start, 60))
         wall = time.monotonic() - start
+        self.last_hosts_cpu = hosts_cpu(self.sshds) - on_hosts
         recap = {m.group(1): tuple(int(m.group(g)) for g in range(2, 6)) for m in RECAP.finditer(output)}
         with open(os.path.join(self.work, "logs", "last-%s.log" % os.path.basename(name)), "w") as handle:
             handle.write(output)
         return wall, child_cpu() - cpu, recap, output, proc.returncode
 
     def timed(self, name: str, inventory: str, forks: int, count: int, expect, vars_file: str = None) -> tuple:
-        """``(wall, cpu)`` of a run whose every host of 1..``count`` passes ``expect(changed)``, not failed or unreachable."""
+        """``(wall, controller cpu, hosts' cpu)`` of a run whose every host of 1..``count`` passes ``expect(changed)``, not failed or unreachable."""
         wall, cpu, recap, output, rc = self.run(name, inventory, forks, vars_file)
         bad = [host for host in (host_name(i) for i in range(1, count + 1))
                if host not in recap or recap[host][2] or recap[host][3] or not expect(recap[host][1])]
@@ -473,9 +517,9 @@ class Fleet(object):
             raise SystemExit("%s over %d hosts, forks %d: rc %d, hosts not as expected: %s"
                              % (os.path.basename(name), count, forks, rc, ", ".join(bad[:8]) or "-"))
         if self.verbose:
-            sys.stderr.write("  %-16s N=%-3d forks=%-3d %7.2f s wall %7.2f s controller cpu (load %s)\n"
-                             % (os.path.basename(name), count, forks, wall, cpu, _load()))
-        return wall, cpu
+            sys.stderr.write("  %-16s N=%-3d forks=%-3d %7.2f s wall %7.2f s controller cpu %7.2f s hosts' cpu (load %s)\n"
+                             % (os.path.basename(name), count, forks, wall, cpu, self.last_hosts_cpu, _load()))
+        return wall, cpu, self.last_hosts_cpu
 
 
 # --- the measurements -------------------------------------------------------------------------------------
@@ -523,11 +567,12 @@ def _steps(fleet, pids, inventory, count, forks, args, record):
 
 def _recorder(results, count, forks):
     """A function that records ``(wall, cpu)`` of a case at (``count``, ``forks``) into ``results``."""
-    data = results.setdefault((count, forks), {"wall": {}, "cpu": {}, "load": _load()})
+    data = results.setdefault((count, forks), {"wall": {}, "cpu": {}, "hosts_cpu": {}, "load": _load()})
 
     def record(case, measured):
         data["wall"].setdefault(case, []).append(measured[0])
         data["cpu"].setdefault(case, []).append(measured[1])
+        data["hosts_cpu"].setdefault(case, []).append(measured[2])
     return record
 
 
@@ -678,18 +723,27 @@ def _medians(results):
 
 
 def print_table(results: dict) -> None:
-    """One row per (N, forks, case): median wall seconds, controller CPU, seconds per host, ratio to ping."""
-    print("%5s %5s  %-38s %8s %7s %8s  %s" % ("hosts", "forks", "case", "wall s", "ctl cpu", "s/host", "ratio"))
+    """One row per (N, forks, case): median wall seconds, controller and hosts' CPU, seconds per host, ratios to ping.
+
+    The CPU ratio is (controller + hosts' CPU) against the ping's: on one machine, where the hosts share the
+    controller's CPUs, it is what the wall-clock ratio comes to once the CPUs are busy.
+    """
+    print("%5s %5s  %-36s %7s %7s %7s %7s  %s" % ("hosts", "forks", "case", "wall s", "ctl cpu", "hst cpu", "s/host",
+                                                  "ratio (wall; cpu)"))
     for (count, forks), data in sorted(results.items()):
-        med = {case: statistics.median(values) for case, values in data["wall"].items()}
+        med = {kind: {case: statistics.median(values) for case, values in data[kind].items()}
+               for kind in ("wall", "cpu", "hosts_cpu")}
+        wall = med["wall"]
         for case, label in CASES:
-            if case not in med:
+            if case not in wall:
                 continue
-            ratio = "-" if case == "ping" else "%.2fx ping" % (med[case] / med["ping"])
-            if case == "loop" and "role_a" in med:
-                ratio += ", loop/role (a) %.1fx" % (med["loop"] / med["role_a"])
-            print("%5d %5d  %-38s %8.2f %7.2f %8.3f  %s" % (
-                count, forks, label, med[case], statistics.median(data["cpu"][case]), med[case] / count, ratio))
+            both = med["cpu"][case] + med["hosts_cpu"][case]
+            ratio = "-" if case == "ping" else "%.2fx; %.2fx" % (
+                wall[case] / wall["ping"], both / (med["cpu"]["ping"] + med["hosts_cpu"]["ping"]))
+            if case == "loop" and "role_a" in wall:
+                ratio += "; loop/role (a) %.1fx" % (wall["loop"] / wall["role_a"])
+            print("%5d %5d  %-36s %7.2f %7.2f %7.2f %7.3f  %s" % (
+                count, forks, label, wall[case], med["cpu"][case], med["hosts_cpu"][case], wall[case] / count, ratio))
         print("%5s %5s  load average %s" % ("", "", data["load"]))
 
 
@@ -838,6 +892,7 @@ def main():
         pids = build_fleet(work, max(args.hosts), sshds)
         built = time.monotonic() - started
         fleet = Fleet(venv, work, collections_path("live", work), started + args.cap, args.verbose)
+        fleet.sshds = list(pids.values())
         measure(fleet, pids, args, results, skipped)
         # The unreachable case kills the last host of the largest fleet: a loop over that fleet runs before it.
         largest = [n for n in args.loop_hosts if n == max(args.hosts) or args.no_unreachable]

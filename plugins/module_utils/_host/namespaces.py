@@ -270,6 +270,12 @@ def below(entries: Iterable[MountEntry], points: Sequence[str]) -> List[MountEnt
     return [e for e in entries if any(at_or_inside(e.mount_point, p) for p in points)]
 
 
+def overlay_dirs_of(entry: MountEntry) -> List[str]:
+    """The absolute upper and work dirs of the overlay ``entry``, as its mount options name them."""
+    cfg = overlay_config(entry)
+    return [d for d in (cfg["upperdir"], cfg["workdir"]) if d and d[:1] == "/"]
+
+
 def shares_dirs(entry: MountEntry, identity: Any) -> List[Tuple[Any, str]]:
     """The keys under which the overlay ``entry`` (of another namespace) uses its upper and work dirs.
 
@@ -287,18 +293,62 @@ def shares_dirs(entry: MountEntry, identity: Any) -> List[Tuple[Any, str]]:
     return keys
 
 
+GONE = object()  # what _identity_in answers for a namespace that no process holds any more
+
+
+def _still_in(pid: int, ident: str, proc: str) -> bool:
+    try:
+        return os.readlink("%s/%d/ns/mnt" % (proc, pid)) == ident
+    except OSError:
+        return False
+
+
+def live_member(namespace: Namespace, proc: str = PROC) -> Optional[int]:
+    """A process of ``namespace`` that is still in it (its reader first), or None when none is left."""
+    for pid in [namespace.reader] + [p for p in namespace.pids if p != namespace.reader]:
+        if _still_in(pid, namespace.ident, proc):
+            return pid
+    return None
+
+
+def _identity_in(namespace: Namespace, path: str, proc: str) -> Any:
+    """The identity of ``path`` as ``namespace`` sees it; None when it cannot be reached there; GONE.
+
+    Seen through a process of the namespace that is still in it: a process
+    that ended between the scan and this look (a short-lived one can be the
+    first of its namespace) reaches nothing, and is not taken to mean that
+    the path is not there.
+    """
+    for pid in [namespace.reader] + [p for p in namespace.pids if p != namespace.reader]:
+        found = stat_identity("%s/%d/root%s" % (proc, pid, path))
+        if found is not None:
+            return found
+        if _still_in(pid, namespace.ident, proc):
+            return None
+    return GONE
+
+
 def overlay_dirs(view: HostView, proc: str = PROC) -> Dict[Any, List[Tuple[Namespace, MountEntry]]]:
     """Every overlay of the other namespaces, by the identity (or path) of its upper and work dir.
 
-    Made once per run: a batch asks it for each overlay it mounts.
+    An overlay whose namespace no process holds any more by the time its
+    dirs are looked at is left out: its dirs cannot be told apart from ours
+    by identity, and a path alike names a dir of another filesystem as
+    often as not (each host of a fleet on one machine has its own scratch
+    at the same path). Made once per run: a batch asks it for each overlay it mounts.
     """
     index: Dict[Any, List[Tuple[Namespace, MountEntry]]] = {}
     for namespace in view.others:
-        root = "%s/%d/root" % (proc, namespace.reader)
         for entry in namespace.entries:
-            if entry.fstype == "overlay":
-                for key, _path in shares_dirs(entry, lambda theirs: stat_identity(root + theirs)):
-                    index.setdefault(key, []).append((namespace, entry))
+            if entry.fstype != "overlay":
+                continue
+            identities = {}
+            for theirs in overlay_dirs_of(entry):
+                identities[theirs] = _identity_in(namespace, theirs, proc)
+            if GONE in identities.values():
+                continue
+            for key, _path in shares_dirs(entry, identities.get):
+                index.setdefault(key, []).append((namespace, entry))
     return index
 
 
@@ -350,8 +400,9 @@ def scan_holders(path: str, entries: Sequence[MountEntry], live: Optional[MountE
 
 
 def _in(namespace: Namespace, proc: str, **more: Any) -> Dict[str, Any]:
-    """A process of ``namespace`` that names it, with ``more``."""
-    return dict(describe_process(namespace.reader, proc), namespace=namespace.ident, **more)
+    """A process of ``namespace`` that names it (one still in it, when any is), with ``more``."""
+    pid = live_member(namespace, proc)
+    return dict(describe_process(namespace.reader if pid is None else pid, proc), namespace=namespace.ident, **more)
 
 
 def _sharing(others: Dict[Any, List[Tuple[Namespace, MountEntry]]], live: Optional[MountEntry],

@@ -167,3 +167,62 @@ def test_read_view_groups_this_hosts_processes_by_namespace():
     view = namespaces.read_view()
     assert view.own is not None and os.getpid() in view.members[view.own]
     assert all(ns.ident != view.own and ns.reader in ns.pids for ns in view.others)
+
+
+def _host_root(tmp_path, name):
+    """A root dir of another host (its own scratch at the same path as ours): /srv/u2 and /srv/w2 in it."""
+    root = tmp_path / name
+    (root / "srv" / "u2").mkdir(parents=True)
+    (root / "srv" / "w2").mkdir()
+    return root
+
+
+def _theirs_on_u2():
+    return [_line(400, 399, "0:41", "/srv/m2", "", opts="lowerdir=/l,upperdir=/srv/u2,workdir=/srv/w2")]
+
+
+def test_an_overlay_at_the_same_path_on_another_filesystem_is_not_shared(tmp_path):
+    """The namespace's first process ended before its dirs were looked at; a later one still sees another fs."""
+    proc = tmp_path / "proc"
+    _process(proc, 41, "mnt:[4]", "/proc", comm="sshd")
+    os.unlink(str(proc / "41" / "root"))
+    os.symlink(str(_host_root(tmp_path, "other-host")), str(proc / "41" / "root"))
+    mine = {"/srv/u2": namespaces.stat_identity(str(_host_root(tmp_path, "this-host") / "srv" / "u2")),
+            "/srv/w2": None}
+    # pid 40, the reader, is gone: no /proc/40 at all.
+    view = HostView("mnt:[1]", {"mnt:[1]": [], "mnt:[4]": [40, 41]}, [Namespace("mnt:[4]", [40, 41], 40, _theirs_on_u2())])
+    found = scan_holders("/srv/m", HOST, HOST[1], mine, proc=str(proc), view=view)
+    assert found["shared"] == []
+
+
+def test_an_overlay_on_our_upper_seen_through_a_later_process_is_shared_and_named_by_it(tmp_path):
+    proc = tmp_path / "proc"
+    ours = _host_root(tmp_path, "shared-root")
+    _process(proc, 41, "mnt:[4]", "/proc", comm="sshd")
+    os.unlink(str(proc / "41" / "root"))
+    os.symlink(str(ours), str(proc / "41" / "root"))
+    mine = {"/srv/u2": namespaces.stat_identity(str(ours / "srv" / "u2")), "/srv/w2": None}
+    view = HostView("mnt:[1]", {"mnt:[1]": [], "mnt:[4]": [40, 41]}, [Namespace("mnt:[4]", [40, 41], 40, _theirs_on_u2())])
+    found = scan_holders("/srv/m", HOST, HOST[1], mine, proc=str(proc), view=view)
+    assert found["shared"] == [{"pid": 41, "command": "sshd", "namespace": "mnt:[4]", "mount_point": "/srv/m2",
+                                "dir": "/srv/u2"}]
+
+
+def test_an_overlay_of_a_namespace_no_process_holds_any_more_is_left_out(tmp_path):
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    mine = {"/srv/u2": (1, 1), "/srv/w2": (1, 2)}
+    view = HostView("mnt:[1]", {"mnt:[1]": [], "mnt:[4]": [40]}, [Namespace("mnt:[4]", [40], 40, _theirs_on_u2())])
+    assert namespaces.overlay_dirs(view, str(proc)) == {}
+    assert scan_holders("/srv/m", HOST, HOST[1], mine, proc=str(proc), view=view)["shared"] == []
+
+
+def test_a_dir_a_live_process_cannot_reach_is_keyed_by_its_path(tmp_path):
+    """A container's overlay mounted before its root was: the path is all there is to compare."""
+    proc = tmp_path / "proc"
+    _process(proc, 40, "mnt:[4]", "/proc", comm="conmon")
+    os.unlink(str(proc / "40" / "root"))
+    os.symlink(str(tmp_path / "empty-root"), str(proc / "40" / "root"))
+    view = HostView("mnt:[1]", {"mnt:[1]": [], "mnt:[4]": [40]}, [Namespace("mnt:[4]", [40], 40, _theirs_on_u2())])
+    index = namespaces.overlay_dirs(view, str(proc))
+    assert sorted(index) == ["/srv/u2", "/srv/w2"]

@@ -50,15 +50,15 @@ options:
     elements: str
   fail_on:
     description:
-      - Fail the task, once the files are written, when the report holds
-        any of these - V(drift) (a drifted field), V(unreachable) (a host
-        that could not be reached), V(failed) (a host where a task failed).
+      - What fails the task once the files are written - a drifted field
+        (V(drift)), a host Ansible could not reach (V(unreachable)), a host
+        where a task failed (V(failed)). Nothing by default.
     type: list
     elements: str
     choices: [drift, unreachable, failed]
     default: []
   title:
-    description: The title of the Markdown and HTML documents.
+    description: The heading of drift.md and drift.html.
     type: str
     default: Overlay drift report
 attributes:

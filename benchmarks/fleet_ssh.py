@@ -576,43 +576,43 @@ def _recorder(results, count, forks):
     return record
 
 
-def measure(fleet: Fleet, all_pids: dict, args, results: dict, skipped: list) -> None:
-    """Every (N, forks) case, ``args.runs`` repetitions each, the steps rotating; stops starting cases past the cap."""
-    for count in args.hosts:
+def _settings(fleet: Fleet, all_pids: dict, counts: list, forks_list: list, skipped: list, kind: str):
+    """``(count, forks, inventory, pids)`` of each setting not past the cap, the ControlPersist masters warm.
+
+    An untimed ping opens the masters first, as a user's runs within a minute of each other find them.
+    """
+    for count in counts:
         inventory = write_inventory(fleet.work, count)
         pids = {index: all_pids[index] for index in range(1, count + 1)}
-        for forks in args.forks:
+        for forks in forks_list:
             if time.monotonic() > fleet.deadline:
-                skipped.append((count, forks, "all"))
+                skipped.append((count, forks, kind))
                 continue
-            fleet.timed("ping", inventory, forks, count, lambda c: c == 0)  # opens the ControlPersist masters: untimed
-            record = _recorder(results, count, forks)
+            fleet.timed("ping", inventory, forks, count, lambda c: c == 0)
+            yield count, forks, inventory, pids
 
-            steps = _steps(fleet, pids, inventory, count, forks, args, record)
-            for rep in range(args.runs):
-                shift = rep % len(steps)
-                for step in steps[shift:] + steps[:shift]:
-                    step()
-            results[(count, forks)]["load"] += " .. " + _load()
+
+def measure(fleet: Fleet, all_pids: dict, args, results: dict, skipped: list) -> None:
+    """Every (N, forks) case, ``args.runs`` repetitions each, the steps rotating; stops starting cases past the cap."""
+    for count, forks, inventory, pids in _settings(fleet, all_pids, args.hosts, args.forks, skipped, "all"):
+        record = _recorder(results, count, forks)
+        steps = _steps(fleet, pids, inventory, count, forks, args, record)
+        for rep in range(args.runs):
+            shift = rep % len(steps)
+            for step in steps[shift:] + steps[:shift]:
+                step()
+        results[(count, forks)]["load"] += " .. " + _load()
 
 
 def measure_loops(fleet: Fleet, all_pids: dict, counts: list, args, results: dict, skipped: list) -> None:
     """The ansible.posix.mount loop (the anchor) at each N of ``counts`` and every forks, once, within the cap."""
-    for count in counts:
-        inventory = write_inventory(fleet.work, count)
-        pids = {index: all_pids[index] for index in range(1, count + 1)}
-        for forks in args.forks:
-            if time.monotonic() > fleet.deadline:
-                skipped.append((count, forks, "loop"))
-                continue
-            fleet.timed("ping", inventory, forks, count, lambda c: c == 0)  # warm masters, as for the other cases
-            tag = "loop-%d-%d" % (count, forks)
-            directory, vars_file = new_scratch(fleet.work, pids, args.overlays, tag)
-            try:
-                _recorder(results, count, forks)("loop", fleet.timed("loop", inventory, forks, count, lambda c: c >= 1, vars_file))
-                verify_fleet(pids, directory, vars_file, "loop")
-            finally:
-                drop_scratch(directory, pids)
+    for count, forks, inventory, pids in _settings(fleet, all_pids, counts, args.forks, skipped, "loop"):
+        directory, vars_file = new_scratch(fleet.work, pids, args.overlays, "loop-%d-%d" % (count, forks))
+        try:
+            _recorder(results, count, forks)("loop", fleet.timed("loop", inventory, forks, count, lambda c: c >= 1, vars_file))
+            verify_fleet(pids, directory, vars_file, "loop")
+        finally:
+            drop_scratch(directory, pids)
 
 
 def _victim_started(pid):

@@ -5,11 +5,12 @@
 
 import json
 import os
-import tempfile
 from typing import Any, Dict, List, Mapping, Optional
 
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.files import write_atomic
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._report.fleet import build, console_lines, gate, markdown
 from ansible_collections.overlayfs.mounts.plugins.module_utils._report.html import render
 
@@ -51,23 +52,6 @@ def _same(path: str, text: str) -> bool:
         return False
 
 
-def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
-    """Write ``text`` to ``path`` through a hidden file in the same dir, renamed over it: never half a file."""
-    directory, name = os.path.split(path)
-    handle, temp = tempfile.mkstemp(prefix=".%s." % name, dir=directory)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fchmod(stream.fileno(), mode)
-            os.fsync(stream.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.lexists(temp):
-            os.unlink(temp)
-        raise
-
-
 class ActionModule(ActionBase):
     """Build the report from every host's facts and write drift.json, drift.md and drift.html."""
 
@@ -94,9 +78,14 @@ class ActionModule(ActionBase):
         texts = documents(report, args["title"])
         changed = [name for name in FILES if not _same(os.path.join(directory, name), texts[name])]
         if changed and not self._task.check_mode:
-            os.makedirs(directory, mode=0o755, exist_ok=True)
-            for name in changed:
-                write_atomic(os.path.join(directory, name), texts[name])
+            try:
+                os.makedirs(directory, mode=0o755, exist_ok=True)
+                for name in changed:
+                    write_atomic(None, os.path.join(directory, name), texts[name], step="writing the report")
+            except OSError as error:
+                return dict(result, failed=True, msg="overlay_drift_report: dir %s: %s" % (directory, error.strerror))
+            except OverlayError as error:
+                return dict(result, failed=True, msg="overlay_drift_report: %s" % error.message)
         reasons = gate(report, args["fail_on"])
         result.update(changed=bool(changed), dir=directory, files=[os.path.join(directory, name) for name in FILES],
                       written=[os.path.join(directory, name) for name in changed], summary=report["summary"],

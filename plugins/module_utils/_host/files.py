@@ -118,13 +118,15 @@ def _fail(step, path, error):
     return OverlayError("%s %s failed: %s" % (step, path, detail or type(cause).__name__))
 
 
-def write_atomic(module: Any, path: str, text: str, validate: Optional[Callable[[str], Any]] = None,
+def write_atomic(module: Optional[Any], path: str, text: str, validate: Optional[Callable[[str], Any]] = None,
                  step: str = "writing") -> None:
     """Replace ``path`` with ``text``: temp file in the same dir, fsync, check, rename.
 
     ``validate(tmp_path)`` may raise OverlayError to abort before the rename.
     The mode, owner and SELinux context of an existing file are kept
-    (``atomic_move``); a new file gets mode 0644. When ``path`` is a symlink
+    (``atomic_move``); a new file gets mode 0644. With no ``module`` (on the
+    controller, in an action) the rename is a plain one that keeps the
+    existing file's mode only. When ``path`` is a symlink
     its target is replaced, in the target's directory. Any failure raises
     OverlayError naming ``step`` and the path, and leaves the file and its
     directory as they were (no temp file).
@@ -141,7 +143,11 @@ def write_atomic(module: Any, path: str, text: str, validate: Optional[Callable[
         if validate is not None:
             validate(tmp)
         existed = os.path.exists(path)
-        module.atomic_move(tmp, path, unsafe_writes=False)
+        if module is None:
+            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode) if existed else 0o644)
+            os.replace(tmp, path)
+        else:
+            module.atomic_move(tmp, path, unsafe_writes=False)
         if not existed:
             os.chmod(path, 0o644)
         dir_fd = os.open(directory, os.O_RDONLY)

@@ -303,9 +303,14 @@ def _still_in(pid: int, ident: str, proc: str) -> bool:
         return False
 
 
+def _members(namespace: Namespace) -> List[int]:
+    """The processes of ``namespace``, its reader first."""
+    return [namespace.reader] + [p for p in namespace.pids if p != namespace.reader]
+
+
 def live_member(namespace: Namespace, proc: str = PROC) -> Optional[int]:
     """A process of ``namespace`` that is still in it (its reader first), or None when none is left."""
-    for pid in [namespace.reader] + [p for p in namespace.pids if p != namespace.reader]:
+    for pid in _members(namespace):
         if _still_in(pid, namespace.ident, proc):
             return pid
     return None
@@ -319,7 +324,7 @@ def _identity_in(namespace: Namespace, path: str, proc: str) -> Any:
     first of its namespace) reaches nothing, and is not taken to mean that
     the path is not there.
     """
-    for pid in [namespace.reader] + [p for p in namespace.pids if p != namespace.reader]:
+    for pid in _members(namespace):
         found = stat_identity("%s/%d/root%s" % (proc, pid, path))
         if found is not None:
             return found

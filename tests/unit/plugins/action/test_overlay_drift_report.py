@@ -122,11 +122,11 @@ def test_engines_keeps_only_those_engines(tmp_path):
     assert result["summary"]["drifted_fields"] == 0
 
 
-def test_write_atomic_leaves_no_hidden_file_when_it_fails(tmp_path):
-    target = tmp_path / "drift.md"
-    target.write_text("old\n", encoding="utf-8")
-    with mock.patch.object(action.os, "replace", side_effect=OSError("disk full")):
-        with pytest.raises(OSError):
-            action.write_atomic(str(target), "new\n")
+def test_a_failed_write_fails_the_task_and_leaves_the_old_file_and_no_hidden_one(tmp_path):
+    (tmp_path / "drift.md").write_text("old\n", encoding="utf-8")
+    with mock.patch("os.replace", side_effect=OSError(28, "No space left on device")):
+        result = _run(tmp_path, {}, _hostvars(web1=IN_SYNC))
+    assert result["failed"] is True
+    assert "drift" in result["msg"] and "No space left on device" in result["msg"]
     assert os.listdir(tmp_path) == ["drift.md"]
-    assert target.read_text(encoding="utf-8") == "old\n"
+    assert (tmp_path / "drift.md").read_text(encoding="utf-8") == "old\n"

@@ -33,6 +33,17 @@ def test_bare_exception_of_atomic_move_becomes_an_error_and_leaves_no_temp(tmp_p
     assert os.listdir(str(tmp_path / "fstab")) == []
 
 
+def test_without_a_module_the_rename_keeps_the_mode_and_a_new_file_gets_0644(tmp_path):
+    kept = tmp_path / "drift.md"
+    kept.write_text("old\n")
+    os.chmod(str(kept), 0o640)
+    files.write_atomic(None, str(kept), "new\n")
+    files.write_atomic(None, str(tmp_path / "drift.json"), "{}\n")
+    assert kept.read_text() == "new\n" and oct(os.stat(str(kept)).st_mode & 0o7777) == "0o640"
+    assert oct(os.stat(str(tmp_path / "drift.json")).st_mode & 0o7777) == "0o644"
+    assert sorted(os.listdir(str(tmp_path))) == ["drift.json", "drift.md"]
+
+
 def test_backup_is_complete_and_keeps_mode(tmp_path):
     (tmp_path / "fstab").write_text("x" * 10000)
     os.chmod(str(tmp_path / "fstab"), 0o600)

@@ -346,6 +346,8 @@ overlay_mounts:
 
 from ansible.module_utils.basic import AnsibleModule
 
+# First: the collection's other modules then load through the code cache (compiled once, kept between runs).
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import code_cache  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec import INFO_SPEC
 from ansible_collections.overlayfs.mounts.plugins.module_utils._report.host_overlays import list_overlays

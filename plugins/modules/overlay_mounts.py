@@ -300,6 +300,8 @@ from typing import Any, Dict, Optional, Tuple
 
 from ansible.module_utils.basic import AnsibleModule
 
+# First: the collection's other modules then load through the code cache (compiled once, kept between runs).
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import code_cache  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.batch import run_batch
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._report.host_overlays import list_overlays

@@ -323,6 +323,8 @@ shared:
 
 from ansible.module_utils.basic import AnsibleModule
 
+# First: the collection's other modules then load through the code cache (compiled once, kept between runs).
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import code_cache  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.session import TaskSession
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.upper_life import run
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError

@@ -11,13 +11,14 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.files import write_atomic
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
-from ansible_collections.overlayfs.mounts.plugins.module_utils._report.fleet import build, console_lines, gate, markdown
+from ansible_collections.overlayfs.mounts.plugins.module_utils._report.fleet import build, console_lines, gate, host_data, markdown
 from ansible_collections.overlayfs.mounts.plugins.module_utils._report.html import render
 
 FAIL_ON = ["drift", "unreachable", "failed"]
 ARGUMENT_SPEC = {
     "dir": {"type": "path", "default": "."},
     "hosts": {"type": "list", "elements": "str"},
+    "result": {"type": "str"},
     "fact": {"type": "str", "default": "overlay_drift"},
     "engines": {"type": "list", "elements": "str"},
     "fail_on": {"type": "list", "elements": "str", "choices": FAIL_ON, "default": []},
@@ -26,12 +27,17 @@ ARGUMENT_SPEC = {
 FILES = ("drift.json", "drift.md", "drift.html")
 
 
-def per_host(hostvars: Mapping[str, Any], hosts: List[str], fact: str) -> Dict[str, Optional[Mapping[str, Any]]]:
-    """Each host's gathered data (its ``fact``), or None where the host has none (it failed before keeping it)."""
+def per_host(hostvars: Mapping[str, Any], hosts: List[str], fact: str, result: Optional[str] = None) -> Dict[str, Optional[Mapping[str, Any]]]:
+    """Each host's data: made from its registered ``result`` when named, else its ``fact``; None where it has none."""
     data = {}
     for host in hosts:
         facts = hostvars.get(host) if host in hostvars else None
-        data[host] = facts.get(fact) if facts is not None else None
+        if facts is None:
+            data[host] = None
+        elif result:
+            data[host] = host_data(facts.get(result))
+        else:
+            data[host] = facts.get(fact)
     return data
 
 
@@ -68,12 +74,13 @@ class ActionModule(ActionBase):
         hosts = args["hosts"]
         if hosts is None:
             hosts = list(task_vars.get("ansible_play_hosts_all") or [])
-        data = per_host(task_vars.get("hostvars") or {}, hosts, args["fact"])
+        data = per_host(task_vars.get("hostvars") or {}, hosts, args["fact"], args["result"])
         try:
             report = build(data, args["engines"])
-        except ValueError as exc:
-            return dict(result, failed=True, msg="overlay_drift_report: %s (the fact %s of each host, as the "
-                                                 "drift_report playbook keeps it)" % (exc, args["fact"]))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            source = "the result %s" % args["result"] if args["result"] else "the fact %s" % args["fact"]
+            return dict(result, failed=True, msg="overlay_drift_report: %s of a host is not what the report is made of: %s"
+                                                 % (source, exc))
         directory = os.path.realpath(args["dir"])
         texts = documents(report, args["title"])
         changed = [name for name in FILES if not _same(os.path.join(directory, name), texts[name])]

@@ -9,10 +9,12 @@ module: overlay_drift_report
 short_description: Write the fleet's overlay drift report on the controller
 version_added: 1.1.0
 description:
-  - Builds the fleet drift report from the data each host of the play keeps
-    in a fact (C(overlay_drift), as the C(overlayfs.mounts.drift_report)
-    playbook gathers it) and writes C(drift.json), C(drift.md) and
-    C(drift.html) into O(dir) on the controller.
+  - Builds the fleet drift report from what each host of the play
+    registered (O(result)), the result of M(overlayfs.mounts.overlay_mounts)
+    with O(overlayfs.mounts.overlay_mounts#module:list_overlays=true) or of
+    M(overlayfs.mounts.overlay_mount_info), or from a fact each host keeps
+    (O(fact)), and writes C(drift.json), C(drift.md) and C(drift.html) into
+    O(dir) on the controller.
   - Runs in the controller's own process, as an action, once for the whole
     fleet - no module is sent anywhere and no host is contacted. Use it with
     C(run_once).
@@ -36,10 +38,25 @@ options:
     description: The hosts to report. By default every host of the play, including those that failed or were unreachable.
     type: list
     elements: str
+  result:
+    description:
+      - The name of the variable each host registered with the result of
+        M(overlayfs.mounts.overlay_mounts) (with
+        O(overlayfs.mounts.overlay_mounts#module:list_overlays=true)) or of
+        M(overlayfs.mounts.overlay_mount_info), run with
+        C(ignore_unreachable) and C(ignore_errors) so that every host keeps
+        one.
+      - A host Ansible could not reach, or whose overlays could not be
+        listed, is reported as such with Ansible's message; declared entries
+        that failed are rows of their own. A host without the variable (it
+        never ran that task) is reported as failed.
+      - When not set, each host's data is read from O(fact).
+    type: str
   fact:
     description:
-      - The fact holding each host's data. A host without it (something
-        failed before it was kept) is reported as failed.
+      - The fact holding each host's data, in the shape the filter
+        C(overlayfs.mounts.drift_report) takes, when O(result) is not set. A
+        host without it is reported as failed.
     type: str
     default: overlay_drift
   engines:
@@ -83,12 +100,24 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Compare each host's declared overlays with the host, and list every overlay
+  overlayfs.mounts.overlay_mounts:
+    mounts: "{{ overlay_host_mounts | default([]) }}"
+    list_overlays: true
+  check_mode: true
+  register: overlay_drift_read
+  failed_when: false
+  ignore_errors: true
+  ignore_unreachable: true
+
 - name: Write the report of this play's hosts into the current directory
   overlayfs.mounts.overlay_drift_report:
+    result: overlay_drift_read
   run_once: true
 
 - name: Write it into /srv/reports and fail when a host drifted or was down
   overlayfs.mounts.overlay_drift_report:
+    result: overlay_drift_read
     dir: /srv/reports/overlays
     fail_on: [drift, unreachable]
   run_once: true
@@ -96,6 +125,7 @@ EXAMPLES = r"""
 
 - name: Only this collection's overlays and unowned ones, without the containers
   overlayfs.mounts.overlay_drift_report:
+    result: overlay_drift_read
     engines: [overlayfs.mounts, none]
   run_once: true
 """

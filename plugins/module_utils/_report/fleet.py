@@ -121,6 +121,40 @@ def _status(data):
     return status, None if status == "ok" else msg
 
 
+def host_data(read: Optional[Mapping[str, Any]]) -> Optional[Dict[str, Any]]:
+    """One host's data for :func:`build` from its registered result of overlay_mounts or overlay_mount_info.
+
+    ``read`` is the result as Ansible registered it: that of a host it could
+    not reach (``unreachable``), of a run that could not list the host's
+    overlays (``failed``, with the module's message), or of a run that
+    listed them (``overlay_mounts``), with overlay_mounts' declared entries
+    (``overlays``) and their drift. A host that declared no overlay has no
+    declared part (None). None (no result: the host never ran the task)
+    stays None.
+    """
+    if read is None:
+        return None
+    if read.get("unreachable"):
+        return {"status": "unreachable", "msg": read.get("msg") or ""}
+    if "overlay_mounts" not in read:
+        return {"status": "failed", "msg": read.get("msg") or ""}
+    entries = read.get("overlays")
+    if entries is None:  # overlay_mount_info's, or a list refused as a whole: its message is an error row
+        errors = [{"path": "*", "msg": read["msg"]}] if read.get("msg") else []
+    else:
+        errors = [entry for entry in entries if "failed" in entry]
+    return {
+        "status": "ok",
+        "msg": None,
+        "overlays": read["overlay_mounts"],
+        "declared": read.get("drift") or [] if entries else None,
+        "declared_paths": [entry["path"] for entry in entries or []],
+        # Where each declared path leads on this host: a path through a symlink names the overlay at its target.
+        "declared_mount_points": {entry["path"]: (entry.get("mount") or {}).get("path") for entry in entries or []},
+        "errors": errors,
+    }
+
+
 def _host_rows(data, wanted):
     """``(rows, counts)`` of one reachable host: its drifted fields and its overlays per engine."""
     declared = data.get("declared")

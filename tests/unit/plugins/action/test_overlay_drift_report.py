@@ -49,6 +49,34 @@ def test_per_host_reads_each_hosts_fact_and_none_where_it_is_missing():
         "web1": IN_SYNC, "web2": None, "gone": None}
 
 
+def test_per_host_makes_each_hosts_data_from_its_registered_result():
+    hostvars = {"web1": {"overlay_drift_read": {"overlay_mounts": []}, "overlay_drift": IN_SYNC},
+                "down": {"overlay_drift_read": {"unreachable": True, "msg": "Connection refused"}},
+                "never": {"inventory_hostname": "never"}}
+    assert action.per_host(hostvars, ["web1", "down", "never", "gone"], "overlay_drift", "overlay_drift_read") == {
+        "web1": {"status": "ok", "msg": None, "overlays": [], "declared": None, "declared_paths": [],
+                 "declared_mount_points": {}, "errors": []},
+        "down": {"status": "unreachable", "msg": "Connection refused"}, "never": None, "gone": None}
+
+
+def test_a_report_from_registered_results(tmp_path):
+    hostvars = {"web1": {"read": {"overlay_mounts": [{"path": "/srv/m", "drift": []}], "drift": [],
+                                  "overlays": [{"path": "/srv/m", "mount": {"path": "/srv/m"}}]}},
+                "down": {"read": {"unreachable": True, "msg": "Connection refused"}}}
+    result = _run(tmp_path, {"result": "read", "fail_on": ["unreachable"]}, hostvars)
+    assert result["failed"] and result["msg"] == "1 host(s) unreachable: down"
+    assert result["summary"]["in_sync"] == 1 and result["summary"]["unreachable"] == 1
+    with open(tmp_path / "drift.json", encoding="utf-8") as handle:
+        assert [(h["host"], h["status"], h["declared"]) for h in json.load(handle)["hosts"]] == [
+            ("down", "unreachable", None), ("web1", "ok", 1)]
+
+
+def test_a_result_that_is_not_a_modules_names_the_option(tmp_path):
+    result = _run(tmp_path, {"result": "read"}, {"web1": {"read": {"overlay_mounts": [{"drift": []}]}}})
+    assert result["failed"] and result["msg"].startswith("overlay_drift_report: the result read of a host is not")
+    assert not os.listdir(tmp_path)
+
+
 def test_the_files_are_what_the_filter_renders(tmp_path):
     hostvars = _hostvars(web1=IN_SYNC, web2=DRIFTED, down=DOWN)
     result = _run(tmp_path, {}, hostvars)

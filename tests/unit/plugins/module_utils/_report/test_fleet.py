@@ -10,6 +10,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._report.fleet imp
     build,
     console_lines,
     gate,
+    host_data,
     markdown,
     summary_line,
 )
@@ -370,3 +371,58 @@ def test_gate_on_a_fleet_in_sync_passes():
 def test_gate_refuses_an_unknown_kind():
     with pytest.raises(ValueError, match=r"drift_report_fail_on must be a list of drift, unreachable, failed, not \['drifts'\]"):
         gate(build({}), ["drifts"])
+
+
+# --- host_data: a host's data from its registered result ---------------------------------------------------
+
+LISTED = [overlay("/srv/app"), overlay("/var/lib/docker/overlay2/x/merged", [info_row("lowerdir", "/a", "/b")])]
+DECLARED_DRIFT = [{"path": "/srv/app-link", "field": "mounted", "declared": True, "live": False, "persisted": True}]
+
+
+def test_host_data_of_an_overlay_mounts_result_with_declared_entries():
+    read = {"changed": True, "overlay_mounts": LISTED, "drift": DECLARED_DRIFT,
+            "overlays": [{"path": "/srv/app-link", "mount": {"path": "/srv/app"}},
+                         {"path": "/srv/bad", "failed": True, "msg": "lowerdir /x does not exist"}]}
+    assert host_data(read) == {
+        "status": "ok", "msg": None, "overlays": LISTED, "declared": DECLARED_DRIFT,
+        "declared_paths": ["/srv/app-link", "/srv/bad"],
+        "declared_mount_points": {"/srv/app-link": "/srv/app", "/srv/bad": None},
+        "errors": [{"path": "/srv/bad", "failed": True, "msg": "lowerdir /x does not exist"}],
+    }
+    report = build({"web1": host_data(read)})
+    assert [(r["path"], r["field"], r["declared_path"]) for r in report["rows"]] == [
+        ("/srv/app", "mounted", "/srv/app-link"), ("/srv/bad", "error", None),
+        ("/var/lib/docker/overlay2/x/merged", "lowerdir", None)]
+    assert report["hosts"][0]["declared"] == 2
+
+
+def test_host_data_without_declared_entries_has_no_declared_part():
+    """overlay_mount_info's result, or overlay_mounts given no entries: only the listing."""
+    for read in ({"overlay_mounts": LISTED}, {"overlay_mounts": LISTED, "overlays": [], "drift": []}):
+        data = host_data(read)
+        assert (data["status"], data["declared"], data["errors"]) == ("ok", None, [])
+        assert build({"web1": data})["hosts"][0]["declared"] is None
+
+
+def test_host_data_of_a_list_refused_as_a_whole_keeps_the_listing_and_the_reason():
+    read = {"failed": False, "failed_when_result": False, "msg": "two entries mount /srv/app", "overlay_mounts": LISTED}
+    data = host_data(read)
+    assert data["status"] == "ok" and data["errors"] == [{"path": "*", "msg": "two entries mount /srv/app"}]
+    assert [r["field"] for r in build({"web1": data})["rows"]] == ["error", "lowerdir"]
+
+
+@pytest.mark.parametrize("read, status, msg", [
+    ({"unreachable": True, "msg": "Failed to connect to the host via ssh: Connection refused", "changed": False},
+     "unreachable", "Failed to connect to the host via ssh: Connection refused"),
+    ({"failed": True, "msg": "cannot read /proc/self/mountinfo: Permission denied"},
+     "failed", "cannot read /proc/self/mountinfo: Permission denied"),
+    ({"skipped": True, "skip_reason": "Conditional result was False"}, "failed", ""),
+])
+def test_host_data_of_a_host_not_read(read, status, msg):
+    assert host_data(read) == {"status": status, "msg": msg}
+    host = build({"h": host_data(read)})["hosts"][0]
+    assert (host["status"], host["msg"]) == (status, msg or "no message from Ansible")
+
+
+def test_host_data_of_no_result_is_none():
+    assert host_data(None) is None

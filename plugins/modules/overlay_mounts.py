@@ -202,6 +202,21 @@ options:
         host has is still known.
     type: bool
     default: false
+  metrics_file:
+    description:
+      - Also write the host's overlay state for monitoring to this file, a
+        Prometheus textfile-collector file (for node_exporter's
+        C(--collector.textfile.directory)), as the filter
+        C(overlayfs.mounts.prometheus_metrics) renders it from this task's
+        result and every overlay of the host (listed as O(list_overlays)
+        lists them). The C(overlayfs.mounts.overlay_host) role sets it from
+        C(overlay_host_metrics_dir).
+      - Written in check mode too (it describes the host, it is not part of
+        its configuration) and when the task fails, after everything else;
+        replaced through a hidden file in the same directory, so a reader
+        sees the old file or the new one. The directory must exist. Its
+        writing does not count as a change.
+    type: path
   prune:
     description:
       - Remove (as O(mounts[].state=absent)) the overlays this collection
@@ -296,6 +311,7 @@ overlay_mounts:
   elements: dict
 """
 
+import time
 from typing import Any, Dict, Optional, Tuple
 
 from ansible.module_utils.basic import AnsibleModule
@@ -306,14 +322,16 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.batch i
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._report.host_overlays import list_overlays
 from ansible_collections.overlayfs.mounts.plugins.module_utils._report.printable import escape_bytes, utf8_result
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.files import write_atomic
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.kernel_module import ensure_overlay
+from ansible_collections.overlayfs.mounts.plugins.module_utils._report.metrics import render as render_metrics
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec import batch_spec, invocation
 
 
 def listing(module: AnsibleModule) -> Tuple[Dict[str, Any], Optional[str]]:
-    """``({"overlay_mounts": [...]}, None)`` with list_overlays, ``({}, None)`` without, ``({}, why)`` when the host cannot be read."""
+    """``({"overlay_mounts": [...]}, None)`` with list_overlays or metrics_file, ``({}, None)`` without, ``({}, why)`` when the host cannot be read."""
     p = module.params
-    if not p["list_overlays"]:
+    if not p["list_overlays"] and not p["metrics_file"]:
         return {}, None
     try:
         return {"overlay_mounts": list_overlays(p["fstab"], [p["unit_dir"]])}, None
@@ -321,18 +339,18 @@ def listing(module: AnsibleModule) -> Tuple[Dict[str, Any], Optional[str]]:
         return {}, escape_bytes(error.message)
 
 
-def main() -> None:
-    module = AnsibleModule(argument_spec=batch_spec(), supports_check_mode=True)
+def converge_host(module: AnsibleModule) -> Tuple[Dict[str, Any], bool]:
+    """The task's result (UTF-8 safe), and whether the task failed."""
     kernel_changed, kernel = False, None
     if module.params["load_module"]:
         try:
             kernel_changed, kernel = ensure_overlay(module, module.params["modules_load_file"])
         except OverlayError as error:
-            module.fail_json(msg=error.message, **error.details)
+            return dict(error.details, msg=error.message, changed=False), True
     try:
         out, failed = run_batch(module)
     except OverlayError as error:  # the list as a whole was refused: nothing changed
-        module.fail_json(**utf8_result(dict(error.details, msg=error.message, changed=False, **listing(module)[0])))
+        return utf8_result(dict(error.details, msg=error.message, changed=False, **listing(module)[0])), True
     listed, unreadable = listing(module)
     out.update(changed=kernel_changed or out["changed"], kernel=kernel, invocation=invocation(module.params), **listed)
     if failed:
@@ -341,9 +359,40 @@ def main() -> None:
             "; ".join("%s: %s" % (r["path"], r["msg"]) for r in failed))
     if unreadable:  # the results stay; the message says why the list is missing
         out["msg"] = unreadable if not failed else "%s; %s" % (unreadable, out["msg"])
-    if failed or unreadable:
-        module.fail_json(**utf8_result(out))
-    module.exit_json(**utf8_result(out))
+    return utf8_result(out), bool(failed or unreadable)
+
+
+def write_metrics(module: AnsibleModule, out: Dict[str, Any]) -> Optional[str]:
+    """Write metrics_file from the result ``out`` (when asked for); the error, if the file could not be written."""
+    p = module.params
+    if not p["metrics_file"]:
+        return None
+    text = render_metrics(out, time.time(), declared=p["mounts"], overlays=out.get("overlay_mounts"), check_mode=module.check_mode)
+    try:
+        write_atomic(module, p["metrics_file"], text, step="writing metrics_file")
+    except OverlayError as error:
+        return error.message
+    return None
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=batch_spec(), supports_check_mode=True)
+    try:
+        out, failed = converge_host(module)
+    except Exception:
+        try:
+            write_metrics(module, {"failed": True})  # a run that broke is what monitoring most needs to see
+        except Exception:  # pylint: disable=broad-except
+            pass  # the error that broke the run is the one to report
+        raise
+    unwritten = write_metrics(module, out)
+    if not module.params["list_overlays"]:
+        out.pop("overlay_mounts", None)
+    if unwritten:
+        out["msg"] = unwritten if "msg" not in out else "%s; %s" % (out["msg"], unwritten)
+    if failed or unwritten:
+        module.fail_json(**out)
+    module.exit_json(**out)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,7 @@ def entry_spec() -> Dict[str, Dict[str, Any]]:
 BATCH_OPTIONS = dict(
     prune=dict(type="bool", default=False),
     list_overlays=dict(type="bool", default=False),
+    metrics_file=dict(type="path"),
     load_module=dict(type="bool", default=False),
     modules_load_file=dict(type="path", default="/etc/modules-load.d/overlay.conf"),
 )

@@ -145,9 +145,9 @@ def _role_task_arguments():
     assert len(tasks) == 1
     out = {}
     for option, value in tasks[0]["overlayfs.mounts.overlay_mounts"].items():
-        if option == "list_overlays":
-            # Not a variable of its own: the metrics, when asked for, need the list.
-            assert value == "{{ overlay_host_metrics_dir | default('', true) | length > 0 }}"
+        if option == "metrics_file":
+            # Not a variable of its own: the file in overlay_host_metrics_dir, when that is set.
+            assert value == "{{ overlay_host_metrics_dir ~ '/overlayfs_mounts.prom' if overlay_host_metrics_dir else omit }}"
             continue
         assert value.startswith("{{ ") and value.endswith(" }}"), (option, value)
         out[option] = value[3:-3]

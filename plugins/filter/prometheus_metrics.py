@@ -10,9 +10,10 @@ version_added: 1.0.0
 description:
   - Takes the result of M(overlayfs.mounts.overlay_mounts) (registered, failed
     or not) and returns the text of a Prometheus textfile-collector file, for
-    node_exporter's C(--collector.textfile.directory). The
-    C(overlayfs.mounts.overlay_host) role writes it with
-    C(overlay_host_metrics_dir) set.
+    node_exporter's C(--collector.textfile.directory).
+    M(overlayfs.mounts.overlay_mounts) writes the same text on the host with
+    O(overlayfs.mounts.overlay_mounts#module:metrics_file), which the
+    C(overlayfs.mounts.overlay_host) role sets from C(overlay_host_metrics_dir).
   - Every metric is a gauge named C(overlayfs_mounts_*), with one HELP and one
     TYPE line - C(declared) (by C(state)), C(mounted) and C(drifting) (by
     C(engine)), C(drift) (V(1) per C(engine), C(mount_point) and C(field)),

@@ -311,86 +311,18 @@ overlay_mounts:
   elements: dict
 """
 
-import time
-from typing import Any, Dict, Optional, Tuple
-
 from ansible.module_utils.basic import AnsibleModule
 
 # First: the collection's other modules then load through the code cache (compiled once, kept between runs).
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host import code_cache  # noqa: F401 pylint: disable=unused-import
-from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.batch import run_batch
-from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
-from ansible_collections.overlayfs.mounts.plugins.module_utils._report.host_overlays import list_overlays
-from ansible_collections.overlayfs.mounts.plugins.module_utils._report.printable import escape_bytes, utf8_result
-from ansible_collections.overlayfs.mounts.plugins.module_utils._host.files import write_atomic
-from ansible_collections.overlayfs.mounts.plugins.module_utils._host.kernel_module import ensure_overlay
-from ansible_collections.overlayfs.mounts.plugins.module_utils._report.metrics import render as render_metrics
-from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec import batch_spec, invocation
-
-
-def listing(module: AnsibleModule) -> Tuple[Dict[str, Any], Optional[str]]:
-    """``({"overlay_mounts": [...]}, None)`` with list_overlays or metrics_file, ``({}, None)`` without, ``({}, why)`` when the host cannot be read."""
-    p = module.params
-    if not p["list_overlays"] and not p["metrics_file"]:
-        return {}, None
-    try:
-        return {"overlay_mounts": list_overlays(p["fstab"], [p["unit_dir"]])}, None
-    except OverlayError as error:
-        return {}, escape_bytes(error.message)
-
-
-def converge_host(module: AnsibleModule) -> Tuple[Dict[str, Any], bool]:
-    """The task's result (UTF-8 safe), and whether the task failed."""
-    kernel_changed, kernel = False, None
-    if module.params["load_module"]:
-        try:
-            kernel_changed, kernel = ensure_overlay(module, module.params["modules_load_file"])
-        except OverlayError as error:
-            return dict(error.details, msg=error.message, changed=False), True
-    try:
-        out, failed = run_batch(module)
-    except OverlayError as error:  # the list as a whole was refused: nothing changed
-        return utf8_result(dict(error.details, msg=error.message, changed=False, **listing(module)[0])), True
-    listed, unreadable = listing(module)
-    out.update(changed=kernel_changed or out["changed"], kernel=kernel, invocation=invocation(module.params), **listed)
-    if failed:
-        out["msg"] = "%d of %d overlays failed: %s" % (
-            len(failed), len(out["overlays"]) + len(out["pruned"]),
-            "; ".join("%s: %s" % (r["path"], r["msg"]) for r in failed))
-    if unreadable:  # the results stay; the message says why the list is missing
-        out["msg"] = unreadable if not failed else "%s; %s" % (unreadable, out["msg"])
-    return utf8_result(out), bool(failed or unreadable)
-
-
-def write_metrics(module: AnsibleModule, out: Dict[str, Any]) -> Optional[str]:
-    """Write metrics_file from the result ``out`` (when asked for); the error, if the file could not be written."""
-    p = module.params
-    if not p["metrics_file"]:
-        return None
-    text = render_metrics(out, time.time(), declared=p["mounts"], overlays=out.get("overlay_mounts"), check_mode=module.check_mode)
-    try:
-        write_atomic(module, p["metrics_file"], text, step="writing metrics_file")
-    except OverlayError as error:
-        return error.message
-    return None
+from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.host_task import run_task
+from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec import batch_spec
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=batch_spec(), supports_check_mode=True)
-    try:
-        out, failed = converge_host(module)
-    except Exception:
-        try:
-            write_metrics(module, {"failed": True})  # a run that broke is what monitoring most needs to see
-        except Exception:  # pylint: disable=broad-except
-            pass  # the error that broke the run is the one to report
-        raise
-    unwritten = write_metrics(module, out)
-    if not module.params["list_overlays"]:
-        out.pop("overlay_mounts", None)
-    if unwritten:
-        out["msg"] = unwritten if "msg" not in out else "%s; %s" % (out["msg"], unwritten)
-    if failed or unwritten:
+    out, failed = run_task(module)
+    if failed:
         module.fail_json(**out)
     module.exit_json(**out)
 

@@ -24,6 +24,10 @@ source once and keeps the code object in a cache directory:
   never runs old code; writing an entry removes the module's older ones;
 * with ``PYTHONDONTWRITEBYTECODE`` (``sys.dont_write_bytecode``) nothing is
   written; an entry that cannot be written (read-only or full disk) is skipped.
+
+It imports nothing of the collection (it loads before the rest, compiled by
+the zip importer), so its ownership checks are its own rather than
+``safe_paths``'.
 """
 
 import hashlib

@@ -108,8 +108,10 @@ class Session:
         self.hold()
         if self._facts is None:
             host = self.host
-            self._facts = HostFacts(host.lowerdir_plus(), host.mount_fsconfig(self.module), host.systemd_booted(),
-                                    host.systemd_version(self.module))
+            module = self.module
+            # mount -V and systemctl --version run only if a rendering asks (HostFacts says when).
+            self._facts = HostFacts(host.lowerdir_plus(), lambda: host.mount_fsconfig(module), host.systemd_booted(),
+                                    lambda: host.systemd_version(module))
         return self._facts
 
     def memo_for(self, read: Any, key: str, value: Any = None) -> Any:

@@ -179,15 +179,15 @@ def format_mount_options(overlay: Any, facts: Optional[HostFacts] = None, extra_
     plain_value = lower_list(lowerdir, datadir)
     forms = _forms(lowerdir, upperdir, workdir, options, datadir, plain_value)
     order = _form_order(lowerdir_form, facts.lowerdir_plus, forms)
-    if facts.fsconfig:
-        if lowerdir_form == "auto":
-            order.remove("legacy")
+    # Whether mount(8) uses fsconfig() is asked only where it decides: a long upper or work path, or legacy.
+    if _long_dirs(upperdir, workdir) and facts.fsconfig:
         _check_fsconfig_dirs(upperdir, workdir)
     for form in order:
         text, fits = forms[form]
-        if fits:
-            notes = [_legacy_note(plain_value, facts.lowerdir_plus, facts.fsconfig)] if form == "legacy" else []
-            return Rendered(",".join([text] + flags + list(extra_options)), notes)
+        if not fits or (form == "legacy" and lowerdir_form == "auto" and facts.fsconfig):
+            continue
+        notes = [_legacy_note(plain_value, facts.lowerdir_plus, facts.fsconfig)] if form == "legacy" else []
+        return Rendered(",".join([text] + flags + list(extra_options)), notes)
     raise _no_form_fits(forms["lowerdir"][0], plain_value, lowerdir_form, facts.lowerdir_plus, facts.fsconfig)
 
 
@@ -246,14 +246,19 @@ def _form_order(lowerdir_form, lowerdir_plus, forms):
     raise OverlayError("lowerdir_form must be auto, lowerdir, lowerdir+ or legacy, not %r" % lowerdir_form)
 
 
+def _long_dirs(upperdir, workdir):
+    """``(field, path)`` of the upper and work paths longer than one fsconfig() value, escaped."""
+    return [(field, path) for field, path in (("upperdir", upperdir), ("workdir", workdir))
+            if path is not None and _size(escape_layer(path)) > VALUE_MAX]
+
+
 def _check_fsconfig_dirs(upperdir, workdir):
     """Refuse an upper or work path longer than one fsconfig() value (mount(8) uses fsconfig())."""
-    for field, path in (("upperdir", upperdir), ("workdir", workdir)):
-        if path is not None and _size(escape_layer(path)) > VALUE_MAX:
-            raise OverlayError(
-                "%s: %r takes %d bytes; this host's mount(8) passes each option value through "
-                "fsconfig(), which takes at most %d, so it could not mount the overlay at boot: "
-                "use a shorter path" % (field, path, _size(escape_layer(path)), VALUE_MAX))
+    for field, path in _long_dirs(upperdir, workdir):
+        raise OverlayError(
+            "%s: %r takes %d bytes; this host's mount(8) passes each option value through "
+            "fsconfig(), which takes at most %d, so it could not mount the overlay at boot: "
+            "use a shorter path" % (field, path, _size(escape_layer(path)), VALUE_MAX))
 
 
 def _legacy_note(plain_value, lowerdir_plus, fsconfig):

@@ -141,21 +141,26 @@ def _mounts_at_boot(mntops, facts):
     """True when mount(8) at boot passes the overlay's part of ``mntops`` whole (``facts``: this host's, or None).
 
     At most one page of overlay data (mount(2)); with fsconfig(), every
-    value within one call; ``lowerdir+=`` only where the kernel takes it.
+    value within one call (whether mount(8) uses it is asked only when a
+    value is longer); ``lowerdir+=`` only where the kernel takes it.
     """
-    return _fits(mntops, facts.lowerdir_plus if facts is not None else True, facts.fsconfig if facts is not None else None)
+    fits, long_value = _fits(mntops, facts.lowerdir_plus if facts is not None else True)
+    return fits and not (long_value and facts is not None and facts.fsconfig)
 
 
 @functools.lru_cache(maxsize=4096)
-def _fits(mntops, lowerdir_plus, fsconfig):
-    """:func:`_mounts_at_boot`, kept per line: a batch asks it of the same lines for every overlay."""
+def _fits(mntops, lowerdir_plus):
+    """Whether ``mntops`` fits mount(2) and the kernel, and whether a value is longer than one fsconfig() value.
+
+    Kept per line: a batch asks it of the same lines for every overlay.
+    """
     options = split_options(mntops)
     overlay = [o for o in options if _kind(o) in _LAYER_KINDS + ("option",)]
     if _size(",".join(overlay)) > MOUNT_DATA_MAX:
-        return False
+        return False, False
     if not lowerdir_plus and any(o.partition("=")[0] in _LOWER_NAMES[1:] for o in overlay):
-        return False
-    return not fsconfig or all(_size(o.partition("=")[2]) <= VALUE_MAX for o in options if not o.startswith("x-"))
+        return False, False
+    return True, any(_size(o.partition("=")[2]) > VALUE_MAX for o in options if not o.startswith("x-"))
 
 
 def _leads_to(spelled, real, resolve):

@@ -291,8 +291,8 @@ class SystemdBackend(Backend):
 
     def _render(self) -> None:
         """Work out the unit's settings, render it, and read the short links it needs."""
-        version = self.facts.systemd_version
-        if _systemd.is_hashed_name(self.unit_name) and version is not None and version < HASHED_NAMES_SINCE:
+        version = self.facts.systemd_version if _systemd.is_hashed_name(self.unit_name) else None
+        if version is not None and version < HASHED_NAMES_SINCE:
             raise OverlayError(
                 "path: %s is too long for a unit name (%d bytes escaped); systemd %d loads no unit for it "
                 "(systemd %d and later give such a mount point a hashed name): choose a shorter mount point"

@@ -309,3 +309,35 @@ def test_requires_mounts_for_options_round_trip_with_the_layers():
 ])
 def test_split_unit_words(value, words):
     assert split_unit_words(value) == words
+
+
+class _Asked:
+    """A host's answer to "does mount(8) use fsconfig()", counting how often it was asked."""
+
+    def __init__(self, answer):
+        self.answer, self.calls = answer, 0
+
+    def __call__(self):
+        self.calls += 1
+        return self.answer
+
+
+@pytest.mark.parametrize("lowerdir, upperdir, answer, asked, expected", [
+    # Every form fits both mount(2) and fsconfig(): mount -V is never run.
+    (["/l1", "/l2"], "/u", True, 0, "^lowerdir=/l1:/l2,upperdir=/u,workdir=/w$"),
+    # An upper path longer than one fsconfig() value: asked, and refused where it is used.
+    (["/l1"], "/" + "u" * 255, True, 1, "takes 256 bytes; this host's mount\\(8\\) passes each option value"),
+    (["/l1"], "/" + "u" * 255, False, 1, "^lowerdir=/l1,upperdir=/u+,workdir=/w$"),
+    # A lower list that only the one-page form carries (no lowerdir+ in this kernel): asked.
+    (["/" + "x" * 255], "/u", False, 1, "^lowerdir=/x+,upperdir=/u,workdir=/w$"),
+    (["/" + "x" * 255], "/u", True, 1, "through fsconfig\\(\\).*this kernel has no lowerdir\\+"),
+])
+def test_whether_mount_uses_fsconfig_is_asked_only_where_it_decides(lowerdir, upperdir, answer, asked, expected):
+    reader = _Asked(answer)
+    decl = Declaration("/m", lowerdir, upperdir, "/w", [], [])
+    try:
+        text = format_mount_options(decl, HostFacts(False, reader, False)).text
+    except OverlayError as error:
+        text = str(error)
+    assert re.search(expected, text), text
+    assert reader.calls == asked

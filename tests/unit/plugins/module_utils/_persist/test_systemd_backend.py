@@ -124,6 +124,19 @@ def test_a_long_mount_point_is_refused_where_systemd_cannot_load_its_hashed_name
         assert backend.auto_name.endswith(".automount") and len(backend.auto_name) == 255
 
 
+
+@pytest.mark.parametrize("name, asked", [("m", 0), ("m" * 250, 1)])
+def test_the_systemd_version_is_asked_only_for_a_hashed_unit_name(tmp_path, name, asked):
+    from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.systemd_backend import SystemdBackend
+    calls = []
+    decl = dataclasses.replace(DECL, path="/srv/" + name, unit_dir=str(tmp_path / "units"),
+                               links_dir=str(tmp_path / "links"), persist=SystemdBackend)
+    backend = SystemdBackend(decl, HostFacts(True, True, False, lambda: calls.append(1) or 252))
+    backend.read(True)
+    backend.plan(True)
+    assert "\nWhere=/srv/" in backend.rendered[0]
+    assert len(calls) == asked
+
 def test_the_automount_of_a_long_mount_point_has_its_own_hashed_name():
     from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.systemd_backend import automount_name
     name = automount_name("/srv/" + "m" * 250)

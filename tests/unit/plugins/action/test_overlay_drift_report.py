@@ -59,6 +59,28 @@ def test_per_host_makes_each_hosts_data_from_its_registered_result():
         "down": {"status": "unreachable", "msg": "Connection refused"}, "never": None, "gone": None}
 
 
+
+class _HostVars(dict):
+    """Ansible's hostvars as the action sees them: item access templates (here: refused), ``raw_get`` does not."""
+
+    def __getitem__(self, host):
+        raise AssertionError("hostvars[%s] templates the host's whole vars" % host)
+
+    def get(self, host, default=None):
+        return self[host]
+
+    def raw_get(self, host):
+        return dict.__getitem__(self, host)
+
+
+def test_per_host_reads_registered_results_as_stored_without_templating_them():
+    hostvars = _HostVars(web1={"overlay_drift_read": {"overlay_mounts": [], "drift": []}},
+                         down={"overlay_drift_read": {"unreachable": True, "msg": "Connection refused"}})
+    data = action.per_host(hostvars, ["web1", "down", "gone"], "overlay_drift", "overlay_drift_read")
+    assert (data["web1"]["status"], data["down"]["status"], data["gone"]) == ("ok", "unreachable", None)
+    with pytest.raises(AssertionError, match="templates"):  # a fact is read as a playbook reads it
+        action.per_host(hostvars, ["web1"], "overlay_drift")
+
 def test_a_report_from_registered_results(tmp_path):
     hostvars = {"web1": {"read": {"overlay_mounts": [{"path": "/srv/m", "drift": []}], "drift": [],
                                   "overlays": [{"path": "/srv/m", "mount": {"path": "/srv/m"}}]}},

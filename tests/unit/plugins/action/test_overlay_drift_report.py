@@ -59,7 +59,6 @@ def test_per_host_makes_each_hosts_data_from_its_registered_result():
         "down": {"status": "unreachable", "msg": "Connection refused"}, "never": None, "gone": None}
 
 
-
 class _HostVars(dict):
     """Ansible's hostvars as the action sees them: item access templates (here: refused), ``raw_get`` does not."""
 
@@ -80,6 +79,7 @@ def test_per_host_reads_registered_results_as_stored_without_templating_them():
     assert (data["web1"]["status"], data["down"]["status"], data["gone"]) == ("ok", "unreachable", None)
     with pytest.raises(AssertionError, match="templates"):  # a fact is read as a playbook reads it
         action.per_host(hostvars, ["web1"], "overlay_drift")
+
 
 def test_a_report_from_registered_results(tmp_path):
     hostvars = {"web1": {"read": {"overlay_mounts": [{"path": "/srv/m", "drift": []}], "drift": [],

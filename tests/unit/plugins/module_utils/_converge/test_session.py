@@ -154,7 +154,6 @@ def test_defaults_and_facts_are_read_once_per_session(host, session):
     assert session.facts() is facts and facts.booted and host.count("read_defaults") == 1
 
 
-
 def test_mount_and_systemd_versions_are_read_only_when_a_rendering_asks(host, session):
     asked = []
     host.mount_fsconfig = lambda module: asked.append("mount -V") or True
@@ -163,6 +162,7 @@ def test_mount_and_systemd_versions_are_read_only_when_a_rendering_asks(host, se
     assert asked == []  # a run whose overlays need neither starts neither program
     assert (facts.fsconfig, facts.systemd_version, facts.fsconfig, facts.systemd_version) == (True, 252, True, 252)
     assert asked == ["mount -V", "systemctl --version"]
+
 
 def test_paths_resolved_once_until_the_host_changes(session, realpaths):
     for _time in range(2):

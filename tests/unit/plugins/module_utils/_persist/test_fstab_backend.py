@@ -116,7 +116,6 @@ def test_a_line_written_for_mount2_is_not_kept_once_mount_uses_fsconfig():
     assert edit_fstab(short, DECL, True, HostFacts(True, True, False))[0] == short
 
 
-
 class _Asked:
     """A host's answer to "does mount(8) use fsconfig()", counting how often it was asked."""
 
@@ -144,6 +143,7 @@ def test_an_fstab_edit_asks_about_fsconfig_only_for_a_value_longer_than_one_call
         edit_fstab(before, COMMA_DECL, True, HostFacts(True, refused, False))
     assert refused.calls == 1
 
+
 def test_defaults_in_boot_options_causes_no_drift():
     decl = Declaration("/m", ["/l1", "/l2"])
     extras = boot_extras(True, ["defaults", "nofail"])
@@ -161,6 +161,7 @@ def test_bare_cr_at_the_end_survives_add_and_remove(text):
 
 
 # write_together: a batch group's edits in one write ---------------------------
+
 
 class _Member:
     """What write_together needs of an entry: its result."""

@@ -55,6 +55,7 @@ def test_unit_flags_round_trip_apart_from_boot_options():
 
 # Long mount points, and what absent leaves ----------------------------------
 
+
 def _backend(tmp_path, path="/srv/m", **changes):
     from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.systemd_backend import SystemdBackend
     decl = dataclasses.replace(DECL, path=path, unit_dir=str(tmp_path / "units"), links_dir=str(tmp_path / "links"),
@@ -124,7 +125,6 @@ def test_a_long_mount_point_is_refused_where_systemd_cannot_load_its_hashed_name
         assert backend.auto_name.endswith(".automount") and len(backend.auto_name) == 255
 
 
-
 @pytest.mark.parametrize("name, asked", [("m", 0), ("m" * 250, 1)])
 def test_the_systemd_version_is_asked_only_for_a_hashed_unit_name(tmp_path, name, asked):
     from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.systemd_backend import SystemdBackend
@@ -136,6 +136,7 @@ def test_the_systemd_version_is_asked_only_for_a_hashed_unit_name(tmp_path, name
     backend.plan(True)
     assert "\nWhere=/srv/" in backend.rendered[0]
     assert len(calls) == asked
+
 
 def test_the_automount_of_a_long_mount_point_has_its_own_hashed_name():
     from ansible_collections.overlayfs.mounts.plugins.module_utils._persist.systemd_backend import automount_name

@@ -83,3 +83,20 @@ def module():
 def ansible_module():
     """``ansible_module(args, **spec)``: a context giving a real AnsibleModule that checked ``args``."""
     return _ansible_module
+
+
+class CountedRead(object):
+    """A host read for facts read on first ask: answers ``answer`` and counts in ``calls`` how often it ran."""
+
+    def __init__(self, answer):
+        self.answer, self.calls = answer, 0
+
+    def __call__(self):
+        self.calls += 1
+        return self.answer
+
+
+@pytest.fixture
+def counted_read():
+    """:class:`CountedRead`, to build one per answer: ``counted_read(True)``."""
+    return CountedRead

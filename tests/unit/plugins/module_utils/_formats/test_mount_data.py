@@ -311,17 +311,6 @@ def test_split_unit_words(value, words):
     assert split_unit_words(value) == words
 
 
-class _Asked:
-    """A host's answer to "does mount(8) use fsconfig()", counting how often it was asked."""
-
-    def __init__(self, answer):
-        self.answer, self.calls = answer, 0
-
-    def __call__(self):
-        self.calls += 1
-        return self.answer
-
-
 @pytest.mark.parametrize("lowerdir, upperdir, answer, asked, expected", [
     # Every form fits both mount(2) and fsconfig(): mount -V is never run.
     (["/l1", "/l2"], "/u", True, 0, "^lowerdir=/l1:/l2,upperdir=/u,workdir=/w$"),
@@ -332,8 +321,9 @@ class _Asked:
     (["/" + "x" * 255], "/u", False, 1, "^lowerdir=/x+,upperdir=/u,workdir=/w$"),
     (["/" + "x" * 255], "/u", True, 1, "through fsconfig\\(\\).*this kernel has no lowerdir\\+"),
 ])
-def test_whether_mount_uses_fsconfig_is_asked_only_where_it_decides(lowerdir, upperdir, answer, asked, expected):
-    reader = _Asked(answer)
+def test_whether_mount_uses_fsconfig_is_asked_only_where_it_decides(lowerdir, upperdir, answer, asked, expected,
+                                                                    counted_read):
+    reader = counted_read(answer)
     decl = Declaration("/m", lowerdir, upperdir, "/w", [], [])
     try:
         text = format_mount_options(decl, HostFacts(False, reader, False)).text

@@ -8,17 +8,6 @@ import pytest
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.facts import HostFacts
 
 
-class Reader:
-    """A host read that answers ``answer`` and counts how often it ran."""
-
-    def __init__(self, answer):
-        self.answer, self.calls = answer, 0
-
-    def __call__(self):
-        self.calls += 1
-        return self.answer
-
-
 def test_facts_given_as_values_are_what_is_read():
     facts = HostFacts(True, False, True, 252)
     assert (facts.lowerdir_plus, facts.fsconfig, facts.booted, facts.systemd_version) == (True, False, True, 252)
@@ -30,17 +19,17 @@ def test_unknown_facts_default_to_none():
 
 
 @pytest.mark.parametrize("answer", [True, False, None])
-def test_mount_fsconfig_is_read_on_the_first_ask_and_kept(answer):
-    reader = Reader(answer)
+def test_mount_fsconfig_is_read_on_the_first_ask_and_kept(answer, counted_read):
+    reader = counted_read(answer)
     facts = HostFacts(True, reader, False)
-    assert reader.calls == 0 and "Reader" in repr(facts)  # building and showing the facts reads nothing
+    assert reader.calls == 0 and "CountedRead" in repr(facts)  # building and showing the facts reads nothing
     assert [facts.fsconfig, facts.fsconfig] == [answer, answer]
     assert reader.calls == 1
 
 
 @pytest.mark.parametrize("answer", [247, None])
-def test_systemd_version_is_read_on_the_first_ask_and_kept(answer):
-    reader = Reader(answer)
+def test_systemd_version_is_read_on_the_first_ask_and_kept(answer, counted_read):
+    reader = counted_read(answer)
     facts = HostFacts(True, None, True, reader)
     assert reader.calls == 0
     assert [facts.systemd_version, facts.systemd_version] == [answer, answer]

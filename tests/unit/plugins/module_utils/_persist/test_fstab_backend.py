@@ -116,29 +116,18 @@ def test_a_line_written_for_mount2_is_not_kept_once_mount_uses_fsconfig():
     assert edit_fstab(short, DECL, True, HostFacts(True, True, False))[0] == short
 
 
-class _Asked:
-    """A host's answer to "does mount(8) use fsconfig()", counting how often it was asked."""
-
-    def __init__(self, answer):
-        self.answer, self.calls = answer, 0
-
-    def __call__(self):
-        self.calls += 1
-        return self.answer
-
-
-def test_an_fstab_edit_asks_about_fsconfig_only_for_a_value_longer_than_one_call_takes():
+def test_an_fstab_edit_asks_about_fsconfig_only_for_a_value_longer_than_one_call_takes(counted_read):
     # Short values fit either way: the line is written and kept without running mount -V.
-    reader = _Asked(True)
+    reader = counted_read(True)
     short, _info = edit_fstab(USER_FSTAB, DECL, True, HostFacts(True, reader, False))
     assert edit_fstab(short, DECL, True, HostFacts(True, reader, False))[0] == short
     assert reader.calls == 0
     # The one-page lower list of COMMA_DECL is kept only where mount(8) uses mount(2): asked, once per reading.
     before, _info = edit_fstab(USER_FSTAB, COMMA_DECL, True, HostFacts(True, False, False))
-    kept = _Asked(False)
+    kept = counted_read(False)
     assert edit_fstab(before, COMMA_DECL, True, HostFacts(True, kept, False))[0] == before
     assert kept.calls == 1
-    refused = _Asked(True)
+    refused = counted_read(True)
     with pytest.raises(OverlayError, match="fsconfig"):
         edit_fstab(before, COMMA_DECL, True, HostFacts(True, refused, False))
     assert refused.calls == 1

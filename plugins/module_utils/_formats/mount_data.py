@@ -180,8 +180,9 @@ def format_mount_options(overlay: Any, facts: Optional[HostFacts] = None, extra_
     forms = _forms(lowerdir, upperdir, workdir, options, datadir, plain_value)
     order = _form_order(lowerdir_form, facts.lowerdir_plus, forms)
     # Whether mount(8) uses fsconfig() is asked only where it decides: a long upper or work path, or legacy.
-    if _long_dirs(upperdir, workdir) and facts.fsconfig:
-        _check_fsconfig_dirs(upperdir, workdir)
+    long_dirs = _long_dirs(upperdir, workdir)
+    if long_dirs and facts.fsconfig:
+        raise _long_dir_error(*long_dirs[0])
     for form in order:
         text, fits = forms[form]
         if not fits or (form == "legacy" and lowerdir_form == "auto" and facts.fsconfig):
@@ -252,13 +253,12 @@ def _long_dirs(upperdir, workdir):
             if path is not None and _size(escape_layer(path)) > VALUE_MAX]
 
 
-def _check_fsconfig_dirs(upperdir, workdir):
-    """Refuse an upper or work path longer than one fsconfig() value (mount(8) uses fsconfig())."""
-    for field, path in _long_dirs(upperdir, workdir):
-        raise OverlayError(
-            "%s: %r takes %d bytes; this host's mount(8) passes each option value through "
-            "fsconfig(), which takes at most %d, so it could not mount the overlay at boot: "
-            "use a shorter path" % (field, path, _size(escape_layer(path)), VALUE_MAX))
+def _long_dir_error(field, path):
+    """The refusal of an upper or work path longer than one fsconfig() value (mount(8) uses fsconfig())."""
+    return OverlayError(
+        "%s: %r takes %d bytes; this host's mount(8) passes each option value through "
+        "fsconfig(), which takes at most %d, so it could not mount the overlay at boot: "
+        "use a shorter path" % (field, path, _size(escape_layer(path)), VALUE_MAX))
 
 
 def _legacy_note(plain_value, lowerdir_plus, fsconfig):

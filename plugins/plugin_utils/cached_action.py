@@ -1,0 +1,40 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The action of this collection's modules: ansible-core's own, with the module's payload kept between runs."""
+
+import os
+from typing import Any, Dict, Mapping, Optional
+
+import ansible
+from ansible import constants as C
+from ansible.plugins.action.normal import ActionModule as NormalAction
+from ansible.plugins.loader import module_utils_loader
+from ansible.release import __version__ as ansible_version
+
+from ansible_collections.overlayfs.mounts.plugins.plugin_utils.payload_cache import Plan, cache_dir, make_plan, run_cached
+
+
+class CachedPayloadAction(NormalAction):
+    """Runs the task's module as ansible-core does (check mode, async, temporary files), through the payload cache."""
+
+    def run(self, tmp: Optional[str] = None, task_vars: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+        task_vars = task_vars or {}
+        return run_cached(self._payload_plan(task_vars), lambda: super(CachedPayloadAction, self).run(tmp, task_vars))
+
+    def _payload_plan(self, task_vars: Mapping[str, Any]) -> Optional[Plan]:
+        """Where this task's module payload is kept, or None (cache off, or not known how this ansible-core keeps it)."""
+        directory = cache_dir(os.environ, getattr(C, "ANSIBLE_HOME", ""))
+        run_tmp = getattr(C, "DEFAULT_LOCAL_TMP", "")
+        if directory is None or not run_tmp:
+            return None
+        use_vars = task_vars
+        if self._task.delegate_to:
+            use_vars = (task_vars.get("ansible_delegated_vars") or {}).get(self._task.delegate_to, task_vars)
+        found = self._shared_loader_obj.module_loader.find_plugin_with_context(
+            self._task.resolved_action or self._task.action, ".py", collection_list=self._task.collections)
+        if not found.resolved or not found.plugin_resolved_path:
+            return None
+        compression = C.config.get_config_value("DEFAULT_MODULE_COMPRESSION", variables=use_vars)
+        return make_plan(directory, os.path.abspath(found.plugin_resolved_path), run_tmp, str(compression), ansible_version,
+                         os.path.dirname(ansible.__file__), module_utils_loader.print_paths().split(os.pathsep))

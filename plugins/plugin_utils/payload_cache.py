@@ -1,0 +1,311 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Keep this collection's built module payloads on the controller between runs.
+
+Before a Python module runs on a host, ansible-core builds its payload
+(AnsiballZ): it parses the module and every module_utils file it imports,
+recursively, and zips them. It keeps the result only for the current run,
+in the run's own temporary directory. This collection's modules import
+about 700 KB of module_utils, so the build costs each run 0.3 to 0.5 s of
+controller CPU, and the run's first task using the module waits for it on
+every host.
+
+The modules' action plugins use this file to keep ansible-core's built
+payload after a run and hand it back to the next run, in the place where
+ansible-core looks for its own. An entry is used only when all of these
+hold; otherwise ansible-core builds the payload as usual and the entry is
+replaced:
+
+* it was made by the same ansible-core version and controller Python, for
+  the same module file at the same path, with the same compression;
+* every source file ansible-core put into the payload still has the size
+  and modification time (nanoseconds) it had when the entry was made, the
+  check Python itself uses for its bytecode cache;
+* no module_utils directory other than ansible-core's own is configured or
+  next to the playbook or role (such a directory may shadow
+  ``ansible.module_utils`` files, and new files in it would go unseen);
+* the entry is whole (its SHA-256 is checked) and is a regular file, not a
+  symlink, owned by the controller user and writable by no one else, in a
+  directory that is the same.
+
+Entries live in ``<ANSIBLE_HOME>/overlayfs.mounts/payload`` (made mode
+0700), or where ``OVERLAYFS_MOUNTS_PAYLOAD_CACHE`` (an absolute path) says;
+set to ``0``, ``off``, ``no`` or ``false`` it turns the cache off.
+"""
+
+import base64
+import hashlib
+import io
+import json
+import os
+import pickle
+import stat
+import sys
+import tempfile
+import time
+import zipfile
+from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple, TypeVar
+
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.code_cache import OFF, trusted, usable_dir
+
+ENV = "OVERLAYFS_MOUNTS_PAYLOAD_CACHE"
+FORMAT = b"OVFLAZ1\n"
+SUFFIX = ".payload"
+#: A file's identity in a manifest: path, size, modification time in nanoseconds.
+Source = Tuple[str, int, int]
+T = TypeVar("T")
+
+
+def cache_dir(environ: Mapping[str, str], ansible_home: str) -> Optional[str]:
+    """Where payloads are kept, or None when the cache is off."""
+    setting = environ.get(ENV, "").strip()
+    if setting.lower() in OFF:
+        return None
+    if setting:
+        return setting if os.path.isabs(setting) else None
+    return os.path.join(ansible_home, "overlayfs.mounts", "payload") if ansible_home else None
+
+
+def entry_key(ansible_version: str, module_path: str, compression: str, module_utils_dirs: Sequence[str]) -> str:
+    """The name part that changes with anything the payload is built from, other than its source files."""
+    parts = [FORMAT.decode("ascii"), ansible_version, sys.version, module_path, compression] + list(module_utils_dirs)
+    return hashlib.sha256(json.dumps(parts).encode("utf-8", "surrogateescape")).hexdigest()[:40]
+
+
+def entry_path(directory: str, module: str, key: str) -> str:
+    """The file of ``module``'s payload under ``key``."""
+    return os.path.join(directory, "%s.%s%s" % (module, key, SUFFIX))
+
+
+def identity(path: str) -> Source:
+    """``path``'s identity now; size and time -1 when there is no such file."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return (path, -1, -1)
+    return (path, info.st_size, info.st_mtime_ns)
+
+
+def current(manifest: Sequence[Sequence[Any]]) -> bool:
+    """True when every file of ``manifest`` is still as it was recorded (and each absent one still absent)."""
+    try:
+        return all(identity(str(path)) == (path, size, mtime) for path, size, mtime in manifest)
+    except (TypeError, ValueError):
+        return False
+
+
+def pack(manifest: Sequence[Source], payload: bytes) -> bytes:
+    """An entry: format line, SHA-256 of the rest, the manifest as one JSON line, the payload."""
+    body = json.dumps([list(item) for item in manifest]).encode("utf-8", "surrogateescape") + b"\n" + payload
+    return FORMAT + hashlib.sha256(body).hexdigest().encode("ascii") + b"\n" + body
+
+
+def unpack(data: bytes) -> Optional[Tuple[list, bytes]]:
+    """``(manifest, payload)`` of a whole entry, else None."""
+    head = len(FORMAT)
+    if data[:head] != FORMAT or data[head + 64:head + 65] != b"\n":
+        return None
+    body = data[head + 65:]
+    if hashlib.sha256(body).hexdigest().encode("ascii") != data[head:head + 64]:
+        return None
+    line, _sep, payload = body.partition(b"\n")
+    try:
+        manifest = json.loads(line.decode("utf-8", "surrogateescape"))
+    except ValueError:
+        return None
+    return (manifest, payload) if isinstance(manifest, list) else None
+
+
+def read_entry(path: str) -> Optional[bytes]:
+    """The payload kept at ``path`` when the entry is trusted, whole and current, else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        if not trusted(os.fstat(fd), stat.S_IFREG) or not _trusted_dir(os.path.dirname(path)):
+            return None
+        entry = unpack(handle.read())
+    if entry is None or not current(entry[0]):
+        return None
+    return entry[1]
+
+
+def write_file(directory: str, path: str, data: bytes) -> bool:
+    """Replace ``path`` (in ``directory``) with ``data`` through a 0600 temp file; False when that failed."""
+    try:
+        fd, temp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    except OSError:
+        return False
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temp, path)
+    except OSError:
+        _remove(temp)
+        return False
+    return True
+
+
+def place(entry: str, run_file: str) -> bool:
+    """Put the payload kept in ``entry`` where this run's ansible-core looks for it; True when it is there now."""
+    if os.path.exists(run_file):
+        return True
+    payload = read_entry(entry)
+    if payload is None:
+        return False
+    directory = os.path.dirname(run_file)
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    except OSError:
+        return False
+    return write_file(directory, run_file, payload)
+
+
+#: Members ansible-core writes itself, whose content is fixed by its version.
+SYNTHESIZED = ("ansible/__init__.py", "ansible/module_utils/__init__.py")
+
+
+def member_file(member: str, ansible_dir: str, collections_dir: str) -> Optional[str]:
+    """The controller file a payload member ``member`` was read from, or None for ansible-core's own stubs."""
+    if member in SYNTHESIZED:
+        return None
+    if member.startswith("ansible/"):
+        return os.path.join(ansible_dir, member[len("ansible/"):])
+    if member.startswith("ansible_collections/"):
+        return os.path.join(collections_dir, member)
+    return ""
+
+
+def _identity(path: str, content: bytes) -> Optional[Source]:
+    """``path``'s identity when it holds exactly ``content`` (or is absent and ``content`` an empty package stub)."""
+    try:
+        before = os.stat(path)
+    except OSError:
+        ok = path.endswith("__init__.py") and not content.strip()
+        return (path, -1, -1) if ok else None
+    try:
+        with open(path, "rb") as handle:
+            same = handle.read() == content
+        after = os.stat(path)
+    except OSError:
+        return None
+    if not same or (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
+        return None
+    return (path, after.st_size, after.st_mtime_ns)
+
+
+def manifest_for(payload: bytes, ansible_dir: str, collections_dir: str) -> Optional[List[Source]]:
+    """The identity of every file in a payload ansible-core built, each checked byte for byte; None when one differs."""
+    try:
+        built = pickle.loads(payload)  # nosec - ansible-core's own file, in this run's private temporary directory
+        archive = zipfile.ZipFile(io.BytesIO(_zip_bytes(getattr(built, "zip_data"))))
+    except Exception:  # pylint: disable=broad-except - any other layout: keep nothing
+        return None
+    manifest = []
+    with archive:
+        for info in archive.infolist():
+            path = None if info.is_dir() else member_file(info.filename, ansible_dir, collections_dir)
+            if path == "":
+                return None
+            if path is not None:
+                identity = _identity(path, archive.read(info))
+                if identity is None:
+                    return None
+                manifest.append(identity)
+    return sorted(manifest)
+
+
+def _zip_bytes(data: Any) -> bytes:
+    """The zip archive of a payload: ansible-core keeps it base64-encoded."""
+    data = data.encode("ascii") if isinstance(data, str) else bytes(data)
+    return data if data.startswith(b"PK") else base64.b64decode(data, validate=True)
+
+
+def keep(run_file: str, directory: str, entry: str, ansible_dir: str, collections_dir: str) -> bool:
+    """Keep the payload this run built in ``entry``, replacing the module's other entries; True when kept."""
+    if not usable_dir(directory) or read_entry(entry) is not None:
+        return False
+    try:
+        with open(run_file, "rb") as handle:
+            payload = handle.read()
+    except OSError:
+        return False
+    manifest = manifest_for(payload, ansible_dir, collections_dir)
+    if manifest is None or not write_file(directory, entry, pack(manifest, payload)):
+        return False
+    module = os.path.basename(entry).split(".", 1)[0]
+    for name in os.listdir(directory):
+        stale = name.startswith(module + ".") and name.endswith(SUFFIX) or name.startswith(".tmp-") and _age(os.path.join(directory, name)) > 3600
+        if stale and name != os.path.basename(entry):
+            _remove(os.path.join(directory, name))
+    return True
+
+
+def _trusted_dir(path: str) -> bool:
+    try:
+        return trusted(os.lstat(path or "."), stat.S_IFDIR)
+    except OSError:
+        return False
+
+
+def _age(path: str) -> float:
+    try:
+        return time.time() - os.lstat(path).st_mtime
+    except OSError:
+        return 0.0
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+class Plan(object):
+    """Where one module's payload is kept between runs, and where this run's ansible-core looks for it."""
+
+    __slots__ = ("directory", "entry", "run_file", "ansible_dir", "collections_dir")
+
+    def __init__(self, directory: str, entry: str, run_file: str, ansible_dir: str, collections_dir: str) -> None:
+        self.directory = directory
+        self.entry = entry
+        self.run_file = run_file
+        self.ansible_dir = ansible_dir
+        self.collections_dir = collections_dir
+
+
+def make_plan(directory: Optional[str], module_path: str, run_tmp: str, compression: str, ansible_version: str,
+              ansible_dir: str, module_utils_dirs: Sequence[str]) -> Optional[Plan]:
+    """The plan for the module at ``module_path``, or None when its payload must be built as usual.
+
+    None when the cache is off, the module is not in a collection, or a
+    module_utils directory other than ansible-core's own exists
+    (``module_utils_dirs`` is the loader's search path).
+    """
+    parts = module_path.split(os.sep)
+    if not directory or not run_tmp or "ansible_collections" not in parts or not module_path.endswith(".py"):
+        return None
+    own = os.path.join(ansible_dir, "module_utils")
+    existing = [path for path in module_utils_dirs if path and os.path.isdir(path)]
+    if any(os.path.realpath(path) != os.path.realpath(own) for path in existing):
+        return None
+    start = len(parts) - 1 - parts[::-1].index("ansible_collections")
+    collections_dir = os.sep.join(parts[:start]) or os.sep
+    fqn = ".".join(parts[start:])[:-len(".py")]
+    key = entry_key(ansible_version, module_path, compression, existing)
+    run_file = os.path.join(run_tmp, "ansiballz_cache", "-".join((fqn, compression, "none")))
+    return Plan(directory, entry_path(directory, fqn.rsplit(".", 1)[-1], key), run_file, ansible_dir, collections_dir)
+
+
+def run_cached(plan: Optional[Plan], run: Callable[[], T]) -> T:
+    """``run()`` (the task) with the payload handed over from the last run, and this run's kept when it built one."""
+    if plan is None:
+        return run()
+    placed = place(plan.entry, plan.run_file)
+    result = run()
+    if not placed and os.path.exists(plan.run_file):
+        keep(plan.run_file, plan.directory, plan.entry, plan.ansible_dir, plan.collections_dir)
+    return result

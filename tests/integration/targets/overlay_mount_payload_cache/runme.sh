@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The payload cache on the controller: a run keeps ansible-core's built
+# payload of each module, the next run uses it instead of building, a
+# changed source file, a damaged entry, a directory others may write, a
+# custom module_utils directory and the opt-out each make ansible-core
+# build as usual, and the payload that runs is always the current code.
+set -eux
+# shellcheck source-path=SCRIPTDIR source=../common/target.sh
+source ../common/target.sh
+
+# A copy of the installed collection's plugins (followed through a symlinked
+# install, never changing the original), so that its files can be changed here.
+installed="$ANSIBLE_COLLECTIONS_PATH/ansible_collections/overlayfs/mounts"
+mkdir -p "$root/coll/ansible_collections/overlayfs/mounts"
+cp -rL "$installed/plugins" "$installed/meta" "$root/coll/ansible_collections/overlayfs/mounts/"
+export ANSIBLE_COLLECTIONS_PATH="$root/coll" ANSIBLE_HOME="$root/home"
+cache="$root/home/overlayfs.mounts/payload"
+utils="$root/coll/ansible_collections/overlayfs/mounts/plugins/module_utils"
+
+run() {  # run NAME [ENV...]: the playbook with ansible-core's debug log in $root/NAME.log
+    local name=$1
+    shift
+    env ANSIBLE_DEBUG=1 "$@" ansible-playbook -i localhost, -c local \
+        -e ansible_python_interpreter="$ANSIBLE_PYTHON_INTERPRETER" payload_cache.yml > "$root/$name.log" 2>&1 \
+        || { tail -50 "$root/$name.log"; exit 1; }
+}
+builds() { grep -c "ANSIBALLZ: Creating module" "$root/$1.log" || true; }
+inodes() { stat -c '%n %i' "$cache"/*.payload | sort; }
+
+# 1. A first run builds both payloads and keeps them: 0600 files in a 0700 directory.
+run first
+[ "$(builds first)" = 2 ]
+[ "$(find "$cache" -name '*.payload' | wc -l)" = 2 ]
+[ "$(stat -c %a "$cache")" = 700 ]
+[ "$(stat -c %a "$cache"/*.payload | sort -u)" = 600 ]
+before=$(inodes)
+
+# 2. The next run builds nothing and rewrites nothing.
+run second
+[ "$(builds second)" = 0 ]
+[ "$(inodes)" = "$before" ]
+
+# 3. A changed module_utils file: that module's payload is built again and
+#    replaced, and the new code is what runs, then and in the next run.
+mark="$root/marker"
+printf '\nimport os as _o\nif _o.environ.get("PAYLOAD_MARK"):\n    open(_o.environ["PAYLOAD_MARK"], "a").close()\n' >> "$utils/_model/errors.py"
+run changed PAYLOAD_MARK="$mark"
+[ "$(builds changed)" = 2 ]
+[ -e "$mark" ]
+[ "$(find "$cache" -name '*.payload' | wc -l)" = 2 ]
+rm "$mark"
+after=$(inodes)
+run changed_again PAYLOAD_MARK="$mark"
+[ "$(builds changed_again)" = 0 ]
+[ -e "$mark" ]
+[ "$(inodes)" = "$after" ]
+
+# 4. A damaged entry is not used: built again, and the entry replaced.
+entry=$(find "$cache" -name 'overlay_mount_info.*.payload')
+printf 'X' | dd of="$entry" bs=1 seek=2000 conv=notrunc status=none
+run damaged
+[ "$(builds damaged)" = 1 ]
+run repaired
+[ "$(builds repaired)" = 0 ]
+
+# 5. An entry in a directory others may write is never used, and nothing is written there.
+chmod 0777 "$cache"
+run open_dir
+[ "$(builds open_dir)" = 2 ]
+chmod 0700 "$cache"
+
+# 6. A module_utils directory of the user's own (it may shadow ansible-core's) turns the cache off.
+mkdir -p "$root/module_utils"
+run custom_utils ANSIBLE_MODULE_UTILS="$root/module_utils"
+[ "$(builds custom_utils)" = 2 ]
+
+# 7. Turned off: every run builds, and no directory is made.
+rm -rf "$cache"
+run off OVERLAYFS_MOUNTS_PAYLOAD_CACHE=0
+[ "$(builds off)" = 2 ]
+[ ! -e "$cache" ]

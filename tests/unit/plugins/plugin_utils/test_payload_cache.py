@@ -1,0 +1,269 @@
+# -*- coding: utf-8 -*-
+# Copyright: overlayfs.mounts contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The controller's payload cache: entries, their checks, and the hand-over to ansible-core's per-run cache."""
+
+import base64
+import io
+import os
+import pickle
+import zipfile
+
+import pytest
+
+from ansible_collections.overlayfs.mounts.plugins.plugin_utils import payload_cache as pc
+
+FQN = "ansible_collections.overlayfs.mounts.plugins.modules.overlay_mounts"
+
+
+class Built(object):
+    """Stands for ansible-core's pickled payload: the zip, base64-encoded."""
+
+    def __init__(self, zip_data):
+        self.zip_data = zip_data
+
+
+def _tree(tmp_path):
+    """An ansible package dir and a collections dir with one module and one module_utils file."""
+    ansible_dir = tmp_path / "site" / "ansible"
+    (ansible_dir / "module_utils").mkdir(parents=True)
+    (ansible_dir / "module_utils" / "basic.py").write_text("BASIC = 1\n")
+    coll = tmp_path / "colls" / "ansible_collections" / "overlayfs" / "mounts" / "plugins"
+    (coll / "modules").mkdir(parents=True)
+    (coll / "module_utils").mkdir()
+    (coll / "modules" / "overlay_mounts.py").write_text("import x\n")
+    (coll / "module_utils" / "util.py").write_text("UTIL = 1\n")
+    return str(ansible_dir), str(tmp_path / "colls")
+
+
+def _payload(members, encode=True):
+    """ansible-core's per-run file for a zip of ``members`` (name: bytes)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    data = buffer.getvalue()
+    return pickle.dumps(Built(base64.b64encode(data) if encode else data))
+
+
+MEMBERS = {
+    "ansible/__init__.py": b"__version__ = 'x'\n",
+    "ansible/module_utils/__init__.py": b"",
+    "ansible/module_utils/basic.py": b"BASIC = 1\n",
+    "ansible_collections/__init__.py": b"",
+    "ansible_collections/overlayfs/mounts/plugins/modules/overlay_mounts.py": b"import x\n",
+    "ansible_collections/overlayfs/mounts/plugins/module_utils/util.py": b"UTIL = 1\n",
+}
+
+
+def _plan(tmp_path, ansible_dir, colls):
+    module = os.path.join(colls, "ansible_collections", "overlayfs", "mounts", "plugins", "modules", "overlay_mounts.py")
+    return pc.make_plan(str(tmp_path / "cache"), module, str(tmp_path / "run"), "ZIP_DEFLATED", "2.19.0", ansible_dir,
+                        [str(tmp_path / "nowhere"), os.path.join(ansible_dir, "module_utils")])
+
+
+@pytest.mark.parametrize("environ, expected", [
+    ({}, "/home/u/.ansible/overlayfs.mounts/payload"),
+    ({pc.ENV: "/srv/cache"}, "/srv/cache"),
+    ({pc.ENV: "relative/dir"}, None),
+    ({pc.ENV: "0"}, None),
+    ({pc.ENV: " Off "}, None),
+    ({pc.ENV: "false"}, None),
+])
+def test_cache_dir_defaults_under_ansible_home_and_obeys_the_setting(environ, expected):
+    assert pc.cache_dir(environ, "/home/u/.ansible") == expected
+
+
+def test_entry_key_changes_with_every_input():
+    base = ("2.19.0", "/c/m.py", "ZIP_DEFLATED", ["/a/module_utils"])
+    keys = {pc.entry_key(*base)}
+    for index, other in enumerate(("2.19.1", "/d/m.py", "ZIP_STORED", ["/b/module_utils"])):
+        changed = list(base)
+        changed[index] = other
+        keys.add(pc.entry_key(*changed))
+    assert len(keys) == 5
+    assert pc.entry_key(*base) == pc.entry_key(*base)
+
+
+def test_an_entry_round_trips_and_any_damage_is_refused():
+    data = pc.pack([("/a", 1, 2)], b"payload\nbytes")
+    assert pc.unpack(data) == ([["/a", 1, 2]], b"payload\nbytes")
+    flipped = bytearray(data)
+    flipped[-3] ^= 1
+    assert pc.unpack(bytes(flipped)) is None
+    assert pc.unpack(data[:-1]) is None
+    assert pc.unpack(b"OTHER01\n" + data[8:]) is None
+    assert pc.unpack(b"") is None
+
+
+def test_current_sees_a_changed_size_or_time_and_a_file_that_appeared(tmp_path):
+    path = tmp_path / "f.py"
+    path.write_text("A = 1\n")
+    absent = str(tmp_path / "__init__.py")
+    manifest = [list(pc.identity(str(path))), list(pc.identity(absent))]
+    assert manifest[1] == [absent, -1, -1]
+    assert pc.current(manifest)
+    info = os.stat(str(path))
+    os.utime(str(path), ns=(info.st_atime_ns, info.st_mtime_ns + 1))
+    assert not pc.current(manifest)
+    manifest[0] = list(pc.identity(str(path)))
+    assert pc.current(manifest)
+    path.write_text("A = 22\n")
+    os.utime(str(path), ns=(info.st_atime_ns, manifest[0][2]))
+    assert not pc.current(manifest)
+    manifest[0] = list(pc.identity(str(path)))
+    open(absent, "w").close()
+    assert not pc.current(manifest)
+    assert not pc.current([["/x", "bad"]])
+
+
+def test_the_manifest_is_proven_byte_for_byte_against_the_built_zip(tmp_path):
+    ansible_dir, colls = _tree(tmp_path)
+    manifest = pc.manifest_for(_payload(MEMBERS), ansible_dir, colls)
+    paths = [item[0] for item in manifest]
+    assert os.path.join(ansible_dir, "module_utils", "basic.py") in paths
+    assert os.path.join(colls, "ansible_collections", "__init__.py") in paths
+    assert not any(path.endswith(os.path.join("ansible", "__init__.py")) for path in paths)
+    assert dict((item[0], item[1]) for item in manifest)[os.path.join(colls, "ansible_collections", "__init__.py")] == -1
+    assert pc.manifest_for(_payload(MEMBERS, encode=False), ansible_dir, colls) == manifest
+
+
+@pytest.mark.parametrize("name, data", [
+    ("ansible_collections/overlayfs/mounts/plugins/module_utils/util.py", b"UTIL = 2\n"),
+    ("ansible_collections/overlayfs/mounts/plugins/module_utils/missing.py", b"X = 1\n"),
+    ("ansible_collections/overlayfs/mounts/plugins/module_utils/__init__.py", b"X = 1\n"),
+    ("elsewhere/thing.py", b""),
+])
+def test_no_manifest_when_a_member_differs_is_missing_or_unknown(tmp_path, name, data):
+    ansible_dir, colls = _tree(tmp_path)
+    members = dict(MEMBERS)
+    members[name] = data
+    assert pc.manifest_for(_payload(members), ansible_dir, colls) is None
+
+
+def test_no_manifest_from_a_file_of_another_layout(tmp_path):
+    ansible_dir, colls = _tree(tmp_path)
+    assert pc.manifest_for(pickle.dumps({"zip": b""}), ansible_dir, colls) is None
+    assert pc.manifest_for(b"not a pickle", ansible_dir, colls) is None
+
+
+def test_make_plan_names_the_per_run_file_and_the_entry(tmp_path):
+    ansible_dir, colls = _tree(tmp_path)
+    plan = _plan(tmp_path, ansible_dir, colls)
+    assert plan.run_file == str(tmp_path / "run" / "ansiballz_cache" / (FQN + "-ZIP_DEFLATED-none"))
+    assert plan.collections_dir == colls
+    assert os.path.dirname(plan.entry) == str(tmp_path / "cache")
+    assert os.path.basename(plan.entry).startswith("overlay_mounts.")
+    assert plan.entry.endswith(pc.SUFFIX)
+
+
+def test_no_plan_when_off_outside_a_collection_or_with_module_utils_of_the_users_own(tmp_path):
+    ansible_dir, colls = _tree(tmp_path)
+    module = os.path.join(colls, "ansible_collections", "overlayfs", "mounts", "plugins", "modules", "overlay_mounts.py")
+    own = os.path.join(ansible_dir, "module_utils")
+    assert pc.make_plan(None, module, "/run", "ZIP_DEFLATED", "v", ansible_dir, [own]) is None
+    assert pc.make_plan("/c", "/srv/library/overlay_mounts.py", "/run", "ZIP_DEFLATED", "v", ansible_dir, [own]) is None
+    assert pc.make_plan("/c", module, "", "ZIP_DEFLATED", "v", ansible_dir, [own]) is None
+    assert pc.make_plan("/c", module, "/run", "ZIP_DEFLATED", "v", ansible_dir, [str(tmp_path), own]) is None
+    assert pc.make_plan("/c", module, "/run", "ZIP_DEFLATED", "v", ansible_dir, [str(tmp_path / "absent"), own]) is not None
+
+
+def _cold_then_warm(tmp_path):
+    """A plan, and a run that does what ansible-core does: uses the per-run file, or builds it."""
+    ansible_dir, colls = _tree(tmp_path)
+    plan = _plan(tmp_path, ansible_dir, colls)
+    built = []
+
+    def run():
+        if not os.path.exists(plan.run_file):
+            os.makedirs(os.path.dirname(plan.run_file), exist_ok=True)
+            with open(plan.run_file, "wb") as handle:
+                handle.write(_payload(MEMBERS))
+            built.append(plan.run_file)
+        with open(plan.run_file, "rb") as handle:
+            return handle.read()
+
+    return plan, run, built
+
+
+def test_a_built_payload_is_kept_and_handed_to_the_next_run(tmp_path):
+    plan, run, built = _cold_then_warm(tmp_path)
+    first = pc.run_cached(plan, run)
+    assert len(built) == 1 and os.path.isfile(plan.entry)
+    assert oct(os.stat(plan.entry).st_mode & 0o777) == "0o600"
+    assert oct(os.stat(os.path.dirname(plan.entry)).st_mode & 0o777) == "0o700"
+    inode = os.stat(plan.entry).st_ino
+    os.unlink(plan.run_file)  # the next run starts with an empty per-run cache
+    assert pc.run_cached(plan, run) == first
+    assert len(built) == 1
+    assert os.stat(plan.entry).st_ino == inode
+
+
+def test_a_stale_or_damaged_entry_is_built_again_and_replaced(tmp_path):
+    plan, run, built = _cold_then_warm(tmp_path)
+    pc.run_cached(plan, run)
+    util = os.path.join(plan.collections_dir, "ansible_collections/overlayfs/mounts/plugins/module_utils/util.py")
+    info = os.stat(util)
+    os.utime(util, ns=(info.st_atime_ns, info.st_mtime_ns + 1000))
+    os.unlink(plan.run_file)
+    pc.run_cached(plan, run)
+    assert len(built) == 2
+    assert pc.read_entry(plan.entry) is not None
+    with open(plan.entry, "r+b") as handle:
+        handle.seek(200)
+        handle.write(b"#")
+    os.unlink(plan.run_file)
+    pc.run_cached(plan, run)
+    assert len(built) == 3
+    assert pc.read_entry(plan.entry) is not None
+
+
+@pytest.mark.parametrize("spoil", ["file_mode", "dir_mode", "symlink"])
+def test_an_entry_others_may_write_or_a_symlink_is_never_read(tmp_path, spoil):
+    plan, run, built = _cold_then_warm(tmp_path)
+    pc.run_cached(plan, run)
+    if spoil == "file_mode":
+        os.chmod(plan.entry, 0o620)
+    elif spoil == "dir_mode":
+        os.chmod(os.path.dirname(plan.entry), 0o777)
+    else:
+        real = plan.entry + ".real"
+        os.rename(plan.entry, real)
+        os.symlink(real, plan.entry)
+    assert pc.read_entry(plan.entry) is None
+    os.unlink(plan.run_file)
+    assert not pc.place(plan.entry, plan.run_file)
+
+
+def test_keeping_removes_the_modules_older_entries_and_old_temp_files_only(tmp_path):
+    plan, run, built = _cold_then_warm(tmp_path)
+    directory = str(tmp_path / "cache")
+    os.makedirs(directory, mode=0o700)
+    names = ["overlay_mounts.0000.payload", "overlay_mount.1111.payload", ".tmp-old", ".tmp-new"]
+    for name in names:
+        open(os.path.join(directory, name), "w").close()
+    os.utime(os.path.join(directory, ".tmp-old"), (1, 1))
+    pc.run_cached(plan, run)
+    assert sorted(os.listdir(directory)) == sorted([".tmp-new", "overlay_mount.1111.payload", os.path.basename(plan.entry)])
+
+
+def test_without_a_plan_the_task_just_runs(tmp_path):
+    assert pc.run_cached(None, lambda: "ran") == "ran"
+
+
+def test_a_file_already_placed_in_this_run_is_left_alone(tmp_path):
+    plan, run, built = _cold_then_warm(tmp_path)
+    os.makedirs(os.path.dirname(plan.run_file))
+    with open(plan.run_file, "wb") as handle:
+        handle.write(b"ansible-core's own")
+    assert pc.place(plan.entry, plan.run_file)
+    with open(plan.run_file, "rb") as handle:
+        assert handle.read() == b"ansible-core's own"
+
+
+def test_an_unwritable_cache_dir_costs_nothing_but_the_build(tmp_path):
+    plan, run, built = _cold_then_warm(tmp_path)
+    open(str(tmp_path / "cache"), "w").close()  # a file where the directory should be
+    assert pc.run_cached(plan, run)
+    assert len(built) == 1
+    assert not pc.keep(plan.run_file, plan.directory, plan.entry, plan.ansible_dir, plan.collections_dir)

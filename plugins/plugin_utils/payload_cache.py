@@ -198,10 +198,11 @@ def _identity(path: str, content: bytes) -> Optional[Source]:
 
 def manifest_for(payload: bytes, ansible_dir: str, collections_dir: str) -> Optional[List[Source]]:
     """The identity of every file in a payload ansible-core built, each checked byte for byte; None when one differs."""
+    # ansible-core's own file, in this run's private temporary directory; any other layout keeps nothing.
     try:
-        built = pickle.loads(payload)  # nosec - ansible-core's own file, in this run's private temporary directory
+        built = pickle.loads(payload)  # nosec
         archive = zipfile.ZipFile(io.BytesIO(_zip_bytes(getattr(built, "zip_data"))))
-    except Exception:  # pylint: disable=broad-except - any other layout: keep nothing
+    except Exception:  # pylint: disable=broad-except
         return None
     manifest = []
     with archive:

@@ -5,10 +5,14 @@
 
 import base64
 import io
+import json
 import os
 import pickle
+import subprocess
+import sys
 import zipfile
 
+import ansible
 import pytest
 
 from ansible_collections.overlayfs.mounts.plugins.plugin_utils import payload_cache as pc
@@ -267,3 +271,66 @@ def test_an_unwritable_cache_dir_costs_nothing_but_the_build(tmp_path):
     assert pc.run_cached(plan, run)
     assert len(built) == 1
     assert not pc.keep(plan.run_file, plan.directory, plan.entry, plan.ansible_dir, plan.collections_dir)
+
+
+# Runs in a child process: installs ansible-core's collection loader, which must not leak into other tests.
+AGAINST_ANSIBLE_CORE = r'''
+import json, os, re, sys
+root, work = sys.argv[1], sys.argv[2]
+from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
+_AnsibleCollectionFinder(paths=[root])._install()
+import ansible
+from ansible import constants as C
+from ansible.executor import module_common
+from ansible.parsing.dataloader import DataLoader
+from ansible.release import __version__
+from ansible.template import Templar
+from ansible_collections.overlayfs.mounts.plugins.plugin_utils import payload_cache as pc
+
+module = os.path.join(root, "ansible_collections", "overlayfs", "mounts", "plugins", "modules", "overlay_mount_info.py")
+ansible_dir = os.path.dirname(ansible.__file__)
+
+def build(run_tmp):
+    C.DEFAULT_LOCAL_TMP = run_tmp
+    return module_common.modify_module(module_name="overlayfs.mounts.overlay_mount_info", module_path=module, module_args={},
+                                       templar=Templar(loader=DataLoader()), task_vars={"ansible_python_interpreter": sys.executable},
+                                       module_compression="ZIP_DEFLATED")
+
+def plan(run_tmp):
+    return pc.make_plan(os.path.join(work, "cache"), module, run_tmp, "ZIP_DEFLATED", __version__, ansible_dir, [])
+
+first = plan(os.path.join(work, "run1"))
+built = build(os.path.join(work, "run1")).b_module_data
+with open(first.run_file, "rb") as handle:
+    manifest = pc.manifest_for(handle.read(), ansible_dir, root)
+kept = pc.keep(first.run_file, first.directory, first.entry, ansible_dir, root)
+second = plan(os.path.join(work, "run2"))
+placed = pc.place(second.entry, second.run_file)
+
+def no_build(*args, **kwargs):
+    raise AssertionError("ansible-core built the payload again")
+
+module_common.recursive_finder = no_build
+stamp = re.compile(rb"date_time=datetime[.]datetime[(][^)]*[)]")  # the wrapper's own time of building
+again = build(os.path.join(work, "run2")).b_module_data
+print(json.dumps({
+    "files": [item[0] for item in manifest or []],
+    "kept": kept,
+    "placed": placed,
+    "same": stamp.sub(b"", again) == stamp.sub(b"", built),
+}))
+'''
+
+
+def test_against_this_ansible_core_its_per_run_file_is_proven_kept_and_used_again(tmp_path):
+    package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(pc.__file__))))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(package)))
+    proc = subprocess.run([sys.executable, "-c", AGAINST_ANSIBLE_CORE, root, str(tmp_path)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen["kept"] and seen["placed"] and seen["same"]
+    files = seen["files"]
+    assert os.path.join(os.path.dirname(ansible.__file__), "module_utils", "basic.py") in files
+    assert os.path.join(package, "plugins", "modules", "overlay_mount_info.py") in files
+    assert any(path.endswith(os.path.join("_host", "code_cache.py")) for path in files)

@@ -16,6 +16,10 @@ class ModuleDocFragment:
     DOCUMENTATION = r"""
 options: {}
 attributes:
+  action:
+    description: Has an action plugin, which keeps the module's built payload on the controller between runs.
+    support: full
+    details: The payload is kept under C(ANSIBLE_HOME); C(OVERLAYFS_MOUNTS_PAYLOAD_CACHE=off) on the controller turns that off.
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.
     support: full
@@ -30,6 +34,10 @@ attributes:
     INFO_MODULE = r"""
 options: {}
 attributes:
+  action:
+    description: Has an action plugin, which keeps the module's built payload on the controller between runs.
+    support: full
+    details: The payload is kept under C(ANSIBLE_HOME); C(OVERLAYFS_MOUNTS_PAYLOAD_CACHE=off) on the controller turns that off.
   check_mode:
     description: Can run in check mode; it only reads, so it does the same as a normal run.
     support: full

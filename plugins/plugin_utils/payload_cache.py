@@ -43,11 +43,10 @@ import pickle
 import stat
 import sys
 import tempfile
-import time
 import zipfile
 from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
-from ansible_collections.overlayfs.mounts.plugins.module_utils._host.code_cache import OFF, trusted, usable_dir
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.code_cache import OFF, old_temp_files, remove_quietly, trusted, usable_dir
 
 ENV = "OVERLAYFS_MOUNTS_PAYLOAD_CACHE"
 FORMAT = b"OVFLAZ1\n"
@@ -143,7 +142,7 @@ def write_file(directory: str, path: str, data: bytes) -> bool:
             handle.write(data)
         os.replace(temp, path)
     except OSError:
-        _remove(temp)
+        remove_quietly(temp)
         return False
     return True
 
@@ -237,10 +236,10 @@ def keep(run_file: str, directory: str, entry: str, ansible_dir: str, collection
     if manifest is None or not write_file(directory, entry, pack(manifest, payload)):
         return False
     module = os.path.basename(entry).split(".", 1)[0]
-    for name in os.listdir(directory):
-        stale = name.startswith(module + ".") and name.endswith(SUFFIX) or name.startswith(".tmp-") and _age(os.path.join(directory, name)) > 3600
-        if stale and name != os.path.basename(entry):
-            _remove(os.path.join(directory, name))
+    names = os.listdir(directory)
+    older = [name for name in names if name.startswith(module + ".") and name.endswith(SUFFIX) and name != os.path.basename(entry)]
+    for name in older + old_temp_files(directory, names):
+        remove_quietly(os.path.join(directory, name))
     return True
 
 
@@ -249,20 +248,6 @@ def _trusted_dir(path: str) -> bool:
         return trusted(os.lstat(path or "."), stat.S_IFDIR)
     except OSError:
         return False
-
-
-def _age(path: str) -> float:
-    try:
-        return time.time() - os.lstat(path).st_mtime
-    except OSError:
-        return 0.0
-
-
-def _remove(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
 
 
 class Plan(object):

@@ -136,10 +136,10 @@ def write_entry(directory: str, name: str, digest: bytes, code) -> None:
             handle.write(pack(digest, code))
         os.replace(temp, path)
     except OSError:
-        _remove(temp)
+        remove_quietly(temp)
         return
     for other in _stale(directory, name, os.path.basename(path)):
-        _remove(os.path.join(directory, other))
+        remove_quietly(os.path.join(directory, other))
 
 
 def _stale(directory: str, name: str, keep: str) -> List[str]:
@@ -150,7 +150,12 @@ def _stale(directory: str, name: str, keep: str) -> List[str]:
     except OSError:
         return []
     old = [n for n in names if n != keep and n.startswith(prefix) and n.endswith(_SUFFIX) and "." not in n[len(prefix):-len(_SUFFIX)]]
-    return old + [n for n in names if n.startswith(".tmp-") and _age(os.path.join(directory, n)) > 3600]
+    return old + old_temp_files(directory, names)
+
+
+def old_temp_files(directory: str, names: List[str]) -> List[str]:
+    """The temp files among ``names`` (in ``directory``) that a killed run left over an hour ago."""
+    return [name for name in names if name.startswith(".tmp-") and _age(os.path.join(directory, name)) > 3600]
 
 
 def _age(path: str) -> float:
@@ -160,7 +165,8 @@ def _age(path: str) -> float:
         return 0.0
 
 
-def _remove(path: str) -> None:
+def remove_quietly(path: str) -> None:
+    """Remove the file ``path``; an error (already gone, no permission) is ignored."""
     try:
         os.unlink(path)
     except OSError:

@@ -336,11 +336,16 @@ def _strip(value, prefix):
 
 
 def drop_scratch(directory: str, pids: dict) -> None:
-    """Unmount a scratch tree (and the overlays on it) from every host still alive."""
+    """Unmount a scratch tree (and the overlays on it) from every host still alive, and remove its directory.
+
+    The directory is removed with what it holds: after an interrupted run a
+    module process may still run on a host, and what it creates after the
+    lazy unmount lands in the directory below, which every namespace shares.
+    """
     for pid in pids.values():
         if os.path.exists("/proc/%d" % pid):
             _nsenter(pid, "umount", "-R", "-l", directory)
-    os.rmdir(directory)
+    shutil.rmtree(directory)
 
 
 def verify_host(pid: int, directory: str, vars_file: str) -> list:

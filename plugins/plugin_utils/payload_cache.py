@@ -66,10 +66,27 @@ def cache_dir(environ: Mapping[str, str], ansible_home: str) -> Optional[str]:
     return os.path.join(ansible_home, "overlayfs.mounts", "payload") if ansible_home else None
 
 
-def entry_key(ansible_version: str, module_path: str, compression: str, module_utils_dirs: Sequence[str]) -> str:
-    """The name part that changes with anything the payload is built from, other than its source files."""
+def entry_key(ansible_version: str, module_path: str, compression: str, module_utils_dirs: Sequence[str],
+              collection_manifest: bytes = b"") -> str:
+    """The name part that changes with anything the payload is built from, other than its source files' times.
+
+    ``collection_manifest`` is the installed collection's MANIFEST.json,
+    which holds the checksum of the list of every file's checksum: an
+    installed release whose files keep their times (a package built
+    reproducibly) still gets a key of its own.
+    """
     parts = [FORMAT.decode("ascii"), ansible_version, sys.version, module_path, compression] + list(module_utils_dirs)
+    parts.append(hashlib.sha256(collection_manifest).hexdigest())
     return hashlib.sha256(json.dumps(parts).encode("utf-8", "surrogateescape")).hexdigest()[:40]
+
+
+def read_manifest(collection_root: str) -> bytes:
+    """The collection's MANIFEST.json (written when it is built for installing), or nothing for a source tree."""
+    try:
+        with open(os.path.join(collection_root, "MANIFEST.json"), "rb") as handle:
+            return handle.read()
+    except OSError:
+        return b""
 
 
 def entry_path(directory: str, module: str, key: str) -> str:
@@ -281,7 +298,7 @@ def make_plan(directory: Optional[str], module_path: str, run_tmp: str, compress
     start = len(parts) - 1 - parts[::-1].index("ansible_collections")
     collections_dir = os.sep.join(parts[:start]) or os.sep
     fqn = ".".join(parts[start:])[:-len(".py")]
-    key = entry_key(ansible_version, module_path, compression, existing)
+    key = entry_key(ansible_version, module_path, compression, existing, read_manifest(os.sep.join(parts[:start + 3])))
     run_file = os.path.join(run_tmp, "ansiballz_cache", "-".join((fqn, compression, "none")))
     return Plan(directory, entry_path(directory, fqn.rsplit(".", 1)[-1], key), run_file, ansible_dir, collections_dir)
 

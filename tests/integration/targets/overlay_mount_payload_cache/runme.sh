@@ -74,7 +74,22 @@ mkdir -p "$root/module_utils"
 run custom_utils ANSIBLE_MODULE_UTILS="$root/module_utils"
 [ "$(builds custom_utils)" = 2 ]
 
-# 7. Turned off: every run builds, and no directory is made.
+# 7. An installed release is told apart by its MANIFEST.json (the checksum
+#    of every file's checksum), even where its files keep their times.
+manifest="$root/coll/ansible_collections/overlayfs/mounts/MANIFEST.json"
+printf '{"file_manifest_file": {"chksum_sha256": "1111"}}\n' > "$manifest"
+run release_one
+[ "$(builds release_one)" = 2 ]
+run release_one_again
+[ "$(builds release_one_again)" = 0 ]
+touch -r "$manifest" "$root/stamp"
+printf '{"file_manifest_file": {"chksum_sha256": "2222"}}\n' > "$manifest"
+touch -r "$root/stamp" "$manifest"
+run release_two
+[ "$(builds release_two)" = 2 ]
+[ "$(find "$cache" -name '*.payload' | wc -l)" = 2 ]
+
+# 8. Turned off: every run builds, and no directory is made.
 rm -rf "$cache"
 run off OVERLAYFS_MOUNTS_PAYLOAD_CACHE=0
 [ "$(builds off)" = 2 ]

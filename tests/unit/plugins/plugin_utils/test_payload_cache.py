@@ -79,14 +79,29 @@ def test_cache_dir_defaults_under_ansible_home_and_obeys_the_setting(environ, ex
 
 
 def test_entry_key_changes_with_every_input():
-    base = ("2.19.0", "/c/m.py", "ZIP_DEFLATED", ["/a/module_utils"])
+    base = ("2.19.0", "/c/m.py", "ZIP_DEFLATED", ["/a/module_utils"], b'{"file_manifest_file": {"chksum_sha256": "1"}}')
     keys = {pc.entry_key(*base)}
-    for index, other in enumerate(("2.19.1", "/d/m.py", "ZIP_STORED", ["/b/module_utils"])):
+    others = ("2.19.1", "/d/m.py", "ZIP_STORED", ["/b/module_utils"], b'{"file_manifest_file": {"chksum_sha256": "2"}}')
+    for index, other in enumerate(others):
         changed = list(base)
         changed[index] = other
         keys.add(pc.entry_key(*changed))
-    assert len(keys) == 5
+    assert len(keys) == 6
     assert pc.entry_key(*base) == pc.entry_key(*base)
+
+
+def test_an_installed_collections_manifest_names_its_entries(tmp_path):
+    ansible_dir, colls = _tree(tmp_path)
+    source_tree = _plan(tmp_path, ansible_dir, colls).entry
+    manifest = os.path.join(colls, "ansible_collections", "overlayfs", "mounts", "MANIFEST.json")
+    with open(manifest, "w") as handle:
+        handle.write('{"file_manifest_file": {"chksum_sha256": "aaaa"}}')
+    release = _plan(tmp_path, ansible_dir, colls).entry
+    with open(manifest, "w") as handle:
+        handle.write('{"file_manifest_file": {"chksum_sha256": "bbbb"}}')
+    other_release = _plan(tmp_path, ansible_dir, colls).entry
+    assert len({source_tree, release, other_release}) == 3
+    assert pc.read_manifest(str(tmp_path / "nowhere")) == b""
 
 
 def test_an_entry_round_trips_and_any_damage_is_refused():

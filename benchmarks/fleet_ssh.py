@@ -259,6 +259,9 @@ def cleanup(work=None, sshds=None) -> list:
     if work:
         for socket in _control_sockets(work):
             _run(["ssh", "-O", "exit", "-o", "ControlPath=" + socket, "fleet"], check=False)
+    leftovers = _kill_naming(work or os.path.join(tempfile.gettempdir(), PREFIX + "-fleet-"))
+    if leftovers:
+        removed.append("%d processes of an interrupted run" % leftovers)
     for name in _prefixed("netns"):
         pids = _run(["ip", "netns", "pids", name], check=False).stdout.split()
         for pid in pids:
@@ -276,6 +279,28 @@ def cleanup(work=None, sshds=None) -> list:
         _run(["ip", "link", "del", name], check=False)
         removed.append("link %s" % name)
     return removed
+
+
+def _kill_naming(marker: str) -> int:
+    """Kill every process whose command line names ``marker`` (a work dir); returns how many.
+
+    An interrupted run kills ``ansible-playbook``, but its workers, each in
+    a session of its own, outlive it; their command lines name the run's
+    inventory and playbook in the work dir.
+    """
+    killed = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % name, "rb") as handle:
+                command = handle.read().replace(b"\0", b" ").decode("utf-8", "replace")
+            if marker in command:
+                os.kill(int(name), signal.SIGKILL)
+                killed += 1
+        except (OSError, ProcessLookupError):
+            continue
+    return killed
 
 
 def _control_sockets(work):

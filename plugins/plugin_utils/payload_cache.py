@@ -18,7 +18,9 @@ hold; otherwise ansible-core builds the payload as usual and the entry is
 replaced:
 
 * it was made by the same ansible-core version and controller Python, for
-  the same module file at the same path, with the same compression;
+  the same module file at the same path, with the same compression, and,
+  for an installed collection, with the same MANIFEST.json (the checksum of
+  every file's checksum);
 * every source file ansible-core put into the payload still has the size
   and modification time (nanoseconds) it had when the entry was made, the
   check Python itself uses for its bytecode cache;
@@ -184,7 +186,7 @@ SYNTHESIZED = ("ansible/__init__.py", "ansible/module_utils/__init__.py")
 
 
 def member_file(member: str, ansible_dir: str, collections_dir: str) -> Optional[str]:
-    """The controller file a payload member ``member`` was read from, or None for ansible-core's own stubs."""
+    """The controller file a payload member ``member`` was read from: None for ansible-core's own stubs, "" when unknown."""
     if member in SYNTHESIZED:
         return None
     if member.startswith("ansible/"):
@@ -194,7 +196,7 @@ def member_file(member: str, ansible_dir: str, collections_dir: str) -> Optional
     return ""
 
 
-def _identity(path: str, content: bytes) -> Optional[Source]:
+def _proven_identity(path: str, content: bytes) -> Optional[Source]:
     """``path``'s identity when it holds exactly ``content`` (or is absent and ``content`` an empty package stub)."""
     try:
         before = os.stat(path)
@@ -227,10 +229,10 @@ def manifest_for(payload: bytes, ansible_dir: str, collections_dir: str) -> Opti
             if path == "":
                 return None
             if path is not None:
-                identity = _identity(path, archive.read(info))
-                if identity is None:
+                proven = _proven_identity(path, archive.read(info))
+                if proven is None:
                     return None
-                manifest.append(identity)
+                manifest.append(proven)
     return sorted(manifest)
 
 

@@ -183,7 +183,8 @@ options:
       - Make sure the running kernel has overlayfs before anything else - load
         the C(overlay) module with modprobe when C(/proc/filesystems) does not
         list it, and fail clearly when the kernel cannot - and keep it loaded at
-        boot through O(modules_load_file).
+        boot through O(modules_load_file), written only once the list has
+        passed its checks (a refused list changes no file).
     type: bool
     default: false
   modules_load_file:

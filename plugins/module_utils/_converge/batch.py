@@ -6,7 +6,8 @@
 The whole list is checked first, against itself and the live host, and
 ordered by the host's graph of overlays (``overlay_graph.plan_batch``: a
 duplicate, a cycle or a shared upper dir refuses the list before anything
-changes). Entries then run each exactly as one overlay_mount task
+changes). A list that passes is ``accepted`` (the caller's step that must not
+run for a refused one), then entries run each exactly as one overlay_mount task
 (``entry.converge``), in one ``session.BatchSession``: the host reads are
 shared, and mounts are verified and fstab written per group (:func:`settle`),
 the group's new fstab lines checked with one findmnt run. Managed
@@ -14,7 +15,7 @@ overlays that left the list are pruned after, under the same host lock.
 """
 
 import itertools
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._compare.live import public_live
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge import steps
@@ -28,8 +29,13 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec impor
 from ansible_collections.overlayfs.mounts.plugins.module_utils._persist import registry
 
 
-def run_batch(module: Any, host: Any = None, backends: Any = None) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
-    """Carry out every entry of overlay_mounts, then prune; return ``(result, failed results)``."""
+def run_batch(module: Any, host: Any = None, backends: Any = None,
+              accepted: Optional[Callable[[], None]] = None) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
+    """Carry out every entry of overlay_mounts, then prune; return ``(result, failed results)``.
+
+    ``accepted`` is called once the whole list has passed its checks, under
+    the host lock, before any entry runs.
+    """
     p = module.params
     defaults = {name: p[name] for name in INHERITED}
     entries = [merged_params(entry, defaults) for entry in p["mounts"]]
@@ -37,6 +43,8 @@ def run_batch(module: Any, host: Any = None, backends: Any = None) -> Tuple[Dict
     provided: List[str] = []
     with BatchSession(module, settle, host, backends) as session:
         order = plan_batch(session, entries)  # under the host lock; raises before anything changes
+        if accepted is not None:
+            accepted()
         session.later = {session.realpath(e["path"]) for e in entries if e["state"] in SETUP_STATES}
         try:
             for index in order:

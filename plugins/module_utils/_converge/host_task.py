@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.batch import run_batch
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.files import write_atomic
-from ansible_collections.overlayfs.mounts.plugins.module_utils._host.kernel_module import ensure_overlay
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.kernel_module import keep_at_boot, load_overlay
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec import invocation
 from ansible_collections.overlayfs.mounts.plugins.module_utils._report.host_overlays import list_overlays
@@ -36,19 +36,30 @@ def listing(params: Dict[str, Any]) -> Tuple[Dict[str, Any], Optional[str]]:
 
 
 def converge_host(module: Any) -> Result:
-    """The task's result (UTF-8 safe, the host's overlays listed when wanted), and whether the task failed."""
-    kernel_changed, kernel = False, None
-    if module.params["load_module"]:
+    """The task's result (UTF-8 safe, the host's overlays listed when wanted), and whether the task failed.
+
+    overlayfs is loaded first (the checks of the list read the live host);
+    modules_load_file is written only once the list has passed its checks,
+    so a refused list leaves every file as it was.
+    """
+    p = module.params
+    loaded, kernel, at_boot = False, None, []
+    if p["load_module"]:
         try:
-            kernel_changed, kernel = ensure_overlay(module, module.params["modules_load_file"])
+            loaded, kernel = load_overlay(module, p["modules_load_file"])
         except OverlayError as error:
             return dict(error.details, msg=error.message, changed=False), True
+
+    def accepted() -> None:
+        if kernel is not None:
+            at_boot.append(keep_at_boot(module, kernel))
     try:
-        out, failed = run_batch(module)
-    except OverlayError as error:  # the list as a whole was refused: nothing changed
-        return utf8_result(dict(error.details, msg=error.message, changed=False, **listing(module.params)[0])), True
-    listed, unreadable = listing(module.params)
-    out.update(changed=kernel_changed or out["changed"], kernel=kernel, invocation=invocation(module.params), **listed)
+        out, failed = run_batch(module, accepted=accepted)
+    except OverlayError as error:  # the list as a whole was refused: no file changed
+        refused = dict(error.details, msg=error.message, changed=loaded or any(at_boot), kernel=kernel)
+        return utf8_result(dict(refused, **listing(p)[0])), True
+    listed, unreadable = listing(p)
+    out.update(changed=loaded or any(at_boot) or out["changed"], kernel=kernel, invocation=invocation(p), **listed)
     if failed:
         out["msg"] = "%d of %d overlays failed: %s" % (
             len(failed), len(out["overlays"]) + len(out["pruned"]),

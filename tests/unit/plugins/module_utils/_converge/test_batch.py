@@ -17,17 +17,17 @@ def overlay(n, **more):
 
 @pytest.fixture
 def batch(host, backend, make_module, batch_params):
-    """``batch(entries, check_mode=False, **task)``: run overlay_mounts on the fake host; ``(out, failed)``.
+    """``batch(entries, check_mode=False, accepted=None, **task)``: run overlay_mounts on the fake host; ``(out, failed)``.
 
     The dirs of every entry exist unless the entry's path starts with /srv/new.
     """
-    def run(entries, check_mode=False, **task):
+    def run(entries, check_mode=False, accepted=None, **task):
         for entry in entries:
             for directory in [entry["path"], entry.get("upperdir"), entry.get("workdir")] + entry.get("lowerdir", []):
                 if directory and not directory.startswith("/srv/new"):
                     host.add_dir(directory)
         module = make_module(check_mode=check_mode, params=batch_params(entries, **task))
-        return run_batch(module, host, (backend,))
+        return run_batch(module, host, (backend,), accepted)
     return run
 
 
@@ -235,10 +235,21 @@ def test_prune_finds_what_the_sessions_backends_persist(host, backend, batch, go
     ([overlay(3, lowerdir=["/srv/m2/x"]), overlay(2, lowerdir=["/srv/m1/x"]), overlay(1)], "would be stacked 3 overlays deep"),
 ], ids=["cycle", "twice", "shared upper", "upper on a listed overlay", "three deep"])
 def test_a_list_the_graph_rules_out_is_refused_before_anything_changes(host, batch, entries, words, check_mode):
+    calls = []
     with pytest.raises(OverlayError) as caught:
-        batch(entries, check_mode=check_mode)
+        batch(entries, check_mode=check_mode, accepted=lambda: calls.append(1))
     assert words in caught.value.message
     assert host.changes() == []
+    assert calls == []  # the caller's step for an accepted list (the boot-time file) never ran
+
+
+@pytest.mark.parametrize("check_mode", [True, False], ids=["check", "real"])
+def test_an_accepted_list_is_announced_once_before_its_first_change(host, batch, check_mode):
+    changes_then = []
+    out, failed = batch([overlay(1), overlay(2)], check_mode=check_mode, accepted=lambda: changes_then.append(list(host.changes())))
+    assert failed == [] and out["changed"]
+    assert changes_then == [[]]
+    assert (host.changes() == []) is check_mode
 
 
 def test_a_live_dependent_is_taken_down_first_and_mounted_again_in_a_list(host, batch):

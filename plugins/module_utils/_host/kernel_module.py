@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: overlayfs.mounts contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Make sure the running kernel has overlayfs, now and at every boot."""
+"""Make sure the running kernel has overlayfs, now (:func:`load_overlay`) and at every boot (:func:`keep_at_boot`)."""
 
 import os
 from typing import Any, Dict, Optional, Tuple
@@ -16,16 +16,6 @@ MODULES_LOAD_TEXT = "# Written by overlayfs.mounts: load overlayfs at boot\nover
 def overlay_listed(text: Optional[str]) -> bool:
     """True when a /proc/filesystems text lists overlay."""
     return any(line.split()[-1:] == ["overlay"] for line in (text or "").splitlines())
-
-
-def ensure_overlay(module: Any, modules_load_file: Optional[str] = None,
-                   filesystems: str = FILESYSTEMS) -> Tuple[bool, Dict[str, Any]]:
-    """Load overlayfs when it is missing and keep it loaded at boot: :func:`load_overlay`, then :func:`keep_at_boot`.
-
-    Returns ``(changed, info)``. In check mode nothing is loaded or written.
-    """
-    changed, info = load_overlay(module, modules_load_file, filesystems)
-    return keep_at_boot(module, info) or changed, info
 
 
 def load_overlay(module: Any, modules_load_file: Optional[str] = None,

@@ -10,9 +10,16 @@ import pytest
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.kernel_module import (
     MODULES_LOAD_TEXT,
-    ensure_overlay,
+    keep_at_boot,
+    load_overlay,
     overlay_listed,
 )
+
+
+def ensure_overlay(module, modules_load_file=None, filesystems=None):
+    """Both steps, as overlay_mounts takes them for a list that passed its checks: ``(changed, info)``."""
+    loaded, info = load_overlay(module, modules_load_file, filesystems)
+    return keep_at_boot(module, info) or loaded, info
 
 WITHOUT = "nodev\tsysfs\nnodev\ttmpfs\n\text4\n"
 WITH = WITHOUT + "nodev\toverlay\n"
@@ -36,7 +43,7 @@ def test_overlay_listed(text, listed):
 
 
 class FakeModule:
-    """What ensure_overlay uses of an AnsibleModule; ``modprobe`` (rc, err) and what it does to the list."""
+    """What load_overlay and keep_at_boot use of an AnsibleModule; ``modprobe`` (rc, err) and what it does to the list."""
 
     def __init__(self, filesystems, check_mode=False, modprobe="/sbin/modprobe", rc=0, err="", loads=True):
         self.filesystems = filesystems
@@ -176,3 +183,17 @@ def test_a_failed_write_leaves_no_file(tmp_path):
     with pytest.raises(OverlayError, match="^writing .*/overlay.conf failed: Could not replace file"):
         ensure_overlay(module, str(tmp_path / "overlay.conf"), filesystems)
     assert sorted(os.listdir(str(tmp_path))) == ["filesystems"]
+
+
+@pytest.mark.parametrize("text", [WITH, WITHOUT])
+def test_loading_writes_no_file(tmp_path, text):
+    """load_overlay only loads: the boot-time file waits for keep_at_boot (a list that passed its checks)."""
+    filesystems = _filesystems(tmp_path, text)
+    load_file = str(tmp_path / "modules-load.d" / "overlay.conf")
+    module = FakeModule(filesystems)
+    loaded, info = load_overlay(module, load_file, filesystems)
+    assert loaded is (text == WITHOUT) and info["modules_load_file"] == load_file
+    assert "modules_load_file_changed" not in info and module.moves == []
+    assert sorted(os.listdir(str(tmp_path))) == ["filesystems"]
+    assert keep_at_boot(module, info) is True and info["modules_load_file_changed"] is True
+    assert module.moves == [load_file]

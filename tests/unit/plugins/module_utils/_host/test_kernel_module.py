@@ -15,14 +15,14 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._host.kernel_modu
     overlay_listed,
 )
 
+WITHOUT = "nodev\tsysfs\nnodev\ttmpfs\n\text4\n"
+WITH = WITHOUT + "nodev\toverlay\n"
 
-def ensure_overlay(module, modules_load_file=None, filesystems=None):
+
+def ensure_overlay(module, modules_load_file, filesystems):
     """Both steps, as overlay_mounts takes them for a list that passed its checks: ``(changed, info)``."""
     loaded, info = load_overlay(module, modules_load_file, filesystems)
     return keep_at_boot(module, info) or loaded, info
-
-WITHOUT = "nodev\tsysfs\nnodev\ttmpfs\n\text4\n"
-WITH = WITHOUT + "nodev\toverlay\n"
 
 
 @pytest.mark.parametrize("text, listed", [
@@ -86,7 +86,7 @@ def _filesystems(tmp_path, text):
 def test_overlay_is_loaded_only_when_missing(tmp_path, text, check_mode, loaded, command):
     filesystems = _filesystems(tmp_path, text)
     module = FakeModule(filesystems, check_mode=check_mode)
-    changed, info = ensure_overlay(module, filesystems=filesystems)
+    changed, info = ensure_overlay(module, None, filesystems)
     assert (changed, info) == (loaded, {"available": text == WITH, "loaded": loaded, "modules_load_file": None})
     assert module.commands == ([command] if command else [])
 
@@ -113,7 +113,7 @@ def test_a_dry_run_does_not_recheck_the_list(tmp_path):
     """In check mode nothing is loaded, so the list is not read again."""
     filesystems = _filesystems(tmp_path, WITHOUT)
     module = FakeModule(filesystems, check_mode=True, loads=False)
-    assert ensure_overlay(module, filesystems=filesystems)[0] is True
+    assert ensure_overlay(module, None, filesystems)[0] is True
 
 
 @pytest.mark.parametrize("existing, check_mode, changed", [

@@ -44,11 +44,11 @@ import os
 import pickle
 import stat
 import sys
-import tempfile
 import zipfile
 from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
-from ansible_collections.overlayfs.mounts.plugins.module_utils._host.code_cache import OFF, old_temp_files, remove_quietly, trusted, usable_dir
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.code_cache import (
+    OFF, old_temp_files, remove_quietly, replace_file, trusted, usable_dir)
 
 ENV = "OVERLAYFS_MOUNTS_PAYLOAD_CACHE"
 FORMAT = b"OVFLAZ1\n"
@@ -150,22 +150,6 @@ def read_entry(path: str) -> Optional[bytes]:
     return entry[1]
 
 
-def write_file(directory: str, path: str, data: bytes) -> bool:
-    """Replace ``path`` (in ``directory``) with ``data`` through a 0600 temp file; False when that failed."""
-    try:
-        fd, temp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-    except OSError:
-        return False
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temp, path)
-    except OSError:
-        remove_quietly(temp)
-        return False
-    return True
-
-
 def place(entry: str, run_file: str) -> bool:
     """Put the payload kept in ``entry`` where this run's ansible-core looks for it; True when it is there now."""
     if os.path.exists(run_file):
@@ -178,7 +162,7 @@ def place(entry: str, run_file: str) -> bool:
         os.makedirs(directory, mode=0o700, exist_ok=True)
     except OSError:
         return False
-    return write_file(directory, run_file, payload)
+    return replace_file(directory, run_file, payload)
 
 
 #: Members ansible-core writes itself, whose content is fixed by its version.
@@ -252,7 +236,7 @@ def keep(run_file: str, directory: str, entry: str, ansible_dir: str, collection
     except OSError:
         return False
     manifest = manifest_for(payload, ansible_dir, collections_dir)
-    if manifest is None or not write_file(directory, entry, pack(manifest, payload)):
+    if manifest is None or not replace_file(directory, entry, pack(manifest, payload)):
         return False
     module = os.path.basename(entry).split(".", 1)[0]
     names = os.listdir(directory)

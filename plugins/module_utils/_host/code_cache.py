@@ -127,19 +127,30 @@ def write_entry(directory: str, name: str, digest: bytes, code) -> None:
     if sys.dont_write_bytecode:
         return
     path = os.path.join(directory, entry_name(name, digest))
-    try:
-        fd, temp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-    except OSError:
-        return
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(pack(digest, code))
-        os.replace(temp, path)
-    except OSError:
-        remove_quietly(temp)
+    if not replace_file(directory, path, pack(digest, code)):
         return
     for other in _stale(directory, name, os.path.basename(path)):
         remove_quietly(os.path.join(directory, other))
+
+
+def replace_file(directory: str, path: str, data: bytes) -> bool:
+    """Replace ``path`` (in ``directory``) with ``data`` through a 0600 temp file there; False when that failed.
+
+    The temp file's name starts with ``.tmp-``: one a killed run leaves is
+    found by :func:`old_temp_files`.
+    """
+    try:
+        fd, temp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    except OSError:
+        return False
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temp, path)
+    except OSError:
+        remove_quietly(temp)
+        return False
+    return True
 
 
 def _stale(directory: str, name: str, keep: str) -> List[str]:

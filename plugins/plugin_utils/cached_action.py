@@ -12,7 +12,7 @@ from ansible.plugins.action.normal import ActionModule as NormalAction
 from ansible.plugins.loader import module_utils_loader
 from ansible.release import __version__ as ansible_version
 
-from ansible_collections.overlayfs.mounts.plugins.plugin_utils.payload_cache import Plan, cache_dir, make_plan, run_cached
+from ansible_collections.overlayfs.mounts.plugins.plugin_utils.payload_cache import Plan, bytecode_wanted, cache_dir, make_plan, run_cached
 
 
 class CachedPayloadAction(NormalAction):
@@ -37,4 +37,5 @@ class CachedPayloadAction(NormalAction):
             return None
         compression = C.config.get_config_value("DEFAULT_MODULE_COMPRESSION", variables=use_vars)
         return make_plan(directory, os.path.abspath(found.plugin_resolved_path), run_tmp, str(compression), ansible_version,
-                         os.path.dirname(ansible.__file__), module_utils_loader.print_paths().split(os.pathsep))
+                         os.path.dirname(ansible.__file__), module_utils_loader.print_paths().split(os.pathsep),
+                         bytecode_wanted(os.environ))

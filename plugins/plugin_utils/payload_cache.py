@@ -34,9 +34,17 @@ replaced:
 Entries live in ``<ANSIBLE_HOME>/overlayfs.mounts/payload`` (made mode
 0700), or where ``OVERLAYFS_MOUNTS_PAYLOAD_CACHE`` (an absolute path) says;
 set to ``0``, ``off``, ``no`` or ``false`` it turns the cache off.
+
+A kept payload also carries compiled code of ansible-core's module_utils
+for this controller's Python (see ``payload_bytecode``), which spares every
+host of the same Python minor version compiling them on every module run;
+``OVERLAYFS_MOUNTS_PAYLOAD_BYTECODE`` set to ``0``, ``off``, ``no`` or
+``false`` keeps payloads as ansible-core built them (for slow links to the
+hosts, or hosts of another Python version).
 """
 
 import base64
+import dataclasses
 import hashlib
 import io
 import json
@@ -49,8 +57,10 @@ from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple, Type
 
 from ansible_collections.overlayfs.mounts.plugins.module_utils._host.code_cache import (
     OFF, old_temp_files, remove_quietly, replace_file, trusted, usable_dir)
+from ansible_collections.overlayfs.mounts.plugins.plugin_utils.payload_bytecode import with_bytecode
 
 ENV = "OVERLAYFS_MOUNTS_PAYLOAD_CACHE"
+BYTECODE_ENV = "OVERLAYFS_MOUNTS_PAYLOAD_BYTECODE"
 FORMAT = b"OVFLAZ1\n"
 SUFFIX = ".payload"
 #: A file's identity in a manifest: path, size, modification time in nanoseconds.
@@ -68,8 +78,13 @@ def cache_dir(environ: Mapping[str, str], ansible_home: str) -> Optional[str]:
     return os.path.join(ansible_home, "overlayfs.mounts", "payload") if ansible_home else None
 
 
+def bytecode_wanted(environ: Mapping[str, str]) -> bool:
+    """Whether kept payloads carry compiled code of ansible-core's module_utils (on unless the setting says off)."""
+    return environ.get(BYTECODE_ENV, "").strip().lower() not in OFF
+
+
 def entry_key(ansible_version: str, module_path: str, compression: str, module_utils_dirs: Sequence[str],
-              collection_manifest: bytes = b"") -> str:
+              collection_manifest: bytes = b"", bytecode: bool = False) -> str:
     """The name part that changes with anything the payload is built from, other than its source files' times.
 
     ``collection_manifest`` is the installed collection's MANIFEST.json,
@@ -79,6 +94,8 @@ def entry_key(ansible_version: str, module_path: str, compression: str, module_u
     """
     parts = [FORMAT.decode("ascii"), ansible_version, sys.version, module_path, compression] + list(module_utils_dirs)
     parts.append(hashlib.sha256(collection_manifest).hexdigest())
+    if bytecode:
+        parts.append("bytecode")
     return hashlib.sha256(json.dumps(parts).encode("utf-8", "surrogateescape")).hexdigest()[:40]
 
 
@@ -226,8 +243,28 @@ def _zip_bytes(data: Any) -> bytes:
     return data if data.startswith(b"PK") else base64.b64decode(data, validate=True)
 
 
-def keep(run_file: str, directory: str, entry: str, ansible_dir: str, collections_dir: str) -> bool:
-    """Keep the payload this run built in ``entry``, replacing the module's other entries; True when kept."""
+def compiled(payload: bytes, module: str) -> bytes:
+    """ansible-core's pickled payload with compiled code beside ansible-core's sources; as it was when its layout is not known."""
+    try:
+        built = pickle.loads(payload)  # nosec
+        data = getattr(built, "zip_data")
+        raw = data.encode("ascii") if isinstance(data, str) else bytes(data)
+        archive = with_bytecode(_zip_bytes(raw), module)
+        if archive is None or not dataclasses.is_dataclass(built):
+            return payload
+        encoded = archive if raw.startswith(b"PK") else base64.b64encode(archive)
+        return pickle.dumps(dataclasses.replace(built, zip_data=encoded.decode("ascii") if isinstance(data, str) else encoded))
+    except Exception:  # pylint: disable=broad-except
+        return payload
+
+
+def keep(run_file: str, directory: str, entry: str, ansible_dir: str, collections_dir: str, bytecode_for: str = "") -> bool:
+    """Keep the payload this run built in ``entry``, replacing the module's other entries; True when kept.
+
+    With ``bytecode_for`` (the module's name) the entry holds the payload
+    with compiled code added (``compiled``); the manifest is always proven
+    against what ansible-core built.
+    """
     if not usable_dir(directory) or read_entry(entry) is not None:
         return False
     try:
@@ -236,7 +273,8 @@ def keep(run_file: str, directory: str, entry: str, ansible_dir: str, collection
     except OSError:
         return False
     manifest = manifest_for(payload, ansible_dir, collections_dir)
-    if manifest is None or not replace_file(directory, entry, pack(manifest, payload)):
+    stored = compiled(payload, bytecode_for) if bytecode_for else payload
+    if manifest is None or not replace_file(directory, entry, pack(manifest, stored)):
         return False
     module = os.path.basename(entry).split(".", 1)[0]
     names = os.listdir(directory)
@@ -256,23 +294,25 @@ def _trusted_dir(path: str) -> bool:
 class Plan(object):
     """Where one module's payload is kept between runs, and where this run's ansible-core looks for it."""
 
-    __slots__ = ("directory", "entry", "run_file", "ansible_dir", "collections_dir")
+    __slots__ = ("directory", "entry", "run_file", "ansible_dir", "collections_dir", "bytecode_for")
 
-    def __init__(self, directory: str, entry: str, run_file: str, ansible_dir: str, collections_dir: str) -> None:
+    def __init__(self, directory: str, entry: str, run_file: str, ansible_dir: str, collections_dir: str, bytecode_for: str = "") -> None:
         self.directory = directory
         self.entry = entry
         self.run_file = run_file
         self.ansible_dir = ansible_dir
         self.collections_dir = collections_dir
+        self.bytecode_for = bytecode_for
 
 
 def make_plan(directory: Optional[str], module_path: str, run_tmp: str, compression: str, ansible_version: str,
-              ansible_dir: str, module_utils_dirs: Sequence[str]) -> Optional[Plan]:
+              ansible_dir: str, module_utils_dirs: Sequence[str], bytecode: bool = False) -> Optional[Plan]:
     """The plan for the module at ``module_path``, or None when its payload must be built as usual.
 
     None when the cache is off, the module is not in a collection, or a
     module_utils directory other than ansible-core's own exists
-    (``module_utils_dirs`` is the loader's search path).
+    (``module_utils_dirs`` is the loader's search path). With ``bytecode``
+    the kept payload carries compiled code (an entry of its own).
     """
     parts = module_path.split(os.sep)
     if not directory or not run_tmp or "ansible_collections" not in parts or not module_path.endswith(".py"):
@@ -284,9 +324,10 @@ def make_plan(directory: Optional[str], module_path: str, run_tmp: str, compress
     start = len(parts) - 1 - parts[::-1].index("ansible_collections")
     collections_dir = os.sep.join(parts[:start]) or os.sep
     fqn = ".".join(parts[start:])[:-len(".py")]
-    key = entry_key(ansible_version, module_path, compression, existing, read_manifest(os.sep.join(parts[:start + 3])))
+    key = entry_key(ansible_version, module_path, compression, existing, read_manifest(os.sep.join(parts[:start + 3])), bytecode)
     run_file = os.path.join(run_tmp, "ansiballz_cache", "-".join((fqn, compression, "none")))
-    return Plan(directory, entry_path(directory, fqn.rsplit(".", 1)[-1], key), run_file, ansible_dir, collections_dir)
+    name = fqn.rsplit(".", 1)[-1]
+    return Plan(directory, entry_path(directory, name, key), run_file, ansible_dir, collections_dir, name if bytecode else "")
 
 
 def run_cached(plan: Optional[Plan], run: Callable[[], T]) -> T:
@@ -296,5 +337,5 @@ def run_cached(plan: Optional[Plan], run: Callable[[], T]) -> T:
     placed = place(plan.entry, plan.run_file)
     result = run()
     if not placed and os.path.exists(plan.run_file):
-        keep(plan.run_file, plan.directory, plan.entry, plan.ansible_dir, plan.collections_dir)
+        keep(plan.run_file, plan.directory, plan.entry, plan.ansible_dir, plan.collections_dir, plan.bytecode_for)
     return result

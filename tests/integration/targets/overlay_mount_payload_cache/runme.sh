@@ -40,6 +40,30 @@ run second
 [ "$(builds second)" = 0 ]
 [ "$(inodes)" = "$before" ]
 
+# 2b. A kept payload carries compiled code of ansible-core's module_utils,
+#     and the module process on the host runs it: the payload as sent (kept
+#     on the "host" with ANSIBLE_KEEP_REMOTE_FILES), run again with the same
+#     Python, loads basic.pyc from the zip and never compiles basic.py.
+#     Turned off, the payload is ansible-core's own, without it.
+sent() {  # sent NAME [ENV...]: run NAME keeping the module files; print the zip importer's tries for basic
+    local name=$1
+    shift
+    rm -rf "$root/remote"
+    run "$name" ANSIBLE_KEEP_REMOTE_FILES=1 ANSIBLE_REMOTE_TMP="$root/remote" "$@"
+    module=$(find "$root/remote" -name 'AnsiballZ_overlay_mount_info.py' | head -1)
+    [ -n "$module" ]
+    PYTHONVERBOSE=2 OVERLAYFS_MOUNTS_CODE_CACHE=off "$ANSIBLE_PYTHON_INTERPRETER" "$module" 2>&1 >/dev/null \
+        | sed -n 's|^# trying .*_payload[.]zip/\(ansible/module_utils/basic[.]py[c]*\)$|\1|p' | sort -u
+}
+[ "$(sent kept_sent)" = "ansible/module_utils/basic.pyc" ]
+[ "$(builds kept_sent)" = 0 ]
+[ "$(sent plain_sent OVERLAYFS_MOUNTS_PAYLOAD_BYTECODE=off)" = "ansible/module_utils/basic.py
+ansible/module_utils/basic.pyc" ]
+[ "$(builds plain_sent)" = 2 ]
+run with_bytecode_again
+[ "$(builds with_bytecode_again)" = 2 ]
+before=$(inodes)
+
 # 3. A changed module_utils file: that module's payload is built again and
 #    replaced, and the new code is what runs, then and in the next run.
 mark="$root/marker"

@@ -4,6 +4,7 @@
 """The controller's payload cache: entries, their checks, and the hand-over to ansible-core's per-run cache."""
 
 import base64
+import dataclasses
 import io
 import json
 import os
@@ -20,8 +21,16 @@ from ansible_collections.overlayfs.mounts.plugins.plugin_utils import payload_ca
 FQN = "ansible_collections.overlayfs.mounts.plugins.modules.overlay_mounts"
 
 
+@dataclasses.dataclass(frozen=True)
 class Built(object):
-    """Stands for ansible-core's pickled payload: the zip, base64-encoded."""
+    """Stands for ansible-core's pickled payload (a frozen dataclass): the zip, base64-encoded."""
+
+    zip_data: object
+    metadata: str = "kept as it was"
+
+
+class Unknown(object):
+    """A payload of a layout this cache does not know (not a dataclass)."""
 
     def __init__(self, zip_data):
         self.zip_data = zip_data
@@ -40,14 +49,20 @@ def _tree(tmp_path):
     return str(ansible_dir), str(tmp_path / "colls")
 
 
-def _payload(members, encode=True):
+def _payload(members, encode=True, kind=Built):
     """ansible-core's per-run file for a zip of ``members`` (name: bytes)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for name, data in members.items():
             archive.writestr(name, data)
     data = buffer.getvalue()
-    return pickle.dumps(Built(base64.b64encode(data) if encode else data))
+    return pickle.dumps(kind(base64.b64encode(data) if encode else data))
+
+
+def _names(payload):
+    """The member names of a pickled payload's zip."""
+    with zipfile.ZipFile(io.BytesIO(pc._zip_bytes(pickle.loads(payload).zip_data))) as archive:
+        return sorted(archive.namelist())
 
 
 MEMBERS = {
@@ -60,10 +75,10 @@ MEMBERS = {
 }
 
 
-def _plan(tmp_path, ansible_dir, colls):
+def _plan(tmp_path, ansible_dir, colls, bytecode=False):
     module = os.path.join(colls, "ansible_collections", "overlayfs", "mounts", "plugins", "modules", "overlay_mounts.py")
     return pc.make_plan(str(tmp_path / "cache"), module, str(tmp_path / "run"), "ZIP_DEFLATED", "2.19.0", ansible_dir,
-                        [str(tmp_path / "nowhere"), os.path.join(ansible_dir, "module_utils")])
+                        [str(tmp_path / "nowhere"), os.path.join(ansible_dir, "module_utils")], bytecode)
 
 
 @pytest.mark.parametrize("environ, expected", [
@@ -78,15 +93,22 @@ def test_cache_dir_defaults_under_ansible_home_and_obeys_the_setting(environ, ex
     assert pc.cache_dir(environ, "/home/u/.ansible") == expected
 
 
+@pytest.mark.parametrize("environ, expected", [
+    ({}, True), ({pc.BYTECODE_ENV: "1"}, True), ({pc.BYTECODE_ENV: " OFF"}, False), ({pc.BYTECODE_ENV: "no"}, False),
+])
+def test_compiled_code_is_added_unless_the_setting_says_off(environ, expected):
+    assert pc.bytecode_wanted(environ) is expected
+
+
 def test_entry_key_changes_with_every_input():
-    base = ("2.19.0", "/c/m.py", "ZIP_DEFLATED", ["/a/module_utils"], b'{"file_manifest_file": {"chksum_sha256": "1"}}')
+    base = ("2.19.0", "/c/m.py", "ZIP_DEFLATED", ["/a/module_utils"], b'{"file_manifest_file": {"chksum_sha256": "1"}}', False)
     keys = {pc.entry_key(*base)}
-    others = ("2.19.1", "/d/m.py", "ZIP_STORED", ["/b/module_utils"], b'{"file_manifest_file": {"chksum_sha256": "2"}}')
+    others = ("2.19.1", "/d/m.py", "ZIP_STORED", ["/b/module_utils"], b'{"file_manifest_file": {"chksum_sha256": "2"}}', True)
     for index, other in enumerate(others):
         changed = list(base)
         changed[index] = other
         keys.add(pc.entry_key(*changed))
-    assert len(keys) == 6
+    assert len(keys) == 7
     assert pc.entry_key(*base) == pc.entry_key(*base)
 
 
@@ -266,6 +288,35 @@ def test_keeping_removes_the_modules_older_entries_and_old_temp_files_only(tmp_p
     assert sorted(os.listdir(directory)) == sorted([".tmp-new", "overlay_mount.1111.payload", os.path.basename(plan.entry)])
 
 
+def test_with_bytecode_the_entry_carries_compiled_code_and_its_manifest_only_the_sources(tmp_path):
+    ansible_dir, colls = _tree(tmp_path)
+    plan = _plan(tmp_path, ansible_dir, colls, bytecode=True)
+    assert plan.bytecode_for == "overlay_mounts" and plan.entry != _plan(tmp_path, ansible_dir, colls).entry
+    os.makedirs(os.path.dirname(plan.run_file))
+    with open(plan.run_file, "wb") as handle:
+        handle.write(_payload(MEMBERS))
+    assert pc.keep(plan.run_file, plan.directory, plan.entry, ansible_dir, colls, plan.bytecode_for)
+    manifest, payload = pc.unpack(open(plan.entry, "rb").read())
+    assert all(path.endswith(".py") for path, size, mtime in manifest)
+    assert [name for name in _names(payload) if name.endswith(".pyc")] == [
+        "ansible/__init__.pyc", "ansible/module_utils/__init__.pyc", "ansible/module_utils/basic.pyc"]
+    assert pickle.loads(payload).metadata == "kept as it was"
+    os.unlink(plan.run_file)
+    assert pc.place(plan.entry, plan.run_file)
+    assert open(plan.run_file, "rb").read() == payload
+
+
+@pytest.mark.parametrize("payload", [
+    _payload(MEMBERS, kind=Unknown), _payload({"ansible/module_utils/basic.py": b"def (:\n"}), b"not a pickle"])
+def test_a_payload_that_cannot_be_compiled_is_kept_as_ansible_core_built_it(payload):
+    assert pc.compiled(payload, "overlay_mounts") == payload
+
+
+def test_a_raw_zip_payload_stays_raw_when_compiled():
+    compiled = pickle.loads(pc.compiled(_payload(MEMBERS, encode=False), "overlay_mounts"))
+    assert compiled.zip_data.startswith(b"PK") and b"basic.pyc" in compiled.zip_data
+
+
 def test_without_a_plan_the_task_just_runs(tmp_path):
     assert pc.run_cached(None, lambda: "ran") == "ran"
 
@@ -290,8 +341,8 @@ def test_an_unwritable_cache_dir_costs_nothing_but_the_build(tmp_path):
 
 # Runs in a child process: installs ansible-core's collection loader, which must not leak into other tests.
 AGAINST_ANSIBLE_CORE = r'''
-import json, os, re, sys
-root, work = sys.argv[1], sys.argv[2]
+import base64, io, json, os, re, subprocess, sys, zipfile
+root, work, bytecode = sys.argv[1], sys.argv[2], sys.argv[3] == "bytecode"
 from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
 _AnsibleCollectionFinder(paths=[root])._install()
 import ansible
@@ -312,13 +363,13 @@ def build(run_tmp):
                                        module_compression="ZIP_DEFLATED")
 
 def plan(run_tmp):
-    return pc.make_plan(os.path.join(work, "cache"), module, run_tmp, "ZIP_DEFLATED", __version__, ansible_dir, [])
+    return pc.make_plan(os.path.join(work, "cache"), module, run_tmp, "ZIP_DEFLATED", __version__, ansible_dir, [], bytecode)
 
 first = plan(os.path.join(work, "run1"))
 built = build(os.path.join(work, "run1")).b_module_data
 with open(first.run_file, "rb") as handle:
     manifest = pc.manifest_for(handle.read(), ansible_dir, root)
-kept = pc.keep(first.run_file, first.directory, first.entry, ansible_dir, root)
+kept = pc.keep(first.run_file, first.directory, first.entry, ansible_dir, root, first.bytecode_for)
 second = plan(os.path.join(work, "run2"))
 placed = pc.place(second.entry, second.run_file)
 
@@ -328,22 +379,43 @@ def no_build(*args, **kwargs):
 module_common.recursive_finder = no_build
 stamp = re.compile(rb"date_time=datetime[.]datetime[(][^)]*[)]")  # the wrapper's own time of building
 again = build(os.path.join(work, "run2")).b_module_data
-print(json.dumps({
-    "files": [item[0] for item in manifest or []],
-    "kept": kept,
-    "placed": placed,
-    "same": stamp.sub(b"", again) == stamp.sub(b"", built),
-}))
+seen = {"files": [item[0] for item in manifest or []], "kept": kept, "placed": placed,
+        "same": stamp.sub(b"", again) == stamp.sub(b"", built)}
+if bytecode:  # run the module as a host would, with the same Python, and see what the zip importer used
+    archive = zipfile.ZipFile(io.BytesIO(base64.b64decode(re.search(rb"zip_data='([^']*)'", again).group(1))))
+    seen["names"] = archive.namelist()
+    script = os.path.join(work, "module.py")
+    with open(script, "wb") as handle:
+        handle.write(again)
+    env = dict(os.environ, PYTHONVERBOSE="2", OVERLAYFS_MOUNTS_CODE_CACHE="off")
+    run = subprocess.run([sys.executable, script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, check=False)
+    seen["result"] = json.loads(run.stdout.decode().strip().splitlines()[-1])
+    seen["tried"] = [line.split("payload.zip/", 1)[1] for line in run.stderr.decode().splitlines()
+                     if line.startswith("# trying ") and "/ansible/module_utils/basic." in line]
+print(json.dumps(seen))
 '''
 
 
-def test_against_this_ansible_core_its_per_run_file_is_proven_kept_and_used_again(tmp_path):
+def _against_ansible_core(tmp_path, bytecode):
     package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(pc.__file__))))
     root = os.path.dirname(os.path.dirname(os.path.dirname(package)))
-    proc = subprocess.run([sys.executable, "-c", AGAINST_ANSIBLE_CORE, root, str(tmp_path)],
+    proc = subprocess.run([sys.executable, "-c", AGAINST_ANSIBLE_CORE, root, str(tmp_path), bytecode],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    return package, json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_against_this_ansible_core_a_payload_with_compiled_code_runs_it_on_a_host_of_the_same_python(tmp_path):
+    package, seen = _against_ansible_core(tmp_path, "bytecode")
+    assert seen["kept"] and seen["placed"] and not seen["same"]
+    assert "ansible/module_utils/basic.pyc" in seen["names"]
+    assert not [name for name in seen["names"] if name.startswith("ansible_collections/") and name.endswith(".pyc")]
+    assert "overlay_mounts" in seen["result"] and not seen["result"].get("failed"), seen["result"]
+    assert "ansible/module_utils/basic.pyc" in seen["tried"] and "ansible/module_utils/basic.py" not in seen["tried"]
+
+
+def test_against_this_ansible_core_its_per_run_file_is_proven_kept_and_used_again(tmp_path):
+    package, seen = _against_ansible_core(tmp_path, "plain")
     assert seen["kept"] and seen["placed"] and seen["same"]
     files = seen["files"]
     assert os.path.join(os.path.dirname(ansible.__file__), "module_utils", "basic.py") in files

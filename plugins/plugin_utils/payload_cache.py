@@ -45,6 +45,7 @@ hosts, or hosts of another Python version).
 
 import base64
 import dataclasses
+import fcntl
 import hashlib
 import io
 import json
@@ -263,16 +264,43 @@ def keep(run_file: str, directory: str, entry: str, ansible_dir: str, collection
 
     With ``bytecode_for`` (the module's name) the entry holds the payload
     with compiled code added (``compiled``); the manifest is always proven
-    against what ansible-core built.
+    against what ansible-core built. One worker process keeps an entry:
+    the run's other workers, which finish the same task at the same time,
+    leave it to the one holding the module's lock.
     """
     if not usable_dir(directory) or read_entry(entry) is not None:
         return False
+    module = os.path.basename(entry).split(".", 1)[0]
+    lock = _lock(directory, module)
+    if lock is None:
+        return False
+    try:
+        return read_entry(entry) is None and _keep_locked(run_file, directory, entry, (ansible_dir, collections_dir), bytecode_for)
+    finally:
+        os.close(lock)
+
+
+def _lock(directory: str, module: str) -> Optional[int]:
+    """An open descriptor holding ``module``'s keeping lock in ``directory``, or None when another process holds it."""
+    try:
+        fd = os.open(os.path.join(directory, ".lock-" + module), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _keep_locked(run_file: str, directory: str, entry: str, sources: Tuple[str, str], bytecode_for: str) -> bool:
     try:
         with open(run_file, "rb") as handle:
             payload = handle.read()
     except OSError:
         return False
-    manifest = manifest_for(payload, ansible_dir, collections_dir)
+    manifest = manifest_for(payload, *sources)
     stored = compiled(payload, bytecode_for) if bytecode_for else payload
     if manifest is None or not replace_file(directory, entry, pack(manifest, stored)):
         return False

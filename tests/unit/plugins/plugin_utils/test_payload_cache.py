@@ -5,6 +5,7 @@
 
 import base64
 import dataclasses
+import fcntl
 import io
 import json
 import os
@@ -285,7 +286,25 @@ def test_keeping_removes_the_modules_older_entries_and_old_temp_files_only(tmp_p
         open(os.path.join(directory, name), "w").close()
     os.utime(os.path.join(directory, ".tmp-old"), (1, 1))
     pc.run_cached(plan, run)
-    assert sorted(os.listdir(directory)) == sorted([".tmp-new", "overlay_mount.1111.payload", os.path.basename(plan.entry)])
+    assert sorted(os.listdir(directory)) == sorted([".tmp-new", "overlay_mount.1111.payload", os.path.basename(plan.entry),
+                                                    ".lock-overlay_mounts"])
+
+
+def test_one_worker_keeps_an_entry_the_others_leave_it_to_the_one_holding_the_lock(tmp_path):
+    plan, run, built = _cold_then_warm(tmp_path)
+    run()
+    os.makedirs(plan.directory, mode=0o700)
+    lock = os.path.join(plan.directory, ".lock-overlay_mounts")
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert not pc.keep(plan.run_file, plan.directory, plan.entry, plan.ansible_dir, plan.collections_dir)
+        assert not os.path.exists(plan.entry)
+    assert pc.keep(plan.run_file, plan.directory, plan.entry, plan.ansible_dir, plan.collections_dir)
+    os.unlink(plan.entry)
+    os.unlink(lock)
+    os.symlink(str(tmp_path / "elsewhere"), lock)
+    assert not pc.keep(plan.run_file, plan.directory, plan.entry, plan.ansible_dir, plan.collections_dir)
+    assert not os.path.exists(plan.entry) and not os.path.exists(str(tmp_path / "elsewhere"))
 
 
 def test_with_bytecode_the_entry_carries_compiled_code_and_its_manifest_only_the_sources(tmp_path):

@@ -57,7 +57,7 @@ def find_venv(explicit):
     candidates = [explicit] if explicit else [os.path.join(REPO, ".venv"), "/tmp/probe-venv"]
     for venv in candidates:
         if venv and os.access(os.path.join(venv, "bin", "ansible-playbook"), os.X_OK):
-            return venv
+            return os.path.abspath(venv)  # the scripts run ansible-playbook from work dirs of their own
     sys.exit("no venv with ansible-playbook in %s: run scripts/bootstrap.sh" % ", ".join(c for c in candidates if c))
 
 

@@ -347,7 +347,7 @@ overlay_mounts:
 from ansible.module_utils.basic import AnsibleModule
 
 # First: the collection's other modules then load through the code cache (compiled once, kept between runs).
-from ansible_collections.overlayfs.mounts.plugins.module_utils._host import code_cache  # noqa: F401 pylint: disable=unused-import
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import code_cache
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec import INFO_SPEC
 from ansible_collections.overlayfs.mounts.plugins.module_utils._report.host_overlays import list_overlays
@@ -365,8 +365,8 @@ def main() -> None:
         mounts = list_overlays(p["fstab"], p["unit_dir"], paths=p["path"], resolve_layers=p["resolve_layers"],
                                upper_usage=p["upper_usage"])
     except OverlayError as error:
-        module.fail_json(msg=escape_bytes(error.message), **returnable(error.details))
-    module.exit_json(changed=False, overlay_mounts=mounts)
+        module.fail_json(msg=escape_bytes(error.message), **dict(returnable(error.details), **code_cache.host_bytecode()))
+    module.exit_json(changed=False, overlay_mounts=mounts, **code_cache.host_bytecode())
 
 
 if __name__ == "__main__":

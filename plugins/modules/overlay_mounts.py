@@ -315,7 +315,7 @@ overlay_mounts:
 from ansible.module_utils.basic import AnsibleModule
 
 # First: the collection's other modules then load through the code cache (compiled once, kept between runs).
-from ansible_collections.overlayfs.mounts.plugins.module_utils._host import code_cache  # noqa: F401 pylint: disable=unused-import
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import code_cache
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.host_task import run_task
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec import batch_spec
 
@@ -323,6 +323,7 @@ from ansible_collections.overlayfs.mounts.plugins.module_utils._model.spec impor
 def main() -> None:
     module = AnsibleModule(argument_spec=batch_spec(), supports_check_mode=True)
     out, failed = run_task(module)
+    out.update(code_cache.host_bytecode())
     if failed:
         module.fail_json(**out)
     module.exit_json(**out)

@@ -324,7 +324,7 @@ shared:
 from ansible.module_utils.basic import AnsibleModule
 
 # First: the collection's other modules then load through the code cache (compiled once, kept between runs).
-from ansible_collections.overlayfs.mounts.plugins.module_utils._host import code_cache  # noqa: F401 pylint: disable=unused-import
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host import code_cache
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.session import TaskSession
 from ansible_collections.overlayfs.mounts.plugins.module_utils._converge.upper_life import run
 from ansible_collections.overlayfs.mounts.plugins.module_utils._model.errors import OverlayError
@@ -349,8 +349,8 @@ def main() -> None:
         with TaskSession(module) as session:
             result = run(session, module.params)
     except OverlayError as error:
-        module.fail_json(**utf8_result(dict(error.details, msg=error.message)))
-    module.exit_json(**utf8_result(result))
+        module.fail_json(**utf8_result(dict(error.details, msg=error.message)), **code_cache.host_bytecode())
+    module.exit_json(**utf8_result(result), **code_cache.host_bytecode())
 
 
 if __name__ == "__main__":

@@ -35,18 +35,25 @@ Entries live in ``<ANSIBLE_HOME>/overlayfs.mounts/payload`` (made mode
 0700), or where ``OVERLAYFS_MOUNTS_PAYLOAD_CACHE`` (an absolute path) says;
 set to ``0``, ``off``, ``no`` or ``false`` it turns the cache off.
 
-A kept payload also carries compiled code of ansible-core's module_utils
-for this controller's Python (see ``payload_bytecode``), which spares every
-host of the same Python minor version compiling them on every module run;
+An entry also holds the payload's archive with compiled code of
+ansible-core's module_utils for this controller's Python (see
+``payload_bytecode``). Each module run reports which bytecode its host's
+Python runs (``code_cache.BYTECODE_KEY``, taken out of the result by the
+action); the controller keeps that per host and interpreter in
+``hosts/``, and a host whose Python runs the controller's bytecode gets
+the archive with compiled code from then on, which spares it compiling
+ansible-core's module_utils on every module run. Any other host, or one
+not heard from yet, gets ansible-core's payload as built. A record that is
+wrong costs time, never correctness: the host's Python checks each
+compiled file's version and its source's hash before using it.
 ``OVERLAYFS_MOUNTS_PAYLOAD_BYTECODE`` set to ``0``, ``off``, ``no`` or
-``false`` keeps payloads as ansible-core built them (for slow links to the
-hosts, or hosts of another Python version).
+``false`` turns the compiled code off.
 """
 
 import base64
-import dataclasses
 import fcntl
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -62,7 +69,12 @@ from ansible_collections.overlayfs.mounts.plugins.plugin_utils.payload_bytecode 
 
 ENV = "OVERLAYFS_MOUNTS_PAYLOAD_CACHE"
 BYTECODE_ENV = "OVERLAYFS_MOUNTS_PAYLOAD_BYTECODE"
-FORMAT = b"OVFLAZ1\n"
+FORMAT = b"OVFLAZ2\n"
+#: This controller's bytecode, as a host reports its own.
+MAGIC = importlib.util.MAGIC_NUMBER.hex()
+#: How ansible-core's wrapper passes the payload's archive (base64 text) to the host.
+ZIP_ARGUMENT = b"zip_data='"
+NO_COMPILED = b"{}"
 SUFFIX = ".payload"
 #: A file's identity in a manifest: path, size, modification time in nanoseconds.
 Source = Tuple[str, int, int]
@@ -131,30 +143,32 @@ def current(manifest: Sequence[Sequence[Any]]) -> bool:
         return False
 
 
-def pack(manifest: Sequence[Source], payload: bytes) -> bytes:
-    """An entry: format line, SHA-256 of the rest, the manifest as one JSON line, the payload."""
-    body = json.dumps([list(item) for item in manifest]).encode("utf-8", "surrogateescape") + b"\n" + payload
+def pack(manifest: Sequence[Source], payload: bytes, compiled: bytes = NO_COMPILED) -> bytes:
+    """An entry: format line, SHA-256 of the rest, the manifest as one JSON line, the compiled archive as one, the payload."""
+    body = json.dumps([list(item) for item in manifest]).encode("utf-8", "surrogateescape") + b"\n" + compiled + b"\n" + payload
     return FORMAT + hashlib.sha256(body).hexdigest().encode("ascii") + b"\n" + body
 
 
-def unpack(data: bytes) -> Optional[Tuple[list, bytes]]:
-    """``(manifest, payload)`` of a whole entry, else None."""
+def unpack(data: bytes) -> Optional[Tuple[list, dict, bytes]]:
+    """``(manifest, compiled archive record, payload)`` of a whole entry, else None."""
     head = len(FORMAT)
     if data[:head] != FORMAT or data[head + 64:head + 65] != b"\n":
         return None
     body = data[head + 65:]
     if hashlib.sha256(body).hexdigest().encode("ascii") != data[head:head + 64]:
         return None
-    line, _sep, payload = body.partition(b"\n")
+    line, _sep, rest = body.partition(b"\n")
+    compiled, _sep, payload = rest.partition(b"\n")
     try:
         manifest = json.loads(line.decode("utf-8", "surrogateescape"))
+        record = json.loads(compiled.decode("ascii"))
     except ValueError:
         return None
-    return (manifest, payload) if isinstance(manifest, list) else None
+    return (manifest, record, payload) if isinstance(manifest, list) and isinstance(record, dict) else None
 
 
-def read_entry(path: str) -> Optional[bytes]:
-    """The payload kept at ``path`` when the entry is trusted, whole and current, else None."""
+def _read(path: str) -> Optional[Tuple[list, dict, bytes]]:
+    """The entry at ``path`` when it is trusted, whole and current, else None."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
     except OSError:
@@ -163,9 +177,19 @@ def read_entry(path: str) -> Optional[bytes]:
         if not trusted(os.fstat(fd), stat.S_IFREG) or not _trusted_dir(os.path.dirname(path)):
             return None
         entry = unpack(handle.read())
-    if entry is None or not current(entry[0]):
-        return None
-    return entry[1]
+    return entry if entry is not None and current(entry[0]) else None
+
+
+def read_entry(path: str) -> Optional[bytes]:
+    """The payload kept at ``path`` when the entry is trusted, whole and current, else None."""
+    entry = _read(path)
+    return None if entry is None else entry[2]
+
+
+def read_compiled(path: str) -> Optional[dict]:
+    """The compiled archive record of the entry at ``path`` (as ``read_entry``), when it has one for this controller's Python."""
+    entry = _read(path)
+    return entry[1] if entry is not None and entry[1].get("magic") == MAGIC else None
 
 
 def place(entry: str, run_file: str) -> bool:
@@ -244,27 +268,66 @@ def _zip_bytes(data: Any) -> bytes:
     return data if data.startswith(b"PK") else base64.b64decode(data, validate=True)
 
 
-def compiled(payload: bytes, module: str) -> bytes:
-    """ansible-core's pickled payload with compiled code beside ansible-core's sources; as it was when its layout is not known."""
+def compiled_record(payload: bytes, module: str) -> bytes:
+    """The entry's line for ``payload``: its archive with compiled code added, and what it replaces; ``{}`` when none is made.
+
+    A JSON object: ``magic`` (this controller's bytecode), ``plain`` (the
+    SHA-256 of the archive as ansible-core's wrapper carries it, base64
+    text) and ``zip`` (the archive with compiled code, base64 text).
+    """
     try:
-        built = pickle.loads(payload)  # nosec
-        data = getattr(built, "zip_data")
-        raw = data.encode("ascii") if isinstance(data, str) else bytes(data)
-        archive = with_bytecode(_zip_bytes(raw), module)
-        if archive is None or not dataclasses.is_dataclass(built):
-            return payload
-        encoded = archive if raw.startswith(b"PK") else base64.b64encode(archive)
-        return pickle.dumps(dataclasses.replace(built, zip_data=encoded.decode("ascii") if isinstance(data, str) else encoded))
+        data = getattr(pickle.loads(payload), "zip_data")  # nosec
+        text = data.encode("ascii") if isinstance(data, str) else bytes(data)
+        archive = with_bytecode(base64.b64decode(text, validate=True), module)
     except Exception:  # pylint: disable=broad-except
-        return payload
+        return NO_COMPILED
+    if archive is None:
+        return NO_COMPILED
+    record = {"magic": MAGIC, "plain": hashlib.sha256(text).hexdigest(), "zip": base64.b64encode(archive).decode("ascii")}
+    return json.dumps(record).encode("ascii")
+
+
+def with_compiled(module_data: bytes, record: Mapping[str, Any]) -> Optional[bytes]:
+    """ansible-core's wrapper ``module_data`` carrying ``record``'s archive instead of the plain one; None when it carries another."""
+    start = module_data.find(ZIP_ARGUMENT)
+    if start < 0 or module_data.find(ZIP_ARGUMENT, start + 1) >= 0 or not isinstance(record.get("zip"), str):
+        return None
+    start += len(ZIP_ARGUMENT)
+    end = module_data.find(b"'", start)
+    if end < 0 or hashlib.sha256(module_data[start:end]).hexdigest() != record.get("plain"):
+        return None
+    return module_data[:start] + record["zip"].encode("ascii") + module_data[end:]
+
+
+def host_file(directory: str, host: Sequence[Any]) -> str:
+    """Where the bytecode of ``host`` (its connection, address, port and interpreter) is recorded."""
+    name = hashlib.sha256(json.dumps([str(part) for part in host]).encode("utf-8", "surrogateescape")).hexdigest()[:40]
+    return os.path.join(directory, "hosts", name)
+
+
+def host_magic(path: str) -> str:
+    """The bytecode recorded at ``path``, or ""."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return ""
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read(64).decode("ascii", "replace").strip()
+
+
+def remember_host(path: str, magic: Any) -> bool:
+    """Record ``magic`` (as a module reported it) at ``path`` unless it is already there; True when written."""
+    if not isinstance(magic, str) or len(magic) != 8 or magic.strip("0123456789abcdef") or host_magic(path) == magic:
+        return False
+    directory = os.path.dirname(path)
+    return usable_dir(os.path.dirname(directory)) and usable_dir(directory) and replace_file(directory, path, magic.encode("ascii"))
 
 
 def keep(run_file: str, directory: str, entry: str, ansible_dir: str, collections_dir: str, bytecode_for: str = "") -> bool:
     """Keep the payload this run built in ``entry``, replacing the module's other entries; True when kept.
 
-    With ``bytecode_for`` (the module's name) the entry holds the payload
-    with compiled code added (``compiled``); the manifest is always proven
-    against what ansible-core built. One worker process keeps an entry:
+    With ``bytecode_for`` (the module's name) the entry also holds the
+    archive with compiled code (``compiled_record``). One worker process keeps an entry:
     the run's other workers, which finish the same task at the same time,
     leave it to the one holding the module's lock.
     """
@@ -301,8 +364,10 @@ def _keep_locked(run_file: str, directory: str, entry: str, sources: Tuple[str, 
     except OSError:
         return False
     manifest = manifest_for(payload, *sources)
-    stored = compiled(payload, bytecode_for) if bytecode_for else payload
-    if manifest is None or not replace_file(directory, entry, pack(manifest, stored)):
+    if manifest is None:
+        return False
+    record = compiled_record(payload, bytecode_for) if bytecode_for else NO_COMPILED
+    if not replace_file(directory, entry, pack(manifest, payload, record)):
         return False
     module = os.path.basename(entry).split(".", 1)[0]
     names = os.listdir(directory)

@@ -53,6 +53,18 @@ OFF = ("0", "off", "no", "false")
 PACKAGE = __name__.rsplit(".", 2)[0]
 _HEADER = b"OVFLCODE" + importlib.util.MAGIC_NUMBER
 _SUFFIX = ".code"
+#: The result entry naming the bytecode this host's Python runs; the module's action on the controller takes it out.
+BYTECODE_KEY = "_overlayfs_mounts_bytecode"
+
+
+def host_bytecode() -> Dict[str, str]:
+    """The result entry naming this Python's bytecode (its magic number, in hex).
+
+    The controller's payload cache sends a host compiled code of
+    ansible-core's module_utils only once the host has said its Python runs
+    the controller's bytecode (see ``plugins/plugin_utils/payload_cache``).
+    """
+    return {BYTECODE_KEY: importlib.util.MAGIC_NUMBER.hex()}
 
 
 def cache_dir(environ: Dict[str, str]) -> Optional[str]:

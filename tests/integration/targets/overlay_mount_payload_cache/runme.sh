@@ -40,11 +40,12 @@ run second
 [ "$(builds second)" = 0 ]
 [ "$(inodes)" = "$before" ]
 
-# 2b. A kept payload carries compiled code of ansible-core's module_utils,
-#     and the module process on the host runs it: the payload as sent (kept
-#     on the "host" with ANSIBLE_KEEP_REMOTE_FILES), run again with the same
-#     Python, loads basic.pyc from the zip and never compiles basic.py.
-#     Turned off, the payload is ansible-core's own, without it.
+# 2b. A host that reported the controller's bytecode (the runs above) gets
+#     compiled code of ansible-core's module_utils, and the module process
+#     runs it: the payload as sent (kept on the "host" with
+#     ANSIBLE_KEEP_REMOTE_FILES), run again with the same Python, loads
+#     basic.pyc from the zip and never compiles basic.py. A host recorded
+#     with another bytecode, or the setting off, gets ansible-core's own.
 sent() {  # sent NAME [ENV...]: run NAME keeping the module files; print the zip importer's tries for basic
     local name=$1
     shift
@@ -55,8 +56,14 @@ sent() {  # sent NAME [ENV...]: run NAME keeping the module files; print the zip
     PYTHONVERBOSE=2 OVERLAYFS_MOUNTS_CODE_CACHE=off "$ANSIBLE_PYTHON_INTERPRETER" "$module" 2>&1 >/dev/null \
         | sed -n 's|^# trying .*_payload[.]zip/\(ansible/module_utils/basic[.]py[c]*\)$|\1|p' | sort -u
 }
+[ "$(find "$cache/hosts" -type f | wc -l)" = 1 ]
 [ "$(sent kept_sent)" = "ansible/module_utils/basic.pyc" ]
 [ "$(builds kept_sent)" = 0 ]
+host=$(find "$cache/hosts" -type f)
+printf '00000000' > "$host"
+[ "$(sent other_python)" = "ansible/module_utils/basic.py
+ansible/module_utils/basic.pyc" ]
+[ "$(cat "$host")" != 00000000 ]  # the module's report put it right
 [ "$(sent plain_sent OVERLAYFS_MOUNTS_PAYLOAD_BYTECODE=off)" = "ansible/module_utils/basic.py
 ansible/module_utils/basic.pyc" ]
 [ "$(builds plain_sent)" = 2 ]

@@ -3,12 +3,15 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The modules' action: the payload plan it makes from the task, and that it runs the module as ansible-core does."""
 
+import dataclasses
+import hashlib
 import os
 
 import pytest
 from ansible import constants as C
 from ansible.plugins.action.normal import ActionModule as NormalAction
 
+from ansible_collections.overlayfs.mounts.plugins.module_utils._host.code_cache import BYTECODE_KEY
 from ansible_collections.overlayfs.mounts.plugins.plugin_utils import cached_action, payload_cache
 
 MODULE = "/c/ansible_collections/overlayfs/mounts/plugins/modules/overlay_mounts.py"
@@ -106,3 +109,73 @@ def test_run_is_ansible_cores_own_through_the_cache(controller, monkeypatch):
     monkeypatch.setattr(cached_action, "run_cached", run_cached)
     assert _action().run(task_vars={"a": 1}) == {"changed": False}
     assert calls == [("cache", True), ("module", {"a": 1})]
+
+
+@dataclasses.dataclass(frozen=True)
+class BuiltModule(object):
+    """Stands for ansible-core's built module: the wrapper script and its interpreter line."""
+
+    b_module_data: bytes
+    shebang: str = "#!/usr/bin/python3"
+
+
+class PlayContext(object):
+    connection = "ssh"
+    remote_addr = "10.0.0.7"
+    port = 22
+
+
+WRAPPER = b"_ansiballz_main(\nzip_data='UEsPLAIN',\n)\n"
+
+
+@pytest.fixture
+def compiled_entry(controller, monkeypatch):
+    """An action whose plan has a kept entry with a compiled archive in place of ``UEsPLAIN``."""
+    tmp_path, seen = controller
+    plan = payload_cache.Plan(str(tmp_path / "cache"), str(tmp_path / "cache" / "m.payload"), "", "", "", "overlay_mounts")
+    record = {"magic": payload_cache.MAGIC, "plain": hashlib.sha256(b"UEsPLAIN").hexdigest(), "zip": "UEsCOMPILED"}
+    monkeypatch.setattr(cached_action, "read_compiled", lambda entry: record if entry == plan.entry else None)
+    monkeypatch.setattr(NormalAction, "_configure_module", lambda self, **kwargs: (BuiltModule(WRAPPER), "/m.py"))
+    action = _action()
+    action._payload = plan
+    action._play_context = PlayContext()
+    return action, plan
+
+
+def test_a_host_gets_the_compiled_archive_once_it_reported_this_controllers_bytecode(compiled_entry):
+    action, plan = compiled_entry
+    built, path = action._configure_module(module_name="overlayfs.mounts.overlay_mounts", module_args={}, task_vars={})
+    assert built.b_module_data == WRAPPER and path == "/m.py"  # not heard from yet
+    assert action._host_file == payload_cache.host_file(plan.directory, ("ssh", "10.0.0.7", 22, "#!/usr/bin/python3"))
+    assert payload_cache.remember_host(action._host_file, payload_cache.MAGIC)
+    action._host_file = ""
+    built, path = action._configure_module(module_name="overlayfs.mounts.overlay_mounts", module_args={}, task_vars={})
+    assert built.b_module_data == WRAPPER.replace(b"UEsPLAIN", b"UEsCOMPILED") and built.shebang == "#!/usr/bin/python3"
+
+
+def test_a_host_of_another_bytecode_or_without_the_setting_gets_ansible_cores_payload(compiled_entry):
+    action, plan = compiled_entry
+    host = payload_cache.host_file(plan.directory, ("ssh", "10.0.0.7", 22, "#!/usr/bin/python3"))
+    other = "00000000" if payload_cache.MAGIC != "00000000" else "11111111"
+    assert payload_cache.remember_host(host, other)
+    assert action._configure_module(module_name="m", module_args={}, task_vars={})[0].b_module_data == WRAPPER
+    assert payload_cache.remember_host(host, payload_cache.MAGIC)
+    action._host_file = ""
+    action._payload = payload_cache.Plan(plan.directory, plan.entry, "", "", "", "")
+    assert action._configure_module(module_name="m", module_args={}, task_vars={})[0].b_module_data == WRAPPER
+    assert action._host_file == ""
+
+
+def test_the_reported_bytecode_is_taken_out_of_the_result_and_recorded(controller, monkeypatch, tmp_path):
+    host = str(tmp_path / "hosts" / "h")
+
+    def normal_run(self, tmp=None, task_vars=None):
+        self._host_file = task_vars.get("host_file", "")  # what _configure_module sets when it builds the module
+        return {"changed": False, BYTECODE_KEY: "a70d0d0a"}
+
+    monkeypatch.setattr(NormalAction, "run", normal_run)
+    monkeypatch.setattr(cached_action, "run_cached", lambda plan, run: run())
+    assert _action().run(task_vars={}) == {"changed": False}
+    assert not os.path.exists(host)
+    assert _action().run(task_vars={"host_file": host}) == {"changed": False}
+    assert payload_cache.host_magic(host) == "a70d0d0a"

@@ -4,8 +4,8 @@
 """The controller's payload cache: entries, their checks, and the hand-over to ansible-core's per-run cache."""
 
 import base64
-import dataclasses
 import fcntl
+import hashlib
 import io
 import json
 import os
@@ -22,16 +22,8 @@ from ansible_collections.overlayfs.mounts.plugins.plugin_utils import payload_ca
 FQN = "ansible_collections.overlayfs.mounts.plugins.modules.overlay_mounts"
 
 
-@dataclasses.dataclass(frozen=True)
 class Built(object):
-    """Stands for ansible-core's pickled payload (a frozen dataclass): the zip, base64-encoded."""
-
-    zip_data: object
-    metadata: str = "kept as it was"
-
-
-class Unknown(object):
-    """A payload of a layout this cache does not know (not a dataclass)."""
+    """Stands for ansible-core's pickled payload: the zip, base64-encoded."""
 
     def __init__(self, zip_data):
         self.zip_data = zip_data
@@ -50,20 +42,14 @@ def _tree(tmp_path):
     return str(ansible_dir), str(tmp_path / "colls")
 
 
-def _payload(members, encode=True, kind=Built):
+def _payload(members, encode=True):
     """ansible-core's per-run file for a zip of ``members`` (name: bytes)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for name, data in members.items():
             archive.writestr(name, data)
     data = buffer.getvalue()
-    return pickle.dumps(kind(base64.b64encode(data) if encode else data))
-
-
-def _names(payload):
-    """The member names of a pickled payload's zip."""
-    with zipfile.ZipFile(io.BytesIO(pc._zip_bytes(pickle.loads(payload).zip_data))) as archive:
-        return sorted(archive.namelist())
+    return pickle.dumps(Built(base64.b64encode(data) if encode else data))
 
 
 MEMBERS = {
@@ -129,7 +115,9 @@ def test_an_installed_collections_manifest_names_its_entries(tmp_path):
 
 def test_an_entry_round_trips_and_any_damage_is_refused():
     data = pc.pack([("/a", 1, 2)], b"payload\nbytes")
-    assert pc.unpack(data) == ([["/a", 1, 2]], b"payload\nbytes")
+    assert pc.unpack(data) == ([["/a", 1, 2]], {}, b"payload\nbytes")
+    assert pc.unpack(pc.pack([], b"p", b'{"zip": "UEs="}')) == ([], {"zip": "UEs="}, b"p")
+    assert pc.unpack(pc.pack([], b"p", b"[]")) is None
     flipped = bytearray(data)
     flipped[-3] ^= 1
     assert pc.unpack(bytes(flipped)) is None
@@ -307,7 +295,12 @@ def test_one_worker_keeps_an_entry_the_others_leave_it_to_the_one_holding_the_lo
     assert not os.path.exists(plan.entry) and not os.path.exists(str(tmp_path / "elsewhere"))
 
 
-def test_with_bytecode_the_entry_carries_compiled_code_and_its_manifest_only_the_sources(tmp_path):
+def _archive_names(text):
+    with zipfile.ZipFile(io.BytesIO(base64.b64decode(text))) as archive:
+        return sorted(archive.namelist())
+
+
+def test_with_bytecode_the_entry_also_holds_the_archive_with_compiled_code(tmp_path):
     ansible_dir, colls = _tree(tmp_path)
     plan = _plan(tmp_path, ansible_dir, colls, bytecode=True)
     assert plan.bytecode_for == "overlay_mounts" and plan.entry != _plan(tmp_path, ansible_dir, colls).entry
@@ -315,25 +308,75 @@ def test_with_bytecode_the_entry_carries_compiled_code_and_its_manifest_only_the
     with open(plan.run_file, "wb") as handle:
         handle.write(_payload(MEMBERS))
     assert pc.keep(plan.run_file, plan.directory, plan.entry, ansible_dir, colls, plan.bytecode_for)
-    manifest, payload = pc.unpack(open(plan.entry, "rb").read())
+    manifest, record, payload = pc.unpack(open(plan.entry, "rb").read())
     assert all(path.endswith(".py") for path, size, mtime in manifest)
-    assert [name for name in _names(payload) if name.endswith(".pyc")] == [
+    assert payload == _payload(MEMBERS)  # the payload ansible-core uses is its own
+    plain = pickle.loads(payload).zip_data
+    assert record["magic"] == pc.MAGIC and record["plain"] == hashlib.sha256(plain).hexdigest()
+    assert [name for name in _archive_names(record["zip"]) if name.endswith(".pyc")] == [
         "ansible/__init__.pyc", "ansible/module_utils/__init__.pyc", "ansible/module_utils/basic.pyc"]
-    assert pickle.loads(payload).metadata == "kept as it was"
+    assert pc.read_compiled(plan.entry) == record
     os.unlink(plan.run_file)
     assert pc.place(plan.entry, plan.run_file)
     assert open(plan.run_file, "rb").read() == payload
 
 
 @pytest.mark.parametrize("payload", [
-    _payload(MEMBERS, kind=Unknown), _payload({"ansible/module_utils/basic.py": b"def (:\n"}), b"not a pickle"])
-def test_a_payload_that_cannot_be_compiled_is_kept_as_ansible_core_built_it(payload):
-    assert pc.compiled(payload, "overlay_mounts") == payload
+    _payload({"ansible/module_utils/basic.py": b"def (:\n"}), _payload(MEMBERS, encode=False), b"not a pickle"])
+def test_no_compiled_archive_for_a_payload_that_does_not_compile_or_is_of_another_layout(payload):
+    assert pc.compiled_record(payload, "overlay_mounts") == b"{}"
 
 
-def test_a_raw_zip_payload_stays_raw_when_compiled():
-    compiled = pickle.loads(pc.compiled(_payload(MEMBERS, encode=False), "overlay_mounts"))
-    assert compiled.zip_data.startswith(b"PK") and b"basic.pyc" in compiled.zip_data
+def test_an_entry_of_another_controller_python_has_no_compiled_archive_to_give(tmp_path):
+    ansible_dir, colls = _tree(tmp_path)
+    plan = _plan(tmp_path, ansible_dir, colls, bytecode=True)
+    os.makedirs(plan.directory, mode=0o700)
+    manifest = pc.manifest_for(_payload(MEMBERS), ansible_dir, colls)
+    with open(plan.entry, "wb") as handle:
+        handle.write(pc.pack(manifest, _payload(MEMBERS), b'{"magic": "00000000", "plain": "x", "zip": "UEs="}'))
+    os.chmod(plan.entry, 0o600)
+    assert pc.read_entry(plan.entry) == _payload(MEMBERS)
+    assert pc.read_compiled(plan.entry) is None
+
+
+def _wrapper(text):
+    return b"#!/usr/bin/python3\ncode = 1\n_ansiballz_main(\nansible_module='m',\nzip_data='" + text + b"',\n)\n"
+
+
+def test_the_wrapper_carries_the_compiled_archive_only_in_place_of_the_one_recorded():
+    record = {"plain": hashlib.sha256(b"UEsPLAIN").hexdigest(), "zip": "UEsCOMPILED"}
+    assert pc.with_compiled(_wrapper(b"UEsPLAIN"), record) == _wrapper(b"UEsCOMPILED")
+    assert pc.with_compiled(_wrapper(b"UEsOTHER"), record) is None
+    assert pc.with_compiled(_wrapper(b"UEsPLAIN") + b"zip_data='UEsPLAIN'", record) is None
+    assert pc.with_compiled(b"no archive here", record) is None
+    assert pc.with_compiled(_wrapper(b"UEsPLAIN"), {"plain": record["plain"]}) is None
+
+
+def test_a_host_is_recorded_per_connection_address_port_and_interpreter(tmp_path):
+    base = ("ssh", "10.0.0.1", 22, "#!/usr/bin/python3")
+    files = {pc.host_file(str(tmp_path), base)}
+    for index, other in enumerate(("local", "10.0.0.2", 2222, "#!/usr/bin/python3.12")):
+        changed = list(base)
+        changed[index] = other
+        files.add(pc.host_file(str(tmp_path), changed))
+    assert len(files) == 5 and all(os.path.dirname(path) == str(tmp_path / "hosts") for path in files)
+
+
+def test_a_reported_bytecode_is_recorded_once_and_anything_else_is_ignored(tmp_path):
+    path = pc.host_file(str(tmp_path / "cache"), ("ssh", "h", 22, "py"))
+    assert pc.host_magic(path) == ""
+    for reported in (None, 3, "a7 d0 0d", "A70D0D0A", "a70d0d0a0"):
+        assert not pc.remember_host(path, reported)
+    assert not os.path.exists(path)
+    assert pc.remember_host(path, "a70d0d0a") and pc.host_magic(path) == "a70d0d0a"
+    assert oct(os.stat(os.path.dirname(path)).st_mode & 0o777) == "0o700"
+    inode = os.stat(path).st_ino
+    assert not pc.remember_host(path, "a70d0d0a") and os.stat(path).st_ino == inode
+    assert pc.remember_host(path, "cb0d0d0a") and pc.host_magic(path) == "cb0d0d0a"
+    os.unlink(path)
+    os.symlink(str(tmp_path / "planted"), path)
+    (tmp_path / "planted").write_text(pc.MAGIC)
+    assert pc.host_magic(path) == ""
 
 
 def test_without_a_plan_the_task_just_runs(tmp_path):
@@ -400,12 +443,14 @@ stamp = re.compile(rb"date_time=datetime[.]datetime[(][^)]*[)]")  # the wrapper'
 again = build(os.path.join(work, "run2")).b_module_data
 seen = {"files": [item[0] for item in manifest or []], "kept": kept, "placed": placed,
         "same": stamp.sub(b"", again) == stamp.sub(b"", built)}
-if bytecode:  # run the module as a host would, with the same Python, and see what the zip importer used
-    archive = zipfile.ZipFile(io.BytesIO(base64.b64decode(re.search(rb"zip_data='([^']*)'", again).group(1))))
+if bytecode:  # the wrapper as sent to a host of this Python: run it as a host would, and see what the zip importer used
+    sent = pc.with_compiled(again, pc.read_compiled(second.entry) or {})
+    seen["swapped"] = sent is not None
+    archive = zipfile.ZipFile(io.BytesIO(base64.b64decode(re.search(rb"zip_data='([^']*)'", sent).group(1))))
     seen["names"] = archive.namelist()
     script = os.path.join(work, "module.py")
     with open(script, "wb") as handle:
-        handle.write(again)
+        handle.write(sent)
     env = dict(os.environ, PYTHONVERBOSE="2", OVERLAYFS_MOUNTS_CODE_CACHE="off")
     run = subprocess.run([sys.executable, script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, check=False)
     seen["result"] = json.loads(run.stdout.decode().strip().splitlines()[-1])
@@ -426,7 +471,7 @@ def _against_ansible_core(tmp_path, bytecode):
 
 def test_against_this_ansible_core_a_payload_with_compiled_code_runs_it_on_a_host_of_the_same_python(tmp_path):
     package, seen = _against_ansible_core(tmp_path, "bytecode")
-    assert seen["kept"] and seen["placed"] and not seen["same"]
+    assert seen["kept"] and seen["placed"] and seen["same"] and seen["swapped"]
     assert "ansible/module_utils/basic.pyc" in seen["names"]
     assert not [name for name in seen["names"] if name.startswith("ansible_collections/") and name.endswith(".pyc")]
     assert "overlay_mounts" in seen["result"] and not seen["result"].get("failed"), seen["result"]

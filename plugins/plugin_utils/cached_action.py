@@ -44,8 +44,8 @@ class CachedPayloadAction(NormalAction):
             return configured
         context = self._play_context
         self._host_file = host_file(plan.directory, (context.connection, context.remote_addr, context.port, getattr(built, "shebang", "")))
-        record = read_compiled(plan.entry) if host_magic(self._host_file) == MAGIC else None
-        data = with_compiled(built.b_module_data, record) if record else None
+        compiled = read_compiled(plan.run_file) if host_magic(self._host_file) == MAGIC else None
+        data = with_compiled(built.b_module_data, compiled) if compiled else None
         if data is None or not dataclasses.is_dataclass(built):
             return configured
         return dataclasses.replace(built, b_module_data=data), configured[1]

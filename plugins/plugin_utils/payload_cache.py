@@ -186,25 +186,43 @@ def read_entry(path: str) -> Optional[bytes]:
     return None if entry is None else entry[2]
 
 
-def read_compiled(path: str) -> Optional[dict]:
-    """The compiled archive record of the entry at ``path`` (as ``read_entry``), when it has one for this controller's Python."""
-    entry = _read(path)
-    return entry[1] if entry is not None and entry[1].get("magic") == MAGIC else None
-
-
 def place(entry: str, run_file: str) -> bool:
-    """Put the payload kept in ``entry`` where this run's ansible-core looks for it; True when it is there now."""
+    """Put the payload kept in ``entry`` where this run's ansible-core looks for it; True when it is there now.
+
+    The entry's compiled archive, when made by this controller's Python, goes
+    beside it first (``compiled_file``), for the run's workers to read as
+    ansible-core's read its own file: once checked here, in the run's
+    private directory.
+    """
     if os.path.exists(run_file):
         return True
-    payload = read_entry(entry)
-    if payload is None:
+    entry_data = _read(entry)
+    if entry_data is None:
         return False
     directory = os.path.dirname(run_file)
     try:
         os.makedirs(directory, mode=0o700, exist_ok=True)
     except OSError:
         return False
-    return replace_file(directory, run_file, payload)
+    record = entry_data[1]
+    if record.get("magic") == MAGIC and isinstance(record.get("plain"), str) and isinstance(record.get("zip"), str):
+        replace_file(directory, compiled_file(run_file), (record["plain"] + "\n" + record["zip"]).encode("ascii"))
+    return replace_file(directory, run_file, entry_data[2])
+
+
+def compiled_file(run_file: str) -> str:
+    """Where this run keeps the compiled archive of the payload at ``run_file``."""
+    return run_file + ".overlayfs-compiled"
+
+
+def read_compiled(run_file: str) -> Optional[Tuple[str, bytes]]:
+    """``(SHA-256 of the plain archive, compiled archive)`` placed beside ``run_file`` this run, as base64 text; None when there is none."""
+    try:
+        with open(compiled_file(run_file), "rb") as handle:
+            plain, _sep, archive = handle.read().partition(b"\n")
+    except OSError:
+        return None
+    return (plain.decode("ascii", "replace"), archive) if archive else None
 
 
 #: Members ansible-core writes itself, whose content is fixed by its version.
@@ -287,16 +305,20 @@ def compiled_record(payload: bytes, module: str) -> bytes:
     return json.dumps(record).encode("ascii")
 
 
-def with_compiled(module_data: bytes, record: Mapping[str, Any]) -> Optional[bytes]:
-    """ansible-core's wrapper ``module_data`` carrying ``record``'s archive instead of the plain one; None when it carries another."""
+def with_compiled(module_data: bytes, compiled: Tuple[str, bytes]) -> Optional[bytes]:
+    """ansible-core's wrapper ``module_data`` carrying the compiled archive instead of the plain one; None when it carries another.
+
+    ``compiled`` is ``(SHA-256 of the plain archive, compiled archive)``,
+    both as the wrapper carries them (base64 text).
+    """
     start = module_data.find(ZIP_ARGUMENT)
-    if start < 0 or module_data.find(ZIP_ARGUMENT, start + 1) >= 0 or not isinstance(record.get("zip"), str):
+    if start < 0 or module_data.find(ZIP_ARGUMENT, start + 1) >= 0:
         return None
     start += len(ZIP_ARGUMENT)
     end = module_data.find(b"'", start)
-    if end < 0 or hashlib.sha256(module_data[start:end]).hexdigest() != record.get("plain"):
+    if end < 0 or hashlib.sha256(module_data[start:end]).hexdigest() != compiled[0]:
         return None
-    return module_data[:start] + record["zip"].encode("ascii") + module_data[end:]
+    return module_data[:start] + compiled[1] + module_data[end:]
 
 
 def host_file(directory: str, host: Sequence[Any]) -> str:

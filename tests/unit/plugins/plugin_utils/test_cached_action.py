@@ -132,9 +132,10 @@ WRAPPER = b"_ansiballz_main(\nzip_data='UEsPLAIN',\n)\n"
 def compiled_entry(controller, monkeypatch):
     """An action whose plan has a kept entry with a compiled archive in place of ``UEsPLAIN``."""
     tmp_path, seen = controller
-    plan = payload_cache.Plan(str(tmp_path / "cache"), str(tmp_path / "cache" / "m.payload"), "", "", "", "overlay_mounts")
-    record = {"magic": payload_cache.MAGIC, "plain": hashlib.sha256(b"UEsPLAIN").hexdigest(), "zip": "UEsCOMPILED"}
-    monkeypatch.setattr(cached_action, "read_compiled", lambda entry: record if entry == plan.entry else None)
+    plan = payload_cache.Plan(str(tmp_path / "cache"), str(tmp_path / "cache" / "m.payload"), str(tmp_path / "run" / "m"), "", "",
+                              "overlay_mounts")
+    compiled = (hashlib.sha256(b"UEsPLAIN").hexdigest(), b"UEsCOMPILED")
+    monkeypatch.setattr(cached_action, "read_compiled", lambda run_file: compiled if run_file == plan.run_file else None)
     monkeypatch.setattr(NormalAction, "_configure_module", lambda self, **kwargs: (BuiltModule(WRAPPER), "/m.py"))
     action = _action()
     action._payload = plan
@@ -161,7 +162,7 @@ def test_a_host_of_another_bytecode_or_without_the_setting_gets_ansible_cores_pa
     assert action._configure_module(module_name="m", module_args={}, task_vars={})[0].b_module_data == WRAPPER
     assert payload_cache.remember_host(host, payload_cache.MAGIC)
     action._host_file = ""
-    action._payload = payload_cache.Plan(plan.directory, plan.entry, "", "", "", "")
+    action._payload = payload_cache.Plan(plan.directory, plan.entry, plan.run_file, "", "", "")
     assert action._configure_module(module_name="m", module_args={}, task_vars={})[0].b_module_data == WRAPPER
     assert action._host_file == ""
 

@@ -315,10 +315,11 @@ def test_with_bytecode_the_entry_also_holds_the_archive_with_compiled_code(tmp_p
     assert record["magic"] == pc.MAGIC and record["plain"] == hashlib.sha256(plain).hexdigest()
     assert [name for name in _archive_names(record["zip"]) if name.endswith(".pyc")] == [
         "ansible/__init__.pyc", "ansible/module_utils/__init__.pyc", "ansible/module_utils/basic.pyc"]
-    assert pc.read_compiled(plan.entry) == record
     os.unlink(plan.run_file)
+    assert pc.read_compiled(plan.run_file) is None
     assert pc.place(plan.entry, plan.run_file)
     assert open(plan.run_file, "rb").read() == payload
+    assert pc.read_compiled(plan.run_file) == (record["plain"], record["zip"].encode("ascii"))
 
 
 @pytest.mark.parametrize("payload", [
@@ -336,7 +337,8 @@ def test_an_entry_of_another_controller_python_has_no_compiled_archive_to_give(t
         handle.write(pc.pack(manifest, _payload(MEMBERS), b'{"magic": "00000000", "plain": "x", "zip": "UEs="}'))
     os.chmod(plan.entry, 0o600)
     assert pc.read_entry(plan.entry) == _payload(MEMBERS)
-    assert pc.read_compiled(plan.entry) is None
+    assert pc.place(plan.entry, plan.run_file)
+    assert pc.read_compiled(plan.run_file) is None
 
 
 def _wrapper(text):
@@ -344,12 +346,11 @@ def _wrapper(text):
 
 
 def test_the_wrapper_carries_the_compiled_archive_only_in_place_of_the_one_recorded():
-    record = {"plain": hashlib.sha256(b"UEsPLAIN").hexdigest(), "zip": "UEsCOMPILED"}
-    assert pc.with_compiled(_wrapper(b"UEsPLAIN"), record) == _wrapper(b"UEsCOMPILED")
-    assert pc.with_compiled(_wrapper(b"UEsOTHER"), record) is None
-    assert pc.with_compiled(_wrapper(b"UEsPLAIN") + b"zip_data='UEsPLAIN'", record) is None
-    assert pc.with_compiled(b"no archive here", record) is None
-    assert pc.with_compiled(_wrapper(b"UEsPLAIN"), {"plain": record["plain"]}) is None
+    compiled = (hashlib.sha256(b"UEsPLAIN").hexdigest(), b"UEsCOMPILED")
+    assert pc.with_compiled(_wrapper(b"UEsPLAIN"), compiled) == _wrapper(b"UEsCOMPILED")
+    assert pc.with_compiled(_wrapper(b"UEsOTHER"), compiled) is None
+    assert pc.with_compiled(_wrapper(b"UEsPLAIN") + b"zip_data='UEsPLAIN'", compiled) is None
+    assert pc.with_compiled(b"no archive here", compiled) is None
 
 
 def test_a_host_is_recorded_per_connection_address_port_and_interpreter(tmp_path):
@@ -444,7 +445,7 @@ again = build(os.path.join(work, "run2")).b_module_data
 seen = {"files": [item[0] for item in manifest or []], "kept": kept, "placed": placed,
         "same": stamp.sub(b"", again) == stamp.sub(b"", built)}
 if bytecode:  # the wrapper as sent to a host of this Python: run it as a host would, and see what the zip importer used
-    sent = pc.with_compiled(again, pc.read_compiled(second.entry) or {})
+    sent = pc.with_compiled(again, pc.read_compiled(second.run_file) or ("", b""))
     seen["swapped"] = sent is not None
     archive = zipfile.ZipFile(io.BytesIO(base64.b64decode(re.search(rb"zip_data='([^']*)'", sent).group(1))))
     seen["names"] = archive.namelist()

@@ -17,9 +17,10 @@ before it compiles the source. Each ``.pyc`` added here is a hash-based pyc
 (PEP 552) checked against its source: Python reads the source from the
 archive and uses the compiled code only when the source's hash matches;
 a Python of another version (another magic number) ignores the file and
-compiles the source as before. So a controller and hosts running the same
-Python minor version gain the time; any other host loses nothing but the
-transfer of the larger payload (about 210 KB more, compressed).
+compiles the source as before. Only hosts of the controller's Python minor
+version gain the time, so the payload cache sends the larger archive (about
+210 KB more, compressed) only to hosts that reported the controller's
+bytecode (``payload_cache``).
 
 Only members under ``ansible/`` get one. The collection's own members keep
 their sources alone, for the host's code cache and for tools that map

@@ -365,7 +365,7 @@ def main() -> None:
         mounts = list_overlays(p["fstab"], p["unit_dir"], paths=p["path"], resolve_layers=p["resolve_layers"],
                                upper_usage=p["upper_usage"])
     except OverlayError as error:
-        module.fail_json(msg=escape_bytes(error.message), **dict(returnable(error.details), **code_cache.host_bytecode()))
+        module.fail_json(msg=escape_bytes(error.message), **returnable(error.details), **code_cache.host_bytecode())
     module.exit_json(changed=False, overlay_mounts=mounts, **code_cache.host_bytecode())
 
 

@@ -280,9 +280,14 @@ def manifest_for(payload: bytes, ansible_dir: str, collections_dir: str) -> Opti
     return sorted(manifest)
 
 
+def _zip_text(data: Any) -> bytes:
+    """A payload's ``zip_data`` as bytes: base64 text, as ansible-core keeps it and its wrapper carries it."""
+    return data.encode("ascii") if isinstance(data, str) else bytes(data)
+
+
 def _zip_bytes(data: Any) -> bytes:
     """The zip archive of a payload: ansible-core keeps it base64-encoded."""
-    data = data.encode("ascii") if isinstance(data, str) else bytes(data)
+    data = _zip_text(data)
     return data if data.startswith(b"PK") else base64.b64decode(data, validate=True)
 
 
@@ -294,8 +299,7 @@ def compiled_record(payload: bytes, module: str) -> bytes:
     text) and ``zip`` (the archive with compiled code, base64 text).
     """
     try:
-        data = getattr(pickle.loads(payload), "zip_data")  # nosec
-        text = data.encode("ascii") if isinstance(data, str) else bytes(data)
+        text = _zip_text(getattr(pickle.loads(payload), "zip_data"))  # nosec
         archive = with_bytecode(base64.b64decode(text, validate=True), module)
     except Exception:  # pylint: disable=broad-except
         return NO_COMPILED
@@ -360,7 +364,7 @@ def keep(run_file: str, directory: str, entry: str, ansible_dir: str, collection
     if lock is None:
         return False
     try:
-        return read_entry(entry) is None and _keep_locked(run_file, directory, entry, (ansible_dir, collections_dir), bytecode_for)
+        return read_entry(entry) is None and _keep_locked(run_file, entry, module, (ansible_dir, collections_dir), bytecode_for)
     finally:
         os.close(lock)
 
@@ -379,7 +383,9 @@ def _lock(directory: str, module: str) -> Optional[int]:
     return fd
 
 
-def _keep_locked(run_file: str, directory: str, entry: str, sources: Tuple[str, str], bytecode_for: str) -> bool:
+def _keep_locked(run_file: str, entry: str, module: str, sources: Tuple[str, str], bytecode_for: str) -> bool:
+    """:func:`keep`'s work once it holds ``module``'s lock; ``sources`` are the ansible and collections dirs."""
+    directory = os.path.dirname(entry)
     try:
         with open(run_file, "rb") as handle:
             payload = handle.read()
@@ -391,7 +397,6 @@ def _keep_locked(run_file: str, directory: str, entry: str, sources: Tuple[str, 
     record = compiled_record(payload, bytecode_for) if bytecode_for else NO_COMPILED
     if not replace_file(directory, entry, pack(manifest, payload, record)):
         return False
-    module = os.path.basename(entry).split(".", 1)[0]
     names = os.listdir(directory)
     older = [name for name in names if name.startswith(module + ".") and name.endswith(SUFFIX) and name != os.path.basename(entry)]
     for name in older + old_temp_files(directory, names):
